@@ -1,0 +1,80 @@
+"""The `corpusforge` command line."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Build LLM pretraining corpora.")
+console = Console(stderr=True)
+
+
+@app.command()
+def run(
+    pipeline: Path = typer.Argument(..., help="Pipeline YAML"),
+    engine: str = typer.Option(None, "--engine", "-e", help="local | spark | ray (overrides the YAML)"),
+    set_: list[str] = typer.Option([], "--set", help="Override a setting: key.sub=value (repeatable)"),
+) -> None:
+    """Run a pipeline; rerunning the same command resumes it."""
+    from corpusforge.core.config import ConfigError, load_pipeline
+    from corpusforge.pipelines.runner import run_pipeline
+
+    overrides = list(set_) + ([f"engine.type={engine}"] if engine else [])
+    try:
+        config = load_pipeline(pipeline, overrides)
+    except ConfigError as e:
+        console.print(f"[red]config error:[/red] {e}")
+        raise typer.Exit(2)
+    result = run_pipeline(config)
+    console.print(f"documents: [bold]{result.data_dir}[/bold]")
+    console.print(f"stats:     [bold]{result.stats_path}[/bold]")
+    console.print(f"manifest:  [bold]{result.manifest_path}[/bold]")
+    console.print(f"report:    [bold]{result.report_path}[/bold]")
+
+
+@app.command()
+def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo WARC files"),
+           seed: int = typer.Option(0, help="Random seed")) -> None:
+    """Write the demo input: realistic WARC files that give every stage work to do."""
+    from corpusforge.pipelines.sample import write_sample
+
+    paths = write_sample(str(out_dir), seed=seed)
+    console.print(f"wrote {len(paths)} WARC files under {out_dir}")
+
+
+@app.command()
+def stats(run_dir: str = typer.Argument(..., help="A run's output prefix (local or s3://)")) -> None:
+    """Show a run's ledger as a table."""
+    from corpusforge.core import storage
+
+    data = json.loads(storage.read_text(storage.join(run_dir, "stats.json")))
+    table = Table(title=f"{data.get('pipeline', '')} — {run_dir}")
+    for col in ("stage", "in", "out", "dropped", "MB in", "MB out", "s", "drop reasons"):
+        table.add_column(col, justify="left" if col in ("stage", "drop reasons") else "right")
+    for s in data["stages"]:
+        reasons = ", ".join(f"{k}={v}" for k, v in s["dropped"].items())
+        table.add_row(s["name"], str(s["docs_in"]), str(s["docs_out"]), str(s["docs_dropped"]),
+                      f"{s['bytes_in'] / 1e6:.2f}", f"{s['bytes_out'] / 1e6:.2f}", f"{s['seconds']:.1f}", reasons)
+    Console().print(table)
+
+
+# Sub-command groups of the other parts register here: one import each, kept lazy so that
+# `corpusforge run` never pays for torch or Spark it does not use.
+def _add_groups() -> None:
+    groups = {
+        # "name": "module:typer_app_attribute",
+    }
+    import importlib
+
+    for name, target in groups.items():
+        module, _, attr = target.partition(":")
+        if len(sys.argv) > 1 and sys.argv[1] != name and sys.argv[1] not in ("--help", "-h"):
+            continue
+        app.add_typer(getattr(importlib.import_module(module), attr), name=name)
+
+
+_add_groups()

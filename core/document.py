@@ -1,0 +1,129 @@
+"""The document record every stage reads and writes, and its Arrow schema on disk."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+import pyarrow as pa
+import xxhash
+
+# Typed metadata: every key a stage may set, with its on-disk type. A stage that sets a key
+# not listed here fails at write time, so metadata never turns into an untyped grab bag
+# (the failure mode STYLE.md warns about in datatrove).
+META_FIELDS: dict[str, pa.DataType] = {
+    "url": pa.string(),
+    "domain": pa.string(),
+    "warc_record_id": pa.string(),
+    "warc_date": pa.string(),
+    "warc_filename": pa.string(),
+    "content_type": pa.string(),
+    "charset": pa.string(),
+    "language": pa.string(),
+    "language_score": pa.float32(),
+    "license": pa.string(),
+    "repo": pa.string(),
+    "path": pa.string(),
+    "dump": pa.string(),
+    "phase": pa.string(),
+}
+
+ANNOTATION_FIELDS: dict[str, pa.DataType] = {
+    # classifier name -> score (quality classifiers, math/code domain scores)
+    "scores": pa.map_(pa.string(), pa.float32()),
+    "quality_bucket": pa.int8(),
+    "quality_tier": pa.string(),
+    "cluster_id": pa.string(),
+    "cluster_size": pa.int32(),
+    "flags": pa.list_(pa.string()),
+    # "benchmark/item" keys of benchmark items found in the text, and the covered fraction
+    "contamination": pa.list_(pa.string()),
+    "contamination_fraction": pa.float32(),
+}
+
+SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.large_string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("meta", pa.struct([pa.field(k, t) for k, t in META_FIELDS.items()])),
+        pa.field("annotations", pa.struct([pa.field(k, t) for k, t in ANNOTATION_FIELDS.items()])),
+    ]
+)
+
+
+@dataclass(slots=True)
+class Document:
+    """One document: stable id, text, source kind, typed metadata and annotations."""
+
+    id: str
+    text: str
+    source: str = "web"
+    meta: dict[str, Any] = field(default_factory=dict)
+    annotations: dict[str, Any] = field(default_factory=dict)
+
+    # datatrove's steps read `metadata` and `media`; aliasing them lets a datatrove
+    # filter or writer run on our documents unchanged.
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.meta
+
+    @property
+    def media(self) -> list:
+        return []
+
+
+def make_id(source: str, locator: str) -> str:
+    """Stable id from the source kind and a locator (WARC record id, repo path, ...)."""
+    return f"{source}-{xxhash.xxh3_128_hexdigest(locator)}"
+
+
+def _check_keys(kind: str, keys: Iterable[str], allowed: dict[str, pa.DataType]) -> None:
+    unknown = set(keys) - allowed.keys()
+    if unknown:
+        raise KeyError(f"document {kind} has keys outside the schema: {sorted(unknown)} (add them to core/document.py)")
+
+
+def to_table(docs: Iterable[Document]) -> pa.Table:
+    """Documents to an Arrow table in SCHEMA."""
+    ids, texts, sources, metas, anns = [], [], [], [], []
+    for d in docs:
+        _check_keys("meta", d.meta, META_FIELDS)
+        _check_keys("annotations", d.annotations, ANNOTATION_FIELDS)
+        ids.append(d.id)
+        texts.append(d.text)
+        sources.append(d.source)
+        metas.append(d.meta or None)
+        ann = d.annotations
+        if ann and "scores" in ann and isinstance(ann["scores"], dict):
+            ann = {**ann, "scores": list(ann["scores"].items())}
+        anns.append(ann or None)
+    return pa.Table.from_arrays(
+        [
+            pa.array(ids, pa.string()),
+            pa.array(texts, pa.large_string()),
+            pa.array(sources, pa.string()),
+            pa.array(metas, SCHEMA.field("meta").type),
+            pa.array(anns, SCHEMA.field("annotations").type),
+        ],
+        schema=SCHEMA,
+    )
+
+
+def _clean(struct: dict | None) -> dict:
+    return {k: v for k, v in struct.items() if v is not None} if struct else {}
+
+
+def from_table(table: pa.Table) -> Iterator[Document]:
+    """Arrow table (SCHEMA, or a subset of its columns) back to documents."""
+    cols = table.column_names
+    n = table.num_rows
+    ids = table.column("id").to_pylist()
+    texts = table.column("text").to_pylist()
+    sources = table.column("source").to_pylist() if "source" in cols else ["web"] * n
+    metas = table.column("meta").to_pylist() if "meta" in cols else [None] * n
+    anns = table.column("annotations").to_pylist() if "annotations" in cols else [None] * n
+    for i in range(n):
+        ann = _clean(anns[i])
+        if "scores" in ann:
+            ann["scores"] = dict(ann["scores"])
+        yield Document(ids[i], texts[i], sources[i], _clean(metas[i]), ann)

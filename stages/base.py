@@ -1,0 +1,169 @@
+"""The stage contract: a typed config and one generator from documents to documents.
+
+A Stage is a datatrove `PipelineStep`, so it runs under datatrove's executors unchanged; our
+engines (local, Spark, Ray) drive the same object through `run`. A stage never knows which
+engine runs it.
+"""
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from typing import Any, ClassVar, Iterable, Iterator
+
+from datatrove.pipeline.base import PipelineStep
+from pydantic import BaseModel, ConfigDict
+
+from corpusforge.core.document import Document
+from corpusforge.core.stats import StageStats
+
+
+class StageConfig(BaseModel):
+    """Base of every stage's settings; unknown keys are errors that name the field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    name: str | None = None  # ledger name; defaults to the type (set it to run a type twice)
+
+
+class Stage(PipelineStep):
+    """Turns an iterable of documents into an iterable of documents, counting every drop."""
+
+    type: ClassVar[str] = "stage"
+    Config: ClassVar[type[StageConfig]] = StageConfig
+
+    def __init__(self, config: StageConfig | None = None, **settings: Any):
+        super().__init__()
+        self.config = config if config is not None else self.Config(type=self.type, **settings)
+        self.name = self.config.name or self.config.type
+        self.ledger = StageStats(self.name)
+        self._ready = False
+
+    def setup(self) -> None:
+        """Load models and other heavy state; called once per worker before the first document."""
+
+    def process(self, docs: Iterable[Document]) -> Iterator[Document]:
+        """Yield the documents that go on; call `self.drop(doc, reason)` for each one that does not."""
+        yield from docs
+
+    def drop(self, doc: Document, reason: str) -> None:
+        self.ledger.drop(reason, len(doc.text.encode("utf-8", "surrogatepass")))
+
+    def run(self, data: Iterable[Document] | None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        if not self._ready:
+            self.setup()
+            self._ready = True
+        ledger = self.ledger
+        t0 = time.perf_counter()
+        try:
+            for doc in self.process(self._count_in(data or ())):
+                ledger.docs_out += 1
+                ledger.bytes_out += len(doc.text.encode("utf-8", "surrogatepass"))
+                ledger.seconds += time.perf_counter() - t0
+                yield doc
+                t0 = time.perf_counter()
+        finally:
+            ledger.seconds += time.perf_counter() - t0
+
+    def _count_in(self, docs: Iterable[Document]) -> Iterator[Document]:
+        ledger = self.ledger
+        for doc in docs:
+            ledger.docs_in += 1
+            ledger.bytes_in += len(doc.text.encode("utf-8", "surrogatepass"))
+            yield doc
+
+    def __reduce__(self):
+        # Rebuild from config in the worker: models loaded in setup() never travel.
+        return (_rebuild, (type(self), self.config))
+
+
+def _rebuild(cls: type[Stage], config: StageConfig) -> Stage:
+    return cls(config)
+
+
+class Filter(Stage):
+    """A stage that keeps or drops each document: implement `reject` only."""
+
+    def reject(self, doc: Document) -> str | None:
+        """The drop reason, or None to keep the document."""
+        return None
+
+    def process(self, docs: Iterable[Document]) -> Iterator[Document]:
+        for doc in docs:
+            reason = self.reject(doc)
+            if reason is None:
+                yield doc
+            else:
+                self.drop(doc, reason)
+
+
+class Reader(Stage):
+    """The first stage of a pipeline: reads one input file into documents.
+
+    `read` counts every record it sees (`self.seen`) and every record it cannot turn into a
+    document (`self.drop_record`), so the reader's ledger balances like any stage's.
+    """
+
+    @abstractmethod
+    def read(self, path: str) -> Iterator[Document]:
+        """Yield the documents of one input file."""
+
+    def seen(self, nbytes: int = 0) -> None:
+        self.ledger.docs_in += 1
+        self.ledger.bytes_in += nbytes
+
+    def drop_record(self, reason: str, nbytes: int = 0) -> None:
+        self.ledger.drop(reason, nbytes)
+
+    def read_counted(self, path: str) -> Iterator[Document]:
+        """`read` with the output side of the ledger and the time kept."""
+        if not self._ready:
+            self.setup()
+            self._ready = True
+        ledger = self.ledger
+        t0 = time.perf_counter()
+        try:
+            for doc in self.read(path):
+                ledger.docs_out += 1
+                ledger.bytes_out += len(doc.text.encode("utf-8", "surrogatepass"))
+                ledger.seconds += time.perf_counter() - t0
+                yield doc
+                t0 = time.perf_counter()
+        finally:
+            ledger.seconds += time.perf_counter() - t0
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        # Under a datatrove executor the reader picks its files by rank, as datatrove's readers do.
+        if data:
+            yield from data
+        for path in self.config.paths[rank::world_size]:  # type: ignore[attr-defined]
+            yield from self.read_counted(path)
+
+
+class GlobalStep(Stage):
+    """A step that must see every shard (exact or fuzzy dedup, index builds).
+
+    It runs in three parts: `prepare` on each task writes what the global decision needs under
+    `workdir`, `resolve` makes the decision with the engine (a shuffle of files, memory bounded
+    per task), and `apply` on each task acts on it. The runner calls them in that order.
+    """
+
+    workdir: str = ""
+    task_id: str = ""
+
+    def bind(self, workdir: str, task_id: str = "") -> "GlobalStep":
+        self.workdir, self.task_id = workdir, task_id
+        return self
+
+    def prepare(self, docs: Iterable[Document]) -> Iterator[Document]:
+        yield from docs
+
+    def resolve(self, engine, task_ids: list[str]) -> dict[str, Any]:
+        """Make the global decision; returns numbers for the ledger's `extra`."""
+        return {}
+
+    def apply(self, docs: Iterable[Document]) -> Iterator[Document]:
+        yield from docs
+
+    def process(self, docs: Iterable[Document]) -> Iterator[Document]:
+        return self.apply(docs)

@@ -1,0 +1,25 @@
+"""Stage names used in pipeline YAML, mapped to their classes (imported on first use)."""
+from __future__ import annotations
+
+import importlib
+
+from corpusforge.stages.base import Stage
+
+# One line per stage type. A YAML `type:` may also be a dotted path `package.module:Class`
+# for stages that live outside corpusforge.
+STAGES: dict[str, str] = {
+    "parquet": "corpusforge.stages.parquet_reader:ParquetReader",
+    "exact_dedup": "corpusforge.stages.dedup_exact:ExactDedup",
+}
+
+
+def stage_class(name: str) -> type[Stage]:
+    """The Stage class for a YAML `type`."""
+    target = STAGES.get(name, name if ":" in name else None)
+    if target is None:
+        raise KeyError(f"unknown stage type {name!r}; known: {', '.join(sorted(STAGES))}")
+    module, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    if not (isinstance(cls, type) and issubclass(cls, Stage)):
+        raise KeyError(f"{target} is not a corpusforge Stage")
+    return cls
