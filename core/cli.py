@@ -78,3 +78,7 @@ def _add_groups() -> None:
 
 
 _add_groups()
+
+
+if __name__ == "__main__":
+    app()

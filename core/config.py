@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 from corpusforge.stages.base import StageConfig
 
@@ -33,8 +33,9 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = "pipeline"
-    input: StageConfig
-    stages: list[StageConfig] = []
+    # SerializeAsAny: dump each stage's own fields, not just the base model's.
+    input: SerializeAsAny[StageConfig]
+    stages: list[SerializeAsAny[StageConfig]] = []
     output: str
     engine: EngineConfig = EngineConfig()
     progress: bool = True

@@ -16,8 +16,7 @@ from corpusforge.core.document import Document, from_table, to_table
 
 def filesystem(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem for `path` and the path as that filesystem names it."""
-    fs, _, paths = fsspec.get_fs_token_paths(path, storage_options=_options(path))
-    return fs, paths[0]
+    return fsspec.core.url_to_fs(path, **_options(path))
 
 
 def _options(path: str) -> dict:
@@ -101,6 +100,14 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def remove_stale_temps(path: str) -> None:
+    """Delete temporaries a killed writer of `path` left behind (they never hold committed data)."""
+    fs, p = filesystem(path)
+    if _is_local(fs):
+        for tmp in fs.glob(f"{p}.tmp-*"):
+            fs.rm(tmp)
 
 
 def _is_local(fs: fsspec.AbstractFileSystem) -> bool:

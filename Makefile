@@ -1,0 +1,37 @@
+# The two commands (see README): `make demo` and `make test`. Everything else is a helper.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+CF     := $(VENV)/bin/corpusforge
+EXTRAS ?= spark,ray,airflow,train,dev
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(VENV)/.installed
+
+# torch is pinned and installed first so no later resolver step can pull a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+## The main job on the embedded default: sample WARCs -> web pipeline (local engine) -> report.
+demo: setup
+	$(CF) sample sample/warc
+	$(CF) run pipelines/configs/web.yaml
+	$(CF) stats runs/web
+
+## The test suite, as CI runs it.
+test: setup
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=15
+
+## Skip the engine/end-to-end tests (Spark, Ray, Airflow, S3) for a quick local loop.
+test-fast: setup
+	$(VENV)/bin/pytest -q -m "not slow"
+
+bench: setup
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf runs sample .pytest_cache

@@ -1,0 +1,97 @@
+"""fastText quality classifier: train from labelled texts, save, load once, score in batches."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import fasttext
+import numpy as np
+
+from corpusforge.core import storage
+from corpusforge.classifiers.model_store import local_file, write_meta
+from corpusforge.classifiers.preprocess import prepare_text
+
+MODEL_FILE = "model.bin"
+LABEL_PREFIX = "__label__"
+
+
+@dataclass
+class FastTextSettings:
+    """Training settings: fastText's supervised defaults (Joulin et al. 2017) with DCLM's bigrams."""
+
+    dim: int = 100  # fastText supervised default
+    epoch: int = 5  # fastText supervised default
+    lr: float = 0.1  # fastText supervised default
+    word_ngrams: int = 2  # DCLM (Li et al. 2024) fasttext-oh-eli5 "bigram" classifier
+    min_count: int = 1  # fastText supervised default
+    bucket: int = 2_000_000  # fastText default hash buckets for n-grams
+    threads: int = 1  # one thread keeps training deterministic under a fixed seed
+    seed: int = 0
+
+
+def label_token(label: float) -> str:
+    """fastText label for a numeric label: 1.0 -> __label__1, 2.5 -> __label__2.5."""
+    return f"{LABEL_PREFIX}{float(label):g}"
+
+
+class FastTextClassifier:
+    """A fastText model whose score is the expected label value: P(1) for 0/1 labels, the
+    probability-weighted mean for 0-5 educational labels (as FineWeb-Edu's fastText variants do)."""
+
+    kind = "fasttext"
+
+    def __init__(self, model: fasttext.FastText._FastText, max_chars: int = 100_000):
+        self.model = model
+        self.max_chars = max_chars
+        self._values = {lab: float(lab[len(LABEL_PREFIX):]) for lab in model.get_labels()}
+
+    @classmethod
+    def train(cls, texts: Sequence[str], labels: Sequence[float],
+              settings: FastTextSettings | None = None) -> "FastTextClassifier":
+        """Train on texts with numeric labels (0/1, or 0-5)."""
+        s = settings or FastTextSettings()
+        fd, path = tempfile.mkstemp(suffix=".txt", prefix="corpusforge-ft-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                for text, label in zip(texts, labels):
+                    f.write(f"{label_token(label)} {prepare_text(text)}\n")
+            model = fasttext.train_supervised(
+                input=path, dim=s.dim, epoch=s.epoch, lr=s.lr, wordNgrams=s.word_ngrams, minCount=s.min_count,
+                bucket=s.bucket, thread=s.threads, seed=s.seed, verbose=0)
+        finally:
+            os.remove(path)
+        return cls(model)
+
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        """Scores for a batch of texts, one fastText call for the whole batch."""
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        prepared = [prepare_text(t, self.max_chars) for t in texts]
+        labels, probs = self.model.f.multilinePredict(prepared, -1, 0.0, "strict")
+        values = self._values
+        return np.fromiter(
+            (sum(values[lab] * p for lab, p in zip(labs, ps)) for labs, ps in zip(labels, probs)),
+            dtype=np.float32, count=len(prepared))
+
+    def save(self, model_dir: str, meta: dict[str, Any] | None = None,
+             settings: FastTextSettings | None = None) -> None:
+        """Write `model.bin` and `classifier.json` under `model_dir` (local or s3://)."""
+        fd, tmp = tempfile.mkstemp(suffix=".bin", prefix="corpusforge-ft-")
+        os.close(fd)
+        try:
+            self.model.save_model(tmp)
+            with open(tmp, "rb") as src, storage.atomic_write(storage.join(model_dir, MODEL_FILE)) as dst:
+                dst.write(src.read())
+        finally:
+            os.remove(tmp)
+        write_meta(model_dir, {"kind": self.kind, "labels": sorted(self._values.values()),
+                               "settings": asdict(settings or FastTextSettings()), **(meta or {})})
+
+    @classmethod
+    def load(cls, model_dir: str, meta: dict[str, Any] | None = None) -> "FastTextClassifier":
+        """Load a saved model (use `model_store.load_classifier` to load it once per process)."""
+        # fastText prints a warning to stderr on load_model; the model is unaffected.
+        fasttext.FastText.eprint = lambda *a, **k: None
+        return cls(fasttext.load_model(local_file(storage.join(model_dir, MODEL_FILE))))

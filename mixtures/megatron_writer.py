@@ -1,0 +1,136 @@
+"""Megatron-LM indexed datasets (.bin + .idx), byte for byte what megatron-core's IndexedDataset reads.
+
+Layout of `.idx` (megatron/core/datasets/indexed_dataset.py, `_IndexWriter`): the 9-byte magic
+`MMIDIDX\\x00\\x00`, version `<Q` 1, dtype code `<B`, sequence count `<Q`, document-index count `<Q`,
+then int32 sequence lengths, int64 byte pointers into `.bin`, int64 document indices (0, 1, ..., n:
+one sequence per document, as `tools/preprocess_data.py` writes without sentence splitting).
+`.bin` is the tokens back to back in the dtype. Written through fsspec so s3:// works; locally each
+file goes to a temporary name and is renamed, and a shard counts as committed only when its
+`.done.json` marker exists (written after both files), so a killed export never leaves a half shard
+that a rerun would trust.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+import tempfile
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+import numpy as np
+
+from corpusforge.core import storage
+
+INDEX_HEADER = b"MMIDIDX\x00\x00"
+INDEX_VERSION = 1
+# megatron.core.datasets.indexed_dataset.DType codes
+DTYPE_CODES: dict[type, int] = {
+    np.uint8: 1, np.int8: 2, np.int16: 3, np.int32: 4, np.int64: 5, np.float64: 6, np.float32: 7, np.uint16: 8,
+}
+CODE_DTYPES = {v: k for k, v in DTYPE_CODES.items()}
+_HEADER_BYTES = len(INDEX_HEADER) + 8 + 1 + 8 + 8
+
+
+@dataclass
+class WrittenDataset:
+    """What one .bin/.idx pair holds, with sizes and checksums for the manifest."""
+
+    prefix: str
+    documents: int
+    tokens: int
+    bin_bytes: int
+    bin_sha256: str
+    idx_bytes: int
+    idx_sha256: str
+
+
+def index_bytes(lengths: np.ndarray, dtype: type) -> bytes:
+    """The .idx contents for documents of these token lengths (one sequence per document)."""
+    lengths = np.asarray(lengths, dtype=np.int32)
+    n = len(lengths)
+    itemsize = np.dtype(dtype).itemsize
+    pointers = np.zeros(n, dtype=np.int64)
+    if n > 1:
+        np.cumsum(lengths[:-1].astype(np.int64) * itemsize, out=pointers[1:])
+    header = INDEX_HEADER + struct.pack("<Q", INDEX_VERSION) + struct.pack("<B", DTYPE_CODES[dtype])
+    header += struct.pack("<Q", n) + struct.pack("<Q", n + 1)
+    return header + lengths.tobytes() + pointers.tobytes() + np.arange(n + 1, dtype=np.int64).tobytes()
+
+
+def write_indexed_dataset(prefix: str, documents: Iterable[np.ndarray], dtype: type,
+                          marker: dict | None = None) -> WrittenDataset:
+    """Write documents (token arrays) as `prefix.bin` + `prefix.idx`, then the `prefix.done.json` marker."""
+    lengths: list[int] = []
+    h = hashlib.sha256()
+    size = 0
+    info = np.iinfo(dtype)
+    with storage.atomic_write(prefix + ".bin", "wb") as f:
+        for doc in documents:
+            doc = np.asarray(doc)
+            if doc.size and (doc.min() < info.min or doc.max() > info.max):
+                raise ValueError(f"{prefix}: token id outside {np.dtype(dtype).name} range")
+            data = doc.astype(dtype, copy=False).tobytes()
+            f.write(data)
+            h.update(data)
+            size += len(data)
+            lengths.append(len(doc))
+    idx = index_bytes(np.array(lengths, dtype=np.int64), dtype)
+    with storage.atomic_write(prefix + ".idx", "wb") as f:
+        f.write(idx)
+    written = WrittenDataset(prefix, len(lengths), int(sum(lengths)), size, h.hexdigest(),
+                             len(idx), hashlib.sha256(idx).hexdigest())
+    storage.write_text(prefix + ".done.json", json.dumps({**asdict(written), **(marker or {})}, sort_keys=True))
+    return written
+
+
+def committed(prefix: str) -> dict | None:
+    """The marker of a fully written dataset, or None when it is missing or partial."""
+    path = prefix + ".done.json"
+    if not storage.exists(path):
+        return None
+    return json.loads(storage.read_text(path))
+
+
+def read_index(idx: bytes) -> tuple[type, np.ndarray, np.ndarray]:
+    """(dtype, sequence lengths, byte pointers) from .idx contents."""
+    if idx[:len(INDEX_HEADER)] != INDEX_HEADER:
+        raise ValueError("not a Megatron .idx file (bad magic)")
+    version, code, n, _ = struct.unpack("<QBQQ", idx[len(INDEX_HEADER):_HEADER_BYTES])
+    if version != INDEX_VERSION:
+        raise ValueError(f"unsupported .idx version {version}")
+    lengths = np.frombuffer(idx, dtype=np.int32, count=n, offset=_HEADER_BYTES)
+    pointers = np.frombuffer(idx, dtype=np.int64, count=n, offset=_HEADER_BYTES + 4 * n)
+    return CODE_DTYPES[code], lengths, pointers
+
+
+class TokenFile:
+    """Random access to the documents of one .bin/.idx pair (memory-mapped; remote pairs copied locally once)."""
+
+    def __init__(self, prefix: str):
+        self._tmp = None
+        fs, p = storage.filesystem(prefix + ".bin")
+        if storage._is_local(fs):
+            bin_path = p
+        else:
+            self._tmp = tempfile.mkdtemp(prefix="corpusforge-tokens-")
+            bin_path = os.path.join(self._tmp, "tokens.bin")
+            fs.get(p, bin_path)
+        self.dtype, self.lengths, self.pointers = read_index(storage.read_bytes(prefix + ".idx"))
+        total = int(self.lengths.sum())
+        self._tokens = np.memmap(bin_path, dtype=self.dtype, mode="r", shape=(total,)) if total else \
+            np.zeros(0, dtype=self.dtype)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        start = int(self.pointers[i]) // np.dtype(self.dtype).itemsize
+        return self._tokens[start:start + int(self.lengths[i])]
+
+    def close(self) -> None:
+        self._tokens = None
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)

@@ -1,0 +1,116 @@
+"""The embedded default: datatrove's LocalPipelineExecutor running our tasks on N processes."""
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import tempfile
+import sys
+import threading
+from typing import Any, Callable, Sequence
+
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.pipeline.base import PipelineStep
+from loguru import logger
+import datatrove.executor.base as _dt_executor_base
+import datatrove.utils.logging as _dt_logging
+
+from corpusforge.pipelines.engines.base import Engine
+from corpusforge.pipelines.progress import task_progress
+
+
+class _CallEach(PipelineStep):
+    """A datatrove step that runs `fn(items[rank])` and keeps the result for the driver."""
+
+    name = "corpusforge task"
+    type = "🔧 - TASK"
+
+    def __init__(self, fn: Callable[[Any], Any], items: Sequence[Any], results_dir: str):
+        super().__init__()
+        self.fn, self.items, self.results_dir = fn, list(items), results_dir
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        result = self.fn(self.items[rank])
+        tmp = os.path.join(self.results_dir, f"{rank}.pkl.tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(result, f)
+        os.replace(tmp, os.path.join(self.results_dir, f"{rank}.pkl"))
+        return None
+
+
+class LocalEngine(Engine):
+    """Runs tasks on local processes through datatrove's executor (one task per rank)."""
+
+    name = "local"
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], desc: str = "tasks") -> list[Any]:
+        if not items:
+            return []
+        scratch = tempfile.mkdtemp(prefix="corpusforge-local-")
+        results_dir = os.path.join(scratch, "results")
+        os.makedirs(results_dir)
+        try:
+            executor = LocalPipelineExecutor(
+                pipeline=[_CallEach(fn, items, results_dir)],
+                tasks=len(items),
+                workers=min(self.workers, len(items)),
+                logging_dir=os.path.join(scratch, "logs"),
+                skip_completed=False,  # our own commit markers decide what is done
+            )
+            self._run_with_progress(executor, results_dir, len(items), desc)
+            return [self._load(results_dir, i) for i in range(len(items))]
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    @staticmethod
+    def _run_with_progress(executor, results_dir: str, total: int, desc: str) -> None:
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            _quiet_datatrove()
+            try:
+                executor.run()
+            except BaseException as e:  # noqa: BLE001 - re-raised on the driver thread below
+                errors.append(e)
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        with task_progress(desc, total) as advance:
+            while not done.wait(0.25):
+                advance(_count_results(results_dir))
+            advance(_count_results(results_dir))
+        thread.join()
+        if errors:
+            raise errors[0]
+
+    @staticmethod
+    def _load(results_dir: str, rank: int) -> Any:
+        path = os.path.join(results_dir, f"{rank}.pkl")
+        if not os.path.exists(path):
+            raise RuntimeError(f"task {rank} failed; see the worker log above")
+        with open(path, "rb") as f:
+            return pickle.load(f)
+
+
+def _quiet_datatrove() -> None:
+    # datatrove logs every task's start, end and stats at INFO; our progress bar and ledger
+    # say the same, so only its warnings and errors reach the terminal.
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+
+
+def _task_logger(logging_dir, rank, local_rank=0, node_rank=-1):
+    # datatrove sends a task's INFO lines to stderr only for local_rank 0; the task log file
+    # keeps everything either way.
+    return _dt_logging.add_task_logger(logging_dir, rank, local_rank=1, node_rank=node_rank)
+
+
+_dt_executor_base.add_task_logger = _task_logger
+_dt_logging.setup_default_logger = _quiet_datatrove
+
+
+def _count_results(results_dir: str) -> int:
+    return sum(1 for n in os.listdir(results_dir) if n.endswith(".pkl"))

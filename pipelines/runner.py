@@ -1,0 +1,206 @@
+"""Runs a pipeline config on an engine: tasks per input file, segments split at global steps.
+
+Stages [s1, s2, G, s3] with global step G run as two segments:
+  segment 0 (per task): read input -> s1 -> s2 -> G.prepare -> _work/seg0/<task>.parquet
+  G.resolve (once, on the engine)
+  segment 1 (per task): _work/seg0/<task>.parquet -> G.apply -> s3 -> data/<task>.parquet
+Each task writes its documents under a temporary name, commits by rename, then writes its
+ledger; the ledger file is the commit marker, so a killed run resumes where it stopped and a
+rerun is a no-op.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+from corpusforge.core import storage
+from corpusforge.core.config import ConfigError, PipelineConfig, validate_pipeline
+from corpusforge.core.document import Document
+from corpusforge.core.stats import StageStats, merge_ledgers
+from corpusforge.core.writer import DocumentWriter
+from corpusforge.pipelines.engines.base import Engine, make_engine
+from corpusforge.stages.base import GlobalStep, Reader, Stage
+from corpusforge.stages.registry import stage_class
+
+
+@dataclass
+class RunResult:
+    output: str
+    data_dir: str
+    stats_path: str
+    manifest_path: str
+    report_path: str
+    stages: list[StageStats]
+
+
+@dataclass(frozen=True)
+class SegmentTask:
+    """One unit of work: one input shard through one segment of the stage chain."""
+
+    config: dict[str, Any]
+    segment: int
+    task_id: str
+    input_path: str
+
+    @property
+    def output(self) -> str:
+        return self.config["output"]
+
+
+def build_stages(config: PipelineConfig) -> tuple[Reader, list[Stage]]:
+    """Instantiate the reader and stages of a validated config."""
+    reader = stage_class(config.input.type)(config.input)
+    stages = [stage_class(c.type)(c) for c in config.stages]
+    return reader, stages
+
+
+def segments_of(stages: list[Stage]) -> list[tuple[int, int]]:
+    """Split stage indices into [start, end) segments; each global step ends one (inclusive)."""
+    bounds, start = [], 0
+    for i, s in enumerate(stages):
+        if isinstance(s, GlobalStep):
+            bounds.append((start, i + 1))
+            start = i  # the next segment starts with the global step's apply
+    bounds.append((start, len(stages)))
+    return bounds
+
+
+def _paths(output: str, segment: int, task_id: str, last: bool) -> tuple[str, str]:
+    data = storage.join(output, "data", f"{task_id}.parquet") if last else \
+        storage.join(output, "_work", f"seg{segment}", f"{task_id}.parquet")
+    ledger = storage.join(output, "_work", f"seg{segment}", f"{task_id}.stats.json")
+    return data, ledger
+
+
+def run_segment_task(task: SegmentTask) -> str:
+    """Run one task of one segment and commit its output; returns the ledger path."""
+    config = validate_pipeline(task.config)
+    reader, stages = build_stages(config)
+    bounds = segments_of(stages)
+    start, end = bounds[task.segment]
+    last = task.segment == len(bounds) - 1
+    data_path, ledger_path = _paths(task.output, task.segment, task.task_id, last)
+    if storage.exists(ledger_path):
+        return ledger_path
+    storage.remove_stale_temps(data_path)
+    workdir = storage.join(task.output, "_work", "global")
+    if task.segment == 0:
+        docs: Iterable[Document] = reader.read_counted(task.input_path)
+        ledger = [reader.ledger]
+    else:
+        prev, _ = _paths(task.output, task.segment - 1, task.task_id, False)
+        docs = storage.read_documents(prev)
+        ledger = []
+    for i in range(start, end):
+        stage = stages[i]
+        if isinstance(stage, GlobalStep):
+            stage.bind(storage.join(workdir, stage.name), task.task_id)
+            if i == end - 1 and not last and not (task.segment > 0 and i == start):
+                docs = stage.prepare(docs)
+                continue
+        docs = stage.run(docs)
+        ledger.append(stage.ledger)
+    with DocumentWriter(data_path) as writer:
+        writer.write_all(docs)
+    storage.write_text(ledger_path, json.dumps([s.to_dict() for s in ledger]))
+    return ledger_path
+
+
+def _run_segment(engine: Engine, config: PipelineConfig, segment: int, tasks: list[tuple[str, str]],
+                 n_segments: int) -> None:
+    raw = config.model_dump(mode="json")
+    last = segment == n_segments - 1
+    pending = [SegmentTask(raw, segment, tid, path) for tid, path in tasks
+               if not storage.exists(_paths(config.output, segment, tid, last)[1])]
+    if pending:
+        engine.map(run_segment_task, pending, desc=f"{config.name}: segment {segment + 1}/{n_segments}")
+
+
+def _resolve(engine: Engine, config: PipelineConfig, step: GlobalStep, task_ids: list[str]) -> None:
+    marker = storage.join(config.output, "_work", "global", step.name, "_RESOLVED.json")
+    if storage.exists(marker):
+        return
+    step.bind(storage.join(config.output, "_work", "global", step.name))
+    t0 = time.perf_counter()
+    extra = step.resolve(engine, task_ids) or {}
+    extra["resolve_seconds"] = round(time.perf_counter() - t0, 3)
+    storage.write_text(marker, json.dumps(extra))
+
+
+def _load_ledgers(config: PipelineConfig, n_segments: int, task_ids: list[str],
+                  globals_: list[GlobalStep]) -> list[StageStats]:
+    per_task = []
+    for tid in task_ids:
+        ledger = []
+        for seg in range(n_segments):
+            path = _paths(config.output, seg, tid, seg == n_segments - 1)[1]
+            ledger.extend(StageStats.from_dict(d) for d in json.loads(storage.read_text(path)))
+        per_task.append(ledger)
+    merged = merge_ledgers(per_task)
+    by_name = {s.name: s for s in merged}
+    for step in globals_:
+        marker = storage.join(config.output, "_work", "global", step.name, "_RESOLVED.json")
+        if step.name in by_name and storage.exists(marker):
+            by_name[step.name].extra.update(json.loads(storage.read_text(marker)))
+    return merged
+
+
+def plan_tasks(config: PipelineConfig) -> list[tuple[str, str]]:
+    """(task id, input file) per input file; ids are positions in the sorted input list."""
+    patterns = getattr(config.input, "paths", None)
+    if not patterns:
+        raise ConfigError("input.paths: no input given")
+    inputs = storage.expand(list(patterns))
+    if not inputs:
+        raise ConfigError(f"input.paths: {list(patterns)} matched no files")
+    return [(f"{i:05d}", path) for i, path in enumerate(inputs)]
+
+
+def run_pipeline(config: PipelineConfig, engine: Engine | None = None) -> RunResult:
+    """Run (or resume) a pipeline and write data, stats.json, manifest.json and report.html."""
+    from corpusforge.core.manifest import write_manifest
+    from corpusforge.core.report import write_run_report
+
+    started = time.time()
+    tasks = plan_tasks(config)
+    _, stages = build_stages(config)
+    for stage in stages:
+        if hasattr(stage, "before_run"):
+            stage.before_run(config.output)
+    bounds = segments_of(stages)
+    own_engine = engine is None
+    engine = engine or make_engine(config.engine.type, config.engine.workers, config.engine.address,
+                                   storage.join(config.output, "_work"))
+    try:
+        for seg, (start, end) in enumerate(bounds):
+            _run_segment(engine, config, seg, tasks, len(bounds))
+            step = stages[end - 1] if end > start else None
+            if seg < len(bounds) - 1 and isinstance(step, GlobalStep):
+                _resolve(engine, config, step, [tid for tid, _ in tasks])
+    finally:
+        if own_engine:
+            engine.close()
+    globals_ = [s for s in stages if isinstance(s, GlobalStep)]
+    ledger = _load_ledgers(config, len(bounds), [tid for tid, _ in tasks], globals_)
+    stats_path = storage.join(config.output, "stats.json")
+    stats = {
+        "pipeline": config.name,
+        "engine": engine.name,
+        "tasks": len(tasks),
+        "wall_seconds": round(time.time() - started, 3),
+        "balanced": all(s.balanced for s in ledger),
+        "stages": [s.to_dict() for s in ledger],
+    }
+    storage.write_text(stats_path, json.dumps(stats, indent=2))
+    data_dir = storage.join(config.output, "data")
+    manifest_path = write_manifest(config, [p for _, p in tasks], data_dir, started)
+    report_path = write_run_report(config.output, stats)
+    return RunResult(config.output, data_dir, stats_path, manifest_path, report_path, ledger)
+
+
+def iter_output(output: str) -> Iterator[Document]:
+    """Stream every document a finished run wrote, in task order."""
+    for path in storage.expand([storage.join(output, "data", "*.parquet")]):
+        yield from storage.read_documents(path)
