@@ -67,6 +67,7 @@ def stats(run_dir: str = typer.Argument(..., help="A run's output prefix (local 
 def _add_groups() -> None:
     groups = {
         # "name": "module:typer_app_attribute",
+        "classifiers": "corpusforge.classifiers.train_cli:app",
     }
     import importlib
 

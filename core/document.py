@@ -74,7 +74,7 @@ class Document:
 
 def make_id(source: str, locator: str) -> str:
     """Stable id from the source kind and a locator (WARC record id, repo path, ...)."""
-    return f"{source}-{xxhash.xxh3_128_hexdigest(locator)}"
+    return f"{source}-{xxhash.xxh3_128_hexdigest(locator.encode('utf-8', 'surrogatepass'))}"
 
 
 def _check_keys(kind: str, keys: Iterable[str], allowed: dict[str, pa.DataType]) -> None:

@@ -60,27 +60,30 @@ def index_bytes(lengths: np.ndarray, dtype: type) -> bytes:
     return header + lengths.tobytes() + pointers.tobytes() + np.arange(n + 1, dtype=np.int64).tobytes()
 
 
-def write_indexed_dataset(prefix: str, documents: Iterable[np.ndarray], dtype: type,
+def write_indexed_dataset(prefix: str, chunks: Iterable[tuple[np.ndarray, np.ndarray]], dtype: type,
                           marker: dict | None = None) -> WrittenDataset:
-    """Write documents (token arrays) as `prefix.bin` + `prefix.idx`, then the `prefix.done.json` marker."""
-    lengths: list[int] = []
+    """Write `(document lengths, concatenated tokens)` chunks as `prefix.bin` + `prefix.idx`, then the marker."""
+    lengths: list[np.ndarray] = []
     h = hashlib.sha256()
     size = 0
     info = np.iinfo(dtype)
     with storage.atomic_write(prefix + ".bin", "wb") as f:
-        for doc in documents:
-            doc = np.asarray(doc)
-            if doc.size and (doc.min() < info.min or doc.max() > info.max):
-                raise ValueError(f"{prefix}: token id outside {np.dtype(dtype).name} range")
-            data = doc.astype(dtype, copy=False).tobytes()
+        for chunk_lengths, tokens in chunks:
+            tokens = np.asarray(tokens)
+            if int(np.sum(chunk_lengths)) != tokens.size:
+                raise ValueError(f"{prefix}: chunk lengths sum to {int(np.sum(chunk_lengths))}, tokens {tokens.size}")
+            if tokens.size and (tokens.min() < info.min or tokens.max() > info.max):
+                raise ValueError(f"{prefix}: token id outside the {np.dtype(dtype).name} range")
+            data = tokens.astype(dtype, copy=False).tobytes()
             f.write(data)
             h.update(data)
             size += len(data)
-            lengths.append(len(doc))
-    idx = index_bytes(np.array(lengths, dtype=np.int64), dtype)
+            lengths.append(np.asarray(chunk_lengths, dtype=np.int64))
+    all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+    idx = index_bytes(all_lengths, dtype)
     with storage.atomic_write(prefix + ".idx", "wb") as f:
         f.write(idx)
-    written = WrittenDataset(prefix, len(lengths), int(sum(lengths)), size, h.hexdigest(),
+    written = WrittenDataset(prefix, len(all_lengths), int(all_lengths.sum()), size, h.hexdigest(),
                              len(idx), hashlib.sha256(idx).hexdigest())
     storage.write_text(prefix + ".done.json", json.dumps({**asdict(written), **(marker or {})}, sort_keys=True))
     return written

@@ -9,7 +9,12 @@ from corpusforge.stages.base import Stage
 # for stages that live outside corpusforge.
 STAGES: dict[str, str] = {
     "parquet": "corpusforge.stages.parquet_reader:ParquetReader",
+    "jsonl": "corpusforge.stages.jsonl_reader:JsonlReader",
     "exact_dedup": "corpusforge.stages.dedup_exact:ExactDedup",
+    "warc": "corpusforge.stages.warc_reader:WarcReader",
+    "extract": "corpusforge.stages.extract:Extract",
+    "quality": "corpusforge.stages.quality:QualityScores",
+    "domain_scores": "corpusforge.stages.quality:DomainScores",
 }
 
 

@@ -1,0 +1,126 @@
+"""`corpusforge classifiers ...`: train, bootstrap, calibrate, evaluate and annotate."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Train and calibrate quality classifiers (fastText, embedding head); LLM labels.")
+console = Console(stderr=True)
+
+
+def _print_metrics(title: str, metrics: dict) -> None:
+    table = Table(title=title)
+    for col in ("held-out n", "positives", "accuracy", "F1", "AUC"):
+        table.add_column(col, justify="right")
+    table.add_row(str(metrics["n"]), str(metrics["positives"]), f"{metrics['accuracy']:.3f}", f"{metrics['f1']:.3f}",
+                  f"{metrics['auc']:.3f}")
+    Console().print(table)
+    print(json.dumps(metrics))
+
+
+@app.command()
+def train(
+    labels: str = typer.Argument(..., help="Labels file: Parquet or JSONL with `text` and `label` (0/1 or 0-5)"),
+    out: str = typer.Option(..., "--out", "-o", help="Model folder to write (local or s3://)"),
+    kind: str = typer.Option("fasttext", help="fasttext | embedding"),
+    name: Optional[str] = typer.Option(None, help="Classifier name (default: the kind)"),
+    holdout: float = typer.Option(0.2, help="Held-out fraction for the metrics"),
+    epoch: Optional[int] = typer.Option(None, help="fastText epochs (default 5)"),
+    dim: Optional[int] = typer.Option(None, help="fastText vector size (default 100)"),
+    calibration: list[str] = typer.Option([], help="Corpus sample for the percentiles (files/globs); default: the labelled texts"),
+    device: str = typer.Option("auto", help="Embedding encoder device: auto | cpu | cuda"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train a classifier from a labels file and print its held-out accuracy, F1 and AUC."""
+    from corpusforge.classifiers.labels import iter_texts, read_labels
+    from corpusforge.classifiers.training import train_and_save
+
+    rows = read_labels(labels)
+    cal = iter_texts(calibration, limit=100_000) if calibration else None
+    metrics = train_and_save(rows, out, kind=kind, name=name, holdout=holdout, seed=seed, epoch=epoch, dim=dim,
+                             device=device, calibration_texts=cal, source=labels)
+    _print_metrics(f"{kind} classifier -> {out}", metrics)
+
+
+@app.command()
+def bootstrap(
+    random_docs: list[str] = typer.Argument(..., help="Random web documents: a run's data/*.parquet, or JSONL files"),
+    out: str = typer.Option(..., "--out", "-o", help="Model folder to write"),
+    reference: str = typer.Option("stdlib-docs", help="Reference JSONL/Parquet of high-quality text, "
+                                  "or `stdlib-docs` (CPython's bundled language reference)"),
+    labels_out: Optional[str] = typer.Option(None, help="Also write the labels file here"),
+    max_per_class: int = typer.Option(200_000, help="Examples per class (DCLM: ~200k)"),
+    epoch: int = typer.Option(5, help="fastText epochs"),
+    seed: int = typer.Option(0),
+) -> None:
+    """DCLM-style: reference texts vs random documents of a run -> fastText model, calibrated on the run."""
+    from corpusforge.classifiers.labels import ReferenceVsRandomLabeller, iter_texts, stdlib_reference, write_labels
+    from corpusforge.classifiers.training import train_and_save
+
+    ref = stdlib_reference() if reference == "stdlib-docs" else iter_texts([reference])
+    rows = list(ReferenceVsRandomLabeller(ref, iter_texts(random_docs), max_per_class=max_per_class, seed=seed).labels())
+    if labels_out:
+        write_labels(labels_out, rows)
+    metrics = train_and_save(rows, out, kind="fasttext", name="dclm_fasttext", seed=seed, epoch=epoch,
+                             calibration_texts=iter_texts(random_docs, limit=100_000),
+                             source=f"reference={reference} random={','.join(random_docs)}")
+    _print_metrics(f"reference-vs-random fastText -> {out}", metrics)
+
+
+@app.command()
+def calibrate(
+    model: str = typer.Argument(..., help="Model folder"),
+    sample: list[str] = typer.Argument(..., help="Corpus sample: Parquet/JSONL files or globs"),
+    limit: int = typer.Option(100_000, help="At most this many documents"),
+) -> None:
+    """Recompute a model's percentile thresholds on a corpus sample (Nemotron-CC buckets)."""
+    from corpusforge.classifiers.labels import iter_texts
+    from corpusforge.classifiers.model_store import load_classifier, write_calibration
+    from corpusforge.classifiers.training import calibration_for
+
+    cal = calibration_for(load_classifier(model), iter_texts(sample, limit=limit))
+    write_calibration(model, cal)
+    console.print(f"calibrated {model} on {cal.n} documents: thresholds {[round(t, 4) for t in cal.thresholds]}")
+
+
+@app.command()
+def evaluate(
+    model: str = typer.Argument(..., help="Model folder"),
+    labels: str = typer.Argument(..., help="Labels file to evaluate on"),
+) -> None:
+    """Accuracy, F1 and AUC of a trained model on a labels file."""
+    from corpusforge.classifiers.labels import read_labels
+    from corpusforge.classifiers.metrics import evaluate as eval_metrics
+    from corpusforge.classifiers.model_store import load_classifier
+
+    rows = read_labels(labels)
+    scores = load_classifier(model).score([r.text for r in rows])
+    _print_metrics(f"{model} on {labels}", eval_metrics([r.label for r in rows], scores))
+
+
+@app.command()
+def annotate(
+    inputs: list[str] = typer.Argument(..., help="Documents to annotate: Parquet/JSONL files or globs"),
+    out: str = typer.Option(..., "--out", "-o", help="Labels file to write (JSONL or Parquet)"),
+    base_url: str = typer.Option("http://localhost:8000/v1", help="OpenAI-compatible server (vLLM, NIM, SGLang)"),
+    model: str = typer.Option(..., help="Model name the server serves"),
+    cache: str = typer.Option(..., help="Annotation cache (JSONL); a rerun resumes from it"),
+    limit: Optional[int] = typer.Option(None, help="At most this many documents"),
+    concurrency: int = typer.Option(8, help="Requests in flight"),
+    prompt_version: str = typer.Option("1", help="Version of the edu_annotation prompt template"),
+) -> None:
+    """LLM-annotate educational value 0-5 (FineWeb-Edu prompt); cached, resumable."""
+    from corpusforge.classifiers.labels import LLMEduLabeller, iter_texts, write_labels
+    from corpusforge.synthetic.llm_client import LLMClient, LLMConfig
+    from corpusforge.synthetic.prompt_template import load_prompt
+
+    with LLMClient(LLMConfig(base_url=base_url, model=model, concurrency=concurrency)) as client:
+        labeller = LLMEduLabeller(client, iter_texts(inputs, limit=limit), cache,
+                                  prompt=load_prompt("edu_annotation", prompt_version))
+        n = write_labels(out, labeller.labels())
+    console.print(f"wrote {n} labels to {out} ({labeller.requested} requests, {labeller.failed} unparsable)")

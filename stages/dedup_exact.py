@@ -1,0 +1,201 @@
+"""Global exact deduplication: one copy of each (normalised) text across every shard.
+
+A file-based shuffle, so memory is bounded per task on every engine:
+  prepare (per task)   hash each document, write (hash, id, position) rows into bucket files
+                       `<workdir>/<task>/bucket-NNNNN.parquet`
+  resolve (per bucket) read that bucket from every task, keep the smallest id of each hash,
+                       write the rest to `<workdir>/drops/<task>/bucket-NNNNN.parquet`; `_DONE`
+  apply (per task)     drop the listed documents with reason `exact_duplicate`
+Which copy survives depends only on ids, never on the engine or the task split.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import xxhash
+from datatrove.utils.text import simplify_text
+
+from corpusforge.core import storage
+from corpusforge.core.config import EngineConfig
+from corpusforge.core.document import Document
+from corpusforge.stages.base import GlobalStep, StageConfig
+
+HASH_SCHEMA = pa.schema([("h1", pa.uint64()), ("h2", pa.uint64()), ("id", pa.string()),
+                         ("ord", pa.int64()), ("nbytes", pa.int64())])
+DROP_SCHEMA = pa.schema([("ord", pa.int64()), ("id", pa.string()), ("nbytes", pa.int64())])
+DEFAULT_BUCKETS = EngineConfig.model_fields["shuffle_buckets"].default
+# Rows buffered before they go to the bucket files: ~60 bytes each, so ~12 MB per task.
+FLUSH_ROWS = 200_000
+_MASK64 = (1 << 64) - 1
+
+
+def normalize_text(text: str) -> str:
+    """FineWeb's dedup normalisation (datatrove `simplify_text`: lowercase, digits->0, no
+    punctuation, collapsed whitespace, no diacritics) after Unicode NFKC, so full-width and
+    compatibility forms of the same text match."""
+    return simplify_text(unicodedata.normalize("NFKC", text))
+
+
+def text_hash(text: str, normalize: bool = True) -> tuple[int, int]:
+    """128-bit xxh3 of the (normalised) text as two uint64 halves: collisions are negligible
+    at web scale, where 64 bits would start to collide past ~4 billion documents."""
+    if normalize:
+        text = normalize_text(text)
+    digest = xxhash.xxh3_128_intdigest(text.encode("utf-8", "surrogatepass"))
+    return digest >> 64, digest & _MASK64
+
+
+def bucket_path(workdir: str, task_id: str, bucket: int) -> str:
+    return storage.join(workdir, task_id, f"bucket-{bucket:05d}.parquet")
+
+
+def drops_dir(workdir: str, task_id: str) -> str:
+    return storage.join(workdir, "drops", task_id)
+
+
+@dataclass(frozen=True)
+class BucketJob:
+    """One reduce task of the shuffle: one bucket over every task's hash file."""
+
+    workdir: str
+    task_ids: tuple[str, ...]
+    bucket: int
+
+
+def resolve_bucket(job: BucketJob) -> dict[str, int]:
+    """Keep the smallest id per hash in one bucket; write the others as per-task drop lists."""
+    tables = []
+    for tid in job.task_ids:
+        t = storage.read_parquet(bucket_path(job.workdir, tid, job.bucket))
+        tables.append(t.append_column("task", pa.array([tid] * t.num_rows, pa.string())))
+    table = pa.concat_tables(tables) if tables else HASH_SCHEMA.empty_table()
+    stats = {"hashed": table.num_rows, "duplicates": 0, "duplicate_groups": 0, "bytes_saved": 0}
+    if table.num_rows == 0:
+        return stats
+    # (id, task, ord) breaks ties, so the survivor is the same whatever engine ran the tasks.
+    table = table.sort_by([("h1", "ascending"), ("h2", "ascending"), ("id", "ascending"),
+                           ("task", "ascending"), ("ord", "ascending")])
+    h1 = table.column("h1").to_numpy()
+    h2 = table.column("h2").to_numpy()
+    first = np.ones(len(h1), dtype=bool)
+    first[1:] = (h1[1:] != h1[:-1]) | (h2[1:] != h2[:-1])
+    dropped = table.filter(pa.array(~first))
+    # A group has duplicates when its first row is followed by a non-first row.
+    stats["duplicate_groups"] = int(np.count_nonzero(first[:-1] & ~first[1:]))
+    stats["duplicates"] = dropped.num_rows
+    stats["bytes_saved"] = int(pc.sum(dropped.column("nbytes")).as_py() or 0)
+    tasks = dropped.column("task")
+    for tid in sorted(set(tasks.to_pylist())):
+        rows = dropped.filter(pc.equal(tasks, tid)).select(["ord", "id", "nbytes"])
+        storage.write_parquet(storage.join(drops_dir(job.workdir, tid), f"bucket-{job.bucket:05d}.parquet"),
+                              rows.cast(DROP_SCHEMA))
+    return stats
+
+
+class _BucketFiles:
+    """Per-bucket Parquet writers fed in batches, so a task's hash rows never pile up in memory."""
+
+    def __init__(self, workdir: str, task_id: str, buckets: int):
+        self.workdir, self.task_id, self.buckets = workdir, task_id, buckets
+        self.rows: list[tuple[int, int, str, int, int]] = []
+        self._stack = contextlib.ExitStack()
+        self._writers: list[pq.ParquetWriter] = []
+
+    def __enter__(self) -> "_BucketFiles":
+        self._stack.__enter__()
+        for b in range(self.buckets):
+            f = self._stack.enter_context(storage.atomic_write(bucket_path(self.workdir, self.task_id, b)))
+            self._writers.append(self._stack.enter_context(pq.ParquetWriter(f, HASH_SCHEMA, compression="zstd")))
+        return self
+
+    def add(self, h1: int, h2: int, doc_id: str, ord_: int, nbytes: int) -> None:
+        self.rows.append((h1, h2, doc_id, ord_, nbytes))
+        if len(self.rows) >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        h1, h2, ids, ords, nbytes = zip(*self.rows)
+        table = pa.table([pa.array(h1, pa.uint64()), pa.array(h2, pa.uint64()), pa.array(ids, pa.string()),
+                          pa.array(ords, pa.int64()), pa.array(nbytes, pa.int64())], schema=HASH_SCHEMA)
+        bucket = np.asarray(h2, dtype=np.uint64) % np.uint64(self.buckets)
+        order = np.argsort(bucket, kind="stable")
+        table, bucket = table.take(pa.array(order)), bucket[order]
+        starts = np.searchsorted(bucket, np.arange(self.buckets + 1, dtype=np.uint64))
+        for b in range(self.buckets):
+            if starts[b + 1] > starts[b]:
+                self._writers[b].write_table(table.slice(starts[b], starts[b + 1] - starts[b]))
+        self.rows = []
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.flush()
+        self._stack.__exit__(exc_type, exc, tb)
+
+
+class ExactDedup(GlobalStep):
+    """Drops every document whose normalised text was already kept elsewhere in the corpus."""
+
+    type = "exact_dedup"
+
+    class Config(StageConfig):
+        type: Literal["exact_dedup"] = "exact_dedup"
+        # FineWeb (Penedo et al. 2024) normalises before hashing, so copies that differ only in
+        # case, punctuation, digits or whitespace (dates, counters, boilerplate) still match.
+        normalize: bool = True
+        # None: the engine config's shuffle_buckets (the runner fills it in).
+        buckets: int | None = None
+
+    @property
+    def buckets(self) -> int:
+        return self.config.buckets or DEFAULT_BUCKETS
+
+    def prepare(self, docs: Iterable[Document]) -> Iterator[Document]:
+        normalize = self.config.normalize
+        with _BucketFiles(self.workdir, self.task_id, self.buckets) as files:
+            for i, doc in enumerate(docs):
+                h1, h2 = text_hash(doc.text, normalize)
+                files.add(h1, h2, doc.id, i, len(doc.text.encode("utf-8", "surrogatepass")))
+                yield doc
+
+    def resolve(self, engine, task_ids: list[str]) -> dict[str, Any]:
+        done = storage.join(self.workdir, "_DONE")
+        if storage.exists(done):
+            return json.loads(storage.read_text(done))
+        jobs = [BucketJob(self.workdir, tuple(task_ids), b) for b in range(self.buckets)]
+        totals = {"hashed": 0, "duplicates": 0, "duplicate_groups": 0, "bytes_saved": 0}
+        for stats in engine.map(resolve_bucket, jobs, desc=f"{self.name}: resolve buckets"):
+            for k, v in stats.items():
+                totals[k] += v
+        storage.write_text(done, json.dumps(totals))
+        return totals
+
+    def _drop_list(self) -> dict[int, str]:
+        if not storage.exists(storage.join(self.workdir, "_DONE")):
+            raise RuntimeError(f"{self.name}: apply called before resolve finished (no _DONE under {self.workdir})")
+        drops: dict[int, str] = {}
+        for path in storage.expand([storage.join(drops_dir(self.workdir, self.task_id), "*.parquet")]):
+            t = storage.read_parquet(path, columns=["ord", "id"])
+            drops.update(zip(t.column("ord").to_pylist(), t.column("id").to_pylist()))
+        return drops
+
+    def apply(self, docs: Iterable[Document]) -> Iterator[Document]:
+        drops = self._drop_list()
+        for i, doc in enumerate(docs):
+            expected = drops.get(i)
+            if expected is None:
+                yield doc
+                continue
+            if expected != doc.id:
+                raise RuntimeError(f"{self.name}: task {self.task_id} document {i} is {doc.id!r}, resolve expected "
+                                   f"{expected!r}; apply must see the documents prepare saw, in the same order")
+            self.drop(doc, "exact_duplicate")

@@ -1,0 +1,499 @@
+"""Read Common Crawl WARC files into HTML documents, counting every record that is not one.
+
+The fast path is fastwarc over the whole file. When fastwarc stops on damage (a corrupt gzip
+member, a truncated or malformed record) the reader switches, from the last good record on, to
+a recovery path: gzip members are split with zlib, a corrupt member is skipped by resyncing on
+the next gzip header that decompresses to a WARC record, and each record is parsed with warcio.
+A damaged file therefore loses only its damaged records, each counted under a named reason.
+"""
+from __future__ import annotations
+
+import codecs
+import io
+import re
+import zlib
+from dataclasses import dataclass
+from typing import IO, Iterator, Literal
+from urllib.parse import urlsplit
+
+from corpusforge.core import storage
+from corpusforge.core.document import Document, make_id
+from corpusforge.stages.base import Reader, StageConfig
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+_DUMP = re.compile(r"CC-MAIN-\d{4}-\d{2}")
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]{2,40})""", re.I)
+# WHATWG Encoding Standard: browsers decode these labels as windows-1252, and so do we.
+_AS_CP1252 = {"ascii", "latin_1", "iso8859_1"}
+_SINGLE_BYTE_PREFIXES = ("cp", "iso8859", "latin", "koi8", "mac", "windows")
+_NON_HTML_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"RIFF", b"\x00\x00\x01\x00")
+_HTML_SNIFF = re.compile(rb"<(!doctype\s+html|html|head|body|title|div|p|meta|table|script)\b", re.I)
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One WARC record as either parser sees it, before it becomes a document."""
+
+    rec_type: str
+    headers: dict[str, str]
+    status: int | None
+    http_headers: dict[str, str]  # lower-case names
+    payload: bytes | None  # None when skipped for size
+    length: int  # WARC Content-Length (bytes of the record block)
+    offset: int
+
+
+@dataclass(slots=True)
+class Damage:
+    """A stretch of the file that yielded no record, with the reason and its size."""
+
+    reason: str
+    nbytes: int
+
+
+class WarcReader(Reader):
+    """Reads `.warc`/`.warc.gz` (local or s3://); HTML `response` records become documents."""
+
+    type = "warc"
+
+    class Config(StageConfig):
+        type: Literal["warc"] = "warc"
+        paths: list[str] = []
+        # Common Crawl truncates payloads at 1 MiB (WARC-Truncated: length); anything far above
+        # that is not a CC page, and holding it would only cost memory.
+        max_payload_bytes: int = 16 * 1024 * 1024
+        # Documents per input file, -1 for all (datatrove readers' `limit`).
+        limit: int = -1
+        # False: `docs_in` counts response records only (what a user means by "pages read");
+        # request/metadata/warcinfo records go to extra["records_by_type"]. True: they are
+        # counted in and dropped as `not_response`.
+        count_non_response: bool = False
+        # Drop pages Common Crawl cut at its 1 MiB limit; kept by default, as datatrove does.
+        drop_warc_truncated: bool = False
+        # A replacement-character share above this means the bytes are not text at all.
+        max_replacement_fraction: float = 0.1
+        dump: str | None = None  # e.g. CC-MAIN-2024-10; default: taken from the file name or warcinfo
+
+    def read(self, path: str) -> Iterator[Document]:
+        cfg = self.config
+        dump = cfg.dump or _dump_from(path)
+        filename = _warc_filename(path)
+        made = 0
+        for item in self._records(path):
+            if isinstance(item, Damage):
+                self.seen(item.nbytes)
+                self.drop_record(item.reason, item.nbytes)
+                continue
+            if item.rec_type == "warcinfo" and dump is None:
+                dump = _dump_from(item.payload.decode("utf-8", "replace") if item.payload else "")
+            doc = self._to_document(item, filename, dump)
+            if doc is not None:
+                yield doc
+                made += 1
+                if 0 <= cfg.limit <= made:
+                    return
+
+    # -- record -> document ------------------------------------------------------------------
+
+    def _to_document(self, rec: RawRecord, filename: str, dump: str | None) -> Document | None:
+        cfg = self.config
+        if rec.rec_type != "response":
+            self.ledger.histogram("records_by_type", rec.rec_type)
+            if cfg.count_non_response:
+                self.seen(rec.length)
+                self.drop_record("not_response", rec.length)
+            return None
+        self.seen(rec.length)
+        reason = self._reject(rec)
+        if reason is not None:
+            self.drop_record(reason, rec.length)
+            return None
+        text, charset, outcome = decode_html(rec.payload, rec.http_headers.get("content-type", ""),
+                                             cfg.max_replacement_fraction)
+        if outcome != "ok":
+            self.ledger.count(outcome)
+        if text is None:
+            self.drop_record("undecodable", rec.length)
+            return None
+        if rec.headers.get("WARC-Truncated"):
+            self.ledger.count("warc_truncated_kept")
+        record_id = rec.headers.get("WARC-Record-ID", f"{filename}@{rec.offset}")
+        url = rec.headers.get("WARC-Target-URI", "").strip("<>")
+        meta = {
+            "url": url,
+            "domain": (urlsplit(url).hostname or "") if url else "",
+            "warc_record_id": record_id,
+            "warc_date": rec.headers.get("WARC-Date", ""),
+            "warc_filename": filename,
+            "content_type": _payload_type(rec) or "",
+            "charset": charset,
+        }
+        if dump:
+            meta["dump"] = dump
+        return Document(make_id("web", record_id), text, "web", meta)
+
+    def _reject(self, rec: RawRecord) -> str | None:
+        if rec.payload is None:
+            return "too_large"
+        if rec.headers.get("WARC-Truncated") and self.config.drop_warc_truncated:
+            return "warc_truncated"
+        if rec.status is not None and not 200 <= rec.status < 300:
+            return "http_status"
+        if not rec.payload.strip():
+            return "empty_payload"
+        if not is_html(rec):
+            return "non_html"
+        return None
+
+    # -- records -----------------------------------------------------------------------------
+
+    def _records(self, path: str) -> Iterator[RawRecord | Damage]:
+        try:
+            f = storage.open_file(path, "rb")
+        except Exception as e:  # noqa: BLE001 - an unreadable file is a counted drop, not a crash
+            yield Damage(f"unreadable_file:{type(e).__name__}", 0)
+            return
+        with f:
+            head = f.read(2)
+            f.seek(0)
+            gz = head == b"\x1f\x8b"
+            last = -1
+            try:
+                for rec in _fastwarc_records(f, self.config.max_payload_bytes):
+                    last = rec.offset
+                    yield rec
+                return
+            except (OSError, ValueError, IndexError, UnicodeError) as e:
+                self.ledger.histogram("recovered_after", type(e).__name__)
+        # fastwarc stopped on damage: resume after the last record it gave us.
+        with storage.open_file(path, "rb") as f:
+            yield from _recover(f, max(last, 0), skip_first=last >= 0, gz=gz,
+                                max_payload=self.config.max_payload_bytes)
+
+
+# -- fast path -----------------------------------------------------------------------------------
+
+
+def _fastwarc_records(f: IO[bytes], max_payload: int) -> Iterator[RawRecord]:
+    from fastwarc.warc import ArchiveIterator
+
+    for r in ArchiveIterator(f, parse_http=True, auto_decode="all"):
+        rec_type = str(r.record_type)
+        headers = dict(r.headers.items())
+        http = r.http_headers
+        status = http.status_code if http is not None else None
+        http_headers = {k.lower(): v for k, v in http.items()} if http is not None else {}
+        if r.content_length > max_payload:
+            payload = None
+        elif rec_type in ("response", "warcinfo"):
+            payload = r.reader.read()
+        else:
+            payload = b""
+        yield RawRecord(rec_type, headers, status, http_headers, payload, r.content_length, r.stream_pos)
+
+
+# -- recovery path -------------------------------------------------------------------------------
+
+
+class _Window:
+    """Forward-only buffered view of a file with absolute offsets (bounded memory)."""
+
+    def __init__(self, f: IO[bytes], start: int):
+        f.seek(start)
+        self.f, self.base, self.buf, self.eof = f, start, b"", False
+
+    def get(self, pos: int, n: int) -> bytes:
+        self._fill(pos + n)
+        return self.buf[max(pos - self.base, 0): max(pos - self.base + n, 0)]
+
+    def find(self, needle: bytes, pos: int, limit: int | None = None, forget: bool = False) -> int:
+        """Offset of `needle` at or after `pos` (within `limit` bytes), or -1.
+
+        With `forget`, bytes before the search point are released while scanning, so a long
+        damaged stretch is skipped in constant memory.
+        """
+        while True:
+            i = self.buf.find(needle, max(pos - self.base, 0))
+            if i >= 0 and (limit is None or self.base + i - pos <= limit):
+                return self.base + i
+            scanned = self.base + len(self.buf) - pos
+            if self.eof or (limit is not None and scanned > limit):
+                return -1
+            if forget:
+                self.forget(max(pos, self.base + len(self.buf) - len(needle)))
+            self._fill(self.base + len(self.buf) + (1 << 20))
+
+    def forget(self, pos: int) -> None:
+        if pos > self.base:
+            self.buf, self.base = self.buf[pos - self.base:], pos
+
+    def end(self) -> int:
+        """Offset of the end of the file (reads to the end, holding nothing)."""
+        while not self.eof:
+            self.forget(self.base + len(self.buf))
+            self._fill(self.base + (1 << 20))
+        return self.base + len(self.buf)
+
+    def _fill(self, upto: int) -> None:
+        while not self.eof and self.base + len(self.buf) < upto:
+            chunk = self.f.read(max(upto - self.base - len(self.buf), 1 << 20))
+            if not chunk:
+                self.eof = True
+            self.buf += chunk
+
+
+def _recover(f: IO[bytes], start: int, skip_first: bool, gz: bool, max_payload: int) -> Iterator[RawRecord | Damage]:
+    units = _gzip_members(f, start, max_payload) if gz else _plain_segments(f, start, max_payload)
+    for i, unit in enumerate(units):
+        if i == 0 and skip_first:
+            continue  # fastwarc already yielded this record
+        if isinstance(unit, Damage):
+            yield unit
+        else:
+            yield from _parse_block(unit[1], unit[0], max_payload)
+
+
+def _gzip_members(f: IO[bytes], start: int, max_payload: int) -> Iterator[tuple[int, bytes] | Damage]:
+    """Decompressed gzip members from `start`; a corrupt stretch becomes one Damage."""
+    win = _Window(f, start)
+    pos = start
+    cap = max_payload + (1 << 20)
+    while win.get(pos, 1):
+        data, next_pos, err = _inflate(win, pos, cap)
+        if err is None:
+            yield (pos, data)
+            pos = next_pos
+            win.forget(pos)
+            continue
+        # Damaged member: find the next gzip header that really starts a WARC record.
+        found = _resync(win, pos + 1)
+        end = found if found >= 0 else win.end()
+        yield Damage(err, end - pos)
+        if found < 0:
+            return
+        pos = found
+        win.forget(pos)
+
+
+def _inflate(win: _Window, pos: int, cap: int) -> tuple[bytes, int, str | None]:
+    d = zlib.decompressobj(31)
+    out, size, i = [], 0, pos
+    while not d.eof:
+        chunk = win.get(i, 1 << 20)
+        if not chunk:
+            return b"", i, "truncated_record"
+        try:
+            part = d.decompress(chunk, cap - size + 1)
+        except zlib.error:
+            return b"", i, "corrupt_gzip"
+        out.append(part)
+        size += len(part)
+        if size > cap:
+            return b"", i, "too_large"
+        i += len(chunk) - len(d.unused_data) - len(d.unconsumed_tail)
+    return b"".join(out), i, None
+
+
+def _resync(win: _Window, pos: int) -> int:
+    while True:
+        cand = win.find(_GZIP_MAGIC, pos, forget=True)
+        if cand < 0:
+            return -1
+        try:
+            head = zlib.decompressobj(31).decompress(win.get(cand, 4096), 16)
+        except zlib.error:
+            head = b""
+        if head.startswith(b"WARC/"):
+            return cand
+        pos = cand + 1
+
+
+_WARC_LINE = re.compile(rb"WARC/1\.[01]\r?\n")
+
+
+def _plain_segments(f: IO[bytes], start: int, max_payload: int) -> Iterator[tuple[int, bytes] | Damage]:
+    """Uncompressed WARC split at lines that start a record ("WARC/1.x")."""
+    win = _Window(f, start)
+    pos = start
+    cap = max_payload + (1 << 20)
+    while win.get(pos, 1):
+        nxt = _next_warc_line(win, pos + 1, cap)
+        if nxt >= 0 or win.eof:
+            end = nxt if nxt >= 0 else win.base + len(win.buf)
+            yield (pos, win.get(pos, end - pos))
+        else:  # no record start within the cap: skip the oversized stretch in constant memory
+            nxt = _next_warc_line(win, pos + cap, None, forget=True)
+            end = nxt if nxt >= 0 else win.end()
+            yield Damage("too_large", end - pos)
+        if nxt < 0:
+            return
+        pos = nxt
+        win.forget(pos)
+
+
+def _next_warc_line(win: _Window, pos: int, limit: int | None, forget: bool = False) -> int:
+    while True:
+        i = win.find(b"\nWARC/1.", pos - 1, None if limit is None else limit + 1, forget)
+        if i < 0:
+            return -1
+        if _WARC_LINE.match(win.get(i + 1, 12)):
+            return i + 1
+        pos = i + 2
+
+
+def _parse_block(data: bytes, offset: int, max_payload: int) -> Iterator[RawRecord | Damage]:
+    """Records of one recovered member or segment, checked strictly, parsed with warcio."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    pos = 0
+    while pos < len(data) and data[pos:].strip():
+        head_end = data.find(b"\r\n\r\n", pos)
+        lines = data[pos:head_end].split(b"\r\n") if head_end >= 0 else []
+        if not lines or not lines[0].startswith(b"WARC/1.") or any(b":" not in ln for ln in lines[1:]):
+            yield Damage("broken_header", len(data) - pos)
+            return
+        fields = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(b":") for ln in lines[1:])}
+        try:
+            length = int(fields.get(b"content-length", b""))
+        except ValueError:
+            yield Damage("broken_header", len(data) - pos)
+            return
+        body_start = head_end + 4
+        if len(data) - body_start < length:
+            yield Damage("truncated_record", len(data) - pos)
+            return
+        end = body_start + length
+        try:
+            rec = next(iter(ArchiveIterator(io.BytesIO(data[pos:end] + b"\r\n\r\n"), check_digests=False)))
+            yield _from_warcio(rec, length, offset + pos, max_payload)
+        except Exception:  # noqa: BLE001 - whatever warcio rejects is a counted broken record
+            yield Damage("broken_header", length)
+        pos = end
+        while data[pos:pos + 2] == b"\r\n":
+            pos += 2
+
+
+def _from_warcio(rec, length: int, offset: int, max_payload: int) -> RawRecord:
+    headers = {k: v for k, v in rec.rec_headers.headers}
+    http = rec.http_headers
+    status = None
+    http_headers: dict[str, str] = {}
+    if http is not None and rec.rec_type == "response":
+        try:
+            status = int(http.get_statuscode())
+        except (TypeError, ValueError):
+            status = None
+        http_headers = {k.lower(): v for k, v in http.headers}
+    if length > max_payload:
+        payload = None
+    elif rec.rec_type in ("response", "warcinfo"):
+        payload = rec.content_stream().read()
+    else:
+        payload = b""
+    return RawRecord(rec.rec_type, headers, status, http_headers, payload, length, offset)
+
+
+# -- content type and charset --------------------------------------------------------------------
+
+
+def _payload_type(rec: RawRecord) -> str | None:
+    # Common Crawl sets WARC-Identified-Payload-Type from content detection (Tika); it beats
+    # the server's Content-Type, which is often wrong.
+    ident = rec.headers.get("WARC-Identified-Payload-Type")
+    if ident:
+        return ident.split(";")[0].strip().lower()
+    ctype = rec.http_headers.get("content-type")
+    if ctype:
+        return ctype.split(";")[0].strip().lower()
+    return None
+
+
+def is_html(rec: RawRecord) -> bool:
+    """HTML by identified payload type, else by Content-Type, else by sniffing the first bytes."""
+    ptype = _payload_type(rec)
+    if ptype is not None:
+        return ptype in HTML_TYPES
+    head = rec.payload[:1024].lstrip() if rec.payload else b""
+    if head.startswith(_NON_HTML_MAGIC):
+        return False
+    return bool(_HTML_SNIFF.search(head))
+
+
+def _codec(label: str | bytes | None) -> str | None:
+    if not label:
+        return None
+    if isinstance(label, bytes):
+        label = label.decode("ascii", "ignore")
+    try:
+        name = codecs.lookup(label.strip().strip("\"'")).name.replace("-", "_")
+    except LookupError:
+        return None
+    return "cp1252" if name in _AS_CP1252 else name
+
+
+def _declared_charset(payload: bytes, content_type: str) -> str | None:
+    m = re.search(r"charset\s*=\s*[\"']?([^\s;\"']+)", content_type or "", re.I)
+    if m and (c := _codec(m.group(1))):
+        return c
+    m = _META_CHARSET.search(payload[:4096])
+    return _codec(m.group(1)) if m else None
+
+
+def decode_html(payload: bytes, content_type: str = "", max_replacement_fraction: float = 0.1
+                ) -> tuple[str | None, str, str]:
+    """Decode page bytes: (text or None if not text, charset used, outcome).
+
+    Outcome is "ok", "charset_mislabelled" (declared charset wrong, detected one used),
+    "charset_detected" (none declared, detected) or "decoded_with_replacement".
+    """
+    if payload.startswith(codecs.BOM_UTF8):
+        return payload[3:].decode("utf-8", "replace"), "utf_8", "ok"
+    if payload.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return payload.decode("utf-16", "replace"), "utf_16", "ok"
+    declared = _declared_charset(payload, content_type)
+    if declared:
+        try:
+            text = payload.decode(declared)
+        except (UnicodeDecodeError, LookupError):
+            text = None
+        if text is not None:
+            if declared.startswith(_SINGLE_BYTE_PREFIXES) and not payload.isascii() and _is_utf8(payload):
+                # Multi-byte UTF-8 sequences that happen to decode as a single-byte charset are
+                # mojibake: the label is wrong, the bytes are UTF-8.
+                return payload.decode("utf-8"), "utf_8", "charset_mislabelled"
+            return text, declared, "ok"
+    if _is_utf8(payload):
+        return payload.decode("utf-8"), "utf_8", "ok" if not declared else "charset_mislabelled"
+    import cchardet
+
+    guess = cchardet.detect(payload[:65536])
+    detected = _codec(guess.get("encoding"))
+    if detected and (guess.get("confidence") or 0) >= 0.5:
+        try:
+            return payload.decode(detected), detected, "charset_mislabelled" if declared else "charset_detected"
+        except (UnicodeDecodeError, LookupError):
+            pass
+    text = payload.decode("utf-8", "replace")
+    if text.count("\ufffd") > max_replacement_fraction * max(len(text), 1):
+        return None, "", "undecodable"
+    return text, "utf_8", "decoded_with_replacement"
+
+
+def _is_utf8(payload: bytes) -> bool:
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _dump_from(text: str) -> str | None:
+    m = _DUMP.search(text)
+    return m.group(0) if m else None
+
+
+def _warc_filename(path: str) -> str:
+    # Common Crawl names files by their path under crawl-data/; keep that, else the base name.
+    i = path.find("crawl-data/")
+    return path[i:] if i >= 0 else path.rsplit("/", 1)[-1]

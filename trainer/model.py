@@ -1,0 +1,510 @@
+"""The proxy model: a Nemotron-H / Nemotron 3 style hybrid of Mamba-2, attention and mixture-of-experts layers.
+
+Read top to bottom: config and presets, the Mamba-2 mixer (chunked SSD beside its sequential reference), grouped-query
+attention, the dense MLP, the mixture-of-experts layer (grouped expert matmul beside its dense reference), the optional
+multi-token-prediction head, and the model that stacks layers from one pattern string.
+
+Pattern characters follow Megatron-LM's hybrid models: `M` Mamba-2, `*` attention, `E` MoE feed-forward, `-` dense MLP.
+Every character is one pre-norm residual layer, as in Nemotron-H (NVIDIA 2025, arXiv:2504.03624).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+LAYER_TYPES = {"M": "mamba", "*": "attention", "E": "moe", "-": "mlp"}
+
+
+# ----------------------------------------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class ModelConfig:
+    """Every shape of the hybrid model; presets below fill it in Nemotron-H / Nemotron 3 Nano proportions."""
+
+    vocab_size: int = 32768
+    d_model: int = 256
+    pattern: str = "MEM*EM"
+    # Mamba-2 (Dao & Gu 2024); Nemotron-H keeps head_dim 64, d_state 128, expand 2, conv 4, ~16 heads per group.
+    mamba_head_dim: int = 64
+    mamba_d_state: int = 128
+    mamba_groups: int = 1
+    mamba_expand: int = 2
+    mamba_conv: int = 4
+    mamba_chunk: int = 128
+    # Attention: GQA, no positional embeddings (Nemotron-H: the Mamba layers carry position).
+    attn_heads: int = 4
+    attn_kv_heads: int = 1
+    attn_head_dim: int = 64
+    # Dense MLP: squared ReLU, not gated (Nemotron-H).
+    ffn_dim: int = 1024
+    # MoE: fine-grained routed experts + shared expert, sigmoid router with top-k (Nemotron 3 Nano / DeepSeek-V3).
+    moe_experts: int = 16
+    moe_top_k: int = 2
+    moe_expert_dim: int = 128
+    moe_shared_experts: int = 1
+    moe_shared_dim: int = 256
+    moe_latent_dim: int = 0  # LatentMoE when > 0: routed experts work in this down-projected width
+    moe_aux_loss_coef: float = 0.0  # 0 = balance only through the router bias (aux-loss-free, DeepSeek-V3)
+    moe_routed_scale: float = 1.0
+    # Multi-token prediction (DeepSeek-V3 section 2.2): extra heads predicting token t+1+d, loss weight 0.3.
+    mtp_depth: int = 0
+    mtp_loss_weight: float = 0.3
+    tie_embeddings: bool = False
+    norm_eps: float = 1e-5
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        bad = set(self.pattern) - set(LAYER_TYPES)
+        if bad or not self.pattern:
+            raise ValueError(f"pattern {self.pattern!r}: use only M (Mamba-2), * (attention), E (MoE), - (MLP)")
+        if self.mamba_inner % self.mamba_head_dim or self.mamba_heads % self.mamba_groups:
+            raise ValueError("mamba inner width must split into heads, and heads into groups")
+        if self.attn_heads % self.attn_kv_heads:
+            raise ValueError("attn_heads must be a multiple of attn_kv_heads")
+        if self.moe_top_k > self.moe_experts:
+            raise ValueError("moe_top_k must not exceed moe_experts")
+
+    @property
+    def mamba_inner(self) -> int:
+        return self.mamba_expand * self.d_model
+
+    @property
+    def mamba_heads(self) -> int:
+        return self.mamba_inner // self.mamba_head_dim
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _preset(d: int, pattern: str, *, heads: int, kv: int, head_dim: int, experts: int, top_k: int,
+            expert_dim: int, mamba_groups: int, tie: bool, d_state: int = 128) -> ModelConfig:
+    # Nemotron 3 Nano: one shared expert twice a routed expert's width; dense MLP (for `-` layers) 4 x d_model.
+    return ModelConfig(d_model=d, pattern=pattern, attn_heads=heads, attn_kv_heads=kv, attn_head_dim=head_dim,
+                       moe_experts=experts, moe_top_k=top_k, moe_expert_dim=expert_dim,
+                       moe_shared_experts=1, moe_shared_dim=2 * expert_dim, ffn_dim=4 * d,
+                       mamba_groups=mamba_groups, mamba_d_state=d_state, tie_embeddings=tie)
+
+
+# Mamba-2 : MoE : attention layers ~ 4:4:1 as in Nemotron 3 Nano (23:23:6 over 52 layers), Mamba-2 heads of 64 with
+# d_state 128 (64 for the smallest) and GQA with 4 query heads per KV head. Parameters at the default 32k vocabulary:
+#   proxy-10m   12.2M total (8.4M of it the tied embedding),  10.4M active per token
+#   proxy-50m   53.5M total (16.8M tied embedding),           30.8M active
+#   proxy-200m 220.7M total (33.6M embedding + 33.6M head),   99.1M active (LM head counted, embedding lookup not)
+PRESETS: dict[str, ModelConfig] = {
+    "proxy-10m": _preset(256, "MEM*EM", heads=4, kv=1, head_dim=64, experts=16, top_k=2, expert_dim=128,
+                         mamba_groups=1, tie=True, d_state=64),
+    "proxy-50m": _preset(512, "MEMEM*EMEM", heads=8, kv=2, head_dim=64, experts=32, top_k=4, expert_dim=192,
+                         mamba_groups=1, tie=True),
+    "proxy-200m": _preset(1024, "MEMEM*EMEMEM*E", heads=8, kv=2, head_dim=128, experts=32, top_k=4,
+                          expert_dim=256, mamba_groups=2, tie=False),
+}
+
+
+def get_config(preset: str, **overrides) -> ModelConfig:
+    """A preset's config with fields replaced by `overrides`."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return replace(PRESETS[preset], **overrides)
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    return F.rms_norm(x, (x.shape[-1],), weight, eps)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return rms_norm(x, self.weight, self.eps)
+
+
+# ---------------------------------------------------------------------------------------------------------- Mamba-2
+def ssd_reference(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The SSD recurrence one step at a time: h_t = exp(a_t) h_{t-1} + x_t b_t^T, y_t = h_t c_t.
+
+    x (batch, T, heads, head_dim), log_a (batch, T, heads), b and c (batch, T, groups, d_state).
+    Returns y like x and the final state (batch, heads, head_dim, d_state).
+    """
+    bsz, length, heads, p = x.shape
+    per_group = heads // b.shape[2]
+    b = b.repeat_interleave(per_group, dim=2)
+    c = c.repeat_interleave(per_group, dim=2)
+    state = x.new_zeros(bsz, heads, p, b.shape[-1])
+    ys = []
+    for t in range(length):
+        state = state * torch.exp(log_a[:, t])[:, :, None, None] + x[:, t, :, :, None] * b[:, t, :, None, :]
+        ys.append(torch.einsum("bhpn,bhn->bhp", state, c[:, t]))
+    return torch.stack(ys, dim=1), state
+
+
+def ssd_chunked(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, chunk: int
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same function as `ssd_reference`, computed chunk-parallel with matrix products (Mamba-2's SSD algorithm).
+
+    Within a chunk the output is a masked (C B^T * decay) X product (the "attention-like" quadratic form); across
+    chunks a small recurrence passes states. Same layout as `ssd_minimal.py` of state-spaces/mamba, with B and C
+    shared by the heads of a group and the decay segment sums taken as cumsum differences in float32.
+    """
+    bsz, length, heads, p = x.shape
+    groups, n = b.shape[2], b.shape[3]
+    hg = heads // groups
+    pad = (-length) % chunk
+    if pad:  # zero inputs with zero log-decay leave the earlier (causal) outputs untouched
+        x, b, c = (F.pad(t, (0, 0, 0, 0, 0, pad)) for t in (x, b, c))
+        log_a = F.pad(log_a, (0, 0, 0, pad))
+    nc = (length + pad) // chunk
+    xs = x.view(bsz, nc, chunk, groups, hg, p).permute(0, 1, 3, 4, 2, 5)   # (b, c, g, hg, l, p)
+    bs = b.view(bsz, nc, chunk, groups, n).permute(0, 1, 3, 2, 4)           # (b, c, g, l, n)
+    cs = c.view(bsz, nc, chunk, groups, n).permute(0, 1, 3, 2, 4)
+    a = log_a.float().view(bsz, nc, chunk, groups, hg).permute(0, 1, 3, 4, 2)  # (b, c, g, hg, l)
+    a_cum = a.cumsum(-1)
+
+    # 1. diagonal blocks: y_i = sum_{j<=i} (c_i . b_j) exp(A_i - A_j) x_j
+    causal = torch.ones(chunk, chunk, dtype=torch.bool, device=x.device).tril()
+    decay = torch.exp((a_cum[..., :, None] - a_cum[..., None, :]).masked_fill(~causal, float("-inf")))
+    scores = (cs @ bs.transpose(-1, -2))[:, :, :, None]                     # (b, c, g, 1, l, l)
+    y = (scores * decay).to(xs.dtype) @ xs
+
+    # 2. each chunk's final state from its own inputs
+    to_end = torch.exp(a_cum[..., -1:] - a_cum)[..., None]                   # (b, c, g, hg, l, 1)
+    states = (xs * to_end).transpose(-1, -2) @ bs[:, :, :, None]             # (b, c, g, hg, p, n)
+
+    # 3. pass states across chunks (float32; nc is small so the (nc+1)^2 decay matrix is cheap)
+    chunk_a = F.pad(a_cum[..., -1].permute(0, 2, 3, 1), (1, 0)).cumsum(-1)   # (b, g, hg, nc+1)
+    causal_c = torch.ones(nc + 1, nc + 1, dtype=torch.bool, device=x.device).tril()
+    across = torch.exp((chunk_a[..., :, None] - chunk_a[..., None, :]).masked_fill(~causal_c, float("-inf")))
+    flat = states.float().permute(0, 2, 3, 1, 4, 5).reshape(bsz, groups, hg, nc, p * n)
+    flat = F.pad(flat, (0, 0, 1, 0))                                         # zero initial state
+    entering = across @ flat                                                 # (b, g, hg, nc+1, p*n)
+    final_state = entering[..., -1, :].reshape(bsz, heads, p, n)
+    entering = entering[..., :-1, :].reshape(bsz, groups, hg, nc, p, n).permute(0, 3, 1, 2, 5, 4)
+
+    # 4. contribution of the state entering each chunk: c_i . h_in * exp(A_i)
+    y = y + (cs[:, :, :, None] @ entering.to(cs.dtype)) * torch.exp(a_cum)[..., None]
+    y = y.permute(0, 1, 4, 2, 3, 5).reshape(bsz, nc * chunk, heads, p)[:, :length]
+    return y.to(x.dtype), final_state
+
+
+class Mamba2(nn.Module):
+    """Mamba-2 mixer: in_proj -> causal depthwise conv on (x, B, C) -> SSD -> gated group RMSNorm -> out_proj."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        di, g, n, h = cfg.mamba_inner, cfg.mamba_groups, cfg.mamba_d_state, cfg.mamba_heads
+        self.conv_dim = di + 2 * g * n
+        self.in_proj = nn.Linear(cfg.d_model, di + self.conv_dim + h, bias=False)
+        self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, cfg.mamba_conv, groups=self.conv_dim,
+                                padding=cfg.mamba_conv - 1)
+        # dt in [1e-3, 1e-1] log-uniformly and A in [1, 16], as mamba_ssm's Mamba2 initialises them.
+        dt = torch.exp(torch.rand(h) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3)).clamp(min=1e-4)
+        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))
+        self.A_log = nn.Parameter(torch.log(torch.empty(h).uniform_(1, 16)))
+        self.D = nn.Parameter(torch.ones(h))
+        self.norm = RMSNorm(di, cfg.norm_eps)
+        self.out_proj = nn.Linear(di, cfg.d_model, bias=False)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        bsz, length, _ = u.shape
+        di, g, n, h, p = cfg.mamba_inner, cfg.mamba_groups, cfg.mamba_d_state, cfg.mamba_heads, cfg.mamba_head_dim
+        z, xbc, dt = self.in_proj(u).split([di, self.conv_dim, h], dim=-1)
+        xbc = F.silu(self.conv1d(xbc.transpose(1, 2))[..., :length].transpose(1, 2))
+        x, b, c = xbc.split([di, g * n, g * n], dim=-1)
+        dt = F.softplus(dt.float() + self.dt_bias)                               # (b, T, h)
+        a = -torch.exp(self.A_log.float())
+        x = x.reshape(bsz, length, h, p)
+        y, _ = ssd_chunked(x * dt[..., None].to(x.dtype), a * dt, b.reshape(bsz, length, g, n),
+                           c.reshape(bsz, length, g, n), cfg.mamba_chunk)
+        y = y + x * self.D[:, None].to(x.dtype)
+        y = y.reshape(bsz, length, di) * F.silu(z)
+        # Gated RMSNorm per group (Mamba-2's norm_before_gate=False with ngroups): keeps TP-invariant statistics.
+        y = rms_norm(y.reshape(bsz, length, g, di // g), None, cfg.norm_eps).reshape(bsz, length, di)
+        return self.out_proj(y * self.norm.weight)
+
+
+# -------------------------------------------------------------------------------------------------------- attention
+class Attention(nn.Module):
+    """Causal grouped-query attention with no positional embedding, through scaled_dot_product_attention."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        hd = cfg.attn_head_dim
+        self.q_proj = nn.Linear(cfg.d_model, cfg.attn_heads * hd, bias=False)
+        self.kv_proj = nn.Linear(cfg.d_model, 2 * cfg.attn_kv_heads * hd, bias=False)
+        self.out_proj = nn.Linear(cfg.attn_heads * hd, cfg.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        bsz, length, _ = x.shape
+        q = self.q_proj(x).view(bsz, length, cfg.attn_heads, cfg.attn_head_dim).transpose(1, 2)
+        k, v = self.kv_proj(x).view(bsz, length, 2, cfg.attn_kv_heads, cfg.attn_head_dim).unbind(2)
+        # Repeat K/V to the query heads: keeps every SDPA backend (flash included) eligible.
+        rep = cfg.attn_heads // cfg.attn_kv_heads
+        k = k.transpose(1, 2).repeat_interleave(rep, dim=1)
+        v = v.transpose(1, 2).repeat_interleave(rep, dim=1)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.out_proj(y.transpose(1, 2).reshape(bsz, length, -1))
+
+
+# -------------------------------------------------------------------------------------------------------------- MLP
+class MLP(nn.Module):
+    """Squared-ReLU feed-forward (Nemotron-H; So et al. 2021 "Primer")."""
+
+    def __init__(self, d_in: int, hidden: int):
+        super().__init__()
+        self.up = nn.Linear(d_in, hidden, bias=False)
+        self.down = nn.Linear(hidden, d_in, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.relu(self.up(x)).square())
+
+
+# -------------------------------------------------------------------------------------------------------------- MoE
+GROUP_ALIGN = 16  # rows per expert group padded to this: grouped GEMM kernels want 16-byte aligned groups
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
+
+
+def experts_grouped(x: torch.Tensor, idx: torch.Tensor, gate: torch.Tensor, w_up: torch.Tensor,
+                    w_down: torch.Tensor) -> torch.Tensor:
+    """Routed experts as two grouped GEMMs over tokens sorted by expert (static shapes, so it compiles).
+
+    x (N, d), idx and gate (N, k), w_up (E, f, d), w_down (E, d, f). Returns sum_k gate * expert(x), (N, d).
+    """
+    n_tokens, k = idx.shape
+    n_experts = w_up.shape[0]
+    flat = idx.reshape(-1)
+    order = flat.argsort(stable=True)
+    token = order // k
+    counts = torch.zeros(n_experts, dtype=torch.long, device=x.device).scatter_add_(0, flat, torch.ones_like(flat))
+    padded = (counts + GROUP_ALIGN - 1) // GROUP_ALIGN * GROUP_ALIGN
+    start = counts.cumsum(0) - counts
+    pstart = padded.cumsum(0) - padded
+    rows = n_tokens * k + n_experts * (GROUP_ALIGN - 1)
+    # Position of each sorted assignment in the padded buffer; the last group runs to the buffer's end.
+    pos = pstart[flat[order]] + torch.arange(n_tokens * k, device=x.device) - start[flat[order]]
+    offs = padded.cumsum(0).to(torch.int32)
+    offs[-1] = rows
+    dtype = _compute_dtype(x)
+    buf = x.new_zeros(rows, x.shape[1], dtype=dtype).index_copy(0, pos, x[token].to(dtype))
+    h = torch._grouped_mm(buf, w_up.to(dtype).transpose(-2, -1), offs=offs)
+    h = torch._grouped_mm(F.relu(h).square(), w_down.to(dtype).transpose(-2, -1), offs=offs)
+    out = h[pos] * gate.reshape(-1)[order, None].to(dtype)
+    return x.new_zeros(n_tokens, x.shape[1], dtype=dtype).index_add(0, token, out)
+
+
+def experts_dense_reference(x: torch.Tensor, idx: torch.Tensor, gate: torch.Tensor, w_up: torch.Tensor,
+                            w_down: torch.Tensor) -> torch.Tensor:
+    """The same function run densely: every expert on every token, weighted by its (mostly zero) gate."""
+    out = torch.zeros_like(x)
+    for e in range(w_up.shape[0]):
+        weight = (gate * (idx == e)).sum(-1, keepdim=True)
+        out = out + weight * (F.relu(x @ w_up[e].T).square() @ w_down[e].T)
+    return out
+
+
+class MoE(nn.Module):
+    """Fine-grained routed experts plus shared experts, sigmoid top-k router with a load-balancing bias.
+
+    The bias only steers which experts are chosen, never the gate values; after each step the trainer nudges it
+    towards under-loaded experts (`update_bias`): DeepSeek-V3's auxiliary-loss-free balancing, also used by
+    Nemotron 3. A Switch-style auxiliary loss is available as well (moe_aux_loss_coef > 0).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        d, e, f = cfg.d_model, cfg.moe_experts, cfg.moe_expert_dim
+        width = cfg.moe_latent_dim or d
+        self.router = nn.Linear(d, e, bias=False)
+        self.register_buffer("router_bias", torch.zeros(e))
+        # LatentMoE: project to a narrower latent for the routed experts, so more/larger experts fit per byte moved.
+        self.latent_down = nn.Linear(d, width, bias=False) if cfg.moe_latent_dim else None
+        self.latent_up = nn.Linear(width, d, bias=False) if cfg.moe_latent_dim else None
+        self.w_up = nn.Parameter(torch.empty(e, f, width))
+        self.w_down = nn.Parameter(torch.empty(e, width, f))
+        self.shared = MLP(d, cfg.moe_shared_experts * cfg.moe_shared_dim) if cfg.moe_shared_experts else None
+        self.use_reference = False  # tests flip this to run experts_dense_reference
+
+    def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Top-k experts per token: (indices, gates, sigmoid scores); routing in float32."""
+        scores = torch.sigmoid(F.linear(x.float(), self.router.weight.float()))
+        idx = torch.topk(scores + self.router_bias, self.cfg.moe_top_k, dim=-1).indices
+        gate = scores.gather(-1, idx)
+        gate = gate / gate.sum(-1, keepdim=True) * self.cfg.moe_routed_scale
+        return idx, gate, scores
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (output, tokens per expert, auxiliary loss)."""
+        shape = x.shape
+        flat = x.reshape(-1, shape[-1])
+        idx, gate, scores = self.route(flat)
+        h = self.latent_down(flat) if self.latent_down is not None else flat
+        run = experts_dense_reference if self.use_reference else experts_grouped
+        y = run(h, idx, gate, self.w_up, self.w_down)
+        if self.latent_up is not None:
+            y = self.latent_up(y)
+        if self.shared is not None:
+            y = y + self.shared(flat)
+        load = torch.zeros(self.cfg.moe_experts, device=x.device).scatter_add_(
+            0, idx.reshape(-1), torch.ones(idx.numel(), device=x.device))
+        aux = x.new_zeros((), dtype=torch.float32)
+        if self.cfg.moe_aux_loss_coef > 0:
+            frac = load / idx.numel()
+            prob = (scores / scores.sum(-1, keepdim=True)).mean(0)
+            aux = self.cfg.moe_aux_loss_coef * self.cfg.moe_experts * (frac * prob).sum()
+        return y.reshape(shape).to(x.dtype), load, aux
+
+    @torch.no_grad()
+    def update_bias(self, load: torch.Tensor, rate: float) -> None:
+        """Raise the bias of experts below the mean load, lower it above (DeepSeek-V3 eq. 16, update speed gamma)."""
+        self.router_bias += rate * torch.sign(load.mean() - load)
+
+
+# ------------------------------------------------------------------------------------------------------ the stack
+class Layer(nn.Module):
+    """One pre-norm residual layer of the given kind."""
+
+    def __init__(self, kind: str, cfg: ModelConfig):
+        super().__init__()
+        self.kind = LAYER_TYPES[kind]
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.mixer = {"mamba": lambda: Mamba2(cfg), "attention": lambda: Attention(cfg),
+                      "moe": lambda: MoE(cfg), "mlp": lambda: MLP(cfg.d_model, cfg.ffn_dim)}[self.kind]()
+
+    def forward(self, x: torch.Tensor, moe_stats: list) -> torch.Tensor:
+        out = self.mixer(self.norm(x))
+        if self.kind == "moe":
+            out, load, aux = out
+            moe_stats.append((load, aux))
+        return x + out
+
+
+class MTPHead(nn.Module):
+    """One multi-token-prediction depth: merge the previous depth's hidden state with the next token's embedding,
+    run one attention and one MLP layer, and predict one token further (DeepSeek-V3 section 2.2)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.norm_h = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.norm_e = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.proj = nn.Linear(2 * cfg.d_model, cfg.d_model, bias=False)
+        self.layers = nn.ModuleList([Layer("*", cfg), Layer("-", cfg)])
+
+    def forward(self, h: torch.Tensor, next_emb: torch.Tensor) -> torch.Tensor:
+        x = self.proj(torch.cat([self.norm_h(h), self.norm_e(next_emb)], dim=-1))
+        for layer in self.layers:
+            x = layer(x, [])
+        return x
+
+
+class HybridLM(nn.Module):
+    """Token embedding -> layers from `cfg.pattern` -> final norm -> LM head (+ optional MTP heads)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.layers = nn.ModuleList([Layer(ch, cfg) for ch in cfg.pattern])
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.embed.weight
+        self.mtp = nn.ModuleList([MTPHead(cfg) for _ in range(cfg.mtp_depth)])
+        self.apply(self._init)
+        # Residual-branch outputs scaled by 1/sqrt(2 * layers) (GPT-2), so the stream's variance stays flat in depth.
+        for name, p in self.named_parameters():
+            if name.endswith(("out_proj.weight", "down.weight", "w_down", "latent_up.weight")):
+                nn.init.normal_(p, std=cfg.init_std / math.sqrt(2 * len(cfg.pattern)))
+
+    def _init(self, module: nn.Module) -> None:
+        std = self.cfg.init_std
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=std)
+        elif isinstance(module, MoE):
+            nn.init.normal_(module.w_up, std=std)
+            nn.init.normal_(module.w_down, std=std)
+
+    @property
+    def moe_layers(self) -> list[MoE]:
+        return [layer.mixer for layer in self.layers if layer.kind == "moe"]
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss on next-token targets; returns loss (to optimise), lm_loss, aux_loss, mtp_loss, expert_load."""
+        x = self.embed(idx)
+        stats: list = []
+        for layer in self.layers:
+            x = layer(x, stats)
+        h = x
+        lm_loss = self._loss(self.norm(h), targets)
+        loss = lm_loss
+        zero = lm_loss.new_zeros(())
+        aux = sum((a for _, a in stats), zero)
+        mtp_loss = zero
+        for depth, head in enumerate(self.mtp, start=1):
+            # depth d combines h at t with the embedding of token t+d to predict token t+d+1
+            h = head(h[:, :-1], self.embed(targets[:, depth - 1:-1]))
+            mtp_loss = mtp_loss + self._loss(self.norm(h), targets[:, depth:]) / self.cfg.mtp_depth
+        if self.cfg.mtp_depth:
+            loss = loss + self.cfg.mtp_loss_weight * mtp_loss
+        loss = loss + aux
+        load = torch.stack([lo for lo, _ in stats]) if stats else lm_loss.new_zeros(0, self.cfg.moe_experts)
+        return {"loss": loss, "lm_loss": lm_loss.detach(), "aux_loss": aux.detach(), "mtp_loss": mtp_loss.detach(),
+                "expert_load": load}
+
+    def _loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = self.lm_head(h)
+        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+    @torch.no_grad()
+    def update_router_biases(self, expert_load: torch.Tensor, rate: float) -> None:
+        """Apply one aux-loss-free balancing step to every MoE layer from its tokens-per-expert counts."""
+        for moe, load in zip(self.moe_layers, expert_load):
+            moe.update_bias(load, rate)
+
+
+# --------------------------------------------------------------------------------------------------- accounting
+def count_parameters(cfg: ModelConfig) -> dict[str, int]:
+    """Total and active (per-token) parameters, built on the meta device so even big configs cost nothing."""
+    with torch.device("meta"):
+        model = HybridLM(cfg)
+    total = sum(p.numel() for p in model.parameters())
+    embed = model.embed.weight.numel()
+    routed = sum(m.w_up.numel() + m.w_down.numel() for m in model.moe_layers)
+    inactive = routed * (1 - cfg.moe_top_k / cfg.moe_experts)
+    mtp = sum(p.numel() for p in model.mtp.parameters())
+    # Active: what one token's forward multiplies by (the LM head yes, the embedding lookup no).
+    active = total - inactive - (0 if cfg.tie_embeddings else embed)
+    return {"total": total, "active": int(active), "embedding": embed, "routed_experts": routed, "mtp": mtp}
+
+
+def flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
+    """Training FLOPs per token: 6 x active matmul parameters + attention and SSD quadratic terms (fwd + bwd).
+
+    Attention: 12 * layers * heads * head_dim * T / 2 for the causal half (QK^T and AV, forward + backward x 3).
+    SSD: the intra-chunk (C B^T) X product and the chunk states, the matmul work Mamba-2 adds beyond its projections.
+    """
+    params = count_parameters(cfg)
+    dense = 6 * params["active"]
+    n_attn = cfg.pattern.count("*") + cfg.mtp_depth
+    attn = 12 * n_attn * cfg.attn_heads * cfg.attn_head_dim * seq_len / 2
+    chunk = min(cfg.mamba_chunk, seq_len)
+    n_mamba = cfg.pattern.count("M")
+    per_tok = (2 * chunk * cfg.mamba_d_state * cfg.mamba_groups / 2    # C B^T, causal half
+               + 2 * chunk * cfg.mamba_heads * cfg.mamba_head_dim / 2  # (.) X, causal half
+               + 2 * 2 * cfg.mamba_heads * cfg.mamba_head_dim * cfg.mamba_d_state)  # states in and out
+    ssd = 3 * n_mamba * per_tok
+    return dense + attn + ssd
