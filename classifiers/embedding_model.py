@@ -73,7 +73,7 @@ class EmbeddingClassifier:
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[float], device: str = "auto",
-              max_tokens: int = MAX_TOKENS, regularization: float = 1.0) -> "EmbeddingClassifier":
+              max_tokens: int = MAX_TOKENS, regularization: float = 0.1) -> "EmbeddingClassifier":
         """Embed the texts once and fit the head."""
         from sklearn.linear_model import LogisticRegression, Ridge
 

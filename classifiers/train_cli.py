@@ -30,8 +30,9 @@ def train(
     kind: str = typer.Option("fasttext", help="fasttext | embedding"),
     name: Optional[str] = typer.Option(None, help="Classifier name (default: the kind)"),
     holdout: float = typer.Option(0.2, help="Held-out fraction for the metrics"),
-    epoch: Optional[int] = typer.Option(None, help="fastText epochs (default 5)"),
-    dim: Optional[int] = typer.Option(None, help="fastText vector size (default 100)"),
+    epoch: Optional[int] = typer.Option(None, help="fastText epochs (default 20)"),
+    dim: Optional[int] = typer.Option(None, help="fastText vector size (default 64)"),
+    bucket: Optional[int] = typer.Option(None, help="fastText n-gram hash buckets (default 500000)"),
     calibration: list[str] = typer.Option([], help="Corpus sample for the percentiles (files/globs); default: the labelled texts"),
     device: str = typer.Option("auto", help="Embedding encoder device: auto | cpu | cuda"),
     seed: int = typer.Option(0),
@@ -43,7 +44,7 @@ def train(
     rows = read_labels(labels)
     cal = iter_texts(calibration, limit=100_000) if calibration else None
     metrics = train_and_save(rows, out, kind=kind, name=name, holdout=holdout, seed=seed, epoch=epoch, dim=dim,
-                             device=device, calibration_texts=cal, source=labels)
+                             bucket=bucket, device=device, calibration_texts=cal, source=labels)
     _print_metrics(f"{kind} classifier -> {out}", metrics)
 
 
@@ -55,7 +56,7 @@ def bootstrap(
                                   "or `stdlib-docs` (CPython's bundled language reference)"),
     labels_out: Optional[str] = typer.Option(None, help="Also write the labels file here"),
     max_per_class: int = typer.Option(200_000, help="Examples per class (DCLM: ~200k)"),
-    epoch: int = typer.Option(5, help="fastText epochs"),
+    epoch: int = typer.Option(20, help="fastText epochs"),
     seed: int = typer.Option(0),
 ) -> None:
     """DCLM-style: reference texts vs random documents of a run -> fastText model, calibrated on the run."""

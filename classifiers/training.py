@@ -25,7 +25,7 @@ def split(rows: Sequence[LabelledText], holdout: float, seed: int) -> tuple[list
 
 
 def fit(kind: str, texts: list[str], labels: list[float], *, epoch: int | None = None, dim: int | None = None,
-        device: str = "auto", seed: int = 0) -> TextScorer:
+        bucket: int | None = None, device: str = "auto", seed: int = 0) -> TextScorer:
     """Train one classifier of `kind` on texts and labels."""
     if kind == "fasttext":
         from corpusforge.classifiers.fasttext_model import FastTextClassifier, FastTextSettings
@@ -35,6 +35,8 @@ def fit(kind: str, texts: list[str], labels: list[float], *, epoch: int | None =
             s.epoch = epoch
         if dim is not None:
             s.dim = dim
+        if bucket is not None:
+            s.bucket = bucket
         model = FastTextClassifier.train(texts, labels, s)
         model.settings = s
         return model
@@ -62,12 +64,13 @@ def calibration_for(model: TextScorer, texts: Iterable[str], batch_size: int = 5
 
 def train_and_save(rows: Sequence[LabelledText], out_dir: str, *, kind: str = "fasttext", name: str | None = None,
                    holdout: float = 0.2, seed: int = 0, epoch: int | None = None, dim: int | None = None,
-                   device: str = "auto", calibration_texts: Iterable[str] | None = None,
+                   bucket: int | None = None, device: str = "auto", calibration_texts: Iterable[str] | None = None,
                    source: str = "") -> dict:
     """Train on a split, report held-out accuracy/F1/AUC, calibrate and save under `out_dir`."""
     train, test = split(rows, holdout, seed)
     t0 = time.perf_counter()
-    model = fit(kind, [r.text for r in train], [r.label for r in train], epoch=epoch, dim=dim, device=device, seed=seed)
+    model = fit(kind, [r.text for r in train], [r.label for r in train], epoch=epoch, dim=dim, bucket=bucket,
+                device=device, seed=seed)
     train_s = time.perf_counter() - t0
     metrics = evaluate([r.label for r in test], model.score([r.text for r in test]))
     metrics["train_examples"] = len(train)

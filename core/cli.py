@@ -62,12 +62,35 @@ def stats(run_dir: str = typer.Argument(..., help="A run's output prefix (local 
     Console().print(table)
 
 
+@app.command()
+def mix(
+    blend: Path = typer.Argument(..., help="Blend YAML: sources, phases, weights, token budget"),
+    set_: list[str] = typer.Option([], "--set", help="Override a setting: key.sub=value (repeatable)"),
+) -> None:
+    """Blend and tokenize sources into Megatron shards per phase; rerunning resumes."""
+    from corpusforge.core.config import ConfigError
+    from corpusforge.mixtures.export import run_mix
+    from corpusforge.mixtures.spec import load_blend
+
+    try:
+        result = run_mix(load_blend(blend, list(set_)))
+    except ConfigError as e:
+        console.print(f"[red]blend error:[/red] {e}")
+        raise typer.Exit(2)
+    for p in result.manifest.phases:
+        console.print(f"{p.name}: {p.tokens:,} tokens, {len(p.shards)} shards, "
+                      f"max share error {100 * p.max_share_error:.3f} points")
+    console.print(f"manifest: [bold]{result.manifest_path}[/bold]")
+    console.print(f"report:   [bold]{result.report_path}[/bold]")
+
+
 # Sub-command groups of the other parts register here: one import each, kept lazy so that
 # `corpusforge run` never pays for torch or Spark it does not use.
 def _add_groups() -> None:
     groups = {
         # "name": "module:typer_app_attribute",
         "classifiers": "corpusforge.classifiers.train_cli:app",
+        "tokenizer": "corpusforge.mixtures.tokenizer_cli:app",
     }
     import importlib
 

@@ -28,34 +28,65 @@ Mode = Literal["word", "char"]
 # Bump when normalisation or hashing changes: stored indexes built by another version are rebuilt.
 NORMALISER_VERSION = 1
 
-# LaTeX commands (\frac, \times, \text) and HTML entities (&amp;, &#36;) carry no words of the
-# item: "\frac{1}{2}" must tokenise like "1/2", "&amp;" like "&".
-_MARKUP = re.compile(r"\\[A-Za-z]+|&#?[A-Za-z0-9]+;")
-
 _U64 = np.uint64
-_MASK64 = (1 << 64) - 1
 # Odd bases are invertible mod 2^64, which lets a window's hash be read off two prefix sums.
 _CHAR_BASE = 0x100000001B3
 _TOKEN_BASE = 0x9E3779B97F4A7C15
 
 
-# Character classes by code point, filled lazily for the characters a worker meets (classifying
-# all 1.1M code points up front costs a second per process): -1 unknown, 0 other, 1 alphanumeric
-# (Python's str.isalnum, the token characters), 2 whitespace.
+# Per code point, filled lazily for the characters a worker meets (classifying all 1.1M code
+# points up front costs seconds per process): the class (-1 unknown, 0 other, 1 alphanumeric as
+# Python's str.isalnum, 2 whitespace) and the lowercase code point. Lowercasing by table keeps
+# every position the original's ('İ', whose lowercase is two characters, maps to 'i').
 _UNKNOWN, _OTHER, _ALNUM, _SPACE_CLASS = -1, 0, 1, 2
 _CLASSES = np.full(sys.maxunicode + 1, _UNKNOWN, dtype=np.int8)
+_LOWER = np.arange(sys.maxunicode + 1, dtype=np.uint32)
 
 
-def _classify(cps: np.ndarray) -> np.ndarray:
-    """The character class of each code point."""
-    classes = _CLASSES[cps]
-    unknown = classes == _UNKNOWN
-    if unknown.any():
-        for c in np.unique(cps[unknown]).tolist():
-            ch = chr(c)
-            _CLASSES[c] = _ALNUM if ch.isalnum() else _SPACE_CLASS if ch.isspace() else _OTHER
-        classes = _CLASSES[cps]
-    return classes
+def _learn(codepoints: Iterable[int]) -> None:
+    for c in codepoints:
+        ch = chr(c)
+        low = ch.lower()
+        lc = ord(low) if len(low) == 1 else ord(low[0])
+        _LOWER[c] = lc
+        _CLASSES[c] = _ALNUM if ch.isalnum() else _SPACE_CLASS if ch.isspace() else _OTHER
+        if _CLASSES[lc] == _UNKNOWN:
+            _learn([lc])
+
+
+def _lower_and_classify(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lowercased code points, and masks of alphanumeric and of whitespace characters.
+
+    ASCII is done with arithmetic (table gathers over millions of characters are the slow
+    part); only the non-ASCII characters go through the lazily filled tables.
+    """
+    upper = (cps >= 65) & (cps <= 90)
+    low = cps | (upper.view(np.uint8).astype(np.uint32) << 5)
+    alnum = ((low >= 97) & (low <= 122)) | ((cps >= 48) & (cps <= 57))
+    space = (cps == 32) | ((cps >= 9) & (cps <= 13)) | ((cps >= 28) & (cps <= 31))
+    wide = np.flatnonzero(cps >= 128)
+    if len(wide):
+        w = cps[wide]
+        if (_CLASSES[w] == _UNKNOWN).any():
+            _learn(np.unique(w[_CLASSES[w] == _UNKNOWN]).tolist())
+        low[wide] = _LOWER[w]
+        cls = _CLASSES[w]
+        alnum[wide] = cls == _ALNUM
+        space[wide] = cls == _SPACE_CLASS
+    return low, alnum, space
+
+
+# LaTeX commands (\frac, \times, \text) and HTML entities (&amp;, &#36;) carry no words of the
+# item: "\frac{1}{2}" must tokenise like "1/2", "&amp;" like "&".
+_MARKUP = re.compile(r"\\[A-Za-z]+|&#?[A-Za-z0-9]+;")
+
+
+def _blank_markup(text: str, cps: np.ndarray, sep: np.ndarray) -> None:
+    """Mark LaTeX command names and HTML entities as separators (matched only where one can start)."""
+    for p in np.flatnonzero((cps == 92) | (cps == 38)).tolist():
+        m = _MARKUP.match(text, p)
+        if m is not None:
+            sep[p:m.end()] = True
 
 
 # Hashes are computed over chunks of at most this many units, so the cached power tables stay
@@ -123,28 +154,22 @@ def _window_hashes(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, pow
     return out
 
 
-def _lower_in_place(text: str) -> str:
-    # str.lower lengthens one character ('İ' -> 'i̇'); positions must stay the original's, so
-    # that character becomes a plain 'i'.
-    low = text.lower()
-    return low if len(low) == len(text) else text.replace("\u0130", "I").lower()
-
-
 def normalise(text: str, mode: Mode = "word") -> np.ndarray:
     """The text as code points after normalisation, position for position with the original.
 
-    Word mode: lowercase; LaTeX commands and HTML entities blanked; every non-alphanumeric
+    Word mode: lowercase; LaTeX command names and HTML entities blanked; every non-alphanumeric
     character becomes a separator (0). Char mode (code): lowercase; whitespace becomes a
     separator. This is the one normaliser: the index and the scan both call it.
     """
-    low = _lower_in_place(text)
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    low, alnum, space = _lower_and_classify(cps)
     if mode == "word":
-        if "\\" in low or "&" in low:
-            low = _MARKUP.sub(lambda m: " " * len(m[0]), low)
-    cps = np.frombuffer(low.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
-    classes = _classify(cps)
-    cps[classes != _ALNUM if mode == "word" else classes == _SPACE_CLASS] = 0
-    return cps
+        sep = ~alnum
+        _blank_markup(text, cps, sep)
+    else:
+        sep = space
+    low[sep] = 0
+    return low
 
 
 @dataclass
@@ -155,6 +180,7 @@ class Grams:
     doc: np.ndarray  # which text of the batch n-gram i belongs to
     span_start: np.ndarray  # char offset (in its own text) where n-gram i starts
     span_end: np.ndarray  # char offset one past where n-gram i ends
+    first_unit: np.ndarray  # index (in its own text) of n-gram i's first token / character
     units: np.ndarray  # per text: tokens (word mode) or non-space characters (char mode)
 
 
@@ -188,7 +214,7 @@ def ngrams_batch(texts: list[str], n: int, mode: Mode = "word") -> Grams:
     m = len(units)
     if m < n:
         empty = np.zeros(0, dtype=np.int64)
-        return Grams(empty.astype(_U64), empty, empty, empty, per_doc)
+        return Grams(empty.astype(_U64), empty, empty, empty, empty, per_doc)
     first = np.arange(m - n + 1)
     last = first + n - 1
     inside = owner[first] == owner[last]
@@ -196,7 +222,8 @@ def ngrams_batch(texts: list[str], n: int, mode: Mode = "word") -> Grams:
     hashes = _window_hashes(units, first, last + 1, _TOKEN_POWERS)
     doc = owner[first]
     base = offsets[doc]
-    return Grams(hashes, doc, starts[first] - base, ends[last] - base, per_doc)
+    unit_base = np.concatenate(([0], np.cumsum(per_doc)[:-1]))
+    return Grams(hashes, doc, starts[first] - base, ends[last] - base, first - unit_base[doc], per_doc)
 
 
 @dataclass
@@ -211,12 +238,34 @@ class BenchmarkIndex:
     meta: dict = field(default_factory=dict)
 
     def lookup(self, grams: np.ndarray) -> np.ndarray:
-        """Boolean mask: which of `grams` occur in the index."""
+        """Boolean mask: which of `grams` occur in the index.
+
+        A bitmap of the hashes' top bits (about 16 bits per indexed n-gram, so ~94% of absent
+        n-grams stop at one memory access) screens the queries; only the survivors are
+        binary-searched in the sorted hashes.
+        """
         if len(self.hashes) == 0 or len(grams) == 0:
             return np.zeros(len(grams), dtype=bool)
-        pos = np.searchsorted(self.hashes, grams)
-        pos[pos == len(self.hashes)] = 0
-        return self.hashes[pos] == grams
+        bits, shift = self._bitmap()
+        slot = grams >> shift
+        maybe = np.flatnonzero((bits[slot >> _U64(3)] >> (slot & _U64(7)).astype(np.uint8)) & 1)
+        out = np.zeros(len(grams), dtype=bool)
+        if len(maybe):
+            q = grams[maybe]
+            pos = np.searchsorted(self.hashes, q)
+            pos[pos == len(self.hashes)] = 0
+            out[maybe] = self.hashes[pos] == q
+        return out
+
+    def _bitmap(self) -> tuple[np.ndarray, np.uint64]:
+        if getattr(self, "_bits", None) is None:
+            k = int(min(max(np.ceil(np.log2(len(self.hashes) * 16)), 16), 32))
+            shift = _U64(64 - k)
+            slot = self.hashes >> shift
+            bits = np.zeros(1 << (k - 3), dtype=np.uint8)
+            np.bitwise_or.at(bits, slot >> _U64(3), (np.uint8(1) << (slot & _U64(7)).astype(np.uint8)))
+            self._bits, self._shift = bits, shift
+        return self._bits, self._shift
 
     def items_of(self, gram: np.uint64) -> np.ndarray:
         lo = np.searchsorted(self.hashes, gram, "left")
@@ -234,9 +283,20 @@ class BenchmarkIndex:
     @classmethod
     def load(cls, path: str) -> "BenchmarkIndex":
         with storage.open_file(path, "rb") as f:
-            data = np.load(io.BytesIO(f.read()), allow_pickle=False)
+            data = np.load(f, allow_pickle=False)
             meta = json.loads(str(data["meta"]))
             return cls(data["hashes"], data["items"], data["keys"].tolist(), meta["n"], meta["mode"], meta)
+
+
+def read_index_meta(path: str) -> dict | None:
+    """The metadata of a stored index (reads only that member), or None if there is none."""
+    if not storage.exists(path):
+        return None
+    try:
+        with storage.open_file(path, "rb") as f:
+            return json.loads(str(np.load(f, allow_pickle=False)["meta"]))
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def build_index(items: Iterable[tuple[str, str]], n: int, mode: Mode = "word",
@@ -250,20 +310,38 @@ def build_index(items: Iterable[tuple[str, str]], n: int, mode: Mode = "word",
     hash_parts: list[np.ndarray] = []
     item_parts: list[np.ndarray] = []
     short = 0
+    batch: list[str] = []
+
+    def flush() -> None:
+        nonlocal short
+        grams = ngrams_batch(batch, n, mode)
+        hash_parts.append(grams.hashes)
+        item_parts.append(grams.doc.astype(np.int32) + np.int32(len(keys) - len(batch)))
+        short += int((grams.units < n).sum())
+        batch.clear()
+
+    size = 0
     for key, text in items:
-        grams = np.unique(ngrams(text, n, mode).hashes)
-        if len(grams) == 0:
-            short += 1
-        hash_parts.append(grams)
-        item_parts.append(np.full(len(grams), len(keys), dtype=np.int32))
         keys.append(key)
+        batch.append(text)
+        size += len(text)
+        if size >= _CHUNK:
+            flush()
+            size = 0
+    if batch:
+        flush()
     hashes = np.concatenate(hash_parts) if hash_parts else np.zeros(0, dtype=_U64)
     owners = np.concatenate(item_parts) if item_parts else np.zeros(0, dtype=np.int32)
     order = np.lexsort((owners, hashes))
     hashes, owners = hashes[order], owners[order]
+    # each (n-gram, item) pair once: an item repeating a phrase is still one item
+    if len(hashes):
+        distinct = np.ones(len(hashes), dtype=bool)
+        distinct[1:] = (hashes[1:] != hashes[:-1]) | (owners[1:] != owners[:-1])
+        hashes, owners = hashes[distinct], owners[distinct]
     dropped = 0
     if max_items_per_ngram and len(hashes):
-        uniq, first, counts = np.unique(hashes, return_index=True, return_counts=True)
+        uniq, counts = np.unique(hashes, return_counts=True)
         frequent = uniq[counts > max_items_per_ngram]
         if len(frequent):
             keep = ~np.isin(hashes, frequent)

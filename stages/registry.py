@@ -11,6 +11,8 @@ STAGES: dict[str, str] = {
     "parquet": "corpusforge.stages.parquet_reader:ParquetReader",
     "jsonl": "corpusforge.stages.jsonl_reader:JsonlReader",
     "exact_dedup": "corpusforge.stages.dedup_exact:ExactDedup",
+    "fuzzy_dedup": "corpusforge.stages.dedup_fuzzy:FuzzyDedup",
+    "decontaminate": "corpusforge.stages.decontaminate:Decontaminate",
     "warc": "corpusforge.stages.warc_reader:WarcReader",
     "extract": "corpusforge.stages.extract:Extract",
     "quality": "corpusforge.stages.quality:QualityScores",

@@ -17,6 +17,7 @@ from functools import lru_cache
 # datatrove.utils.text.PUNCTUATION + TERMINAL_PUNCTUATION: the "symbol" characters of the Gopher rules.
 from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
 
+PUNCTUATION_SET = frozenset(PUNCTUATION_SET)
 PUNCTUATION_CHARS = "".join(sorted(PUNCTUATION_SET))
 TERMINAL_PUNCTUATION_CHARS = tuple(sorted(TERMINAL_PUNCTUATION))
 
@@ -31,22 +32,54 @@ _TOKEN = re.compile(
     r"(?:https?://|www\.)[^\s<>\"]*[^\s<>\".,;:!?)\]'’”]"  # URL, trailing punctuation split off
     r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail address
     r"|(?:[^\W\d_]\.){2,}"  # e.g. U.S. i.e. a.m.
-    r"|\b(?:" + "|".join(_ABBREVIATIONS) + r")\.(?=\s|$)"
-    r"|\b[^\W\d_]\.(?=\s)"  # initials: "A. Smith"
-    r"|['’](?:s|m|d|ll|re|ve|t|S|M|D|LL|RE|VE|T)\b"  # contraction suffixes split off as spaCy does
+    r"|\b(?:" + "|".join(_ABBREVIATIONS) + r")\.(?=[\s,;:!?)\]\"'’”]|$)"
+    r"|\b[A-Za-z]\.(?=\s|$)"  # initials: "A. Smith"
+    r"|[^\W\d_]+(?=[nN]['’][tT]\b)|[nN]['’][tT]\b"  # don't -> do n't
+    r"|['’](?:s|m|d|ll|re|ve|S|M|D|LL|RE|VE)\b"  # it's -> it 's
     # A word: letters/digits joined by '.' (not lower.Upper), '/', ':' or ',' between digits,
     # '-' from a letter to a digit (COVID-19), en dash between digits (2019–2020).
-    r"|\w+(?:(?:(?<![a-z])\.|\.(?![A-Z])|/|(?<=\d)[:,–](?=\d)|(?<=[^\W\d_])-(?=\d))\w+)*"
+    r"|(?:(?<!\S)--?)?\w+(?:(?:(?<![a-z])\.|\.(?![A-Z])|/|(?<=\d)[:,–](?=\d)|(?<=[^\W\d_])-(?=\d)"
+    r"|(?<=[^\W\d_])['’](?!(?:[sSmMdDtT]|ll|LL|re|RE|ve|VE)\b)(?=[^\W\d_]))\w+)*"
     r"|\.{2,}|-{2,}"  # "..." and "----" are single tokens
     r"|\S"  # any other character is its own token
 )
 
 _findall = _TOKEN.findall
 
+# Chinese/Japanese/Korean runs: spaCy's English rules split only leading and trailing
+# punctuation off a whitespace chunk, keeping inner "，" "、" "。" inside one token.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]").search
+_CJK_EDGES = re.compile(r"(\W*)(.*?)(\W*)", re.S).fullmatch
+
+
+def _split_chunk(chunk: str) -> list[str]:
+    if _CJK(chunk):
+        head, core, tail = _CJK_EDGES(chunk).groups()
+        return [*head, *([core] if core else []), *tail]
+    return _findall(chunk)
+
+
+# Whitespace-separated chunks repeat heavily (Zipf), and no token spans whitespace, so caching
+# each chunk's tokens turns most of the regex work into one dict lookup (spaCy does the same).
+_CHUNK_CACHE_MAX = 200_000
+_chunk_cache: dict[str, list[str]] = {}
+
 
 def split_words(text: str) -> list[str]:
     """Word tokens of `text` with spaCy English boundaries (punctuation tokens included)."""
-    return _findall(text)
+    cache = _chunk_cache
+    get = cache.get
+    out: list[str] = []
+    extend = out.extend
+    for chunk in text.split():
+        toks = get(chunk)
+        if toks is None:
+            toks = _split_chunk(chunk)
+            if len(cache) >= _CHUNK_CACHE_MAX:
+                cache.clear()
+            cache[chunk] = toks
+        extend(toks)
+    return out
 
 
 # One-entry identity cache: the Gopher quality and repetition filters run back to back on the
@@ -59,7 +92,7 @@ def words_of(text: str) -> list[str]:
     """`split_words(text)`, reused when the previous call got the very same string object."""
     global _last_text, _last_words
     if text is not _last_text:
-        _last_words = _findall(text)
+        _last_words = split_words(text)
         _last_text = text
     return _last_words
 
@@ -71,7 +104,7 @@ def is_symbol_word(word: str) -> bool:
 
 # spaCy's Sentencizer.default_punct_chars: a token made of one of these ends a sentence.
 SENTENCE_PUNCT = frozenset(
-    "!.?։؟۔܀܁܂߹।॥၊။።፧፨᙮᜵᜶᠃᠉᥄᥅᪨᪩᪪᪫᭚᭛᭞᭟᰻᰼᱾᱿‼‽⁇⁈⁉⸮⸼。꓿꘎꘏꛳꛷꡶꡷꣎꣏꤯꧈꧉꩝꩞꩟꫰꫱꯫﹒﹖﹗！．？｡"
+    "!.?։؟۔܀܁܂߹।॥၊။።፧፨᙮᜵᜶᠃᠉᥄᥅᪨᪩᪪᪫᭚᭛᭞᭟᰻᰼᱾᱿‼‽⁇⁈⁉⸮⸼。꓿꘎꘏꛳꛷꡶꡷꣎꣏꤯꧈꧉꩝꩞꩟꫰꫱꯫﹒﹖﹗！．？｡𐩖𐩗𑁇𑁈𑂾𑂿𑃀𑃁𑅁𑅂𑅃𑇅𑇆𑇍𑇞𑇟𑈸𑈹𑈻𑈼𑊩𑑋𑑌𑗂𑗃𑗉𑗊𑗋𑗌𑗍𑗎𑗏𑗐𑗑𑗒𑗓𑗔𑗕𑗖𑗗𑙁𑙂𑜼𑜽𑜾𑩂𑩃𑪛𑪜𑱁𑱂𖩮𖩯𖫵𖬷𖬸𖭄𛲟𝪈"
 )
 
 
@@ -86,7 +119,7 @@ def count_sentences(text: str) -> int:
     then optional punctuation, then any other token starts a new sentence); at least 1."""
     n = 1
     seen_end = False
-    for tok in _findall(text):
+    for tok in split_words(text):
         if tok in SENTENCE_PUNCT:
             seen_end = True
         elif seen_end and not _is_punct_token(tok):

@@ -28,7 +28,8 @@ _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0
 _AS_CP1252 = {"ascii", "latin_1", "iso8859_1"}
 _SINGLE_BYTE_PREFIXES = ("cp", "iso8859", "latin", "koi8", "mac", "windows")
 _NON_HTML_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"RIFF", b"\x00\x00\x01\x00")
-_HTML_SNIFF = re.compile(rb"<(!doctype\s+html|html|head|body|title|div|p|meta|table|script)\b", re.I)
+_STRAY_BYTES = 0.001  # replacement characters per character still read as "UTF-8, slightly broken"
+_HTML_SNIFF = re.compile(rb"<(!doctype\s+html|html|head|body|title|div|p|meta|table|script|!--|span|a|h[1-6]|ul|form|link|style)\b", re.I)
 
 
 @dataclass(slots=True)
@@ -113,6 +114,8 @@ class WarcReader(Reader):
                                              cfg.max_replacement_fraction)
         if outcome != "ok":
             self.ledger.count(outcome)
+        if text is not None and _looks_binary(text, cfg.max_replacement_fraction):
+            text = None
         if text is None:
             self.drop_record("undecodable", rec.length)
             return None
@@ -175,12 +178,20 @@ class WarcReader(Reader):
 # -- fast path -----------------------------------------------------------------------------------
 
 
+class _NeedsRecovery(ValueError):
+    """fastwarc read something the strict recovery path must judge."""
+
+
+
 def _fastwarc_records(f: IO[bytes], max_payload: int) -> Iterator[RawRecord]:
     from fastwarc.warc import ArchiveIterator
 
     for r in ArchiveIterator(f, parse_http=True, auto_decode="all"):
         rec_type = str(r.record_type)
         headers = dict(r.headers.items())
+        if rec_type in ("unknown", "no_type") or not headers.get("Content-Length", "").strip().isdigit():
+            # fastwarc is lenient where we want a named reason: let the strict path decide.
+            raise _NeedsRecovery(f"malformed record at {r.stream_pos}")
         http = r.http_headers
         status = http.status_code if http is not None else None
         http_headers = {k.lower(): v for k, v in http.items()} if http is not None else {}
@@ -188,6 +199,9 @@ def _fastwarc_records(f: IO[bytes], max_payload: int) -> Iterator[RawRecord]:
             payload = None
         elif rec_type in ("response", "warcinfo"):
             payload = r.reader.read()
+            encoded = "content-encoding" in http_headers or "transfer-encoding" in http_headers
+            if len(payload) < r.content_length and not encoded:
+                raise _NeedsRecovery(f"short record at {r.stream_pos}")
         else:
             payload = b""
         yield RawRecord(rec_type, headers, status, http_headers, payload, r.content_length, r.stream_pos)
@@ -410,13 +424,18 @@ def _payload_type(rec: RawRecord) -> str | None:
 
 
 def is_html(rec: RawRecord) -> bool:
-    """HTML by identified payload type, else by Content-Type, else by sniffing the first bytes."""
-    ptype = _payload_type(rec)
-    if ptype is not None:
-        return ptype in HTML_TYPES
-    head = rec.payload[:1024].lstrip() if rec.payload else b""
+    """HTML by identified payload type (Common Crawl's detection), else Content-Type confirmed by a sniff."""
+    head = rec.payload[:4096].lstrip() if rec.payload else b""
     if head.startswith(_NON_HTML_MAGIC):
+        return False  # PDF/image/archive magic bytes outrank any label
+    ident = rec.headers.get("WARC-Identified-Payload-Type")
+    if ident:
+        return ident.split(";")[0].strip().lower() in HTML_TYPES
+    ptype = _payload_type(rec)
+    if ptype is not None and ptype not in HTML_TYPES:
         return False
+    # Servers label JSON, feeds and plain text as text/html: without a detected type, the
+    # first bytes must look like markup.
     return bool(_HTML_SNIFF.search(head))
 
 
@@ -465,6 +484,11 @@ def decode_html(payload: bytes, content_type: str = "", max_replacement_fraction
             return text, declared, "ok"
     if _is_utf8(payload):
         return payload.decode("utf-8"), "utf_8", "ok" if not declared else "charset_mislabelled"
+    replaced = payload.decode("utf-8", "replace")
+    if replaced.count("\ufffd") <= _STRAY_BYTES * len(replaced):
+        # UTF-8 with a few stray bytes: detectors guess wildly on such pages (a mostly-ASCII
+        # page with three bad bytes is "cp855" to cchardet); replacing the strays loses less.
+        return replaced, "utf_8", "decoded_with_replacement"
     import cchardet
 
     guess = cchardet.detect(payload[:65536])
@@ -474,10 +498,18 @@ def decode_html(payload: bytes, content_type: str = "", max_replacement_fraction
             return payload.decode(detected), detected, "charset_mislabelled" if declared else "charset_detected"
         except (UnicodeDecodeError, LookupError):
             pass
-    text = payload.decode("utf-8", "replace")
-    if text.count("\ufffd") > max_replacement_fraction * max(len(text), 1):
+    if replaced.count("\ufffd") > max_replacement_fraction * max(len(replaced), 1):
         return None, "", "undecodable"
-    return text, "utf_8", "decoded_with_replacement"
+    return replaced, "utf_8", "decoded_with_replacement"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def _looks_binary(text: str, max_fraction: float) -> bool:
+    """Control characters do not occur in real HTML; many of them mean a binary payload."""
+    head = text[:65536]
+    return len(_CONTROL.findall(head)) > max_fraction * max(len(head), 1)
 
 
 def _is_utf8(payload: bytes) -> bool:

@@ -91,7 +91,7 @@ def _preset(d: int, pattern: str, *, heads: int, kv: int, head_dim: int, experts
 # Mamba-2 : MoE : attention layers ~ 4:4:1 as in Nemotron 3 Nano (23:23:6 over 52 layers), Mamba-2 heads of 64 with
 # d_state 128 (64 for the smallest) and GQA with 4 query heads per KV head. Parameters at the default 32k vocabulary:
 #   proxy-10m   12.2M total (8.4M of it the tied embedding),  10.4M active per token
-#   proxy-50m   53.5M total (16.8M tied embedding),           30.8M active
+#   proxy-50m   52.8M total (16.8M tied embedding),           30.8M active
 #   proxy-200m 220.7M total (33.6M embedding + 33.6M head),   99.1M active (LM head counted, embedding lookup not)
 PRESETS: dict[str, ModelConfig] = {
     "proxy-10m": _preset(256, "MEM*EM", heads=4, kv=1, head_dim=64, experts=16, top_k=2, expert_dim=128,
@@ -163,7 +163,8 @@ def ssd_chunked(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.
     xs = x.view(bsz, nc, chunk, groups, hg, p).permute(0, 1, 3, 4, 2, 5)   # (b, c, g, hg, l, p)
     bs = b.view(bsz, nc, chunk, groups, n).permute(0, 1, 3, 2, 4)           # (b, c, g, l, n)
     cs = c.view(bsz, nc, chunk, groups, n).permute(0, 1, 3, 2, 4)
-    a = log_a.float().view(bsz, nc, chunk, groups, hg).permute(0, 1, 3, 4, 2)  # (b, c, g, hg, l)
+    acc = torch.promote_types(log_a.dtype, torch.float32)  # decays in float32 at least
+    a = log_a.to(acc).view(bsz, nc, chunk, groups, hg).permute(0, 1, 3, 4, 2)  # (b, c, g, hg, l)
     a_cum = a.cumsum(-1)
 
     # 1. diagonal blocks: y_i = sum_{j<=i} (c_i . b_j) exp(A_i - A_j) x_j
@@ -180,7 +181,7 @@ def ssd_chunked(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.
     chunk_a = F.pad(a_cum[..., -1].permute(0, 2, 3, 1), (1, 0)).cumsum(-1)   # (b, g, hg, nc+1)
     causal_c = torch.ones(nc + 1, nc + 1, dtype=torch.bool, device=x.device).tril()
     across = torch.exp((chunk_a[..., :, None] - chunk_a[..., None, :]).masked_fill(~causal_c, float("-inf")))
-    flat = states.float().permute(0, 2, 3, 1, 4, 5).reshape(bsz, groups, hg, nc, p * n)
+    flat = states.to(acc).permute(0, 2, 3, 1, 4, 5).reshape(bsz, groups, hg, nc, p * n)
     flat = F.pad(flat, (0, 0, 1, 0))                                         # zero initial state
     entering = across @ flat                                                 # (b, g, hg, nc+1, p*n)
     final_state = entering[..., -1, :].reshape(bsz, heads, p, n)

@@ -7,6 +7,7 @@ import sys
 import tempfile
 import threading
 import uuid
+import warnings
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from corpusforge.pipelines.engines.base import Engine
@@ -55,6 +56,8 @@ def _start(master: str, workers: int):
     log_conf = os.path.join(tempfile.mkdtemp(prefix="corpusforge-spark-"), "log4j2.properties")
     with open(log_conf, "w") as f:
         f.write(_LOG4J2)
+    # PySpark 4 warns on every start that pandas 3 is untested; we use no pandas APIs.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     from pyspark.sql import SparkSession
 
     builder = (

@@ -85,3 +85,9 @@ def blend(corpus: Path, out: Path, tokenizer: str | None = None, **over) -> dict
     for k, v in over.items():
         data[k] = v
     return data
+
+
+@pytest.fixture(scope="session")
+def make_blend():
+    """The `blend` builder, as a fixture (test modules cannot import conftest under importlib mode)."""
+    return blend

@@ -1,0 +1,123 @@
+"""The fast paths of the proxy model agree with their references; presets have the advertised sizes."""
+import pytest
+import torch
+
+from corpusforge.trainer.model import (PRESETS, HybridLM, MoE, count_parameters, experts_dense_reference,
+                                       experts_grouped, get_config, ssd_chunked, ssd_reference)
+
+
+def _ssd_inputs(seed, bsz=2, length=37, heads=4, groups=2, p=8, n=6):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(bsz, length, heads, p, generator=g, dtype=torch.float64)
+    log_a = -torch.rand(bsz, length, heads, generator=g, dtype=torch.float64) * 2  # decays in (e^-2, 1]
+    b = torch.randn(bsz, length, groups, n, generator=g, dtype=torch.float64)
+    c = torch.randn(bsz, length, groups, n, generator=g, dtype=torch.float64)
+    return x, log_a, b, c
+
+
+@pytest.mark.parametrize("chunk", [1, 8, 16, 64])
+def test_chunked_ssd_equals_sequential_reference(chunk):
+    x, log_a, b, c = _ssd_inputs(seed=chunk)  # length 37: several chunks plus a ragged last one
+    y_ref, state_ref = ssd_reference(x, log_a, b, c)
+    y, state = ssd_chunked(x, log_a, b, c, chunk)
+    assert torch.allclose(y, y_ref, rtol=1e-9, atol=1e-9)
+    if 37 % chunk == 0 or chunk == 1:
+        assert torch.allclose(state, state_ref, rtol=1e-9, atol=1e-9)
+
+
+def test_chunked_ssd_gradients_match_reference():
+    inputs = [t.requires_grad_() for t in _ssd_inputs(seed=3, length=20)]
+    ref_grads = torch.autograd.grad(ssd_reference(*inputs)[0].square().sum(), inputs)
+    grads = torch.autograd.grad(ssd_chunked(*inputs, 8)[0].square().sum(), inputs)
+    for g, r in zip(grads, ref_grads):
+        assert torch.allclose(g, r, rtol=1e-8, atol=1e-8)
+
+
+def test_grouped_experts_equal_dense_reference():
+    torch.manual_seed(0)
+    n, d, f, e, k = 50, 16, 24, 8, 3
+    x = torch.randn(n, d)
+    w_up, w_down = torch.randn(e, f, d), torch.randn(e, d, f)
+    idx = torch.stack([torch.randperm(e)[:k] for _ in range(n)])
+    idx[:20] = torch.tensor([0, 1, 2])  # a crowded expert and idle ones exercise the group padding
+    gate = torch.rand(n, k)
+    assert torch.allclose(experts_grouped(x, idx, gate, w_up, w_down),
+                          experts_dense_reference(x, idx, gate, w_up, w_down), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("latent", [0, 8])
+def test_moe_layer_equals_dense_reference_with_gradients(latent):
+    cfg = get_config("proxy-10m", d_model=32, moe_experts=6, moe_top_k=2, moe_expert_dim=16, moe_shared_dim=16,
+                     moe_latent_dim=latent, moe_aux_loss_coef=0.01)
+    torch.manual_seed(1)
+    moe = MoE(cfg)
+    for p in moe.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.randn(2, 9, 32)
+    outs = []
+    for reference in (False, True):
+        moe.use_reference = reference
+        moe.zero_grad()
+        y, load, aux = moe(x)
+        (y.square().sum() + aux).backward()
+        outs.append((y.detach(), load, [p.grad.clone() for p in moe.parameters()]))
+    (y1, load1, g1), (y2, load2, g2) = outs
+    assert torch.allclose(y1, y2, rtol=1e-5, atol=1e-5)
+    assert torch.equal(load1, load2) and load1.sum() == 2 * 9 * 2
+    for a, b in zip(g1, g2):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_router_bias_update_steers_tokens_to_idle_experts():
+    cfg = get_config("proxy-10m", d_model=32, moe_experts=4, moe_top_k=1, moe_expert_dim=16)
+    torch.manual_seed(0)
+    moe = MoE(cfg)
+    with torch.no_grad():
+        torch.nn.init.normal_(moe.router.weight, std=0.2)
+        moe.router.weight[0] += 0.1  # expert 0 is favoured by the inputs' positive mean
+    x = torch.randn(256, 32) + 0.5
+    spread = []
+    for _ in range(40):
+        _, load, _ = moe(x)
+        spread.append(float(load.max() - load.min()))
+        moe.update_bias(load, rate=0.01)
+    assert spread[0] > 100 and max(spread[-10:]) < 0.25 * spread[0]
+
+
+def test_hybrid_forward_backward_with_mtp_and_latent_moe():
+    cfg = get_config("proxy-10m", vocab_size=64, d_model=64, pattern="M*E-", mamba_d_state=16, mamba_head_dim=16,
+                     attn_heads=4, attn_kv_heads=2, attn_head_dim=16, ffn_dim=64, moe_experts=4, moe_expert_dim=16,
+                     moe_shared_dim=16, moe_latent_dim=32, mtp_depth=2, mamba_chunk=8)
+    model = HybridLM(cfg)
+    idx = torch.randint(0, 64, (2, 19))
+    out = model(idx[:, :-1], idx[:, 1:])
+    out["loss"].backward()
+    assert out["expert_load"].shape == (1, 4) and out["mtp_loss"] > 0
+    assert abs(float(out["lm_loss"]) - torch.log(torch.tensor(64.0))) < 0.3  # near-uniform at init
+    assert all(p.grad is not None for n, p in model.named_parameters() if "mtp" in n)
+
+
+def test_causality_future_tokens_do_not_change_past_losses():
+    cfg = get_config("proxy-10m", vocab_size=50, d_model=64, pattern="M*E", mamba_d_state=16, mamba_head_dim=16,
+                     attn_head_dim=16, moe_experts=4, moe_expert_dim=16, moe_shared_dim=16, mamba_chunk=4)
+    model = HybridLM(cfg)
+    idx = torch.randint(0, 50, (1, 16))
+    h1 = model.norm(_hidden(model, idx))
+    idx2 = idx.clone()
+    idx2[0, 10:] = (idx2[0, 10:] + 1) % 50
+    h2 = model.norm(_hidden(model, idx2))
+    assert torch.allclose(h1[:, :10], h2[:, :10], atol=1e-6) and not torch.allclose(h1[:, 10:], h2[:, 10:])
+
+
+def _hidden(model, idx):
+    x = model.embed(idx)
+    for layer in model.layers:
+        x = layer(x, [])
+    return x
+
+
+def test_presets_have_advertised_sizes():
+    totals = {name: count_parameters(cfg)["total"] / 1e6 for name, cfg in PRESETS.items()}
+    assert 9 < totals["proxy-10m"] < 15 and 40 < totals["proxy-50m"] < 65 and 180 < totals["proxy-200m"] < 240
+    for cfg in PRESETS.values():
+        assert cfg.pattern.count("*") >= 1 and abs(cfg.pattern.count("M") - cfg.pattern.count("E")) <= 1
