@@ -9,24 +9,36 @@ skew it; datatrove's extractor runs in a child process, so its speed is wall-clo
 
     .venv/bin/python benchmarks/extraction.py [--sets scrapinghub readability] [--limit N]
 """
+
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-from corpusforge.core.document import Document
-from corpusforge.pipelines.sample import wrap_pages_as_warc
-from corpusforge.stages.extract import Extract, extraction_scores
-from corpusforge.stages.extract_blocks import gold_pages
-from corpusforge.stages.warc_reader import WarcReader
+# Run as a script, Python puts benchmarks/ first on sys.path, where a sibling script such as
+# tokenize.py would shadow the standard library module of that name.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+from corpusforge.core.document import Document  # noqa: E402
+from corpusforge.pipelines.sample import wrap_pages_as_warc  # noqa: E402
+from corpusforge.stages.extract import Extract, extraction_scores  # noqa: E402
+from corpusforge.stages.extract_blocks import gold_pages  # noqa: E402
+from corpusforge.stages.warc_reader import WarcReader  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "extraction"
-MODES = ["trafilatura (raw peer)", "datatrove Trafilatura (peer)", "extract: trafilatura", "extract: resiliparse",
-         "extract: blocks"]
+MODES = [
+    "trafilatura (raw peer)",
+    "datatrove Trafilatura (peer)",
+    "extract: trafilatura",
+    "extract: resiliparse",
+    "extract: blocks",
+]
 
 
 def _read_pages(pages) -> tuple[list[Document], float]:
@@ -80,14 +92,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.limit:
             pages = pages[: args.limit]
         docs, read_cpu = _read_pages(pages)
-        print(f"\n{which}: {len(pages)} pages, mean {sum(len(p.html) for p in pages) / len(pages) / 1024:.0f} KiB; "
-              f"WarcReader {len(pages) / max(read_cpu, 1e-9):.0f} pages/s/core")
+        print(
+            f"\n{which}: {len(pages)} pages, mean {sum(len(p.html) for p in pages) / len(pages) / 1024:.0f} KiB; "
+            f"WarcReader {len(pages) / max(read_cpu, 1e-9):.0f} pages/s/core"
+        )
         refs = {d.id: p.reference for d, p in zip(docs, pages)}
         for mode in args.modes:
             out, secs, cpu = _run_mode(mode, docs)
             scores = extraction_scores(((refs[i], out.get(i, "")) for i in refs), args.ngram)
-            results.append({"set": which, "mode": mode, "pages": len(pages), "kept": len(out),
-                            "pages_per_s": len(pages) / max(secs, 1e-9), "cpu_time": cpu, **scores})
+            results.append(
+                {
+                    "set": which,
+                    "mode": mode,
+                    "pages": len(pages),
+                    "kept": len(out),
+                    "pages_per_s": len(pages) / max(secs, 1e-9),
+                    "cpu_time": cpu,
+                    **scores,
+                }
+            )
         base = next((r for r in results if r["set"] == which and r["mode"] == MODES[0]), None)
         print(f"{'mode':<30} {'pages/s':>8} {'x peer':>7} {'P':>6} {'R':>6} {'F1':>6} {'F1-peer':>8} {'kept':>5}")
         for r in results:
@@ -96,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             speed = r["pages_per_s"] / base["pages_per_s"] if base else float("nan")
             df1 = r["f1"] - base["f1"] if base else float("nan")
             clock = "" if r["cpu_time"] else " (wall)"
-            print(f"{r['mode']:<30} {r['pages_per_s']:>8.1f} {speed:>7.2f} {r['precision']:>6.3f} {r['recall']:>6.3f} "
-                  f"{r['f1']:>6.3f} {df1:>+8.3f} {r['kept']:>5}{clock}")
+            print(
+                f"{r['mode']:<30} {r['pages_per_s']:>8.1f} {speed:>7.2f} {r['precision']:>6.3f} {r['recall']:>6.3f} "
+                f"{r['f1']:>6.3f} {df1:>+8.3f} {r['kept']:>5}{clock}"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -49,7 +49,7 @@ def check_kernels(device: torch.device) -> dict:
 
 
 def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, seq_len: int, steps: int,
-               warmup: int, overrides: dict) -> dict:
+               warmup: int, overrides: dict, profile: bool = False) -> dict:
     """Median-free steady-state throughput: `steps` timed steps after `warmup` (compilation included there)."""
     torch.manual_seed(0)
     cfg = get_config(preset, **overrides)
@@ -71,6 +71,14 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    if profile:
+        for _ in range(warmup):
+            step()
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]) as prof:
+            step()
+            sync()
+        sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+        print(prof.key_averages().table(sort_by=sort, row_limit=30, max_name_column_width=70), flush=True)
     t0 = time.perf_counter()
     for _ in range(warmup):
         out = step()
@@ -121,6 +129,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--tiny", action="store_true", help="CPU smoke settings: tiny model, short sequences")
     ap.add_argument("--breakdown", action="store_true", help="also time one layer of each kind")
+    ap.add_argument("--profile", action="store_true", help="print the top kernels of one step")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="model override key=value")
     ap.add_argument("--out", default=None, help="write results JSON here")
     args = ap.parse_args()
@@ -142,8 +151,12 @@ def main() -> None:
             print(preset, "layer ms (fwd+bwd):", json.dumps(results["breakdown"][preset]), flush=True)
         for mode in args.modes.split(","):
             try:
-                r = time_steps(preset, mode == "compile", device, batch, seq, args.steps, args.warmup, overrides)
+                r = time_steps(preset, mode == "compile", device, batch, seq, args.steps, args.warmup, overrides,
+                               args.profile)
             except Exception as e:  # one failing configuration must not lose the others' numbers
+                import traceback
+
+                traceback.print_exc()
                 r = {"preset": preset, "compile": mode == "compile", "error": f"{type(e).__name__}: {e}"[:2000]}
             results["runs"].append(r)
             print(json.dumps(r), flush=True)

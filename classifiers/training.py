@@ -37,9 +37,7 @@ def fit(kind: str, texts: list[str], labels: list[float], *, epoch: int | None =
             s.dim = dim
         if bucket is not None:
             s.bucket = bucket
-        model = FastTextClassifier.train(texts, labels, s)
-        model.settings = s
-        return model
+        return FastTextClassifier.train(texts, labels, s)
     if kind == "embedding":
         from corpusforge.classifiers.embedding_model import EmbeddingClassifier
 
@@ -76,10 +74,7 @@ def train_and_save(rows: Sequence[LabelledText], out_dir: str, *, kind: str = "f
     metrics["train_examples"] = len(train)
     metrics["train_seconds"] = round(train_s, 3)
     meta = {"name": name or kind, "labels_source": source, "metrics": metrics}
-    if kind == "fasttext":
-        model.save(out_dir, meta, settings=model.settings)
-    else:
-        model.save(out_dir, meta)
+    model.save(out_dir, meta)
     # Nemotron-CC takes percentiles over the corpus being bucketed; without a corpus sample the
     # labelled texts themselves are the calibration sample (recalibrate with `calibrate`).
     cal_texts = calibration_texts if calibration_texts is not None else (r.text for r in rows)

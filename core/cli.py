@@ -84,6 +84,45 @@ def mix(
     console.print(f"report:   [bold]{result.report_path}[/bold]")
 
 
+@app.command()
+def train(
+    config: Path = typer.Argument(None, help="Train YAML (corpusforge.trainer.train.TrainConfig); optional"),
+    manifest: str = typer.Option(None, help="A mix manifest (or its directory): its phases are the sources"),
+    preset: str = typer.Option(None, help="proxy-10m | proxy-50m | proxy-200m"),
+    steps: int = typer.Option(None, "--steps", help="Training steps"),
+    out: str = typer.Option(None, "--out", help="Output directory (checkpoint, metrics.jsonl, result.json)"),
+    device: str = typer.Option(None, help="auto | cpu | cuda"),
+    compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the model"),
+    set_: list[str] = typer.Option([], "--set", help="Override a setting: key=value, model.d_model=128 (repeatable)"),
+) -> None:
+    """Train one proxy model on token shards; rerunning resumes from its checkpoint."""
+    from corpusforge.trainer.train import load_train_config, main_summary, train as train_proxy
+
+    cfg = load_train_config(config, set_, manifest=manifest, preset=preset, max_steps=steps, out_dir=out,
+                            device=device, compile=compile_)
+    console.print(main_summary(train_proxy(cfg)))
+    console.print(f"metrics: [bold]{cfg.out_dir}/metrics.jsonl[/bold]")
+
+
+@app.command()
+def ablate(study: Path = typer.Argument(..., help="STUDY.yaml (corpusforge.trainer.study.StudySpec)")) -> None:
+    """Train one proxy per sampled mixture, fit loss against weights, recommend a mixture (RegMix)."""
+    from corpusforge.core.config import ConfigError
+    from corpusforge.trainer.ablate import run_study
+    from corpusforge.trainer.study import load_study
+
+    try:
+        spec = load_study(study)
+    except ConfigError as e:
+        console.print(f"[red]config error:[/red] {e}")
+        raise typer.Exit(2)
+    result = run_study(spec)
+    console.print("recommended mixture: " + ", ".join(f"{k}={v:.3f}" for k, v in result.recommended.items()))
+    console.print(f"predicted target loss {result.predicted_loss:.4f}; fit ({result.regression}) "
+                  f"Spearman {result.spearman:.2f}, MAE {result.mae:.4f}")
+    console.print(f"report: [bold]{result.report_path}[/bold]")
+
+
 # Sub-command groups of the other parts register here: one import each, kept lazy so that
 # `corpusforge run` never pays for torch or Spark it does not use.
 def _add_groups() -> None:
@@ -91,6 +130,7 @@ def _add_groups() -> None:
         # "name": "module:typer_app_attribute",
         "classifiers": "corpusforge.classifiers.train_cli:app",
         "tokenizer": "corpusforge.mixtures.tokenizer_cli:app",
+        "decontam": "corpusforge.stages.decontam_cli:app",
     }
     import importlib
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from corpusforge.core import storage
 from corpusforge.core.config import ConfigError
@@ -25,11 +25,14 @@ from corpusforge.mixtures.sources import (TokenizeTask, cache_prefix, resolve_fi
 from corpusforge.mixtures.spec import BlendSpec, check_feasibility
 from corpusforge.mixtures.tokenizer import (eod_id, load_tokenizer, save_tokenizer, token_dtype,
                                             tokenizer_sha256, train_bpe)
+from corpusforge.pipelines.engines.base import Engine
 
 log = logging.getLogger(__name__)
 
-# Documents per survey sample used to estimate tokens per byte before tokenizing.
-ESTIMATE_SAMPLE = 64
+# Documents per file, and per source over all its files, tokenized to estimate tokens per byte
+# before tokenizing everything (enough for a few percent; the exact check follows tokenizing).
+ESTIMATE_SAMPLE = 128
+ESTIMATE_SOURCE_SAMPLE = 4096
 # Documents gathered per write when assembling a shard (bounds memory per task).
 GATHER_CHUNK = 4096
 
@@ -57,29 +60,41 @@ class ShardTask:
     plan_digest: str
 
 
-def run_mix(spec: BlendSpec) -> MixResult:
-    """Run a blend: validate against the data, tokenize, schedule and write shards, manifest and report."""
-    from corpusforge.pipelines.engines.base import make_engine
+def run_mix(spec: BlendSpec, engine: Engine | None = None) -> MixResult:
+    """Run a blend: validate against the data, tokenize, schedule and write shards, manifest and report.
 
+    `engine` runs the tokenize and shard tasks; by default the one `spec.engine` names, started only
+    if there is work (a finished export reruns without starting Spark or Ray).
+    """
     work = spec.work()
     files = _resolve(spec)
-    surveys = _survey(spec, files)
-    tok_path = _prepare_tokenizer(spec, surveys)
-    tok = load_tokenizer(tok_path)
-    tok_sha = tokenizer_sha256(tok_path)
-    try:
-        eod = eod_id(tok, spec.tokenizer.eod_token)
-    except KeyError as e:
-        raise ConfigError(str(e.args[0])) from None
-    _check_estimate(spec, surveys, tok, eod)
+    engine = _LazyEngine(spec, engine)
+    surveys: dict[str, list] = {}
 
-    tasks = [TokenizeTask(name, path, spec.sources[name].where.model_dump(mode="json"), tok_path,
-                          spec.tokenizer.eod_token, spec.tokenizer.batch_size,
-                          cache_prefix(work, name, path, spec.sources[name].where, tok_sha, spec.tokenizer.eod_token))
-             for name in spec.sources for path in files[name]]
-    with make_engine(spec.engine.type, spec.engine.workers, spec.engine.address, workdir=work) as engine:
+    def survey() -> dict[str, list]:
+        # The counting pass runs only when something is left to tokenize or train.
+        if not surveys:
+            surveys.update(_survey(spec, files, engine))
+        return surveys
+
+    try:
+        tok_path = _prepare_tokenizer(spec, files, survey)
+        tok = load_tokenizer(tok_path)
+        tok_sha = tokenizer_sha256(tok_path)
+        try:
+            eod = eod_id(tok, spec.tokenizer.eod_token)
+        except KeyError as e:
+            raise ConfigError(str(e.args[0])) from None
+        # Parallel workers share the cores: each tokenizer thread pool gets its part.
+        threads = max(1, (os.cpu_count() or 1) // spec.engine.workers) if spec.engine.workers > 1 else None
+        tasks = [TokenizeTask(name, path, spec.sources[name].where.model_dump(mode="json"), tok_path,
+                              spec.tokenizer.eod_token, spec.tokenizer.batch_size,
+                              cache_prefix(work, name, path, spec.sources[name].where, tok_sha,
+                                           spec.tokenizer.eod_token), threads)
+                 for name in spec.sources for path in files[name]]
         pending = [t for t in tasks if committed(t.prefix) is None]
         if pending:
+            _check_estimate(spec, survey(), tok, eod)
             engine.map(tokenize_file, pending, desc="tokenize")
         caches = [t.prefix for t in tasks]
         sources = _load_sources(spec, tasks)
@@ -87,10 +102,11 @@ def run_mix(spec: BlendSpec) -> MixResult:
                           {n: len(s.lengths) for n, s in sources.items()})
         plans = schedule(spec, sources)
         shard_tasks = _shard_tasks(spec, plans, caches, token_dtype(tok.get_vocab_size()))
-        todo = [t for t in shard_tasks if not _shard_done(t)]
-        if todo:
-            engine.map(write_shard, todo, desc="shards")
+        engine.map(write_shard, [t for t in shard_tasks if not _shard_done(t)], desc="shards")
+    finally:
+        engine.close()
     markers = {t.prefix: committed(t.prefix) for t in shard_tasks}
+    _remove_stale_shards(spec, set(markers))
     manifest = _manifest(spec, plans, sources, files, markers, tok, eod, tok_sha)
     from corpusforge.mixtures.report import write_report
 
@@ -105,6 +121,27 @@ def run_mix(spec: BlendSpec) -> MixResult:
     return MixResult(spec.output, path, report_path, manifest)
 
 
+class _LazyEngine:
+    """The spec's engine, started on the first non-empty map; a given engine is used and left open."""
+
+    def __init__(self, spec: BlendSpec, engine: Engine | None):
+        self.spec, self.engine, self.owned = spec, engine, engine is None
+
+    def map(self, fn, items: list, desc: str) -> list:
+        if not items:
+            return []
+        if self.engine is None:
+            from corpusforge.pipelines.engines.base import make_engine
+
+            e = self.spec.engine
+            self.engine = make_engine(e.type, e.workers, e.address, workdir=self.spec.work())
+        return self.engine.map(fn, items, desc=desc)
+
+    def close(self) -> None:
+        if self.owned and self.engine is not None:
+            self.engine.close()
+
+
 def _resolve(spec: BlendSpec) -> dict[str, list[str]]:
     files, problems = {}, []
     for name, src in spec.sources.items():
@@ -116,23 +153,27 @@ def _resolve(spec: BlendSpec) -> dict[str, list[str]]:
     return files
 
 
-def _survey(spec: BlendSpec, files: dict[str, list[str]]) -> dict[str, list]:
-    """The counting pass: selected documents and bytes per source file, plus text samples."""
+def _survey(spec: BlendSpec, files: dict[str, list[str]], engine: "_LazyEngine") -> dict[str, list]:
+    """The counting pass, one engine task per source file: selected documents, bytes, a text sample."""
+    per_source = {name: max(8, min(ESTIMATE_SAMPLE, ESTIMATE_SOURCE_SAMPLE // len(paths)))
+                  for name, paths in files.items()}
     n_files = sum(len(v) for v in files.values())
-    per_file = ESTIMATE_SAMPLE
-    if spec.tokenizer.train_vocab_size:
-        per_file = max(per_file, -(-spec.tokenizer.train_sample_docs // n_files))
-    out: dict[str, list] = {}
-    with tqdm(total=n_files, desc="count", disable=not spec.progress) as bar:
-        for name, paths in files.items():
-            out[name] = []
-            for path in paths:
-                out[name].append(survey_file(path, spec.sources[name].where, per_file, spec.seed))
-                bar.update()
-    return out
+    train = -(-spec.tokenizer.train_sample_docs // n_files) if spec.tokenizer.train_vocab_size else 0
+    items = [(path, spec.sources[name].where.model_dump(mode="json"), max(per_source[name], train), spec.seed)
+             for name, paths in files.items() for path in paths]
+    results = iter(engine.map(survey_task, items, desc="count"))
+    return {name: [next(results) for _ in paths] for name, paths in files.items()}
 
 
-def _prepare_tokenizer(spec: BlendSpec, surveys: dict[str, list]) -> str:
+def survey_task(item: tuple[str, dict, int, int]):
+    """Engine task: `survey_file` over one (path, selector, sample size, seed)."""
+    path, where, sample, seed = item
+    from corpusforge.mixtures.spec import Selector
+
+    return survey_file(path, Selector.model_validate(where), sample, seed)
+
+
+def _prepare_tokenizer(spec: BlendSpec, files: dict[str, list[str]], survey) -> str:
     """The tokenizer.json next to the manifest: copied from `tokenizer.path`, or trained on the survey sample."""
     target = storage.join(spec.output, "tokenizer.json")
     marker = storage.join(spec.output, "tokenizer.done.json")
@@ -144,12 +185,13 @@ def _prepare_tokenizer(spec: BlendSpec, surveys: dict[str, list]) -> str:
     else:
         source = {"train_vocab_size": ts.train_vocab_size, "train_sample_docs": ts.train_sample_docs,
                   "eod_token": ts.eod_token, "seed": spec.seed,
-                  "files": {n: [s.path for s in v] for n, v in surveys.items()}}
+                  "files": files}
     if storage.exists(marker) and json.loads(storage.read_text(marker)) == source and storage.exists(target):
         return target
     if ts.path is not None:
         storage.write_text(target, storage.read_text(ts.path))
     else:
+        surveys = survey()
         sample = [t for name in surveys for s in surveys[name] for t in s.sample][: ts.train_sample_docs]
         if not sample:
             raise ConfigError("tokenizer.train_vocab_size: the sources hold no documents to train on")
@@ -160,18 +202,27 @@ def _prepare_tokenizer(spec: BlendSpec, surveys: dict[str, list]) -> str:
 
 
 def _check_estimate(spec: BlendSpec, surveys: dict[str, list], tok, eod: int | None) -> None:
-    """Feasibility before tokenizing: tokens estimated from bytes and a tokenized sample per source."""
-    available, documents = {}, {}
+    """Feasibility before tokenizing: tokens estimated from bytes and a tokenized sample per source.
+
+    The ratio estimate (sample tokens / sample bytes) swings with a few long documents, so the
+    decision uses its upper bound (estimate + 3 standard errors) and only a clear shortfall fails here.
+    """
+    available, upper, documents = {}, {}, {}
     for name, files in surveys.items():
         docs = sum(s.documents for s in files)
         text_bytes = sum(s.text_bytes for s in files)
-        sample = [t for s in files for t in s.sample[:ESTIMATE_SAMPLE]]
-        sample_bytes = sum(len(t.encode("utf-8", "surrogatepass")) for t in sample)
-        sample_tokens = sum(len(e.ids) for e in tok.encode_batch_fast(sample, add_special_tokens=False))
-        per_byte = sample_tokens / sample_bytes if sample_bytes else 0.0
-        available[name] = int(text_bytes * per_byte) + (docs if eod is not None else 0)
+        per_file = max(8, min(ESTIMATE_SAMPLE, ESTIMATE_SOURCE_SAMPLE // len(files)))
+        sample = [t for s in files for t in s.sample[:per_file]]  # samples are in random order
+        b = np.array([len(t.encode("utf-8", "surrogatepass")) for t in sample], dtype=np.float64)
+        t = np.array([len(e.ids) for e in tok.encode_batch_fast(sample, add_special_tokens=False)], dtype=np.float64)
+        ratio = t.sum() / b.sum() if len(b) and b.sum() else 0.0
+        se = (np.sqrt(((t - ratio * b) ** 2).sum() / (len(b) * (len(b) - 1))) / b.mean()) if len(b) > 1 else ratio
+        se *= np.sqrt(max(0.0, 1 - len(b) / docs)) if docs else 0.0  # finite population: a full sample is exact
+        extra = docs if eod is not None else 0
+        available[name] = int(text_bytes * ratio) + extra
+        upper[name] = int(text_bytes * (ratio + 3 * se)) + extra
         documents[name] = docs
-    check_feasibility(spec, available, documents, estimated=True)
+    check_feasibility(spec, available, documents, upper=upper)
 
 
 def _load_sources(spec: BlendSpec, tasks: list[TokenizeTask]) -> dict[str, SourceDocs]:
@@ -207,6 +258,19 @@ def _shard_tasks(spec: BlendSpec, plans: list[PhasePlan], caches: list[str], dty
             out.append(ShardTask(storage.join(spec.output, rel), plan_path, caches, list(spec.sources),
                                  np.dtype(dtype).name, plan.name, digest))
     return out
+
+
+def _remove_stale_shards(spec: BlendSpec, current: set[str]) -> None:
+    """Delete shards an earlier, different export left in this output's phase folders."""
+    for phase in spec.phases:
+        fs, folder = storage.filesystem(storage.join(spec.output, phase.name))
+        if not fs.exists(folder):
+            continue
+        for path in fs.ls(folder, detail=False):
+            name = path.rsplit("/", 1)[-1]
+            prefix = storage.join(spec.output, phase.name, name.split(".", 1)[0])
+            if name.startswith("shard_") and prefix not in current:
+                fs.rm(path)
 
 
 def _shard_done(task: ShardTask) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,24 +90,26 @@ class FileSurvey:
 
 
 def survey_file(path: str, where: Selector, sample_size: int, seed: int) -> FileSurvey:
-    """Count the selected documents of a file and keep a seeded random sample of their texts."""
+    """Count the selected documents of a file and keep a seeded uniform sample of their texts, in random order."""
     out = FileSurvey(path)
     rng = np.random.default_rng([seed, int(hashlib.sha256(path.encode()).hexdigest()[:8], 16)])
-    reservoir: list[str] = []
+    # Priority sampling: every document draws a random key and the smallest keys over the whole
+    # file win, so each document is equally likely whatever row group it sits in.
+    keys = np.zeros(0)
+    texts: list[str] = []
     for table in _read_row_groups(path, _COLUMNS):
         table = select(table, where)
         text = table.column("text")
         out.text_bytes += int(pc.sum(pc.binary_length(text)).as_py() or 0)
-        # Reservoir sample by priority keys: seeded, so the estimate and a trained tokenizer are reproducible.
-        n = table.num_rows
-        if n and sample_size:
-            keys = rng.random(n)
-            take = np.argsort(keys)[:sample_size]
-            reservoir.extend(text.take(pa.array(take)).to_pylist())
-            if len(reservoir) > sample_size:
-                reservoir = [reservoir[i] for i in sorted(rng.choice(len(reservoir), sample_size, replace=False))]
-        out.documents += n
-    out.sample = reservoir
+        out.documents += table.num_rows
+        if table.num_rows and sample_size:
+            new = rng.random(table.num_rows)
+            take = np.argsort(new)[:sample_size]
+            keys = np.concatenate([keys, new[take]])
+            texts += text.take(pa.array(take)).to_pylist()
+            keep = np.argsort(keys, kind="stable")[:sample_size]
+            keys, texts = keys[keep], [texts[i] for i in keep]
+    out.sample = texts
     return out
 
 
@@ -121,6 +124,7 @@ class TokenizeTask:
     eod_token: str | None
     batch_size: int
     prefix: str  # cache .bin/.idx prefix
+    threads: int | None = None  # tokenizer threads per worker, so parallel workers do not oversubscribe cores
 
 
 def cache_prefix(work: str, source: str, path: str, where: Selector, tokenizer_sha: str, eod: str | None) -> str:
@@ -139,6 +143,9 @@ def tokenize_file(task: TokenizeTask) -> dict:
     done = committed(task.prefix)
     if done is not None:
         return done
+    if task.threads:
+        # Read by the tokenizers thread pool when it first starts in this worker process.
+        os.environ.setdefault("RAYON_NUM_THREADS", str(task.threads))
     tok = load_tokenizer(task.tokenizer_path)
     eod = eod_id(tok, task.eod_token)
     where = Selector.model_validate(task.where)

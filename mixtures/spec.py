@@ -170,22 +170,17 @@ def validate_blend(data: dict[str, Any], where: str = "blend") -> BlendSpec:
         raise ConfigError(f"{where}: {_describe(e)}") from None
 
 
-# Before tokenizing, token counts are estimated from bytes and a tokenized sample; only a clear
-# shortfall fails there, a borderline one is decided by the exact check after tokenizing.
-ESTIMATE_SLACK = 0.10
-
-
 def check_feasibility(spec: BlendSpec, available: dict[str, int], documents: dict[str, int],
-                      estimated: bool = False) -> None:
+                      upper: dict[str, int] | None = None) -> None:
     """Raise ConfigError naming every source too small for its weights at its epoch cap.
 
     `available` holds each source's unique tokens (EOD included). A source is unsatisfiable when the
-    tokens its weights ask for exceed `max_epochs` passes over it.
+    tokens its weights ask for exceed `max_epochs` passes over it. Before tokenizing, counts are
+    estimates: `upper` then holds a high-side bound and only a shortfall even against it fails, so a
+    borderline source is left to the exact check after tokenizing.
     """
-    slack = ESTIMATE_SLACK if estimated else 1e-9
     problems = []
     requested = spec.requested_tokens()
-    about = "~" if estimated else ""
     for name, src in spec.sources.items():
         ask = sum(requested[name].values())
         have = available.get(name, 0)
@@ -193,17 +188,18 @@ def check_feasibility(spec: BlendSpec, available: dict[str, int], documents: dic
             problems.append(f"sources.{name}: no documents match `where` in {len(src.paths)} path pattern(s), "
                             f"but phases give it weight ({_per_phase(requested[name])})")
             continue
-        cap = have * src.max_epochs
-        if ask > cap * (1 + slack):
+        bound = upper.get(name, have) if upper else have
+        if ask > bound * src.max_epochs * (1 + 1e-9):
+            cap = have * src.max_epochs
             need = ask / have
             share = cap / ask
-            per_phase = _per_phase(requested[name])
+            held = f"~{have:,} tokens (estimated from a sample; at most ~{bound:,})" if upper else f"{have:,} tokens"
             problems.append(
-                f"sources.{name}: weights ask for {ask:,.0f} tokens ({per_phase}) but the source holds "
-                f"{about}{have:,} tokens in {documents.get(name, 0):,} documents, so max_epochs "
-                f"{src.max_epochs:g} allows at most {cap:,.0f}; it would need {need:.2f} epochs. "
-                f"Scale its weights by <= {share:.3f}, raise sources.{name}.max_epochs to >= {need:.2f}, "
-                f"or lower token_budget to <= {int(spec.token_budget * share):,}")
+                f"sources.{name}: weights ask for {ask:,.0f} tokens ({_per_phase(requested[name])}) but the source "
+                f"holds {held} in {documents.get(name, 0):,} documents, so max_epochs {src.max_epochs:g} allows "
+                f"at most {cap:,.0f}; it would need {need:.2f} epochs. Scale its weights by <= {share:.3f}, raise "
+                f"sources.{name}.max_epochs to >= {need:.2f}, or lower token_budget to "
+                f"<= {int(spec.token_budget * share):,}")
     if problems:
         raise ConfigError("blend cannot be satisfied:\n  " + "\n  ".join(problems))
 

@@ -14,8 +14,10 @@ text. What is in it, and which stage it exercises:
   exists, pages quoting one real GSM8K test question and one HumanEval prompt (decontamination);
 - non-HTML payloads (PDF, PNG), request and metadata records, a 404 (reader drop reasons);
 - mild damage only: one page of invalid UTF-8, one page in windows-1251 labelled UTF-8, one
-  empty page. Hard damage (corrupt gzip, broken headers) lives in tests/stages/test_bad_input.py.
+  empty page, one JavaScript app shell with no text. Hard damage (corrupt gzip, broken headers)
+  lives in tests/stages/test_bad_input.py.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -36,40 +38,46 @@ SHARED_BENCHMARKS = Path(__file__).resolve().parents[1] / ".." / "shared" / "dat
 _TOPICS = {
     "gardening": dict(
         nouns="tomato seedlings|raised beds|compost|clay soil|mulch|pollinators|rainwater barrels|fruit trees|"
-              "herb borders|seed catalogues|greenhouse shelves|earthworms",
+        "herb borders|seed catalogues|greenhouse shelves|earthworms",
         people="allotment holders|home gardeners|horticulturists|community growers",
         verbs="protects|improves|feeds|shades|drains|supports|attracts|shelters",
-        adjs="well-drained|shaded|organic|heavy|sandy|frost-free|south-facing|nutrient-rich"),
+        adjs="well-drained|shaded|organic|heavy|sandy|frost-free|south-facing|nutrient-rich",
+    ),
     "astronomy": dict(
         nouns="the telescope|faint galaxies|the lunar surface|meteor showers|the observatory|star clusters|"
-              "the spectrograph|planetary rings|dark skies|the night sky|cosmic dust|variable stars",
+        "the spectrograph|planetary rings|dark skies|the night sky|cosmic dust|variable stars",
         people="amateur astronomers|researchers|observers|students at the planetarium",
         verbs="reveals|measures|tracks|records|resolves|maps|captures|confirms",
-        adjs="distant|bright|faint|red-shifted|rotating|binary|icy|ancient"),
+        adjs="distant|bright|faint|red-shifted|rotating|binary|icy|ancient",
+    ),
     "cooking": dict(
         nouns="the sourdough starter|slow-cooked beans|the cast-iron pan|fresh pasta|a spice blend|"
-              "the stock pot|roasted vegetables|the bread dough|citrus zest|the braising liquid|rye flour|brown butter",
+        "the stock pot|roasted vegetables|the bread dough|citrus zest|the braising liquid|rye flour|brown butter",
         people="home cooks|bakers|chefs|food writers",
         verbs="balances|deepens|softens|sharpens|thickens|brightens|carries|rescues",
-        adjs="crisp|tender|smoky|sour|golden|fragrant|rustic|seasonal"),
+        adjs="crisp|tender|smoky|sour|golden|fragrant|rustic|seasonal",
+    ),
     "cycling": dict(
         nouns="the chain|disc brakes|the gravel route|tyre pressure|the climb|a touring bike|the frame|"
-              "commuter lanes|the headwind|panniers|the descent|bike maintenance",
+        "commuter lanes|the headwind|panniers|the descent|bike maintenance",
         people="commuters|touring cyclists|mechanics|club riders",
         verbs="slows|rewards|stiffens|lightens|shortens|complicates|improves|tests",
-        adjs="steep|muddy|lightweight|steel|efficient|narrow|long-distance|reliable"),
+        adjs="steep|muddy|lightweight|steel|efficient|narrow|long-distance|reliable",
+    ),
     "history": dict(
         nouns="the harbour records|medieval guilds|the trade route|parish registers|the old mill|"
-              "the city walls|court documents|the printing press|river ferries|the market charter|tax rolls|wool merchants",
+        "the city walls|court documents|the printing press|river ferries|the market charter|tax rolls|wool merchants",
         people="historians|archivists|local researchers|museum curators",
         verbs="documents|explains|complicates|reshaped|funded|connected|preserved|challenged",
-        adjs="medieval|coastal|forgotten|prosperous|contested|rural|well-preserved|fragmentary"),
+        adjs="medieval|coastal|forgotten|prosperous|contested|rural|well-preserved|fragmentary",
+    ),
     "software": dict(
         nouns="the build cache|integration tests|the database index|memory usage|the release branch|"
-              "the scheduler|log files|the parser|latency spikes|the config file|code review|the retry logic",
+        "the scheduler|log files|the parser|latency spikes|the config file|code review|the retry logic",
         people="maintainers|on-call engineers|contributors|library authors",
         verbs="reduces|exposes|simplifies|hides|doubles|breaks|speeds up|validates",
-        adjs="flaky|incremental|concurrent|stale|deterministic|verbose|lazy|idempotent"),
+        adjs="flaky|incremental|concurrent|stale|deterministic|verbose|lazy|idempotent",
+    ),
 }
 _PLACES = "Lisbon|the Scottish Highlands|Kyoto|Vermont|the Rhine valley|Patagonia|Tasmania|Andalusia|Quebec|Bergen"
 _NAMES = "Maria Okafor|Tom Lindqvist|Priya Raman|Daniel Reyes|Helen Achterberg|Sam Whitfield|Aiko Mori|Lucas Brandt"
@@ -99,10 +107,19 @@ def _pick(rng: random.Random, s: str) -> str:
 def _sentence(rng: random.Random, topic: dict) -> str:
     t = rng.choice(_TEMPLATES)
     s = t.format(
-        N=_pick(rng, topic["nouns"]).capitalize(), n=_pick(rng, topic["nouns"]), n2=_pick(rng, topic["nouns"]),
-        V=_pick(rng, topic["verbs"]), v=_pick(rng, topic["verbs"]), P=_pick(rng, topic["people"]),
-        A=_pick(rng, topic["adjs"]), a=_pick(rng, topic["adjs"]), a2=_pick(rng, topic["adjs"]),
-        L=_pick(rng, _PLACES), W=_pick(rng, _NAMES), Y=rng.randint(1890, 2023), K=rng.randint(3, 40),
+        N=_pick(rng, topic["nouns"]).capitalize(),
+        n=_pick(rng, topic["nouns"]),
+        n2=_pick(rng, topic["nouns"]),
+        V=_pick(rng, topic["verbs"]),
+        v=_pick(rng, topic["verbs"]),
+        P=_pick(rng, topic["people"]),
+        A=_pick(rng, topic["adjs"]),
+        a=_pick(rng, topic["adjs"]),
+        a2=_pick(rng, topic["adjs"]),
+        L=_pick(rng, _PLACES),
+        W=_pick(rng, _NAMES),
+        Y=rng.randint(1890, 2023),
+        K=rng.randint(3, 40),
     )
     return s[0].upper() + s[1:]
 
@@ -114,99 +131,144 @@ def _paragraphs(rng: random.Random, topic: dict, n: int) -> list[str]:
 # -- other languages (sentences written for this module) ----------------------------------------
 
 _FOREIGN = {
-    "de": ("Der Garten im Herbst", [
-        "Im Herbst sammeln wir das Laub und legen es als Mulch auf die Beete.",
-        "Die Tomaten reifen in diesem Jahr später, weil der Sommer kühl und nass war.",
-        "Unsere Nachbarin hat uns gezeigt, wie man Kompost richtig umsetzt.",
-        "Wer Regenwasser sammelt, spart nicht nur Geld, sondern schont auch die Pflanzen.",
-        "Am Wochenende wollen wir die Obstbäume schneiden und neue Kräuter setzen.",
-        "Ein guter Boden braucht Zeit, Geduld und viele fleißige Regenwürmer.",
-        "Die Kinder haben im Frühling Sonnenblumen gepflanzt, die jetzt größer sind als sie selbst.",
-    ]),
-    "fr": ("Une journée au marché", [
-        "Le samedi matin, le marché du village se remplit de producteurs et de curieux.",
-        "On y trouve des fromages de la région, du pain encore chaud et des légumes de saison.",
-        "La boulangère connaît chaque client par son prénom et garde toujours une baguette de côté.",
-        "Les prix restent raisonnables, car la plupart des produits viennent de moins de trente kilomètres.",
-        "Après les courses, beaucoup s'arrêtent au café de la place pour discuter des nouvelles.",
-        "En hiver, les étals sont moins nombreux, mais l'ambiance reste chaleureuse.",
-        "Le maire souhaite agrandir le marché et ajouter quelques stands le mercredi.",
-    ]),
-    "es": ("Rutas en bicicleta por la costa", [
-        "La ruta por la costa empieza en el puerto y sigue el antiguo camino de los pescadores.",
-        "En primavera el viento sopla del norte y conviene salir temprano por la mañana.",
-        "Hay varias fuentes de agua potable, pero es mejor llevar dos botellas llenas.",
-        "Los pueblos del camino ofrecen comida sencilla y muy buena a precios razonables.",
-        "Después de la subida al faro, la vista sobre la bahía compensa todo el esfuerzo.",
-        "Recomendamos revisar los frenos antes del descenso, que es largo y con curvas cerradas.",
-        "Muchos ciclistas terminan la jornada con un baño en la playa de arena blanca.",
-    ]),
-    "ru": ("Зимняя рыбалка на озере", [
-        "Зимой озеро замерзает, и рыбаки выходят на лёд с раннего утра.",
-        "Толщину льда нужно проверять каждый раз, даже если вчера всё было в порядке.",
-        "Мой дед научил меня терпению и умению читать погоду по облакам.",
-        "Чаще всего здесь ловят окуня и плотву, а иногда попадается щука.",
-        "Горячий чай в термосе помогает пережить долгие часы на морозе.",
-        "Вечером мы возвращаемся домой уставшие, но довольные уловом.",
-        "Местные жители говорят, что в этом году зима пришла раньше обычного.",
-    ]),
-    "zh": ("城市里的小菜园", [
-        "我们在阳台上种了番茄、辣椒和几种常用的香草。",
-        "每天早上浇水的时候，可以看到植物一点一点地长高。",
-        "邻居们经常交换种子，也分享种菜的经验和失败的教训。",
-        "雨水收集桶让我们在夏天节省了不少自来水。",
-        "孩子们最喜欢的是秋天，因为可以亲手摘下成熟的果实。",
-        "种菜需要耐心，但收获的喜悦让一切都值得。",
-        "社区准备明年开辟一块公共菜地，欢迎大家报名参加。",
-    ]),
-    "ja": ("週末の山歩き", [
-        "週末は朝早く家を出て、近くの山へ歩きに行きました。",
-        "登山道の入り口には小さな神社があり、安全を祈ってから出発します。",
-        "途中の休憩所で食べるおにぎりは、いつもより美味しく感じます。",
-        "秋になると山全体が赤や黄色に染まり、とても美しい景色になります。",
-        "天気が急に変わることがあるので、雨具は必ず持っていきましょう。",
-        "頂上からは遠くの海まで見渡すことができました。",
-        "帰りは温泉に寄って、疲れた足をゆっくり休めました。",
-    ]),
+    "de": (
+        "Der Garten im Herbst",
+        [
+            "Im Herbst sammeln wir das Laub und legen es als Mulch auf die Beete.",
+            "Die Tomaten reifen in diesem Jahr später, weil der Sommer kühl und nass war.",
+            "Unsere Nachbarin hat uns gezeigt, wie man Kompost richtig umsetzt.",
+            "Wer Regenwasser sammelt, spart nicht nur Geld, sondern schont auch die Pflanzen.",
+            "Am Wochenende wollen wir die Obstbäume schneiden und neue Kräuter setzen.",
+            "Ein guter Boden braucht Zeit, Geduld und viele fleißige Regenwürmer.",
+            "Die Kinder haben im Frühling Sonnenblumen gepflanzt, die jetzt größer sind als sie selbst.",
+        ],
+    ),
+    "fr": (
+        "Une journée au marché",
+        [
+            "Le samedi matin, le marché du village se remplit de producteurs et de curieux.",
+            "On y trouve des fromages de la région, du pain encore chaud et des légumes de saison.",
+            "La boulangère connaît chaque client par son prénom et garde toujours une baguette de côté.",
+            "Les prix restent raisonnables, car la plupart des produits viennent de moins de trente kilomètres.",
+            "Après les courses, beaucoup s'arrêtent au café de la place pour discuter des nouvelles.",
+            "En hiver, les étals sont moins nombreux, mais l'ambiance reste chaleureuse.",
+            "Le maire souhaite agrandir le marché et ajouter quelques stands le mercredi.",
+        ],
+    ),
+    "es": (
+        "Rutas en bicicleta por la costa",
+        [
+            "La ruta por la costa empieza en el puerto y sigue el antiguo camino de los pescadores.",
+            "En primavera el viento sopla del norte y conviene salir temprano por la mañana.",
+            "Hay varias fuentes de agua potable, pero es mejor llevar dos botellas llenas.",
+            "Los pueblos del camino ofrecen comida sencilla y muy buena a precios razonables.",
+            "Después de la subida al faro, la vista sobre la bahía compensa todo el esfuerzo.",
+            "Recomendamos revisar los frenos antes del descenso, que es largo y con curvas cerradas.",
+            "Muchos ciclistas terminan la jornada con un baño en la playa de arena blanca.",
+        ],
+    ),
+    "ru": (
+        "Зимняя рыбалка на озере",
+        [
+            "Зимой озеро замерзает, и рыбаки выходят на лёд с раннего утра.",
+            "Толщину льда нужно проверять каждый раз, даже если вчера всё было в порядке.",
+            "Мой дед научил меня терпению и умению читать погоду по облакам.",
+            "Чаще всего здесь ловят окуня и плотву, а иногда попадается щука.",
+            "Горячий чай в термосе помогает пережить долгие часы на морозе.",
+            "Вечером мы возвращаемся домой уставшие, но довольные уловом.",
+            "Местные жители говорят, что в этом году зима пришла раньше обычного.",
+        ],
+    ),
+    "zh": (
+        "城市里的小菜园",
+        [
+            "我们在阳台上种了番茄、辣椒和几种常用的香草。",
+            "每天早上浇水的时候，可以看到植物一点一点地长高。",
+            "邻居们经常交换种子，也分享种菜的经验和失败的教训。",
+            "雨水收集桶让我们在夏天节省了不少自来水。",
+            "孩子们最喜欢的是秋天，因为可以亲手摘下成熟的果实。",
+            "种菜需要耐心，但收获的喜悦让一切都值得。",
+            "社区准备明年开辟一块公共菜地，欢迎大家报名参加。",
+        ],
+    ),
+    "ja": (
+        "週末の山歩き",
+        [
+            "週末は朝早く家を出て、近くの山へ歩きに行きました。",
+            "登山道の入り口には小さな神社があり、安全を祈ってから出発します。",
+            "途中の休憩所で食べるおにぎりは、いつもより美味しく感じます。",
+            "秋になると山全体が赤や黄色に染まり、とても美しい景色になります。",
+            "天気が急に変わることがあるので、雨具は必ず持っていきましょう。",
+            "頂上からは遠くの海まで見渡すことができました。",
+            "帰りは温泉に寄って、疲れた足をゆっくり休めました。",
+        ],
+    ),
 }
 
-_SPAM_WORDS = ("cheap viagra casino bonus free spins best price replica watches payday loans crypto "
-               "giveaway weight loss pills online pharmacy discount").split()
+_SPAM_WORDS = (
+    "cheap viagra casino bonus free spins best price replica watches payday loans crypto "
+    "giveaway weight loss pills online pharmacy discount"
+).split()
 # A short GSM8K-style question written for this module (not from the benchmark).
-_OWN_MATH_QUESTION = ("A baker fills 14 trays with 12 rolls each. She sells 3/4 of the rolls in the morning and "
-                      "gives 9 rolls to a shelter. How many rolls does she have left at the end of the day?")
+_OWN_MATH_QUESTION = (
+    "A baker fills 14 trays with 12 rolls each. She sells 3/4 of the rolls in the morning and "
+    "gives 9 rolls to a shelter. How many rolls does she have left at the end of the day?"
+)
 
 
-def _article_html(rng: random.Random, title: str, paragraphs: list[str], lang: str = "en",
-                  site: str = "Example News", charset: str = "utf-8", boilerplate: bool = True) -> str:
+def _article_html(
+    rng: random.Random,
+    title: str,
+    paragraphs: list[str],
+    lang: str = "en",
+    site: str = "Example News",
+    charset: str = "utf-8",
+    boilerplate: bool = True,
+) -> str:
     body = "\n".join(f"<p>{p}</p>" for p in paragraphs)
     nav = footer = cookie = aside = comments = ""
     if boilerplate:
         sections = rng.sample(["Home", "World", "Science", "Food", "Travel", "Tech", "Sport", "Opinion", "Video"], 6)
-        nav = "<nav class='menu'><ul>" + "".join(f"<li><a href='/{s.lower()}'>{s}</a></li>" for s in sections) + "</ul></nav>"
-        cookie = ("<div id='cookie-banner' class='cookie-consent'>We use cookies to improve your experience. "
-                  "By continuing to browse you accept our <a href='/privacy'>cookie policy</a>. "
-                  "<button>Accept all</button><button>Manage settings</button></div>")
-        aside = ("<aside class='sidebar'><h3>Most read</h3><ul>"
-                 + "".join(f"<li><a href='/story/{rng.randint(1000, 9999)}'>Story {rng.randint(1, 99)}</a></li>" for _ in range(5))
-                 + "</ul><div class='newsletter'>Sign up for our newsletter <input type='email'></div></aside>")
-        footer = (f"<footer><p>&copy; {rng.randint(2015, 2024)} {site}. All rights reserved.</p>"
-                  "<a href='/terms'>Terms of use</a> | <a href='/privacy'>Privacy</a> | <a href='/contact'>Contact</a></footer>")
+        nav = (
+            "<nav class='menu'><ul>"
+            + "".join(f"<li><a href='/{s.lower()}'>{s}</a></li>" for s in sections)
+            + "</ul></nav>"
+        )
+        cookie = (
+            "<div id='cookie-banner' class='cookie-consent'>We use cookies to improve your experience. "
+            "By continuing to browse you accept our <a href='/privacy'>cookie policy</a>. "
+            "<button>Accept all</button><button>Manage settings</button></div>"
+        )
+        aside = (
+            "<aside class='sidebar'><h3>Most read</h3><ul>"
+            + "".join(
+                f"<li><a href='/story/{rng.randint(1000, 9999)}'>Story {rng.randint(1, 99)}</a></li>" for _ in range(5)
+            )
+            + "</ul><div class='newsletter'>Sign up for our newsletter <input type='email'></div></aside>"
+        )
+        footer = (
+            f"<footer><p>&copy; {rng.randint(2015, 2024)} {site}. All rights reserved.</p>"
+            "<a href='/terms'>Terms of use</a> | <a href='/privacy'>Privacy</a> | "
+            "<a href='/contact'>Contact</a></footer>"
+        )
         if rng.random() < 0.3:
             comments = "<section class='comments'><h3>Comments</h3><p>Great read, thanks!</p><p>First!</p></section>"
     date = f"{rng.randint(2019, 2024)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-    return (f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='{charset}'><title>{title} | {site}</title>"
-            f"<script>window.dataLayer=window.dataLayer||[];function gtag(){{dataLayer.push(arguments)}}</script>"
-            f"<style>body{{font-family:serif}} .menu li{{display:inline}}</style></head><body>"
-            f"{cookie}<header><a class='logo' href='/'>{site}</a>{nav}</header>"
-            f"<main><article><h1>{title}</h1><p class='byline'>By {_pick(rng, _NAMES)}, <time>{date}</time></p>"
-            f"{body}</article>{comments}</main>{aside}{footer}</body></html>")
+    return (
+        f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='{charset}'><title>{title} | {site}</title>"
+        f"<script>window.dataLayer=window.dataLayer||[];function gtag(){{dataLayer.push(arguments)}}</script>"
+        f"<style>body{{font-family:serif}} .menu li{{display:inline}}</style></head><body>"
+        f"{cookie}<header><a class='logo' href='/'>{site}</a>{nav}</header>"
+        f"<main><article><h1>{title}</h1><p class='byline'>By {_pick(rng, _NAMES)}, <time>{date}</time></p>"
+        f"{body}</article>{comments}</main>{aside}{footer}</body></html>"
+    )
 
 
 def _english_page(rng: random.Random, n_par: int | None = None) -> tuple[str, str]:
     name = rng.choice(sorted(_TOPICS))
     topic = _TOPICS[name]
-    title = f"{_pick(rng, topic['adjs']).capitalize()} {_pick(rng, topic['nouns']).removeprefix('the ')}: what {_pick(rng, topic['people'])} learned"
+    subject = _pick(rng, topic["nouns"]).removeprefix("the ")
+    title = f"{_pick(rng, topic['adjs']).capitalize()} {subject}: what {_pick(rng, topic['people'])} learned"
     return name, _article_html(rng, title, _paragraphs(rng, topic, n_par or rng.randint(4, 9)))
 
 
@@ -244,8 +306,16 @@ def _captures(rng: random.Random) -> list[dict]:
         caps.append(cap)
         return cap
 
-    hosts = ["www.greenvalley-news.com", "blog.stargazers.org", "kitchen-notes.net", "wheels-and-roads.co.uk",
-             "townhistory.example.org", "devlog.io", "www.dailyherald-online.com", "science-weekly.net"]
+    hosts = [
+        "www.greenvalley-news.com",
+        "blog.stargazers.org",
+        "kitchen-notes.net",
+        "wheels-and-roads.co.uk",
+        "townhistory.example.org",
+        "devlog.io",
+        "www.dailyherald-online.com",
+        "science-weekly.net",
+    ]
     english = []
     for i in range(120):
         topic, html = _english_page(rng)
@@ -260,17 +330,35 @@ def _captures(rng: random.Random) -> list[dict]:
     # Near duplicates: a handful of words edited.
     for src in rng.sample(english, 6):
         text = src["payload"].decode()
-        for old, new in (("the ", "this ", ), ("more", "much more"), ("2", "3")):
+        for old, new in (
+            (
+                "the ",
+                "this ",
+            ),
+            ("more", "much more"),
+            ("2", "3"),
+        ):
             text = text.replace(old, new, 2)
         add(src["url"] + "-updated", text)
     # Thin and spam pages.
     for k in range(5):
         words = " ".join(rng.choice(_SPAM_WORDS) for _ in range(rng.randint(60, 150)))
-        add(f"http://deals-{k}.spam-offers.info/", f"<html><head><title>Best deals</title></head><body><p>{words}</p></body></html>")
+        add(
+            f"http://deals-{k}.spam-offers.info/",
+            f"<html><head><title>Best deals</title></head><body><p>{words}</p></body></html>",
+        )
     for k in range(4):
-        add(f"http://shop{k}.bargain-outlet.biz/buy", "<html><body><h1>BUY NOW!!!</h1>" + "<p>Buy now! Limited offer! Click here! 90% off!</p>" * rng.randint(8, 20) + "</body></html>")
+        add(
+            f"http://shop{k}.bargain-outlet.biz/buy",
+            "<html><body><h1>BUY NOW!!!</h1>"
+            + "<p>Buy now! Limited offer! Click here! 90% off!</p>" * rng.randint(8, 20)
+            + "</body></html>",
+        )
     for k in range(3):
-        add(f"http://filler{k}.example.net/", "<html><body><p>" + " ".join(["lorem ipsum dolor sit amet"] * rng.randint(30, 80)) + "</p></body></html>")
+        add(
+            f"http://filler{k}.example.net/",
+            "<html><body><p>" + " ".join(["lorem ipsum dolor sit amet"] * rng.randint(30, 80)) + "</p></body></html>",
+        )
     for k in range(3):
         add(f"http://tiny{k}.example.net/", "<html><body><p>Coming soon.</p></body></html>")
     # Blocklisted domains.
@@ -280,28 +368,45 @@ def _captures(rng: random.Random) -> list[dict]:
     for k in range(4):
         rng2 = random.Random(rng.random())
         topic, html = _english_page(rng2, 4)
-        pii = (f"<p>For questions write to {_pick(rng, 'jane.miller|r.kowalski|support|editor')}@"
-               f"{_pick(rng, 'example.org|mail-provider.com|newsroom.net')} or call the office. "
-               f"Our mirror server is at 192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)} and "
-               f"the API at 203.0.113.{rng.randint(1, 254)}.</p>")
+        pii = (
+            f"<p>For questions write to {_pick(rng, 'jane.miller|r.kowalski|support|editor')}@"
+            f"{_pick(rng, 'example.org|mail-provider.com|newsroom.net')} or call the office. "
+            f"Our mirror server is at 192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)} and "
+            f"the API at 203.0.113.{rng.randint(1, 254)}.</p>"
+        )
         add(f"https://contact-{k}.community-board.org/about", html.replace("</article>", pii + "</article>"))
     # Decontamination targets.
-    own = _article_html(rng, "Word problems for practice", _paragraphs(rng, _TOPICS["cooking"], 2) + [_OWN_MATH_QUESTION])
+    own = _article_html(
+        rng, "Word problems for practice", _paragraphs(rng, _TOPICS["cooking"], 2) + [_OWN_MATH_QUESTION]
+    )
     add("https://homework-help.example.com/practice/1", own)
     question, prompt = _benchmark_items(rng)
     if question:
-        add("https://math-forum.example.com/t/4411", _article_html(
-            rng, "Can someone check my answer?", [question] + _paragraphs(rng, _TOPICS["history"], 2)))
+        add(
+            "https://math-forum.example.com/t/4411",
+            _article_html(rng, "Can someone check my answer?", [question] + _paragraphs(rng, _TOPICS["history"], 2)),
+        )
     if prompt:
         code = prompt.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        add("https://code-snippets.example.dev/p/77", _article_html(
-            rng, "Interview question I got", _paragraphs(rng, _TOPICS["software"], 2)).replace(
-            "</article>", f"<pre><code>{code}</code></pre></article>"))
+        add(
+            "https://code-snippets.example.dev/p/77",
+            _article_html(rng, "Interview question I got", _paragraphs(rng, _TOPICS["software"], 2)).replace(
+                "</article>", f"<pre><code>{code}</code></pre></article>"
+            ),
+        )
     # Non-HTML payloads and a 404.
-    add("https://docs.example.org/report.pdf", b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n",
-        ctype="application/pdf", ptype="application/pdf")
-    add("https://img.example.org/logo.png", b"\x89PNG\r\n\x1a\n" + bytes(rng.getrandbits(8) for _ in range(200)),
-        ctype="image/png", ptype="image/png")
+    add(
+        "https://docs.example.org/report.pdf",
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n",
+        ctype="application/pdf",
+        ptype="application/pdf",
+    )
+    add(
+        "https://img.example.org/logo.png",
+        b"\x89PNG\r\n\x1a\n" + bytes(rng.getrandbits(8) for _ in range(200)),
+        ctype="image/png",
+        ptype="image/png",
+    )
     add("https://www.greenvalley-news.com/missing", "<html><body><h1>Not found</h1></body></html>", status=404)
     # Mild damage: invalid UTF-8, a windows-1251 page labelled UTF-8, an empty page.
     broken = _english_page(rng, 4)[1].encode("utf-8")
@@ -309,6 +414,12 @@ def _captures(rng: random.Random) -> list[dict]:
     add("https://broken-bytes.example.net/a", broken[:cut] + b"\xff\xfe\xc3" + broken[cut:])
     add("https://ru-mislabelled.example.ru/news", _foreign_page(rng, "ru").encode("cp1251"))
     add("https://empty.example.net/", b"")
+    # A JavaScript app shell: valid HTML with no text at all (extract drops it as empty_text).
+    add(
+        "https://app.example.io/dashboard",
+        "<!DOCTYPE html><html><head><title></title><script src='/static/js/main.4f1c.js'>"
+        "</script></head><body><div id='root'></div></body></html>",
+    )
     rng.shuffle(caps)
     return caps
 
@@ -327,8 +438,9 @@ def _record_id(key: str) -> str:
     return f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, key)}>"
 
 
-def _response(writer, url: str, payload: bytes, ctype: str | None, ptype: str | None, date: str, status: int = 200,
-              key: str = ""):
+def _response(
+    writer, url: str, payload: bytes, ctype: str | None, ptype: str | None, date: str, status: int = 200, key: str = ""
+):
     from warcio.statusandheaders import StatusAndHeaders
 
     reason = {200: "OK", 404: "Not Found"}.get(status, "OK")
@@ -339,13 +451,19 @@ def _response(writer, url: str, payload: bytes, ctype: str | None, ptype: str | 
     if ptype:
         # Common Crawl's content detection result (Tika), next to the server's Content-Type.
         warc_headers["WARC-Identified-Payload-Type"] = ptype
-    return writer.create_warc_record(url, "response", payload=io.BytesIO(payload), http_headers=http,
-                                     warc_headers_dict=warc_headers)
+    return writer.create_warc_record(
+        url, "response", payload=io.BytesIO(payload), http_headers=http, warc_headers_dict=warc_headers
+    )
 
 
 def _warcinfo(writer, filename: str, dump: str):
-    info = {"software": "corpusforge sample", "isPartOf": dump, "operator": "corpusforge",
-            "description": "Synthetic Common Crawl-like sample", "format": "WARC File Format 1.0"}
+    info = {
+        "software": "corpusforge sample",
+        "isPartOf": dump,
+        "operator": "corpusforge",
+        "description": "Synthetic Common Crawl-like sample",
+        "format": "WARC File Format 1.0",
+    }
     record = writer.create_warcinfo_record(filename, info)
     record.rec_headers.replace_header("WARC-Record-ID", _record_id(f"warcinfo/{filename}"))
     record.rec_headers.replace_header("WARC-Date", "2024-02-20T21:10:55Z")
@@ -361,8 +479,9 @@ def _sniffed_type(payload: bytes) -> str:
     return "text/html"
 
 
-def wrap_pages_as_warc(pages: list[tuple[str, bytes]], path: str | Path, payload_type: bool = True,
-                       dump: str = DUMP) -> str:
+def wrap_pages_as_warc(
+    pages: list[tuple[str, bytes]], path: str | Path, payload_type: bool = True, dump: str = DUMP
+) -> str:
     """Write `(url, html_bytes)` pages as WARC response records (gzip per record), as Common Crawl does."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -398,17 +517,47 @@ def write_sample(out_dir: str, seed: int = 0) -> list[str]:
                 date = (t0 + timedelta(seconds=97 * i + k)).strftime("%Y-%m-%dT%H:%M:%SZ")
                 if i % 4 == 0:
                     # Common Crawl writes request, response and metadata for every capture.
-                    req = StatusAndHeaders(f"GET /{i} HTTP/1.1", [("User-Agent", "CCBot/2.0"), ("Accept", "text/html")],
-                                           is_http_request=True)
-                    w.write_record(w.create_warc_record(cap["url"], "request", http_headers=req, warc_headers_dict={
-                        "WARC-Date": date, "WARC-Record-ID": _record_id(f"request/{seed}/{name}/{i}")}))
-                w.write_record(_response(w, cap["url"], cap["payload"], cap["ctype"], cap["ptype"], date,
-                                         cap.get("status", 200), key=f"{seed}/{name}/{i}"))
+                    req = StatusAndHeaders(
+                        f"GET /{i} HTTP/1.1",
+                        [("User-Agent", "CCBot/2.0"), ("Accept", "text/html")],
+                        is_http_request=True,
+                    )
+                    w.write_record(
+                        w.create_warc_record(
+                            cap["url"],
+                            "request",
+                            http_headers=req,
+                            warc_headers_dict={
+                                "WARC-Date": date,
+                                "WARC-Record-ID": _record_id(f"request/{seed}/{name}/{i}"),
+                            },
+                        )
+                    )
+                w.write_record(
+                    _response(
+                        w,
+                        cap["url"],
+                        cap["payload"],
+                        cap["ctype"],
+                        cap["ptype"],
+                        date,
+                        cap.get("status", 200),
+                        key=f"{seed}/{name}/{i}",
+                    )
+                )
                 if i % 4 == 0:
                     meta = f"fetchTimeMs: {rng.randint(20, 900)}\r\n".encode()
-                    w.write_record(w.create_warc_record(cap["url"], "metadata", payload=io.BytesIO(meta),
-                                                        warc_content_type="application/warc-fields",
-                                                        warc_headers_dict={"WARC-Date": date,
-                                                                           "WARC-Record-ID": _record_id(f"metadata/{seed}/{name}/{i}")}))
+                    w.write_record(
+                        w.create_warc_record(
+                            cap["url"],
+                            "metadata",
+                            payload=io.BytesIO(meta),
+                            warc_content_type="application/warc-fields",
+                            warc_headers_dict={
+                                "WARC-Date": date,
+                                "WARC-Record-ID": _record_id(f"metadata/{seed}/{name}/{i}"),
+                            },
+                        )
+                    )
         paths.append(str(path))
     return paths

@@ -38,6 +38,7 @@ class Stage(PipelineStep):
         self.name = self.config.name or self.config.type
         self.ledger = StageStats(self.name)
         self._ready = False
+        self._upstream = 0.0
 
     def setup(self) -> None:
         """Load models and other heavy state; called once per worker before the first document."""
@@ -54,6 +55,7 @@ class Stage(PipelineStep):
             self.setup()
             self._ready = True
         ledger = self.ledger
+        self._upstream = 0.0
         t0 = time.perf_counter()
         try:
             for doc in self.process(self._count_in(data or ())):
@@ -63,11 +65,19 @@ class Stage(PipelineStep):
                 yield doc
                 t0 = time.perf_counter()
         finally:
-            ledger.seconds += time.perf_counter() - t0
+            # Time spent pulling from the stage before belongs to that stage, not this one.
+            ledger.seconds += time.perf_counter() - t0 - self._upstream
+            self._upstream = 0.0
 
     def _count_in(self, docs: Iterable[Document]) -> Iterator[Document]:
         ledger = self.ledger
-        for doc in docs:
+        upstream = iter(docs)
+        while True:
+            t = time.perf_counter()
+            doc = next(upstream, None)
+            self._upstream += time.perf_counter() - t
+            if doc is None:
+                return
             ledger.docs_in += 1
             ledger.bytes_in += len(doc.text.encode("utf-8", "surrogatepass"))
             yield doc

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal
@@ -21,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
-from datatrove.utils.text import simplify_text
+from datatrove.utils.text import PUNCTUATION_TRANS, simplify_text
 
 from corpusforge.core import storage
 from corpusforge.core.config import EngineConfig
@@ -41,7 +42,20 @@ def normalize_text(text: str) -> str:
     """FineWeb's dedup normalisation (datatrove `simplify_text`: lowercase, digits->0, no
     punctuation, collapsed whitespace, no diacritics) after Unicode NFKC, so full-width and
     compatibility forms of the same text match."""
+    if text.isascii():
+        return _normalize_ascii(text)
     return simplify_text(unicodedata.normalize("NFKC", text))
+
+
+# For ASCII text NFKC and the diacritics pass are no-ops, and datatrove's Unicode digit regex
+# matches only [0-9]: the same steps in the same order at ~3x the speed (most web text is ASCII).
+_ASCII_NUMBERS = re.compile(r"[0-9]+(?:[.,][0-9]+)?")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _normalize_ascii(text: str) -> str:
+    text = _ASCII_NUMBERS.sub("0", text.lower()).translate(PUNCTUATION_TRANS)
+    return _WHITESPACE.sub(" ", text.strip()).strip()
 
 
 def text_hash(text: str, normalize: bool = True) -> tuple[int, int]:

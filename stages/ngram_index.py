@@ -267,11 +267,6 @@ class BenchmarkIndex:
             self._bits, self._shift = bits, shift
         return self._bits, self._shift
 
-    def items_of(self, gram: np.uint64) -> np.ndarray:
-        lo = np.searchsorted(self.hashes, gram, "left")
-        hi = np.searchsorted(self.hashes, gram, "right")
-        return self.items[lo:hi]
-
     def save(self, path: str) -> None:
         """Store as one .npz (written atomically; any fsspec path)."""
         buf = io.BytesIO()
@@ -353,9 +348,20 @@ def build_index(items: Iterable[tuple[str, str]], n: int, mode: Mode = "word",
     return BenchmarkIndex(hashes, owners, keys, n, mode, info)
 
 
-@functools.lru_cache(maxsize=4)
 def load_index_cached(path: str) -> BenchmarkIndex:
-    """Load an index once per worker process (stages call this from `setup`)."""
+    """Load an index once per worker process (stages call this from `setup`).
+
+    The cache key includes the file's size and modification stamp, so an index rebuilt at the
+    same path is not served stale.
+    """
+    fs, p = storage.filesystem(path)
+    info = fs.info(p)
+    stamp = (info.get("size"), str(info.get("mtime") or info.get("LastModified") or info.get("ETag") or ""))
+    return _load_cached(path, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, stamp: tuple) -> BenchmarkIndex:
     return BenchmarkIndex.load(path)
 
 

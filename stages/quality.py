@@ -10,7 +10,6 @@ from __future__ import annotations
 from itertools import islice
 from typing import Iterable, Iterator, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from corpusforge.core.document import Document
@@ -46,14 +45,13 @@ class QualityScores(Stage):
             return list(check_tier_cuts(v))
 
     def setup(self) -> None:
-        from corpusforge.classifiers.ensemble import TIERS, tier_of
+        from corpusforge.classifiers.ensemble import tier_of
         from corpusforge.classifiers.model_store import load_calibration, load_classifier
 
         # Module-level caches: a worker process loads each model once, whatever the stage count.
         self.models = {name: (load_classifier(path, self.config.device), load_calibration(path))
                        for name, path in self.config.classifiers.items()}
         self.tier_names = [tier_of(b, self.config.tier_cuts) for b in range(20)]
-        self.tiers = TIERS
 
     def process(self, docs: Iterable[Document]) -> Iterator[Document]:
         from corpusforge.classifiers.ensemble import ensemble_buckets

@@ -15,6 +15,13 @@ STAGES: dict[str, str] = {
     "decontaminate": "corpusforge.stages.decontaminate:Decontaminate",
     "warc": "corpusforge.stages.warc_reader:WarcReader",
     "extract": "corpusforge.stages.extract:Extract",
+    "langid": "corpusforge.stages.langid:LanguageId",
+    "url_filter": "corpusforge.stages.url_filter:UrlFilter",
+    "gopher_quality": "corpusforge.stages.filters_gopher:GopherQuality",
+    "gopher_repetition": "corpusforge.stages.filters_gopher:GopherRepetition",
+    "c4": "corpusforge.stages.filters_c4:C4Quality",
+    "fineweb": "corpusforge.stages.filters_fineweb:FineWebQuality",
+    "pii_normalize": "corpusforge.stages.normalize_pii:PiiNormalize",
     "quality": "corpusforge.stages.quality:QualityScores",
     "domain_scores": "corpusforge.stages.quality:DomainScores",
 }

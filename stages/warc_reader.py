@@ -6,6 +6,7 @@ a recovery path: gzip members are split with zlib, a corrupt member is skipped b
 the next gzip header that decompresses to a WARC record, and each record is parsed with warcio.
 A damaged file therefore loses only its damaged records, each counted under a named reason.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -20,6 +21,9 @@ from corpusforge.core import storage
 from corpusforge.core.document import Document, make_id
 from corpusforge.stages.base import Reader, StageConfig
 
+_WARC_TYPES = frozenset(
+    {"warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation"}
+)
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _GZIP_MAGIC = b"\x1f\x8b\x08"
 _DUMP = re.compile(r"CC-MAIN-\d{4}-\d{2}")
@@ -29,7 +33,9 @@ _AS_CP1252 = {"ascii", "latin_1", "iso8859_1"}
 _SINGLE_BYTE_PREFIXES = ("cp", "iso8859", "latin", "koi8", "mac", "windows")
 _NON_HTML_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"RIFF", b"\x00\x00\x01\x00")
 _STRAY_BYTES = 0.001  # replacement characters per character still read as "UTF-8, slightly broken"
-_HTML_SNIFF = re.compile(rb"<(!doctype\s+html|html|head|body|title|div|p|meta|table|script|!--|span|a|h[1-6]|ul|form|link|style)\b", re.I)
+_HTML_SNIFF = re.compile(
+    rb"<(!doctype\s+html|html|head|body|title|div|p|meta|table|script|!--|span|a|h[1-6]|ul|form|link|style)\b", re.I
+)
 
 
 @dataclass(slots=True)
@@ -99,6 +105,10 @@ class WarcReader(Reader):
 
     def _to_document(self, rec: RawRecord, filename: str, dump: str | None) -> Document | None:
         cfg = self.config
+        if rec.rec_type not in _WARC_TYPES:
+            self.seen(rec.length)  # unreadable WARC-Type: it may have been a page, so it counts
+            self.drop_record("broken_header", rec.length)
+            return None
         if rec.rec_type != "response":
             self.ledger.histogram("records_by_type", rec.rec_type)
             if cfg.count_non_response:
@@ -110,8 +120,9 @@ class WarcReader(Reader):
         if reason is not None:
             self.drop_record(reason, rec.length)
             return None
-        text, charset, outcome = decode_html(rec.payload, rec.http_headers.get("content-type", ""),
-                                             cfg.max_replacement_fraction)
+        text, charset, outcome = decode_html(
+            rec.payload, rec.http_headers.get("content-type", ""), cfg.max_replacement_fraction
+        )
         if outcome != "ok":
             self.ledger.count(outcome)
         if text is not None and _looks_binary(text, cfg.max_replacement_fraction):
@@ -168,19 +179,23 @@ class WarcReader(Reader):
                     yield rec
                 return
             except (OSError, ValueError, IndexError, UnicodeError) as e:
-                self.ledger.histogram("recovered_after", type(e).__name__)
+                self.ledger.histogram(
+                    "recovered_after", "malformed_record" if isinstance(e, _NeedsRecovery) else type(e).__name__
+                )
         # fastwarc stopped on damage: resume after the last record it gave us.
         with storage.open_file(path, "rb") as f:
-            yield from _recover(f, max(last, 0), skip_first=last >= 0, gz=gz,
-                                max_payload=self.config.max_payload_bytes)
+            yield from _recover(f, max(last, 0), skip_first=last >= 0, gz=gz, max_payload=self.config.max_payload_bytes)
 
 
 # -- fast path -----------------------------------------------------------------------------------
 
 
+def _swallowed_next_record(payload: bytes) -> bool:
+    return b"WARC/1.0\r\nWARC-" in payload or b"WARC/1.1\r\nWARC-" in payload
+
+
 class _NeedsRecovery(ValueError):
     """fastwarc read something the strict recovery path must judge."""
-
 
 
 def _fastwarc_records(f: IO[bytes], max_payload: int) -> Iterator[RawRecord]:
@@ -202,6 +217,10 @@ def _fastwarc_records(f: IO[bytes], max_payload: int) -> Iterator[RawRecord]:
             encoded = "content-encoding" in http_headers or "transfer-encoding" in http_headers
             if len(payload) < r.content_length and not encoded:
                 raise _NeedsRecovery(f"short record at {r.stream_pos}")
+            if _swallowed_next_record(payload):
+                # A wrong Content-Length ran this record into the next one, which fastwarc
+                # would then skip without a trace.
+                raise _NeedsRecovery(f"record at {r.stream_pos} runs into the next")
         else:
             payload = b""
         yield RawRecord(rec_type, headers, status, http_headers, payload, r.content_length, r.stream_pos)
@@ -219,7 +238,7 @@ class _Window:
 
     def get(self, pos: int, n: int) -> bytes:
         self._fill(pos + n)
-        return self.buf[max(pos - self.base, 0): max(pos - self.base + n, 0)]
+        return self.buf[max(pos - self.base, 0) : max(pos - self.base + n, 0)]
 
     def find(self, needle: bytes, pos: int, limit: int | None = None, forget: bool = False) -> int:
         """Offset of `needle` at or after `pos` (within `limit` bytes), or -1.
@@ -240,7 +259,7 @@ class _Window:
 
     def forget(self, pos: int) -> None:
         if pos > self.base:
-            self.buf, self.base = self.buf[pos - self.base:], pos
+            self.buf, self.base = self.buf[pos - self.base :], pos
 
     def end(self) -> int:
         """Offset of the end of the file (reads to the end, holding nothing)."""
@@ -323,11 +342,13 @@ def _resync(win: _Window, pos: int) -> int:
         pos = cand + 1
 
 
-_WARC_LINE = re.compile(rb"WARC/1\.[01]\r?\n")
+# A version line followed by a WARC header: specific enough to split on even mid-line, where a
+# truncated record runs straight into the next one.
+_WARC_START = re.compile(rb"WARC/1\.[01]\r?\nWARC-")
 
 
 def _plain_segments(f: IO[bytes], start: int, max_payload: int) -> Iterator[tuple[int, bytes] | Damage]:
-    """Uncompressed WARC split at lines that start a record ("WARC/1.x")."""
+    """Uncompressed WARC split where a record starts ("WARC/1.x" then a WARC- header)."""
     win = _Window(f, start)
     pos = start
     cap = max_payload + (1 << 20)
@@ -348,12 +369,12 @@ def _plain_segments(f: IO[bytes], start: int, max_payload: int) -> Iterator[tupl
 
 def _next_warc_line(win: _Window, pos: int, limit: int | None, forget: bool = False) -> int:
     while True:
-        i = win.find(b"\nWARC/1.", pos - 1, None if limit is None else limit + 1, forget)
+        i = win.find(b"WARC/1.", pos, limit, forget)
         if i < 0:
             return -1
-        if _WARC_LINE.match(win.get(i + 1, 12)):
-            return i + 1
-        pos = i + 2
+        if _WARC_START.match(win.get(i, 16)):
+            return i
+        pos = i + 1
 
 
 def _parse_block(data: bytes, offset: int, max_payload: int) -> Iterator[RawRecord | Damage]:
@@ -384,7 +405,7 @@ def _parse_block(data: bytes, offset: int, max_payload: int) -> Iterator[RawReco
         except Exception:  # noqa: BLE001 - whatever warcio rejects is a counted broken record
             yield Damage("broken_header", length)
         pos = end
-        while data[pos:pos + 2] == b"\r\n":
+        while data[pos : pos + 2] == b"\r\n":
             pos += 2
 
 
@@ -459,8 +480,9 @@ def _declared_charset(payload: bytes, content_type: str) -> str | None:
     return _codec(m.group(1)) if m else None
 
 
-def decode_html(payload: bytes, content_type: str = "", max_replacement_fraction: float = 0.1
-                ) -> tuple[str | None, str, str]:
+def decode_html(
+    payload: bytes, content_type: str = "", max_replacement_fraction: float = 0.1
+) -> tuple[str | None, str, str]:
     """Decode page bytes: (text or None if not text, charset used, outcome).
 
     Outcome is "ok", "charset_mislabelled" (declared charset wrong, detected one used),

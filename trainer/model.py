@@ -266,7 +266,8 @@ class MLP(nn.Module):
         self.down = nn.Linear(hidden, d_in, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down(F.relu(self.up(x)).square())
+        h = F.relu(self.up(x))
+        return self.down(h * h)  # not .square(): autocast would run pow in fp32
 
 
 # -------------------------------------------------------------------------------------------------------------- MoE
@@ -285,6 +286,9 @@ def experts_grouped(x: torch.Tensor, idx: torch.Tensor, gate: torch.Tensor, w_up
 
     x (N, d), idx and gate (N, k), w_up (E, f, d), w_down (E, d, f). Returns sum_k gate * expert(x), (N, d).
     """
+    if torch.compiler.is_compiling() and _compute_dtype(x) != torch.bfloat16:
+        # The compiler's shape rules for grouped GEMM know only bf16 (the GPU path); fp32 (CPU) runs it eagerly.
+        return _experts_grouped_eager(x, idx, gate, w_up, w_down)
     n_tokens, k = idx.shape
     n_experts = w_up.shape[0]
     flat = idx.reshape(-1)
@@ -302,9 +306,13 @@ def experts_grouped(x: torch.Tensor, idx: torch.Tensor, gate: torch.Tensor, w_up
     dtype = _compute_dtype(x)
     buf = x.new_zeros(rows, x.shape[1], dtype=dtype).index_copy(0, pos, x[token].to(dtype))
     h = torch._grouped_mm(buf, w_up.to(dtype).transpose(-2, -1), offs=offs)
-    h = torch._grouped_mm(F.relu(h).square(), w_down.to(dtype).transpose(-2, -1), offs=offs)
+    h = F.relu(h)
+    h = torch._grouped_mm(h * h, w_down.to(dtype).transpose(-2, -1), offs=offs)  # h*h: autocast runs pow in fp32
     out = h[pos] * gate.reshape(-1)[order, None].to(dtype)
     return x.new_zeros(n_tokens, x.shape[1], dtype=dtype).index_add(0, token, out)
+
+
+_experts_grouped_eager = torch.compiler.disable(experts_grouped)
 
 
 def experts_dense_reference(x: torch.Tensor, idx: torch.Tensor, gate: torch.Tensor, w_up: torch.Tensor,
@@ -313,7 +321,8 @@ def experts_dense_reference(x: torch.Tensor, idx: torch.Tensor, gate: torch.Tens
     out = torch.zeros_like(x)
     for e in range(w_up.shape[0]):
         weight = (gate * (idx == e)).sum(-1, keepdim=True)
-        out = out + weight * (F.relu(x @ w_up[e].T).square() @ w_down[e].T)
+        h = F.relu(x @ w_up[e].T)
+        out = out + weight * ((h * h) @ w_down[e].T)
     return out
 
 

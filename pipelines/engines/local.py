@@ -16,6 +16,7 @@ import datatrove.executor.base as _dt_executor_base
 import datatrove.utils.logging as _dt_logging
 
 from corpusforge.pipelines.engines.base import Engine
+from corpusforge.pipelines.engines.worker_env import call_with_env, driver_env
 from corpusforge.pipelines.progress import task_progress
 
 
@@ -28,9 +29,11 @@ class _CallEach(PipelineStep):
     def __init__(self, fn: Callable[[Any], Any], items: Sequence[Any], results_dir: str):
         super().__init__()
         self.fn, self.items, self.results_dir = fn, list(items), results_dir
+        # datatrove's forkserver keeps the environment of its first start; carry today's.
+        self.env = driver_env()
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        result = self.fn(self.items[rank])
+        result = call_with_env(self.env, self.fn, self.items[rank])
         tmp = os.path.join(self.results_dir, f"{rank}.pkl.tmp")
         with open(tmp, "wb") as f:
             pickle.dump(result, f)

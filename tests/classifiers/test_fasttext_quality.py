@@ -86,3 +86,16 @@ def test_multiclass_edu_labels_score_as_expected_value(tmp_path):
     clf = FastTextClassifier.train(texts, labels, FastTextSettings(bucket=10000, dim=16))
     s = clf.score(["lesson explains fractions with exercises", "buy cheap pills click here", "news about the weather"])
     assert s[0] > s[2] > s[1] and 0 <= s.min() and s.max() <= 5
+
+
+def test_model_folder_on_s3_loads_and_scores_identically(trained, s3_server):
+    from corpusforge.classifiers.model_store import write_calibration
+
+    model, _ = trained
+    local = load_classifier(str(model))
+    remote = f"{s3_server}/models/gold_ft"
+    local.save(remote, {"name": "gold_ft"})
+    write_calibration(remote, load_calibration(str(model)))
+    texts = ["An article about the harbour and the people who work there.", "click here buy now"]
+    assert np.allclose(load_classifier(remote).score(texts), local.score(texts))
+    assert load_calibration(remote) == load_calibration(str(model))

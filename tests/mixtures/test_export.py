@@ -103,6 +103,7 @@ def test_same_seed_same_bytes_other_seed_other_order(baseline, base_blend, tmp_p
     assert _shard_bytes(rerun.manifest) == _shard_bytes(load_mix_manifest(baseline.output))
     other = copy.deepcopy(base_blend)
     other["output"], other["seed"] = str(tmp_path / "other"), 8
+    other["work_dir"] = str(Path(baseline.output) / "_work")  # token caches are seed-independent: reuse them
     assert _shard_bytes(run_mix(validate_blend(other)).manifest) != _shard_bytes(rerun.manifest)
 
 
@@ -160,3 +161,18 @@ def test_killed_export_resumes_to_the_same_bytes(baseline, base_blend, tmp_path,
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("shard_*")}
     run_mix(validate_blend(data))
     assert {p: p.stat().st_mtime_ns for p in out.rglob("shard_*")} == stamps
+    # a changed spec rewrites the output and leaves no stale shards of the old one behind
+    data["shard_tokens"] = 30000
+    fewer = run_mix(validate_blend(data)).manifest
+    on_disk = sorted(str(p)[:-4] for p in out.rglob("shard_*.bin"))
+    assert on_disk == sorted(fewer.prefixes()) and len(on_disk) < len(stamps) // 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine_fixture", ["spark_engine", "ray_engine"])
+def test_every_engine_writes_the_same_shards(baseline, base_blend, tmp_path, request, engine_fixture):
+    engine = request.getfixturevalue(engine_fixture)  # shared session engines (tests/conftest.py)
+    data = copy.deepcopy(base_blend)
+    data["output"] = str(tmp_path / engine_fixture)
+    result = run_mix(validate_blend(data), engine=engine)
+    assert _shard_bytes(result.manifest) == _shard_bytes(load_mix_manifest(baseline.output))

@@ -15,36 +15,17 @@ pytestmark = pytest.mark.slow
 idx_mod = pytest.importorskip("megatron.core.datasets.indexed_dataset")
 
 
-@pytest.fixture
-def s3(monkeypatch):
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    monkeypatch.setenv("CORPUSFORGE_S3_ENDPOINT", f"http://{host}:{port}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    import s3fs
-
-    s3fs.S3FileSystem.clear_instance_cache()
-    fs, _ = storage.filesystem("s3://mix-bucket/x")
-    fs.mkdir("mix-bucket")
-    yield fs
-    s3fs.S3FileSystem.clear_instance_cache()
-    server.stop()
-
-
-def test_export_to_s3_reads_back_in_megatron(s3, corpus, tokenizer_json, make_blend, tmp_path):
+def test_export_to_s3_reads_back_in_megatron(s3_server, corpus, tokenizer_json, make_blend, tmp_path):
+    """`s3_server` (tests/conftest.py): a fresh bucket on a moto S3-API server on loopback."""
     local = make_blend(corpus, tmp_path / "local", tokenizer_json)
     remote = copy.deepcopy(local)
-    remote["output"] = "s3://mix-bucket/mixes/test"
+    out = f"{s3_server}/mixes/test"
+    remote["output"] = out
     result = run_mix(validate_blend(remote))
 
-    manifest = load_mix_manifest("s3://mix-bucket/mixes/test")
-    assert manifest.prefixes()[0] == "s3://mix-bucket/mixes/test/phase1/shard_00000"
-    assert storage.exists("s3://mix-bucket/mixes/test/report.html")
+    manifest = load_mix_manifest(out)
+    assert manifest.prefixes()[0] == f"{out}/phase1/shard_00000"
+    assert storage.exists(f"{out}/report.html") and storage.exists(f"{out}/_work/tokens")
     assert result.manifest.tokens == manifest.tokens
     reference = run_mix(validate_blend(local)).manifest
     assert [s.bin_sha256 for s in manifest.shards()] == [s.bin_sha256 for s in reference.shards()]
@@ -54,13 +35,18 @@ def test_export_to_s3_reads_back_in_megatron(s3, corpus, tokenizer_json, make_bl
         for ext in (".bin", ".idx"):
             Path(copy_prefix + ext).write_bytes(storage.read_bytes(prefix + ext))
         ds = idx_mod.IndexedDataset(copy_prefix)
-        local_ds = idx_mod.IndexedDataset(prefix.replace("s3://mix-bucket/mixes/test", str(tmp_path / "local")))
+        local_ds = idx_mod.IndexedDataset(prefix.replace(out, str(tmp_path / "local")))
         assert len(ds) == len(local_ds)
         assert all((ds[i] == local_ds[i]).all() for i in range(len(ds)))
 
     # a rerun against the bucket resumes as a no-op: every shard's marker is found
-    before = {p: s3.info(p)["LastModified"] for p in s3.find("mix-bucket/mixes/test") if ".bin" in p}
+    fs, root = storage.filesystem(out)
+
+    def stamps() -> dict:
+        fs.invalidate_cache()
+        return {p: fs.info(p)["LastModified"] for p in fs.find(root) if p.endswith(".bin")}
+
+    before = stamps()
+    assert len(before) == len(manifest.shards()) + 8  # shards and the 8 token caches (3 sources x files)
     run_mix(validate_blend(remote))
-    s3.invalidate_cache()
-    after = {p: s3.info(p)["LastModified"] for p in s3.find("mix-bucket/mixes/test") if ".bin" in p}
-    assert before == after
+    assert stamps() == before

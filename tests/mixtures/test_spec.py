@@ -94,3 +94,11 @@ def test_missing_files_named(good):
     data["sources"]["math"]["paths"] = ["/nonexistent/*.parquet"]
     with pytest.raises(ConfigError, match=r"sources.math.paths: no Parquet files match"):
         run_mix(validate_blend(data))
+
+
+def test_example_blend_is_valid():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "mixtures" / "examples" / "demo_blend.yaml"
+    spec = load_blend(example)
+    assert [p.name for p in spec.phases] == ["phase1", "phase2"] and spec.tokenizer.train_vocab_size

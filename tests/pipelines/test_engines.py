@@ -32,6 +32,15 @@ def test_storage_settings_set_after_start_reach_workers(engine, monkeypatch):
     assert engine.map(os.getenv, ["CORPUSFORGE_S3_ENDPOINT", "AWS_PROFILE"]) == ["http://127.0.0.1:1", None]
 
 
+def test_local_engine_workers_see_settings_made_after_its_forkserver_started(monkeypatch):
+    from corpusforge.pipelines.engines.local import LocalEngine
+
+    engine = LocalEngine(workers=2)  # one worker would run in this process
+    engine.map(abs, [-1, -2])  # starts datatrove's forkserver with today's environment
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "set-later")
+    assert engine.map(os.getenv, ["AWS_ACCESS_KEY_ID"] * 2) == ["set-later"] * 2
+
+
 def test_tasks_run_in_worker_processes_not_the_driver(engine):
     # readlink(/proc/self) is the pid of whichever process runs it.
     pids = engine.map(os.readlink, ["/proc/self"] * 3)

@@ -1,4 +1,5 @@
 """The generated Common Crawl sample: deterministic, fast, and holding work for every web stage."""
+
 from __future__ import annotations
 
 import gzip
@@ -64,8 +65,12 @@ def test_benchmark_items_are_planted_when_shared_data_exists(tmp_path):
     if gsm.exists():
         questions = [json.loads(line)["question"] for line in gsm.read_text().splitlines()]
         assert any(q in html for q in questions)
-        prompts = [json.loads(line)["prompt"] for line in
-                   gzip.decompress((SHARED_BENCHMARKS / "humaneval" / "HumanEval.jsonl.gz").read_bytes()).splitlines()]
+        prompts = [
+            json.loads(line)["prompt"]
+            for line in gzip.decompress(
+                (SHARED_BENCHMARKS / "humaneval" / "HumanEval.jsonl.gz").read_bytes()
+            ).splitlines()
+        ]
         escaped = [p.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") for p in prompts]
         assert any(p in html for p in escaped)
 
@@ -77,3 +82,14 @@ def test_sample_reads_with_named_drop_reasons(tmp_path):
     assert reader.ledger.balanced and len(docs) == reader.ledger.docs_out
     assert set(reader.ledger.dropped) == {"non_html", "http_status", "empty_payload"}
     assert {"decoded_with_replacement", "charset_mislabelled"} <= set(reader.ledger.extra)
+
+
+def test_sample_gives_extract_a_named_drop(tmp_path):
+    from corpusforge.stages.extract import Extract
+
+    paths = write_sample(str(tmp_path), seed=0)
+    docs = [d for p in paths for d in WarcReader().read_counted(p)]
+    stage = Extract(extractor="resiliparse")
+    out = list(stage.run(docs))
+    assert dict(stage.ledger.dropped) == {"empty_text": 1} and stage.ledger.balanced
+    assert not any("app.example.io" in d.meta["url"] for d in out)

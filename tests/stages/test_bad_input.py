@@ -1,4 +1,5 @@
 """Damaged and hostile input: each case is a named drop, the run goes on, the ledger balances."""
+
 from __future__ import annotations
 
 import gzip
@@ -13,11 +14,16 @@ from corpusforge.pipelines.sample import wrap_pages_as_warc
 from corpusforge.stages.extract import Extract, html_depth_exceeds
 from corpusforge.stages.warc_reader import WarcReader
 
-ARTICLE = ("<html><head><title>t</title></head><body><nav><a href='/'>Home</a> <a href='/a'>About</a></nav>"
-           "<article><h1>Walking the old canal path</h1>"
-           + "".join(f"<p>Paragraph {i}: the towpath follows the water for miles, past locks, mills and "
-                     f"quiet villages where the boats once stopped to trade coal and grain.</p>" for i in range(8))
-           + "</article><footer>Copyright 2024</footer></body></html>")
+ARTICLE = (
+    "<html><head><title>t</title></head><body><nav><a href='/'>Home</a> <a href='/a'>About</a></nav>"
+    "<article><h1>Walking the old canal path</h1>"
+    + "".join(
+        f"<p>Paragraph {i}: the towpath follows the water for miles, past locks, mills and "
+        f"quiet villages where the boats once stopped to trade coal and grain.</p>"
+        for i in range(8)
+    )
+    + "</article><footer>Copyright 2024</footer></body></html>"
+)
 
 
 def _pages(n: int) -> list[tuple[str, bytes]]:
@@ -55,7 +61,7 @@ def good(tmp_path) -> list[bytes]:
 
 def test_corrupt_gzip_member_resyncs_on_the_next(tmp_path, good):
     bad = bytearray(good[3])
-    bad[len(bad) // 2: len(bad) // 2 + 16] = b"\x00" * 16
+    bad[len(bad) // 2 : len(bad) // 2 + 16] = b"\x00" * 16
     path = tmp_path / "corrupt.warc.gz"
     path.write_bytes(b"".join(good[:3]) + bytes(bad) + b"".join(good[4:]))
     reader, docs = _read(path)
@@ -79,8 +85,9 @@ def test_member_cut_short_mid_file(tmp_path, good):
     assert reader.ledger.docs_dropped == 1 and set(reader.ledger.dropped) <= {"corrupt_gzip", "truncated_record"}
 
 
-@pytest.mark.parametrize("old,new", [(b"WARC-Type: response", b"WARC-Type response"),
-                                     (b"Content-Length: ", b"Content-Length: x")])
+@pytest.mark.parametrize(
+    "old,new", [(b"WARC-Type: response", b"WARC-Type response"), (b"Content-Length: ", b"Content-Length: x")]
+)
 def test_broken_header(tmp_path, good, old, new):
     text = gzip.decompress(good[2])
     assert old in text
@@ -100,9 +107,27 @@ def test_broken_header_in_uncompressed_warc(tmp_path, good):
     # fastwarc skips a stray header line and the record is intact: it is kept, not dropped
     assert len(docs) == 6 and not reader.ledger.dropped
     j = text.index(b"Content-Length: ", text.index(b"site.test/2"))
-    path.write_bytes(text[:j] + b"Content-Length: ?" + text[j + 16:])
+    path.write_bytes(text[:j] + b"Content-Length: ?" + text[j + 16 :])
     reader, docs = _read(path)
     assert len(docs) == 5 and dict(reader.ledger.dropped) == {"broken_header": 1}
+
+
+def test_wrong_content_length_in_uncompressed_warc(tmp_path, good):
+    text = b"".join(gzip.decompress(m) for m in good)
+    # record 2's Content-Length too large: it runs into record 3, which must not vanish
+    i = text.index(b"Content-Length: ", text.index(b"site.test/2"))
+    j = text.index(b"\r\n", i)
+    path = tmp_path / "inflated.warc"
+    path.write_bytes(text[:i] + b"Content-Length: %d" % (int(text[i + 16 : j]) + 150) + text[j:])
+    reader, docs = _read(path)
+    assert _urls(docs) == [f"http://site.test/{i}" for i in (0, 1, 3, 4, 5)]
+    assert dict(reader.ledger.dropped) == {"truncated_record": 1}
+    # record 3 cut short mid-payload, record 4 follows straight on
+    k = text.index(b"<html", text.index(b"site.test/3"))
+    path.write_bytes(text[: k + 10] + text[text.index(b"WARC/1.0", k) :])
+    reader, docs = _read(path)
+    assert _urls(docs) == [f"http://site.test/{i}" for i in (0, 1, 2, 4, 5)]
+    assert dict(reader.ledger.dropped) == {"truncated_record": 1}
 
 
 def test_non_html_payloads_and_encodings(tmp_path):
@@ -113,7 +138,10 @@ def test_non_html_payloads_and_encodings(tmp_path):
         ("http://x.test/empty", b""),
         ("http://x.test/blank", b"   \n\t  "),
         ("http://x.test/bad-utf8", ARTICLE.encode().replace(b"towpath", b"tow\xffpath", 1)),
-        ("http://x.test/cp1251", ("<html><body><p>" + "Мой дед научил меня терпению. " * 20 + "</p></body></html>").encode("cp1251")),
+        (
+            "http://x.test/cp1251",
+            ("<html><body><p>" + "Мой дед научил меня терпению. " * 20 + "</p></body></html>").encode("cp1251"),
+        ),
         ("http://x.test/binary", b"<html>" + bytes(range(256)) * 40),
         ("http://x.test/last", ARTICLE.encode()),
     ]
@@ -142,12 +170,15 @@ def _extract(docs, **settings) -> tuple[Extract, list[Document]]:
     return stage, out
 
 
-@pytest.mark.parametrize("extractor", ["trafilatura", "resiliparse"])
+@pytest.mark.parametrize("extractor", ["trafilatura", "resiliparse", "blocks"])
 def test_deep_large_and_empty_html_in_extract(extractor):
     deep = "<html><body>" + "<div>" * 10_000 + "<p>deep</p>" + "</div>" * 10_000 + "</body></html>"
-    docs = [Document("deep", deep), Document("big", "<html><body>" + "<p>words here</p>" * 400_000 + "</body></html>"),
-            Document("nav", "<html><head><script>var x = 1;</script></head><body><img src='a.png'></body></html>"),
-            Document("ok", ARTICLE)]
+    docs = [
+        Document("deep", deep),
+        Document("big", "<html><body>" + "<p>words here</p>" * 400_000 + "</body></html>"),
+        Document("nav", "<html><head><script>var x = 1;</script></head><body><img src='a.png'></body></html>"),
+        Document("ok", ARTICLE),
+    ]
     stage, out = _extract(docs, extractor=extractor)
     assert [d.id for d in out] == ["ok"]
     assert dict(stage.ledger.dropped) == {"too_deep": 1, "too_large": 1, "empty_text": 1}
@@ -162,7 +193,11 @@ def test_depth_scan_ignores_implied_and_raw_text():
 
 
 def test_timeout_is_a_named_drop_and_the_run_goes_on():
-    slow = "<html><body>" + "".join(f"<div><p>Sentence {i} has some words in it.</p></div>" for i in range(20_000)) + "</body></html>"
+    slow = (
+        "<html><body>"
+        + "".join(f"<div><p>Sentence {i} has some words in it.</p></div>" for i in range(20_000))
+        + "</body></html>"
+    )
     stage, out = _extract([Document("slow", slow), Document("ok", ARTICLE)], timeout_s=0.01)
     assert [d.id for d in out] == ["ok"] and dict(stage.ledger.dropped) == {"timeout": 1}
 

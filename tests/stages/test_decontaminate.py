@@ -313,7 +313,7 @@ def test_pipeline_run_with_parquet_input_reports_what_it_found(tmp_path):
     for shard, chunk in enumerate((docs[:8], docs[8:16], docs[16:])):
         storage.write_documents(str(tmp_path / "in" / f"{shard}.parquet"), chunk)
     config = validate_pipeline({
-        "name": "decontam", "output": str(tmp_path / "out"), "engine": {"type": "local", "workers": 2},
+        "name": "decontam", "output": str(tmp_path / "out"), "engine": {"type": "local", "workers": 1},
         "input": {"type": "parquet", "paths": [str(tmp_path / "in" / "*.parquet")]},
         "stages": [{"type": "decontaminate", "benchmarks": BENCHMARKS, "policy": "drop"}],
     })
@@ -327,3 +327,74 @@ def test_pipeline_run_with_parquet_input_reports_what_it_found(tmp_path):
     assert report["gsm8k"]["items_found"] == 2 and report["humaneval"]["items_found"] == 1
     assert {e["doc_id"] for e in report["gsm8k"]["examples"]} == {"short-leak", "long-leak"}
     assert list((tmp_path / "out" / "_work" / "decontaminate").glob("decontaminate-*.npz"))  # built once, on the driver
+    # the CLI prints the same report from the run's stats.json
+    from typer.testing import CliRunner
+
+    from corpusforge.stages.decontam_cli import app
+
+    printed = CliRunner().invoke(app, ["report", result.output, "--json"])
+    assert printed.exit_code == 0, printed.output
+    assert json.loads(printed.output)["decontaminate"]["humaneval"]["top_items"] == [{"item": "HumanEval/3", "docs": 1}]
+
+
+def test_cli_builds_the_index_a_run_will_use(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from corpusforge.stages.decontam_cli import app
+
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(yaml.safe_dump({
+        "output": str(tmp_path / "out"), "input": {"type": "parquet", "paths": ["x.parquet"]},
+        "stages": [{"type": "decontaminate", "benchmarks": [{"name": "humaneval", "path": str(HUMANEVAL)}]}]}))
+    printed = CliRunner().invoke(app, ["build-index", str(pipeline)])
+    assert printed.exit_code == 0, printed.output
+    assert "164 items" in printed.output
+    assert len(list((tmp_path / "out" / "_work" / "decontaminate").glob("*.npz"))) == 1
+
+
+def _engine_run(tmp_path: Path, engine, inputs: str):
+    from corpusforge.core.config import validate_pipeline
+    from corpusforge.pipelines.runner import run_pipeline
+
+    config = validate_pipeline({
+        "name": "decontam-equal", "output": str(tmp_path / engine.name),
+        "engine": {"type": engine.name, "workers": 2},
+        "input": {"type": "parquet", "paths": [inputs]},
+        "stages": [{"type": "decontaminate", "benchmarks": BENCHMARKS, "policy": "cut"}],
+    })
+    result = run_pipeline(config, engine=engine)
+    per_task = {Path(p).name: [(d.id, d.text, d.annotations) for d in storage.read_documents(p)]
+                for p in storage.expand([storage.join(result.data_dir, "*.parquet")])}
+    ledger = [(s.name, s.docs_in, s.docs_out, s.bytes_in, s.bytes_out, dict(s.dropped),
+               {k: v for k, v in s.extra.items() if not k.endswith("seconds")}) for s in result.stages]
+    return per_task, ledger
+
+
+@pytest.mark.slow
+def test_local_spark_and_ray_decontaminate_identically(tmp_path, spark_engine, ray_engine):
+    from corpusforge.pipelines.engines.local import LocalEngine
+
+    docs = _mixed_docs() + [d for d, _ in _planted_gsm8k()[:60:7]] + [d for d, _ in _planted_humaneval()[:40:3]]
+    for shard in range(4):
+        storage.write_documents(str(tmp_path / "in" / f"{shard}.parquet"), docs[shard::4])
+    inputs = str(tmp_path / "in" / "*.parquet")
+    local_docs, local_ledger = _engine_run(tmp_path, LocalEngine(workers=2), inputs)
+    stage = next(s for s in local_ledger if s[0] == "decontaminate")
+    assert stage[6]["docs_contaminated"] == 3 + 9 + 14
+    for engine in (spark_engine, ray_engine):
+        engine_docs, ledger = _engine_run(tmp_path, engine, inputs)
+        assert engine_docs == local_docs, engine.name
+        assert ledger == local_ledger, engine.name
+
+
+@pytest.mark.slow
+def test_index_on_object_storage(s3_server):
+    s = Decontaminate(benchmarks=[{"name": "humaneval", "path": str(HUMANEVAL)}])
+    s.before_run(f"{s3_server}/run")
+    assert s.config.index_path.startswith(f"{s3_server}/run/_work/decontaminate/")
+    worker = Decontaminate(s.config)
+    worker.setup()
+    assert len(worker.index.keys) == 164
+    leak = _humaneval_source(_humaneval()[10])
+    assert scan(worker.index, [leak])[0].items == ["humaneval/HumanEval/10"]

@@ -29,6 +29,20 @@ def test_normalisation_matches_fineweb_rules():
     assert text_hash("hello world") != text_hash("hello there")
 
 
+def test_ascii_fast_path_equals_the_reference_normalisation():
+    import unicodedata
+
+    from datatrove.utils.text import simplify_text
+
+    gsm8k = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "benchmarks" / "gsm8k" / "test.jsonl"
+    texts = [json.loads(x)["question"] + json.loads(x)["answer"] for x in gsm8k.read_text().splitlines()[:300]]
+    texts += ["  Hello,\tWorld!! 3.14 and 1,000,000 ...\n\n x", "a\x0bb\x1fc", "1.2.3 4,5,6 .7 8.", "", " ",
+              "Tab\there\r\nCR", "x\u00a0y ８ é"]
+    assert sum(t.isascii() for t in texts) > 250
+    for t in texts:
+        assert normalize_text(t) == simplify_text(unicodedata.normalize("NFKC", t)), t
+
+
 def _shards(tmp_path: Path) -> list[list[Document]]:
     # Groups spread over shards: the smallest id of each must survive, whatever shard it is in.
     return [

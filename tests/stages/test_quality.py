@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from corpusforge.classifiers.gold_labels import gold_labels, readability_pages, scrapinghub_pages
-from corpusforge.classifiers.labels import LabelledText
 from corpusforge.classifiers.model_store import load_calibration, load_classifier
 from corpusforge.classifiers.training import train_and_save
 from corpusforge.core import storage

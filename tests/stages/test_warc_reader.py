@@ -1,4 +1,5 @@
 """WarcReader on the generated sample and on real pages wrapped in WARC: every record accounted for."""
+
 from __future__ import annotations
 
 import gzip
@@ -106,14 +107,28 @@ def test_uncompressed_warc_and_s3(tmp_path, s3_server):
     assert docs[0].meta["dump"] == "CC-MAIN-2024-10"
 
 
-@pytest.mark.parametrize("payload,ctype,expect,charset,outcome", [
-    ("Grüße aus Köln".encode("utf-8"), "text/html; charset=utf-8", "Grüße aus Köln", "utf_8", "ok"),
-    ("Grüße aus Köln".encode("cp1252"), "text/html; charset=iso-8859-1", "Grüße aus Köln", "cp1252", "ok"),
-    # UTF-8 bytes labelled latin-1: the label is wrong, the bytes decode as UTF-8.
-    ("Grüße aus Köln".encode("utf-8"), "text/html; charset=iso-8859-1", "Grüße aus Köln", "utf_8", "charset_mislabelled"),
-    # meta charset when the HTTP header has none
-    ("<meta charset='koi8-r'>Привет, как дела у всех вас сегодня?".encode("koi8-r"), "text/html",
-     "<meta charset='koi8-r'>Привет, как дела у всех вас сегодня?", "koi8_r", "ok"),
-])
+@pytest.mark.parametrize(
+    "payload,ctype,expect,charset,outcome",
+    [
+        ("Grüße aus Köln".encode("utf-8"), "text/html; charset=utf-8", "Grüße aus Köln", "utf_8", "ok"),
+        ("Grüße aus Köln".encode("cp1252"), "text/html; charset=iso-8859-1", "Grüße aus Köln", "cp1252", "ok"),
+        # UTF-8 bytes labelled latin-1: the label is wrong, the bytes decode as UTF-8.
+        (
+            "Grüße aus Köln".encode("utf-8"),
+            "text/html; charset=iso-8859-1",
+            "Grüße aus Köln",
+            "utf_8",
+            "charset_mislabelled",
+        ),
+        # meta charset when the HTTP header has none
+        (
+            "<meta charset='koi8-r'>Привет, как дела у всех вас сегодня?".encode("koi8-r"),
+            "text/html",
+            "<meta charset='koi8-r'>Привет, как дела у всех вас сегодня?",
+            "koi8_r",
+            "ok",
+        ),
+    ],
+)
 def test_decode_html(payload, ctype, expect, charset, outcome):
     assert decode_html(payload, ctype) == (expect, charset, outcome)

@@ -1,0 +1,224 @@
+"""Mixture ablations, RegMix style (Liu et al. 2024, "RegMix: Data Mixture as Regression for Language Model
+Pre-training"): train many small proxies on Dirichlet-sampled mixture weights, regress validation loss on the
+weights, and recommend the mixture the regression predicts best (the mean of the top predicted candidates).
+
+Every proxy is an ordinary resumable `train` run under `<out_dir>/proxies/`, so a killed study picks up where it
+stopped. Results land in `<out_dir>/study.json` and `<out_dir>/report.html`.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from corpusforge.core import storage
+from corpusforge.trainer.study import StudySource, StudySpec
+from corpusforge.trainer.train import TrainConfig, TrainResult, train
+
+
+@dataclass
+class StudyResult:
+    """Proxies' mixtures and losses, the fitted regression's quality and the recommended mixture."""
+
+    names: list[str]
+    weights: list[list[float]]
+    target: list[float]
+    val_losses: list[dict[str, float]]
+    loo_predicted: list[float]
+    regression: str
+    spearman: float
+    mae: float
+    recommended: dict[str, float]
+    predicted_loss: float
+    best_observed: int
+    report_path: str = ""
+    curves: list[list[tuple[int, float]]] = field(default_factory=list)
+
+
+def resolve_sources(spec: StudySpec) -> list[tuple[str, list[str]]]:
+    """(name, shard prefixes) per source; a `blend` is first exported into one shard set per source."""
+    sources = spec.sources or export_sources(spec)
+    out = []
+    for s in sources:
+        if s.manifest:
+            from corpusforge.mixtures.manifest import load_mix_manifest
+
+            out.append((s.name, load_mix_manifest(s.manifest).prefixes()))
+        else:
+            out.append((s.name, list(s.prefixes)))
+    return out
+
+
+def export_sources(spec: StudySpec) -> list[StudySource]:
+    """Per-source shards from a blend spec, all with the blend's tokenizer (the blend is exported first if needed)."""
+    from corpusforge.mixtures.export import run_mix
+    from corpusforge.mixtures.manifest import load_mix_manifest, manifest_path
+    from corpusforge.mixtures.spec import load_blend, validate_blend
+
+    blend = load_blend(spec.blend)
+    if not storage.exists(manifest_path(blend.output)):
+        run_mix(blend)
+    full = load_mix_manifest(blend.output)
+    base = blend.model_dump(mode="json")
+    out = []
+    for entry in full.sources:
+        data = dict(base, name=f"{spec.name}-{entry.name}", output=storage.join(spec.out_dir, "sources", entry.name),
+                    work_dir=None, token_budget=min(spec.tokens_per_source, entry.tokens),
+                    sources={entry.name: base["sources"][entry.name]},
+                    phases=[{"name": "all", "fraction": 1.0, "weights": {entry.name: 1.0}}],
+                    tokenizer={**base["tokenizer"], "path": full.tokenizer_path(), "train_vocab_size": None})
+        run_mix(validate_blend(data, f"{spec.blend} (source {entry.name})"))
+        out.append(StudySource(name=entry.name, manifest=data["output"]))
+    return out
+
+
+def sample_mixtures(spec: StudySpec, n_sources: int, priors: np.ndarray, count: int, rng) -> np.ndarray:
+    """`count` mixtures from Dirichlet(alpha * n * prior): alpha 1 with equal priors is uniform on the simplex."""
+    concentration = spec.dirichlet_alpha * n_sources * priors / priors.sum()
+    return rng.dirichlet(concentration, size=count)
+
+
+def proxy_mixtures(spec: StudySpec, priors: np.ndarray) -> np.ndarray:
+    """The mixtures the proxies train on: equal weights first (if asked), then Dirichlet samples."""
+    rng = np.random.default_rng(spec.seed)
+    n = len(priors)
+    fixed = [np.full(n, 1.0 / n)] if spec.include_uniform else []
+    drawn = sample_mixtures(spec, n, priors, spec.proxies - len(fixed), rng)
+    return np.vstack(fixed + [drawn]) if fixed else drawn
+
+
+def features(weights: np.ndarray) -> np.ndarray:
+    """Weights and their logs: loss is close to linear in log-share for a source's own domain (data mixing laws)."""
+    return np.hstack([weights, np.log(weights + 1e-3)])
+
+
+def fit_regression(kind: str, weights: np.ndarray, target: np.ndarray):
+    """A fitted model mapping mixture weights to target loss, and its leave-one-out predictions."""
+    from sklearn.base import clone
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "auto":
+        kind = "gbm" if len(target) >= 24 else "ridge"
+    if kind == "gbm":
+        model = GradientBoostingRegressor(n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8,
+                                          random_state=0)
+    else:
+        model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-4, 3, 30)))
+    x = features(weights)
+    loo = np.empty(len(target))
+    for i in range(len(target)):
+        keep = np.arange(len(target)) != i
+        loo[i] = clone(model).fit(x[keep], target[keep]).predict(x[i:i + 1])[0]
+    return model.fit(x, target), loo, kind
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Rank correlation (no ties expected among float losses)."""
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1]) if len(a) > 1 and ra.std() and rb.std() else 0.0
+
+
+def run_study(spec: StudySpec) -> StudyResult:
+    """Train every proxy (resuming finished ones), fit, recommend, and write study.json and report.html."""
+    from tqdm.auto import tqdm
+
+    sources = resolve_sources(spec)
+    names = [n for n, _ in sources]
+    priors = np.array([next((s.prior for s in spec.sources if s.name == n), 1.0) for n in names])
+    mixtures = proxy_mixtures(spec, priors)
+    results: list[TrainResult] = []
+    for i, w in enumerate(tqdm(mixtures, desc=f"proxies ({spec.name})", unit="proxy")):
+        cfg = TrainConfig.model_validate({
+            "progress": False, **spec.train,
+            "sources": [{"name": n, "prefixes": p, "weight": float(wi)} for (n, p), wi in zip(sources, w)],
+            "out_dir": storage.join(spec.out_dir, "proxies", f"proxy_{i:03d}")})
+        results.append(train(cfg))
+    target_w = np.array([spec.target.get(n, 0.0) for n in names]) if spec.target else np.ones(len(names))
+    target_w = target_w / target_w.sum()
+    val = [r.val_losses for r in results]
+    target = np.array([sum(t * v[n] for t, n in zip(target_w, names)) for v in val])
+    model, loo, kind = fit_regression(spec.regression, mixtures, target)
+    rng = np.random.default_rng(spec.seed + 1)
+    candidates = np.vstack([mixtures, sample_mixtures(spec, len(names), priors, spec.candidates, rng)])
+    predicted = model.predict(features(candidates))
+    best = candidates[np.argsort(predicted)[:spec.top_average]].mean(0)
+    best = best / best.sum()
+    result = StudyResult(
+        names=names, weights=mixtures.tolist(), target=target.tolist(), val_losses=val, loo_predicted=loo.tolist(),
+        regression=kind, spearman=spearman(loo, target), mae=float(np.abs(loo - target).mean()),
+        recommended={n: float(x) for n, x in zip(names, best)},
+        predicted_loss=float(model.predict(features(best[None]))[0]), best_observed=int(np.argmin(target)),
+        curves=[[(h["step"], h["loss"]) for h in r.history if "loss" in h] for r in results])
+    result.report_path = storage.join(spec.out_dir, "report.html")
+    storage.write_text(storage.join(spec.out_dir, "study.json"), json.dumps(result.__dict__, indent=1))
+    storage.write_text(result.report_path, render_report(spec, result, target_w))
+    return result
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def render_report(spec: StudySpec, r: StudyResult, target_w: np.ndarray) -> str:
+    """One self-contained HTML page: recommendation, fit, loss curves, per-source losses."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    target = np.array(r.target)
+    cmap = plt.get_cmap("viridis")
+    norm = plt.Normalize(target.min(), target.max() if target.max() > target.min() else target.min() + 1e-9)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for i, curve in enumerate(r.curves):
+        if curve:
+            s, loss = zip(*curve)
+            axes[0].plot(s, loss, color=cmap(norm(target[i])), lw=1)
+    axes[0].set(xlabel="step", ylabel="training loss", title="Proxy loss curves (colour: target val loss)")
+    axes[1].scatter(r.loo_predicted, target, c=target, cmap=cmap, norm=norm)
+    lo, hi = min(target.min(), min(r.loo_predicted)), max(target.max(), max(r.loo_predicted))
+    axes[1].plot([lo, hi], [lo, hi], "k--", lw=1)
+    axes[1].set(xlabel="predicted (leave-one-out)", ylabel="observed target loss",
+                title=f"{r.regression} fit: Spearman {r.spearman:.2f}, MAE {r.mae:.3f}")
+    curves_png = _png(fig)
+    plt.close(fig)
+    n = len(r.names)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), squeeze=False)
+    w = np.array(r.weights)
+    for j, name in enumerate(r.names):
+        axes[0][j].scatter(w[:, j], [v[name] for v in r.val_losses], s=14)
+        axes[0][j].set(xlabel=f"weight of {name}", ylabel="val loss" if j == 0 else "", title=f"val/{name}")
+    per_source_png = _png(fig)
+    plt.close(fig)
+    esc = html.escape
+    head = "".join(f"<th>w[{esc(n)}]</th>" for n in r.names) + "".join(f"<th>val/{esc(n)}</th>" for n in r.names)
+    rows = "".join(
+        f"<tr{' class=best' if i == r.best_observed else ''}><td>{i}</td>"
+        + "".join(f"<td>{x:.3f}</td>" for x in r.weights[i])
+        + "".join(f"<td>{r.val_losses[i][n]:.4f}</td>" for n in r.names)
+        + f"<td>{r.target[i]:.4f}</td><td>{r.loo_predicted[i]:.4f}</td></tr>" for i in range(len(r.target)))
+    rec = "".join(f"<tr><td>{esc(n)}</td><td>{x:.3f}</td></tr>" for n, x in r.recommended.items())
+    tgt = ", ".join(f"{t:.2f}&times;val/{esc(n)}" for n, t in zip(r.names, target_w))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Mixture study {esc(spec.name)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}tr.best{{background:#e6f4ea}}</style></head><body>
+<h1>Mixture study: {esc(spec.name)}</h1>
+<p>{len(r.target)} proxies ({esc(str(spec.train.get('preset', 'proxy-10m')))}, {spec.train.get('max_steps', 500)} steps
+each) on Dirichlet(&alpha;={spec.dirichlet_alpha}) mixtures; target = {tgt}.
+Regression: {r.regression} on weights and log-weights (RegMix).</p>
+<h2>Recommended mixture</h2><table><tr><th>source</th><th>weight</th></tr>{rec}</table>
+<p>Predicted target loss {r.predicted_loss:.4f}; best observed proxy #{r.best_observed}
+({r.target[r.best_observed]:.4f}).</p>
+<h2>Fit and loss curves</h2><img src="{curves_png}" alt="loss curves and predicted against observed">
+<h2>Per-source validation loss against that source's weight</h2><img src="{per_source_png}" alt="per-source">
+<h2>Proxies</h2><table><tr><th>#</th>{head}<th>target</th><th>predicted (LOO)</th></tr>{rows}</table>
+</body></html>"""
