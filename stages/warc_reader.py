@@ -278,13 +278,17 @@ class _Window:
 
 def _recover(f: IO[bytes], start: int, skip_first: bool, gz: bool, max_payload: int) -> Iterator[RawRecord | Damage]:
     units = _gzip_members(f, start, max_payload) if gz else _plain_segments(f, start, max_payload)
-    for i, unit in enumerate(units):
-        if i == 0 and skip_first:
-            continue  # fastwarc already yielded this record
+    skip = skip_first  # the first record from `start` is one fastwarc already yielded
+    for unit in units:
         if isinstance(unit, Damage):
             yield unit
         else:
-            yield from _parse_block(unit[1], unit[0], max_payload)
+            for item in _parse_block(unit[1], unit[0], max_payload):
+                if skip and isinstance(item, RawRecord):
+                    skip = False
+                    continue
+                yield item
+        skip = False
 
 
 def _gzip_members(f: IO[bytes], start: int, max_payload: int) -> Iterator[tuple[int, bytes] | Damage]:
