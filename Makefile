@@ -18,9 +18,11 @@ $(VENV)/.installed: pyproject.toml
 
 ## The main job on the embedded default: sample WARCs -> web pipeline (local engine) -> report.
 demo: setup
-	$(CF) sample sample/warc
+	$(CF) sample sample
 	$(CF) run pipelines/configs/web.yaml
-	$(CF) stats runs/web
+	$(CF) classifiers bootstrap "runs/web/data/*.parquet" --out runs/models/dclm
+	$(CF) run pipelines/configs/score.yaml
+	$(CF) stats runs/web-scored
 
 ## The test suite, as CI runs it.
 test: setup

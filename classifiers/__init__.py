@@ -1,0 +1,1 @@
+"""Quality and domain classifiers: training, inference, and the Nemotron-CC bucket ensemble."""

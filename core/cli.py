@@ -37,13 +37,14 @@ def run(
 
 
 @app.command()
-def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo WARC files"),
+def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo input (warc/ and eval/)"),
            seed: int = typer.Option(0, help="Random seed")) -> None:
-    """Write the demo input: realistic WARC files that give every stage work to do."""
-    from corpusforge.pipelines.sample import write_sample
+    """Write the demo input: WARC files that give every stage work, and the eval items they plant."""
+    from corpusforge.pipelines.sample import write_sample, write_sample_evals
 
-    paths = write_sample(str(out_dir), seed=seed)
-    console.print(f"wrote {len(paths)} WARC files under {out_dir}")
+    paths = write_sample(str(out_dir / "warc"), seed=seed)
+    evals = write_sample_evals(str(out_dir / "eval"), seed=seed)
+    console.print(f"wrote {len(paths)} WARC files under {out_dir / 'warc'}; eval items: {', '.join(evals)}")
 
 
 @app.command()

@@ -192,7 +192,8 @@ def _prepare_tokenizer(spec: BlendSpec, files: dict[str, list[str]], survey) -> 
         storage.write_text(target, storage.read_text(ts.path))
     else:
         surveys = survey()
-        sample = [t for name in surveys for s in surveys[name] for t in s.sample][: ts.train_sample_docs]
+        per_file = -(-ts.train_sample_docs // sum(len(v) for v in files.values()))  # as many from every file
+        sample = [t for name in surveys for s in surveys[name] for t in s.sample[:per_file]][: ts.train_sample_docs]
         if not sample:
             raise ConfigError("tokenizer.train_vocab_size: the sources hold no documents to train on")
         specials = [ts.eod_token] if ts.eod_token else []
@@ -287,12 +288,16 @@ def write_shard(task: ShardTask) -> dict:
 
     def chunks():
         for start in range(0, len(dids), GATHER_CHUNK):
-            docs = []
-            for fid, did in zip(fids[start:start + GATHER_CHUNK].tolist(), dids[start:start + GATHER_CHUNK].tolist()):
+            f, d = fids[start:start + GATHER_CHUNK], dids[start:start + GATHER_CHUNK]
+            docs: list = [None] * len(d)
+            # One batched read per cache file (ranged and coalesced on object stores), then back in plan order.
+            for fid in np.unique(f).tolist():
                 if fid not in files:
                     files[fid] = TokenFile(task.caches[fid])
-                docs.append(files[fid][did])
-            lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+                where = np.flatnonzero(f == fid)
+                for i, tokens in zip(where.tolist(), files[fid].read(d[where].tolist())):
+                    docs[i] = tokens
+            lengths = np.fromiter((len(x) for x in docs), dtype=np.int64, count=len(docs))
             yield lengths, np.concatenate(docs) if docs else np.zeros(0, dtype=task.dtype)
 
     tokens_by_source: Counter = Counter()

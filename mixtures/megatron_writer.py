@@ -11,16 +11,15 @@ that a rerun would trust.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
-import os
-import shutil
 import struct
-import tempfile
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
 import numpy as np
+from fsspec.utils import merge_offset_ranges
 
 from corpusforge.core import storage
 
@@ -110,30 +109,43 @@ def read_index(idx: bytes) -> tuple[type, np.ndarray, np.ndarray]:
 
 
 class TokenFile:
-    """Random access to the documents of one .bin/.idx pair (memory-mapped; remote pairs copied locally once)."""
+    """Random access to the documents of one .bin/.idx pair: memory-mapped locally, ranged reads on object stores."""
+
+    # Nearby documents of a remote file are fetched in one request when the gap between them is small.
+    MAX_GAP = 1 << 20
+    MAX_BLOCK = 64 << 20
 
     def __init__(self, prefix: str):
-        self._tmp = None
-        fs, p = storage.filesystem(prefix + ".bin")
-        if storage._is_local(fs):
-            bin_path = p
-        else:
-            self._tmp = tempfile.mkdtemp(prefix="corpusforge-tokens-")
-            bin_path = os.path.join(self._tmp, "tokens.bin")
-            fs.get(p, bin_path)
+        self._fs, self._bin = storage.filesystem(prefix + ".bin")
         self.dtype, self.lengths, self.pointers = read_index(storage.read_bytes(prefix + ".idx"))
-        total = int(self.lengths.sum())
-        self._tokens = np.memmap(bin_path, dtype=self.dtype, mode="r", shape=(total,)) if total else \
-            np.zeros(0, dtype=self.dtype)
+        self._itemsize = np.dtype(self.dtype).itemsize
+        self._tokens = None
+        if storage._is_local(self._fs):
+            total = int(self.lengths.sum())
+            self._tokens = np.memmap(self._bin, dtype=self.dtype, mode="r", shape=(total,)) if total else \
+                np.zeros(0, dtype=self.dtype)
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def __getitem__(self, i: int) -> np.ndarray:
-        start = int(self.pointers[i]) // np.dtype(self.dtype).itemsize
-        return self._tokens[start:start + int(self.lengths[i])]
+        return self.read([i])[0]
+
+    def read(self, ids: list[int]) -> list[np.ndarray]:
+        """The token arrays of documents `ids`, in that order."""
+        starts = [int(self.pointers[i]) for i in ids]
+        ends = [s + int(self.lengths[i]) * self._itemsize for s, i in zip(starts, ids)]
+        if self._tokens is not None:
+            return [self._tokens[s // self._itemsize:e // self._itemsize] for s, e in zip(starts, ends)]
+        _, block_starts, block_ends = merge_offset_ranges([self._bin] * len(ids), starts, ends,
+                                                          max_gap=self.MAX_GAP, max_block=self.MAX_BLOCK)
+        blocks = self._fs.cat_ranges([self._bin] * len(block_starts), block_starts, block_ends, on_error="raise")
+        out = []
+        for s, e in zip(starts, ends):
+            b = bisect.bisect_right(block_starts, s) - 1
+            offset = s - block_starts[b]
+            out.append(np.frombuffer(blocks[b], dtype=self.dtype, count=(e - s) // self._itemsize, offset=offset))
+        return out
 
     def close(self) -> None:
         self._tokens = None
-        if self._tmp:
-            shutil.rmtree(self._tmp, ignore_errors=True)

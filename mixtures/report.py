@@ -69,7 +69,8 @@ td:first-child, th:first-child, td:nth-child(2) {{ text-align: left; }}
 .bad {{ background: #fdd; }}
 </style></head><body>
 <h1>Mixture report: {e(manifest.name)}</h1>
-<p>{manifest.tokens:,} tokens in {manifest.documents:,} documents (budget {manifest.token_budget:,}), seed {manifest.seed},
+<p>{manifest.tokens:,} tokens in {manifest.documents:,} documents (budget {manifest.token_budget:,}),
+seed {manifest.seed},
 spec {e(manifest.spec_digest)}; tokenizer vocabulary {t.vocab_size:,} ({e(t.dtype)}), EOD id {t.eod_id}.</p>
 <h2>Phases</h2>
 <table><tr><th>phase</th><th>planned tokens</th><th>tokens</th><th>documents</th><th>shards</th>

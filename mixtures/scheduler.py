@@ -54,12 +54,13 @@ def _rng(seed: int, *keys: str | int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(words))
 
 
-def _stream(src: SourceDocs, max_epochs: float, seed: int) -> np.ndarray:
+def _stream(src: SourceDocs, max_epochs: float, requested: float, seed: int) -> np.ndarray:
     """Document positions in reading order: one seeded permutation per epoch, cut at max_epochs passes."""
     n = len(src.lengths)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    epochs = int(np.ceil(max_epochs))
+    # Only the epochs the weights reach (one more for the look-ahead), never past the cap.
+    epochs = int(min(np.ceil(max_epochs), np.floor(requested / src.tokens) + 2))
     order = np.concatenate([_rng(seed, src.name, e).permutation(n) for e in range(epochs)])
     cap = max_epochs * src.tokens
     within = np.cumsum(src.lengths[order]) <= cap * (1 + 1e-12)
@@ -94,9 +95,10 @@ def schedule(spec: BlendSpec, sources: dict[str, SourceDocs]) -> list[PhasePlan]
     budget = spec.phase_tokens()
     names = list(spec.sources)
     picked: dict[str, dict[str, np.ndarray]] = {p.name: {} for p in spec.phases}
-    for s, name in enumerate(names):
+    for name in names:
         src = sources[name]
-        stream = _stream(src, spec.sources[name].max_epochs, spec.seed)
+        requested = sum(budget[p.name] * spec.weights(p)[name] for p in spec.phases)
+        stream = _stream(src, spec.sources[name].max_epochs, requested, spec.seed)
         pos = 0
         for phase in spec.phases:
             target = budget[phase.name] * spec.weights(phase)[name]

@@ -124,7 +124,8 @@ class BlendSpec(_Strict):
         total = sum(p.fraction for p in self.phases)
         out, given = {}, 0
         for i, p in enumerate(self.phases):
-            n = self.token_budget - given if i == len(self.phases) - 1 else round(self.token_budget * p.fraction / total)
+            last = i == len(self.phases) - 1
+            n = self.token_budget - given if last else round(self.token_budget * p.fraction / total)
             out[p.name] = n
             given += n
         return out

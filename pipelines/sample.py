@@ -97,6 +97,35 @@ _TEMPLATES = [
     "The trade-off is simple: {a} {n2} costs more time, but {n} {v} the result.",
     "There is an older tradition in {L}, where {P} treat {n} as a shared responsibility.",
     "By the end of {Y}, the group had written down {K} rules, and the first was about {n}.",
+    "Ask around and you will hear a dozen theories about {n}; few of them survive a careful test.",
+    "Our own notebook shows {K} entries on {n2}, most of them written late at night.",
+    "Weather matters too: a wet spring changes how {n} behaves for months.",
+    "{W} keeps a simple habit of checking {n} every morning before breakfast.",
+    "Cost is rarely the obstacle here; time and a bit of stubbornness are.",
+    "One reader from {L} wrote to say that {n2} had transformed a difficult year.",
+    "We tried three variations, and only the {a} one held up after a month.",
+    "Experts disagree on the details, yet nearly all of them mention {n} early on.",
+    "If you remember a single point from this piece, let it be this: {n} {v} {n2}.",
+    "The older manuals, printed around {Y}, describe {n} in surprisingly modern terms.",
+    "Small mistakes compound quietly, which is why {P} write everything down.",
+    "Later that season the results were measured again, and the gap had narrowed to {K} percent.",
+    "Beginners tend to overdo it, while experienced {P} make smaller, steadier changes.",
+    "Nobody in {L} expected {n} to become a local obsession, but it did.",
+    "The tools involved are ordinary: a notebook, a tape measure and some patience.",
+    "Curiously, {a2} {n2} seems to matter less than the timing of each step.",
+    "When {W} finally compared notes with neighbours, the pattern became clear.",
+    "There is no shortcut, although a {a} start certainly helps.",
+    "Records from {Y} suggest that the same question puzzled people long before us.",
+    "A second opinion is worth having, especially from someone who has dealt with {n}.",
+    "Most of the advice online repeats itself; the useful part fits on one page.",
+    "By autumn the difference was visible even to visitors who knew nothing about {n2}.",
+    "It took {K} attempts before the method felt natural rather than forced.",
+    "For anyone starting out, the best first step is to watch {n} closely for a week.",
+    "Local clubs in {L} now run evening sessions devoted entirely to {n2}.",
+    "That lesson cost {W} a full season, and it is one worth passing on.",
+    "The surprising part is how little equipment any of this requires.",
+    "Whatever the method, {a} conditions reward those who plan a little ahead.",
+    "Friends who tried the same approach reported similar, if less dramatic, results.",
 ]
 
 
@@ -104,9 +133,8 @@ def _pick(rng: random.Random, s: str) -> str:
     return rng.choice(s.split("|"))
 
 
-def _sentence(rng: random.Random, topic: dict) -> str:
-    t = rng.choice(_TEMPLATES)
-    s = t.format(
+def _sentence(rng: random.Random, topic: dict, template: str) -> str:
+    s = template.format(
         N=_pick(rng, topic["nouns"]).capitalize(),
         n=_pick(rng, topic["nouns"]),
         n2=_pick(rng, topic["nouns"]),
@@ -125,7 +153,17 @@ def _sentence(rng: random.Random, topic: dict) -> str:
 
 
 def _paragraphs(rng: random.Random, topic: dict, n: int) -> list[str]:
-    return [" ".join(_sentence(rng, topic) for _ in range(rng.randint(3, 6))) for _ in range(n)]
+    # Each template at most once per page: real articles do not repeat their sentences, and
+    # Gopher's repetition rules would rightly drop pages that did.
+    templates = rng.sample(_TEMPLATES, len(_TEMPLATES))
+    sizes = [rng.randint(2, 4) for _ in range(n)]
+    out, used = [], 0
+    for size in sizes:
+        chunk = templates[used : used + size]
+        used += size
+        if chunk:
+            out.append(" ".join(_sentence(rng, topic, t) for t in chunk))
+    return out
 
 
 # -- other languages (sentences written for this module) ----------------------------------------
@@ -269,7 +307,7 @@ def _english_page(rng: random.Random, n_par: int | None = None) -> tuple[str, st
     topic = _TOPICS[name]
     subject = _pick(rng, topic["nouns"]).removeprefix("the ")
     title = f"{_pick(rng, topic['adjs']).capitalize()} {subject}: what {_pick(rng, topic['people'])} learned"
-    return name, _article_html(rng, title, _paragraphs(rng, topic, n_par or rng.randint(4, 9)))
+    return name, _article_html(rng, title, _paragraphs(rng, topic, n_par or rng.randint(4, 8)))
 
 
 def _foreign_page(rng: random.Random, lang: str) -> str:
@@ -379,12 +417,13 @@ def _captures(rng: random.Random) -> list[dict]:
     own = _article_html(
         rng, "Word problems for practice", _paragraphs(rng, _TOPICS["cooking"], 2) + [_OWN_MATH_QUESTION]
     )
-    add("https://homework-help.example.com/practice/1", own)
+    add("https://homework-help.example.com/practice/1", own, planted=("gsm8k", _OWN_MATH_QUESTION))
     question, prompt = _benchmark_items(rng)
     if question:
         add(
             "https://math-forum.example.com/t/4411",
             _article_html(rng, "Can someone check my answer?", [question] + _paragraphs(rng, _TOPICS["history"], 2)),
+            planted=("gsm8k", question),
         )
     if prompt:
         code = prompt.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -393,6 +432,7 @@ def _captures(rng: random.Random) -> list[dict]:
             _article_html(rng, "Interview question I got", _paragraphs(rng, _TOPICS["software"], 2)).replace(
                 "</article>", f"<pre><code>{code}</code></pre></article>"
             ),
+            planted=("humaneval", prompt),
         )
     # Non-HTML payloads and a 404.
     add(
@@ -560,4 +600,28 @@ def write_sample(out_dir: str, seed: int = 0) -> list[str]:
                         )
                     )
         paths.append(str(path))
+    return paths
+
+
+
+def write_sample_evals(eval_dir: str, seed: int = 0) -> dict[str, str]:
+    """Write the evaluation items the sample plants (its own question, and the real GSM8K and
+    HumanEval items when ../shared/data is present), in their native formats, for decontamination."""
+    planted: dict[str, list[str]] = {}
+    for cap in _captures(random.Random(seed)):
+        if "planted" in cap:
+            name, text = cap["planted"]
+            planted.setdefault(name, []).append(text)
+    out = Path(eval_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    if planted.get("gsm8k"):
+        paths["gsm8k"] = str(out / "gsm8k.jsonl")
+        rows = [{"question": q, "answer": ""} for q in planted["gsm8k"]]
+        Path(paths["gsm8k"]).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if planted.get("humaneval"):
+        paths["humaneval"] = str(out / "humaneval.jsonl")
+        rows = [{"task_id": f"HumanEval/sample{i}", "prompt": p, "canonical_solution": "", "test": "",
+                 "entry_point": ""} for i, p in enumerate(planted["humaneval"])]
+        Path(paths["humaneval"]).write_text("".join(json.dumps(r) + "\n" for r in rows))
     return paths

@@ -32,7 +32,8 @@ _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0
 _AS_CP1252 = {"ascii", "latin_1", "iso8859_1"}
 _SINGLE_BYTE_PREFIXES = ("cp", "iso8859", "latin", "koi8", "mac", "windows")
 _NON_HTML_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"RIFF", b"\x00\x00\x01\x00")
-_STRAY_BYTES = 0.001  # replacement characters per character still read as "UTF-8, slightly broken"
+# Up to this many bad bytes (or 0.1% of the characters, if more) a page is "UTF-8, slightly broken".
+_STRAY_BYTES, _STRAY_FRACTION = 8, 0.001
 _HTML_SNIFF = re.compile(
     rb"<(!doctype\s+html|html|head|body|title|div|p|meta|table|script|!--|span|a|h[1-6]|ul|form|link|style)\b", re.I
 )
@@ -169,22 +170,27 @@ class WarcReader(Reader):
             yield Damage(f"unreadable_file:{type(e).__name__}", 0)
             return
         with f:
-            head = f.read(2)
-            f.seek(0)
-            gz = head == b"\x1f\x8b"
-            last = -1
-            try:
-                for rec in _fastwarc_records(f, self.config.max_payload_bytes):
-                    last = rec.offset
-                    yield rec
-                return
-            except (OSError, ValueError, IndexError, UnicodeError) as e:
-                self.ledger.histogram(
-                    "recovered_after", "malformed_record" if isinstance(e, _NeedsRecovery) else type(e).__name__
-                )
-        # fastwarc stopped on damage: resume after the last record it gave us.
-        with storage.open_file(path, "rb") as f:
-            yield from _recover(f, max(last, 0), skip_first=last >= 0, gz=gz, max_payload=self.config.max_payload_bytes)
+            gz = f.read(2) == b"\x1f\x8b"
+            start: int | None = 0
+            while start is not None:
+                f.seek(start)
+                last = -1
+                try:
+                    for rec in _fastwarc_records(f, self.config.max_payload_bytes):
+                        last = rec.offset
+                        yield rec
+                    return
+                except (OSError, ValueError, IndexError, UnicodeError) as e:
+                    self.ledger.histogram(
+                        "recovered_after", "malformed_record" if isinstance(e, _NeedsRecovery) else type(e).__name__
+                    )
+                # fastwarc stopped on damage: the strict path takes over after the last record it
+                # gave us, and hands back once it is past the damage.
+                resume: list[int] = []
+                yield from _recover(f, max(last, start), last >= 0, gz, self.config.max_payload_bytes, resume)
+                start = resume[0] if resume else None
+                if start is not None:
+                    self.ledger.count("fast_path_resumed")
 
 
 # -- fast path -----------------------------------------------------------------------------------
@@ -276,33 +282,52 @@ class _Window:
             self.buf += chunk
 
 
-def _recover(f: IO[bytes], start: int, skip_first: bool, gz: bool, max_payload: int) -> Iterator[RawRecord | Damage]:
+def _recover(
+    f: IO[bytes], start: int, skip_first: bool, gz: bool, max_payload: int, resume: list[int]
+) -> Iterator[RawRecord | Damage]:
+    """Records from `start` by the strict path; appends to `resume` where fastwarc can take over."""
     units = _gzip_members(f, start, max_payload) if gz else _plain_segments(f, start, max_payload)
     skip = skip_first  # the first record from `start` is one fastwarc already yielded
+    past_failure = False  # the unit fastwarc failed on has been judged here
     for unit in units:
         if isinstance(unit, Damage):
             yield unit
-        else:
-            for item in _parse_block(unit[1], unit[0], max_payload):
-                if skip and isinstance(item, RawRecord):
-                    skip = False
-                    continue
-                yield item
+            past_failure = True
+            continue
+        offset, data, complete = unit
+        if past_failure and complete:
+            resume.append(offset)
+            return
+        skipping = skip
+        for item in _parse_block(data, offset, max_payload):
+            if skip and isinstance(item, RawRecord):
+                skip = False
+                continue
+            if isinstance(item, Damage) and not complete:
+                continue  # the cut-off tail is part of the damage counted next
+            yield item
+        past_failure = past_failure or not skipping
         skip = False
 
 
-def _gzip_members(f: IO[bytes], start: int, max_payload: int) -> Iterator[tuple[int, bytes] | Damage]:
-    """Decompressed gzip members from `start`; a corrupt stretch becomes one Damage."""
+def _gzip_members(f: IO[bytes], start: int, max_payload: int) -> Iterator[tuple[int, bytes, bool] | Damage]:
+    """Decompressed gzip members from `start` as (offset, data, complete); a damaged stretch becomes one Damage.
+
+    A damaged member still gives what decompressed before the damage (complete=False), so a
+    file gzipped as one member keeps the records ahead of a corrupt spot.
+    """
     win = _Window(f, start)
     pos = start
     cap = max_payload + (1 << 20)
     while win.get(pos, 1):
         data, next_pos, err = _inflate(win, pos, cap)
         if err is None:
-            yield (pos, data)
+            yield (pos, data, True)
             pos = next_pos
             win.forget(pos)
             continue
+        if data:
+            yield (pos, data, False)
         # Damaged member: find the next gzip header that really starts a WARC record.
         found = _resync(win, pos + 1)
         end = found if found >= 0 else win.end()
@@ -317,17 +342,17 @@ def _inflate(win: _Window, pos: int, cap: int) -> tuple[bytes, int, str | None]:
     d = zlib.decompressobj(31)
     out, size, i = [], 0, pos
     while not d.eof:
-        chunk = win.get(i, 1 << 20)
+        chunk = win.get(i, 1 << 16)  # small steps: what precedes a corrupt spot is kept
         if not chunk:
-            return b"", i, "truncated_record"
+            return b"".join(out), i, "truncated_record"
         try:
             part = d.decompress(chunk, cap - size + 1)
         except zlib.error:
-            return b"", i, "corrupt_gzip"
+            return b"".join(out), i, "corrupt_gzip"
         out.append(part)
         size += len(part)
         if size > cap:
-            return b"", i, "too_large"
+            return b"".join(out), i, "too_large"
         i += len(chunk) - len(d.unused_data) - len(d.unconsumed_tail)
     return b"".join(out), i, None
 
@@ -351,7 +376,7 @@ def _resync(win: _Window, pos: int) -> int:
 _WARC_START = re.compile(rb"WARC/1\.[01]\r?\nWARC-")
 
 
-def _plain_segments(f: IO[bytes], start: int, max_payload: int) -> Iterator[tuple[int, bytes] | Damage]:
+def _plain_segments(f: IO[bytes], start: int, max_payload: int) -> Iterator[tuple[int, bytes, bool] | Damage]:
     """Uncompressed WARC split where a record starts ("WARC/1.x" then a WARC- header)."""
     win = _Window(f, start)
     pos = start
@@ -360,7 +385,7 @@ def _plain_segments(f: IO[bytes], start: int, max_payload: int) -> Iterator[tupl
         nxt = _next_warc_line(win, pos + 1, cap)
         if nxt >= 0 or win.eof:
             end = nxt if nxt >= 0 else win.base + len(win.buf)
-            yield (pos, win.get(pos, end - pos))
+            yield (pos, win.get(pos, end - pos), True)
         else:  # no record start within the cap: skip the oversized stretch in constant memory
             nxt = _next_warc_line(win, pos + cap, None, forget=True)
             end = nxt if nxt >= 0 else win.end()
@@ -511,7 +536,7 @@ def decode_html(
     if _is_utf8(payload):
         return payload.decode("utf-8"), "utf_8", "ok" if not declared else "charset_mislabelled"
     replaced = payload.decode("utf-8", "replace")
-    if replaced.count("\ufffd") <= _STRAY_BYTES * len(replaced):
+    if replaced.count("\ufffd") <= max(_STRAY_BYTES, _STRAY_FRACTION * len(replaced)):
         # UTF-8 with a few stray bytes: detectors guess wildly on such pages (a mostly-ASCII
         # page with three bad bytes is "cp855" to cchardet); replacing the strays loses less.
         return replaced, "utf_8", "decoded_with_replacement"

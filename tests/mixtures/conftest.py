@@ -1,7 +1,6 @@
 """Small real corpora for the mixture tests: scrapinghub article bodies (web) and GSM8K (math)."""
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
+import os
 
 import pytest
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 idx_mod = pytest.importorskip("megatron.core.datasets.indexed_dataset")
 
 
-def test_export_to_s3_reads_back_in_megatron(s3_server, corpus, tokenizer_json, make_blend, tmp_path):
+def test_export_to_s3_reads_back_in_megatron(s3_server, corpus, tokenizer_json, make_blend, tmp_path, monkeypatch):
     """`s3_server` (tests/conftest.py): a fresh bucket on a moto S3-API server on loopback."""
     local = make_blend(corpus, tmp_path / "local", tokenizer_json)
     remote = copy.deepcopy(local)
@@ -29,14 +29,13 @@ def test_export_to_s3_reads_back_in_megatron(s3_server, corpus, tokenizer_json, 
     assert result.manifest.tokens == manifest.tokens
     reference = run_mix(validate_blend(local)).manifest
     assert [s.bin_sha256 for s in manifest.shards()] == [s.bin_sha256 for s in reference.shards()]
+    # megatron-core reads the shards straight from the bucket (boto3, endpoint from AWS_ENDPOINT_URL)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", os.environ["CORPUSFORGE_S3_ENDPOINT"])
+    config = idx_mod.ObjectStorageConfig(path_to_idx_cache=str(tmp_path / "idx-cache"))
     for prefix in manifest.prefixes():
-        copy_prefix = str(tmp_path / "down" / prefix.rsplit("/", 2)[-2] / prefix.rsplit("/", 1)[-1])
-        Path(copy_prefix).parent.mkdir(parents=True, exist_ok=True)
-        for ext in (".bin", ".idx"):
-            Path(copy_prefix + ext).write_bytes(storage.read_bytes(prefix + ext))
-        ds = idx_mod.IndexedDataset(copy_prefix)
+        ds = idx_mod.IndexedDataset(prefix, mmap=False, object_storage_config=config)
         local_ds = idx_mod.IndexedDataset(prefix.replace(out, str(tmp_path / "local")))
-        assert len(ds) == len(local_ds)
+        assert len(ds) == len(local_ds) > 0
         assert all((ds[i] == local_ds[i]).all() for i in range(len(ds)))
 
     # a rerun against the bucket resumes as a no-op: every shard's marker is found

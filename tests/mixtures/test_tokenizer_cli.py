@@ -13,7 +13,8 @@ from corpusforge.mixtures.tokenizer import encode_batches, eod_id, load_tokenize
 
 
 def test_byte_level_bpe_round_trips_any_text():
-    texts = ["The quick brown fox jumps over the lazy dog. " * 20, "Zahlen 12345 und Umlaute äöü, 中文, emoji 🙂"]
+    texts = ["The quick brown fox jumps over the lazy dog. " * 20,
+             "Zahlen 12345 und Umlaute äöü, 中文, emoji 🙂"]
     tok = train_bpe(texts, 300)
     assert tok.get_vocab_size() <= 300 and tok.token_to_id("<|endoftext|>") == 0
     for t in texts + ["never seen: ŋ ʒ ∮ \x00 \t tab"]:  # byte-level: nothing is out of vocabulary

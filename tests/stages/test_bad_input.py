@@ -67,6 +67,12 @@ def test_corrupt_gzip_member_resyncs_on_the_next(tmp_path, good):
     reader, docs = _read(path)
     assert _urls(docs) == [f"http://site.test/{i}" for i in (0, 1, 3, 4, 5)]
     assert dict(reader.ledger.dropped) == {"corrupt_gzip": 1}
+    assert reader.ledger.extra["fast_path_resumed"] == 1  # fastwarc reads on after the damage
+    # two damaged members: each is one named drop, everything between and after is read
+    path.write_bytes(b"".join(good[:2]) + bytes(bad) + good[3] + bytes(bad) + b"".join(good[5:]))
+    reader, docs = _read(path)
+    assert _urls(docs) == [f"http://site.test/{i}" for i in (0, 2, 4, 5)]
+    assert dict(reader.ledger.dropped) == {"corrupt_gzip": 2}
 
 
 def test_truncated_file_keeps_what_was_read(tmp_path, good):
@@ -75,6 +81,30 @@ def test_truncated_file_keeps_what_was_read(tmp_path, good):
     reader, docs = _read(path)
     assert _urls(docs) == [f"http://site.test/{i}" for i in range(4)]
     assert dict(reader.ledger.dropped) == {"truncated_record": 1}
+
+
+def test_whole_file_gzip_keeps_records_ahead_of_the_damage(tmp_path):
+    import random
+
+    rng = random.Random(0)
+    pages = [
+        (
+            f"http://w.test/{i}",
+            ("<html><body><p>" + " ".join(str(rng.random()) for _ in range(2000)) + "</p></body></html>").encode(),
+        )
+        for i in range(30)
+    ]
+    single = tmp_path / "single.warc.gz"  # one gzip member for the whole file, as `gzip x.warc` makes
+    single.write_bytes(
+        gzip.compress(gzip.decompress(Path(wrap_pages_as_warc(pages, tmp_path / "p.warc.gz")).read_bytes()))
+    )
+    assert len(_read(single)[1]) == 30
+    blob = bytearray(single.read_bytes())
+    blob[len(blob) * 3 // 4 : len(blob) * 3 // 4 + 20] = b"\x00" * 20
+    single.write_bytes(bytes(blob))
+    reader, docs = _read(single)
+    assert _urls(docs) == [f"http://w.test/{i}" for i in range(len(docs))] and 15 < len(docs) < 30
+    assert dict(reader.ledger.dropped) == {"corrupt_gzip": 1}
 
 
 def test_member_cut_short_mid_file(tmp_path, good):

@@ -132,3 +132,16 @@ def test_uncompressed_warc_and_s3(tmp_path, s3_server):
 )
 def test_decode_html(payload, ctype, expect, charset, outcome):
     assert decode_html(payload, ctype) == (expect, charset, outcome)
+
+
+def test_decode_tells_stray_bytes_from_a_wrong_label():
+    french = (
+        "<p>"
+        + "Le marché du village se remplit de producteurs, de fromages régionaux et de légumes; après, le café. " * 6
+        + "</p>"
+    ).encode("cp1252")
+    text, charset, outcome = decode_html(french, "text/html; charset=utf-8")
+    assert (charset, outcome) == ("cp1252", "charset_mislabelled") and "marché" in text
+    english = b"<p>" + b"plain english words here " * 40 + b"\xff\xfe\xc3 more</p>"
+    text, charset, outcome = decode_html(english, "text/html; charset=utf-8")
+    assert (charset, outcome) == ("utf_8", "decoded_with_replacement") and text.count("\ufffd") == 3
