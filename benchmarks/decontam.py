@@ -14,16 +14,12 @@ import importlib.util
 import os
 import random
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared" / "data"
-# benchmarks/tokenize.py would shadow the standard library's tokenize for a script run from here
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 from corpusforge.stages.benchmark_sets import BenchmarkSpec, load_benchmark
 from corpusforge.core.document import Document
 from corpusforge.stages.decontaminate import Decontaminate, scan

@@ -15,11 +15,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, Python puts benchmarks/ first on sys.path, where a sibling script such as
-# tokenize.py would shadow the standard library module of that name.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
 import argparse  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402

@@ -11,17 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # per core: one thread everywhere
-# Running a script puts its folder first on sys.path, where benchmarks/tokenize.py would shadow
-# the standard library's tokenize (which torch's import needs).
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
 from corpusforge.classifiers.domain import DomainScorer  # noqa: E402
 from corpusforge.classifiers.gold_labels import gold_labels, readability_pages, scrapinghub_pages  # noqa: E402
 from corpusforge.classifiers.model_store import load_classifier  # noqa: E402

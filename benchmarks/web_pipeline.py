@@ -32,11 +32,6 @@ import tempfile
 import time
 from pathlib import Path
 
-# Running a script puts its folder first on sys.path, where benchmarks/tokenize.py would shadow
-# the standard library's tokenize.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
 from corpusforge.core import storage  # noqa: E402
 from corpusforge.core.document import Document  # noqa: E402
 from corpusforge.pipelines.sample import wrap_pages_as_warc  # noqa: E402

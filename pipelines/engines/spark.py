@@ -23,13 +23,17 @@ _MASTER: str | None = None
 
 # Spark's INFO/WARN lines (native-hadoop, hostname, default profile) drown a CLI run's output.
 _LOG4J2 = """\
-rootLogger.level = error
+rootLogger.level = warn
 rootLogger.appenderRef.stderr.ref = console
 appender.console.type = Console
 appender.console.name = console
 appender.console.target = SYSTEM_ERR
 appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
+# Root stays at WARN (PySpark announces any other level on stderr); the session drops to ERROR
+# once started. The one WARN every local start prints:
+logger.nativecode.name = org.apache.hadoop.util.NativeCodeLoader
+logger.nativecode.level = error
 """
 
 
@@ -53,9 +57,12 @@ def _start(master: str, workers: int):
     local = master.startswith("local")
     if local:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    log_conf = os.path.join(tempfile.mkdtemp(prefix="corpusforge-spark-"), "log4j2.properties")
-    with open(log_conf, "w") as f:
-        f.write(_LOG4J2)
+    if "SPARK_CONF_DIR" not in os.environ:
+        # spark-class puts SPARK_CONF_DIR on the driver's classpath, where log4j2 finds its file.
+        conf_dir = tempfile.mkdtemp(prefix="corpusforge-spark-")
+        with open(os.path.join(conf_dir, "log4j2.properties"), "w") as f:
+            f.write(_LOG4J2)
+        os.environ["SPARK_CONF_DIR"] = conf_dir
     # PySpark 4 warns on every start that pandas 3 is untested; we use no pandas APIs.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     from pyspark.sql import SparkSession
@@ -69,7 +76,6 @@ def _start(master: str, workers: int):
         # Tasks here are whole shards: a few wide partitions, not Spark's default 200.
         .config("spark.sql.shuffle.partitions", str(max(2, workers * 2)))
         .config("spark.default.parallelism", str(max(2, workers)))
-        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log_conf}")
         .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable)
     )
     if local:
