@@ -87,10 +87,30 @@ def _histograms(stages: list[dict]) -> list[tuple[str, str]]:
                 ax.set_title(f"{s['name']}: {key}")
                 ax.tick_params(axis="x", labelrotation=60, labelsize=8)
                 sections.append((f"{s['name']} — {key}", figure_html(fig)))
+            elif _is_nested_histogram(value):
+                sections.append((f"{s['name']} — {key}", _grouped_bars(f"{s['name']}: {key}", value)))
             elif isinstance(value, dict) and value:
                 rows = [(k, v if isinstance(v, (int, float, str)) else str(v)[:200]) for k, v in value.items()]
                 sections.append((f"{s['name']} — {key}", table_html(["key", "value"], rows)))
     return sections
+
+
+def _is_nested_histogram(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(
+        isinstance(v, dict) and v and all(isinstance(x, (int, float)) for x in v.values()) for v in value.values())
+
+
+def _grouped_bars(title: str, groups: dict[str, dict[str, float]]) -> str:
+    """One bar series per group (e.g. the quality bucket histogram per source)."""
+    labels = sorted({k for g in groups.values() for k in g}, key=lambda k: (len(k), k))
+    fig, ax = plt.subplots(figsize=(9, 2.8))
+    width = 0.8 / len(groups)
+    for i, (name, hist) in enumerate(sorted(groups.items())):
+        ax.bar([x + i * width for x in range(len(labels))], [hist.get(k, 0) for k in labels], width, label=name)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))], labels, fontsize=8)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return figure_html(fig)
 
 
 def run_report_html(stats: dict) -> str:
