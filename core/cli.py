@@ -26,10 +26,10 @@ def run(
     overrides = list(set_) + ([f"engine.type={engine}"] if engine else [])
     try:
         config = load_pipeline(pipeline, overrides)
-    except ConfigError as e:
+        result = run_pipeline(config)
+    except ConfigError as e:  # raised before any task runs: nothing to clean up
         console.print(f"[red]config error:[/red] {e}")
         raise typer.Exit(2)
-    result = run_pipeline(config)
     console.print(f"documents: [bold]{result.data_dir}[/bold]")
     console.print(f"stats:     [bold]{result.stats_path}[/bold]")
     console.print(f"manifest:  [bold]{result.manifest_path}[/bold]")

@@ -10,6 +10,7 @@ rerun is a no-op.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -52,8 +53,30 @@ class SegmentTask:
 def build_stages(config: PipelineConfig) -> tuple[Reader, list[Stage]]:
     """Instantiate the reader and stages of a validated config."""
     reader = stage_class(config.input.type)(config.input)
-    stages = [stage_class(c.type)(c) for c in config.stages]
+    stages = [stage_class(c.type)(_with_engine_defaults(c, config)) for c in config.stages]
     return reader, stages
+
+
+def _with_engine_defaults(stage_config, config: PipelineConfig):
+    # Global steps leave their shuffle width unset so one engine setting sizes them all.
+    if getattr(stage_config, "buckets", 0) is None:
+        return stage_config.model_copy(update={"buckets": config.engine.shuffle_buckets})
+    return stage_config
+
+
+def _check_resume(config: PipelineConfig) -> None:
+    """Refuse to resume into an output left by a different pipeline: its finished tasks would be reused."""
+    work = config.model_dump(mode="json", exclude={"engine", "progress"})
+    digest = hashlib.sha256(json.dumps(work, sort_keys=True).encode()).hexdigest()[:16]
+    marker = storage.join(config.output, "_work", "pipeline.json")
+    if storage.exists(marker):
+        previous = json.loads(storage.read_text(marker))
+        if previous["digest"] != digest:
+            raise ConfigError(
+                f"output: {config.output} holds a run of a different pipeline (config digest {previous['digest']}, "
+                f"now {digest}); finished tasks would be reused. Choose another `output` or delete that one.")
+        return
+    storage.write_text(marker, json.dumps({"digest": digest, "config": work}, indent=2))
 
 
 def segments_of(stages: list[Stage]) -> list[tuple[int, int]]:
@@ -165,6 +188,7 @@ def run_pipeline(config: PipelineConfig, engine: Engine | None = None) -> RunRes
 
     started = time.time()
     tasks = plan_tasks(config)
+    _check_resume(config)
     _, stages = build_stages(config)
     for stage in stages:
         if hasattr(stage, "before_run"):

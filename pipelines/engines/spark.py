@@ -51,11 +51,12 @@ def spark_session(workers: int = 2, address: str | None = None):
 
 
 def _start(master: str, workers: int):
-    # Workers must run this interpreter (the one with corpusforge installed), not `python3`.
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     local = master.startswith("local")
     if local:
+        # Local workers must run this interpreter (the one with corpusforge installed), not
+        # `python3`; a cluster's nodes name theirs through PYSPARK_PYTHON as usual.
+        os.environ["PYSPARK_PYTHON"] = sys.executable
+        os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     if "SPARK_CONF_DIR" not in os.environ:
         # spark-class puts SPARK_CONF_DIR on the driver's classpath, where log4j2 finds its file.
@@ -76,7 +77,6 @@ def _start(master: str, workers: int):
         # Tasks here are whole shards: a few wide partitions, not Spark's default 200.
         .config("spark.sql.shuffle.partitions", str(max(2, workers * 2)))
         .config("spark.default.parallelism", str(max(2, workers)))
-        .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable)
     )
     if local:
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")

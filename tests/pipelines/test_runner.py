@@ -108,3 +108,19 @@ def test_rerun_of_finished_run_is_a_no_op(tmp_path, monkeypatch):
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "out" / "data").iterdir()}
     run_pipeline(cfg)
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "out" / "data").iterdir()} == before
+
+
+def test_resume_into_output_of_a_different_pipeline_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "slowmod.py").write_text(SLOW_STAGE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    cfg = _config(tmp_path, tmp_path / "out")
+    run_pipeline(validate_pipeline(cfg))
+    run_pipeline(validate_pipeline({**cfg, "engine": {"type": "local", "workers": 1}}))  # engine change is fine
+    cfg["stages"][0]["delay"] = 0.001
+    import pytest
+
+    from corpusforge.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="different pipeline"):
+        run_pipeline(validate_pipeline(cfg))
