@@ -4,12 +4,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 from corpusforge.stages.base import StageConfig
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(ValueError):
@@ -102,20 +104,29 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def load_pipeline(path: str | Path, overrides: list[str] = ()) -> PipelineConfig:
-    """Read, override and validate a pipeline YAML; raises ConfigError naming the field."""
+def load_yaml_model(path: str | Path, model: type[M], what: str, shape: str, overrides: list[str] = ()) -> M:
+    """Read a YAML mapping, apply `--set` overrides, validate it as `model`; ConfigError names the field."""
     try:
         data = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: cannot read pipeline YAML: {e}") from None
+        raise ConfigError(f"{path}: cannot read {what} YAML: {e}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a pipeline is a mapping with `input`, `stages` and `output`")
-    data = apply_overrides(data, list(overrides))
-    return validate_pipeline(data, str(path))
+        raise ConfigError(f"{path}: a {what} is a mapping with {shape}")
+    return validate_model(model, apply_overrides(data, list(overrides)), str(path))
+
+
+def validate_model(model: type[M], data: dict[str, Any], where: str) -> M:
+    """Validate a mapping as `model`; raises ConfigError naming the offending field."""
+    try:
+        return model(**data)
+    except ValidationError as e:
+        raise ConfigError(f"{where}: {_describe(e)}") from None
+
+
+def load_pipeline(path: str | Path, overrides: list[str] = ()) -> PipelineConfig:
+    """Read, override and validate a pipeline YAML; raises ConfigError naming the field."""
+    return load_yaml_model(path, PipelineConfig, "pipeline", "`input`, `stages` and `output`", overrides)
 
 
 def validate_pipeline(data: dict[str, Any], where: str = "pipeline") -> PipelineConfig:
-    try:
-        return PipelineConfig(**data)
-    except ValidationError as e:
-        raise ConfigError(f"{where}: {_describe(e)}") from None
+    return validate_model(PipelineConfig, data, where)

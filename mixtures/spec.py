@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from corpusforge.core.config import ConfigError, EngineConfig, _describe, apply_overrides
+from corpusforge.core.config import ConfigError, EngineConfig, load_yaml_model, validate_model
 
 # Weights and phase fractions are written by people as rounded decimals; they must sum to one
 # within this tolerance and are then normalised exactly.
@@ -153,22 +152,12 @@ class BlendSpec(_Strict):
 
 def load_blend(path: str | Path, overrides: list[str] = ()) -> BlendSpec:
     """Read, override and validate a blend YAML; raises ConfigError naming the field."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: cannot read blend YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a blend is a mapping with `sources`, `phases`, `tokenizer` and `output`")
-    data = apply_overrides(data, list(overrides))
-    return validate_blend(data, str(path))
+    return load_yaml_model(path, BlendSpec, "blend", "`sources`, `phases`, `tokenizer` and `output`", overrides)
 
 
 def validate_blend(data: dict[str, Any], where: str = "blend") -> BlendSpec:
     """Validate a blend mapping; raises ConfigError naming the offending field."""
-    try:
-        return BlendSpec(**data)
-    except ValidationError as e:
-        raise ConfigError(f"{where}: {_describe(e)}") from None
+    return validate_model(BlendSpec, data, where)
 
 
 def check_feasibility(spec: BlendSpec, available: dict[str, int], documents: dict[str, int],

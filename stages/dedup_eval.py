@@ -111,19 +111,51 @@ def chunk_documents(texts: Sequence[str], words: int = 300) -> list[str]:
     return docs
 
 
+def article_sentences(texts: Sequence[str]) -> list[str]:
+    """Sentences of at least four words from real texts: the material of `mixed_document`."""
+    return [s for t in texts for s in re.split(r"(?<=[.!?])\s+", t) if len(s.split()) >= 4]
+
+
+def mixed_document(sentences: Sequence[str], index: int, words: int = 300, seed: int = 0) -> str:
+    """Document number `index` of an endless corpus of real sentences drawn at random: any one
+    can be rebuilt from its index, so a large corpus is generated shard by shard."""
+    rng = random.Random(seed * 1_000_003 + index)
+    out, count = [], 0
+    while count < words:
+        s = sentences[rng.randrange(len(sentences))]
+        out.append(s)
+        count += len(s.split())
+    return " ".join(out)
+
+
 def mixed_documents(texts: Sequence[str], n: int, words: int = 300, seed: int = 0) -> list[str]:
     """`n` distinct documents of real sentences drawn at random (for corpora larger than the data)."""
-    sentences = [s for t in texts for s in re.split(r"(?<=[.!?])\s+", t) if len(s.split()) >= 4]
-    rng = random.Random(seed)
-    docs = []
-    for _ in range(n):
-        out, count = [], 0
-        while count < words:
-            s = sentences[rng.randrange(len(sentences))]
-            out.append(s)
-            count += len(s.split())
-        docs.append(" ".join(out))
-    return docs
+    sentences = article_sentences(texts)
+    return [mixed_document(sentences, i, words, seed) for i in range(n)]
+
+
+def random_edits(n_words: int, count: int, vocab: Sequence[str], rng: random.Random) -> list[tuple[int, str, str]]:
+    """`count` word edits (position, sub/del/ins, word) for a text of `n_words` words."""
+    edits = []
+    for _ in range(count):
+        kind = rng.random()
+        edits.append((rng.randrange(n_words), "sub" if kind < 0.6 else "del" if kind < 0.8 else "ins",
+                      vocab[rng.randrange(len(vocab))]))
+    return edits
+
+
+def apply_edits(words: Sequence[str], edits: Sequence[tuple[int, str, str]]) -> str:
+    """The text of `words` after the edits, in order (positions past the end hit the last word)."""
+    w = list(words)
+    for pos, kind, word in edits:
+        pos = min(pos, len(w) - 1)
+        if kind == "sub":
+            w[pos] = word
+        elif kind == "del" and len(w) > 1:
+            del w[pos]
+        else:
+            w.insert(pos, word)
+    return " ".join(w)
 
 
 def near_duplicate(text: str, target: float, shingle: str, ngram: int, vocab: Sequence[str],
@@ -131,23 +163,10 @@ def near_duplicate(text: str, target: float, shingle: str, ngram: int, vocab: Se
     """A variant of `text` whose exact Jaccard with it is close to `target` (word edits, bisected)."""
     words = text.split()
     base = shingle_sets([text], shingle, ngram)[0]
-    edits = []
-    for _ in range(len(words)):
-        kind = rng.random()
-        edits.append((rng.randrange(len(words)), "sub" if kind < 0.6 else "del" if kind < 0.8 else "ins",
-                      vocab[rng.randrange(len(vocab))]))
+    edits = random_edits(len(words), len(words), vocab, rng)
 
     def variant(k: int) -> str:
-        w = list(words)
-        for pos, kind, word in edits[:k]:
-            pos = min(pos, len(w) - 1)
-            if kind == "sub":
-                w[pos] = word
-            elif kind == "del" and len(w) > 1:
-                del w[pos]
-            else:
-                w.insert(pos, word)
-        return " ".join(w)
+        return apply_edits(words, edits[:k])
 
     if target >= 1.0:
         return text, 1.0
@@ -163,6 +182,26 @@ def near_duplicate(text: str, target: float, shingle: str, ngram: int, vocab: Se
     k = min(scored)[1]
     out = variant(k)
     return out, jaccard(base, shingle_sets([out], shingle, ngram)[0])
+
+
+def near_duplicate_corpus(sentences: Sequence[str], start: int, stop: int, dup_fraction: float = 0.1,
+                          max_edits: int = 12, words: int = 300, seed: int = 0) -> list[str]:
+    """Documents `start..stop-1` of a corpus where a `dup_fraction` of documents are copies of an
+    earlier document with 0..`max_edits` random word edits (exact copies included); the rest are
+    `mixed_document`s. Any slice can be generated alone, so shards need no shared state."""
+    vocab = sorted({w for s in sentences[:2000] for w in s.split()})
+    out = []
+    for i in range(start, stop):
+        rng = random.Random(seed * 1_000_003 + i + (1 << 40))
+        if i == 0 or rng.random() >= dup_fraction:
+            out.append(mixed_document(sentences, i, words, seed))
+            continue
+        base = rng.randrange(i)
+        while base > 0 and random.Random(seed * 1_000_003 + base + (1 << 40)).random() < dup_fraction:
+            base = rng.randrange(base)  # copy an original, so chains of copies stay shallow
+        words_ = mixed_document(sentences, base, words, seed).split()
+        out.append(apply_edits(words_, random_edits(len(words_), rng.randint(0, max_edits), vocab, rng)))
+    return out
 
 
 def planted_corpus(data_dir: str | Path, shingle: str, ngram: int, targets: Sequence[float],

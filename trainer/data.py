@@ -2,10 +2,14 @@
 
 A *source* is a named list of shard prefixes with a blend weight. Each source's documents are one token stream; the
 last documents of the stream (at least `val_fraction` of its tokens) are held out as that source's validation split.
-A training batch is a pure function of (seed, step): each row picks a source by weight and a uniformly random window
-of the source's training tokens. So resuming at step s reads exactly what an uninterrupted run reads, with no
-loader state to save, and windows cross document boundaries just as Megatron's packed GPT dataset does (documents
-are separated by the EOD token the shard writer appends).
+A training batch is a pure function of (seed, step), so resuming at step s reads exactly what an uninterrupted run
+reads, with no loader state to save. Sample i goes to the source whose cumulative-weight interval holds u_i, the i-th
+point of a golden-ratio (Weyl) sequence: like the greedy assignment of Megatron's BlendedDataset, the realised shares
+stay within O(log n / n) of the weights, rather than the O(1 / sqrt n) of independent draws. The window a sample reads
+is seeded by (seed, source, i) alone, so two runs that differ only in their weights share their randomness: a run
+with more weight on a source sees a superset of the other's windows of it. Mixture ablations then compare mixtures,
+not sampling luck. Windows cross document boundaries just as Megatron's packed GPT dataset does (documents are
+separated by the EOD token the shard writer appends).
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from corpusforge.core import storage
 from corpusforge.mixtures.megatron_writer import read_index
+
+GOLDEN = (np.sqrt(5.0) - 1) / 2  # the Weyl step with the most even coverage of [0, 1)
 
 
 class DataSource(BaseModel):
@@ -97,6 +103,8 @@ class TokenBlend:
         if total <= 0:
             raise ValueError("source weights sum to zero")
         self.weights = np.array([s.weight / total for s in sources])
+        self.cum_weights = np.cumsum(self.weights)
+        self.cum_weights[-1] = 1.0
         self.val_start = []
         for s, stream in zip(sources, self.streams):
             need = max(int(val_fraction * stream.tokens), seq_len + 1)
@@ -115,14 +123,20 @@ class TokenBlend:
 
     def batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """(inputs, targets, source index per row) for this step; the same step always gives the same batch."""
-        rng = np.random.default_rng([self.seed, step])
-        picks = rng.choice(len(self.sources), size=batch_size, p=self.weights)
+        sample = step * batch_size + np.arange(batch_size)
+        picks = self.assign(sample)
         rows = np.empty((batch_size, self.seq_len + 1), dtype=np.int64)
-        for r, s in enumerate(picks):
-            start = int(rng.integers(0, self.val_start[s] - self.seq_len))
+        for r, (i, s) in enumerate(zip(sample.tolist(), picks.tolist())):
+            start = int(np.random.default_rng([self.seed, s, i]).integers(0, self.val_start[s] - self.seq_len))
             rows[r] = self.streams[s].read(start, self.seq_len + 1)
         t = torch.from_numpy(rows)
         return t[:, :-1], t[:, 1:], picks
+
+    def assign(self, sample: np.ndarray) -> np.ndarray:
+        """Source index of each global sample index: a golden-ratio sequence cut at the cumulative weights."""
+        offset = np.random.default_rng(self.seed).random()
+        u = (offset + sample * GOLDEN) % 1.0
+        return np.minimum(np.searchsorted(self.cum_weights, u, side="right"), len(self.sources) - 1)
 
     def val_batches(self, source: int, batch_size: int, max_batches: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Consecutive non-overlapping windows of one source's held-out split, in fixed batches."""

@@ -1,4 +1,4 @@
-"""Airflow DAGs: every file imports cleanly, and the web DAG runs end to end under `dag.test()`.
+"""Airflow DAGs: every file imports cleanly, and each DAG runs end to end under `dag.test()`.
 
 Airflow reads AIRFLOW_HOME and configures logging and its ORM at import, so it runs in a
 subprocess with a throw-away home and a sqlite metadata DB; this test process stays clean.
@@ -19,6 +19,7 @@ from corpusforge.core.document import Document
 pytestmark = pytest.mark.slow
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 SCRIPT = textwrap.dedent('''
     import json, sys
@@ -29,9 +30,10 @@ SCRIPT = textwrap.dedent('''
     out = {"import_errors": {k: str(v) for k, v in bag.import_errors.items()}, "dag_ids": sorted(bag.dag_ids)}
     if len(sys.argv) > 2:
         initdb()
-        run = bag.get_dag("corpusforge_web_corpus").test(run_conf=json.loads(sys.argv[2]))
-        out["state"] = str(run.state)
-        out["tasks"] = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+        for dag_id, conf in json.loads(sys.argv[2]).items():
+            run = bag.get_dag(dag_id).test(run_conf=conf)
+            out[dag_id] = {"state": str(run.state),
+                           "tasks": {ti.task_id: str(ti.state) for ti in run.get_task_instances()}}
     print("RESULT " + json.dumps(out))
 ''')
 
@@ -54,9 +56,25 @@ def _airflow(tmp_path: Path, *args: str) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
+def _mixture_conf(tmp_path: Path) -> dict:
+    """A one-phase blend over real GSM8K problems, small enough to tokenize in a second."""
+    rows = [json.loads(line) for line in (DATA / "benchmarks" / "gsm8k" / "train.jsonl").read_text().splitlines()[:300]]
+    docs = [Document(f"g{i}", f"Question: {r['question']}\nAnswer: {r['answer']}", "math") for i, r in enumerate(rows)]
+    storage.write_documents(str(tmp_path / "math" / "data" / "0.parquet"), docs)
+    blend = tmp_path / "blend.yaml"
+    blend.write_text(yaml.safe_dump({
+        "name": "dag-mix", "output": str(tmp_path / "ignored-mix"), "seed": 1, "token_budget": 8000,
+        "shard_tokens": 4000, "engine": {"type": "local", "workers": 1}, "progress": False,
+        "tokenizer": {"train_vocab_size": 600, "train_sample_docs": 300},
+        "sources": {"math": {"paths": [str(tmp_path / "math")], "max_epochs": 2}},
+        "phases": [{"name": "only", "fraction": 1.0, "weights": {"math": 1.0}}],
+    }))
+    return {"blend": str(blend), "engine": "local", "output": str(tmp_path / "mix"), "overrides": []}
+
+
 @pytest.fixture(scope="module")
 def dag_run(tmp_path_factory) -> tuple[dict, Path]:
-    """One Airflow subprocess (importing Airflow costs ~15 s): parse every DAG, then test the web DAG."""
+    """One Airflow subprocess (importing Airflow costs ~15 s): parse every DAG, then test each one."""
     tmp_path = tmp_path_factory.mktemp("dags")
     words = "alpha beta gamma delta epsilon zeta eta theta iota".split()
     docs = [Document(f"d{i}", "Same text, again." if i % 3 == 0 else f"text about {words[i]}") for i in range(9)]
@@ -70,7 +88,8 @@ def dag_run(tmp_path_factory) -> tuple[dict, Path]:
     }))
     out = tmp_path / "out"
     conf = {"pipeline": str(pipeline), "engine": "local", "output": str(out), "overrides": ["engine.workers=1"]}
-    return _airflow(tmp_path, json.dumps(conf)), tmp_path
+    confs = {"corpusforge_web_corpus": conf, "corpusforge_mixture": _mixture_conf(tmp_path)}
+    return _airflow(tmp_path, json.dumps(confs)), tmp_path
 
 
 def test_every_dag_file_imports_without_errors(dag_run):
@@ -82,9 +101,25 @@ def test_every_dag_file_imports_without_errors(dag_run):
 
 def test_web_dag_runs_a_pipeline_under_dag_test(dag_run):
     result, tmp_path = dag_run
-    assert result["state"] == "success", result
-    assert result["tasks"] == {"validate": "success", "run": "success", "summarise": "success"}
+    web = result["corpusforge_web_corpus"]
+    assert web["state"] == "success", result
+    assert web["tasks"] == {"validate": "success", "run": "success", "summarise": "success"}
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     dedup = next(s for s in stats["stages"] if s["name"] == "exact_dedup")
     assert (dedup["docs_in"], dedup["docs_out"], dedup["dropped"]) == (9, 7, {"exact_duplicate": 2})
     assert not (tmp_path / "ignored").exists()  # the DAG's `output` param overrides the YAML's
+
+
+def test_mixture_dag_writes_shards_megatron_reads_under_dag_test(dag_run):
+    from megatron.core.datasets.indexed_dataset import IndexedDataset
+
+    result, tmp_path = dag_run
+    mix = result["corpusforge_mixture"]
+    assert mix["state"] == "success", result
+    assert mix["tasks"] == {"validate": "success", "mix": "success", "summarise": "success"}
+    manifest = json.loads((tmp_path / "mix" / "mix_manifest.json").read_text())
+    shards = sorted((tmp_path / "mix" / "only").glob("*.bin"))
+    assert len(shards) >= 2 and not (tmp_path / "ignored-mix").exists()
+    datasets = [IndexedDataset(str(p.with_suffix(""))) for p in shards]  # alive while their mmaps are read
+    tokens = sum(int(ds.sequence_lengths.sum()) for ds in datasets)
+    assert tokens == manifest["phases"][0]["tokens"] and abs(tokens - 8000) < 400  # the budget, to a document
