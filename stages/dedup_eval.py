@@ -112,8 +112,9 @@ def chunk_documents(texts: Sequence[str], words: int = 300) -> list[str]:
 
 
 def article_sentences(texts: Sequence[str]) -> list[str]:
-    """Sentences of at least four words from real texts: the material of `mixed_document`."""
-    return [s for t in texts for s in re.split(r"(?<=[.!?])\s+", t) if len(s.split()) >= 4]
+    """Sentences of 4 to 80 words from real texts: the material of `mixed_document` (longer
+    "sentences" are unpunctuated lists or tables, and one would be most of a document)."""
+    return [s for t in texts for s in re.split(r"(?<=[.!?])\s+", t) if 4 <= len(s.split()) <= 80]
 
 
 def mixed_document(sentences: Sequence[str], index: int, words: int = 300, seed: int = 0) -> str:

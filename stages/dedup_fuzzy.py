@@ -91,7 +91,11 @@ class FuzzyDedup(GlobalStep):
         quality_score: str = "quality"
         partitions: int = Field(16, ge=1)  # shuffle width: bucket files per step, memory per reduce task
         pairwise_max: int = Field(16, ge=2)  # with verify: buckets up to this size check every pair
-        batch_size: int = Field(1024, ge=1)  # documents signed per vectorised batch
+        batch_size: int = Field(1024, ge=1)  # documents signed per vectorised batch, at most
+        # Characters per batch, at most: the vectorised pass holds ~60 bytes of temporaries per
+        # character, so this bounds a task's memory whatever the document lengths (512k chars:
+        # ~30 MB, and the fastest batch size measured: temporaries stay in cache).
+        batch_chars: int = Field(1 << 19, ge=1)
 
     # ------------------------------------------------------------------ settings
 
@@ -114,11 +118,11 @@ class FuzzyDedup(GlobalStep):
         params, cfg = self.params, self.config
         band_tables, doc_rows = [], {"row": [], "id": [], "nbytes": [], "rank": []}
         text_writer = _TextWriter(self._path("texts", f"{self.task_id}.parquet")) if cfg.verify else None
-        row = 0
+        row = chars = 0
         batch: list[Document] = []
 
         def flush() -> Iterator[Document]:
-            nonlocal row, batch
+            nonlocal row, batch, chars
             texts = [d.text for d in batch]
             sig = signatures(texts, params.minhash)
             keys = band_hashes(sig, params.bands, params.rows)
@@ -133,13 +137,14 @@ class FuzzyDedup(GlobalStep):
             if text_writer:
                 text_writer.write(np.arange(row, row + len(batch), dtype=np.int32), texts)
             row += len(batch)
-            out, batch = batch, []
+            out, batch, chars = batch, [], 0
             yield from out
 
         try:
             for doc in docs:
                 batch.append(doc)
-                if len(batch) >= cfg.batch_size:
+                chars += len(doc.text)
+                if len(batch) >= cfg.batch_size or chars >= cfg.batch_chars:
                     yield from flush()
             if batch:
                 yield from flush()
@@ -227,7 +232,8 @@ class FuzzyDedup(GlobalStep):
             "clusters": sum(x["clusters"] for x in clusters),
             "docs_removed": sum(x["removed"] for x in clusters),
             "bytes_removed": sum(x["bytes_removed"] for x in clusters),
-            "cluster_size_histogram": dict(sorted(sizes.items(), key=lambda kv: int(kv[0].split("-")[0]))),
+            "cluster_size_histogram": dict(sorted(sizes.items(), key=lambda kv: _bin_start(kv[0]))),
+            "largest_cluster": max((x.get("largest", 0) for x in clusters), default=0),
             "step_seconds": {k: round(v, 3) for k, v in timings.items()},
         })
         return stats
@@ -439,6 +445,11 @@ def _size_bin(size: int) -> str:
     return f"{SIZE_BINS[-1]}+"
 
 
+def _bin_start(label: str) -> int:
+    """Smallest size of a histogram bin label ("3", "5-8", "1025+")."""
+    return int(label.rstrip("+").split("-")[0])
+
+
 def clusters_task(task: ClustersTask) -> dict:
     """Per cluster: size and the kept document (best rank, then input order); route back by task."""
     if (info := _item_done(task.out_dir, task.partition)) is not None:
@@ -467,6 +478,6 @@ def clusters_task(task: ClustersTask) -> dict:
         }, schema=CLUSTER_SCHEMA)
         lsh.write_partitioned(task.out_dir, f"{task.partition:05d}", table, lsh.task_of(node))
         hist = Counter(_size_bin(int(s)) for s in sizes)
-        info = {"clusters": int(len(starts)), "removed": int(removed.sum()),
+        info = {"clusters": int(len(starts)), "largest": int(sizes.max()), "removed": int(removed.sum()),
                 "bytes_removed": int(nbytes[removed].sum()), "size_hist": dict(hist)}
     return _item_mark(task.out_dir, task.partition, info)

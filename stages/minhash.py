@@ -145,12 +145,12 @@ def _window_hashes(values: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.
 @functools.lru_cache(maxsize=1)
 def _word_char_table() -> np.ndarray:
     """Per code point: is it a word character (the reference's regex class, evaluated once)."""
-    import re
-
-    everything = "".join(map(chr, range(0x110000)))
     table = np.zeros(0x110000, bool)
-    for m in re.finditer(WORD_RE, everything):
-        table[m.start():m.end()] = True
+    step = 1 << 16  # a plane at a time: the whole code space as one string costs ~90 MB at peak
+    for lo in range(0, 0x110000, step):
+        plane = "".join(map(chr, range(lo, lo + step)))
+        for m in re.finditer(WORD_RE, plane):
+            table[lo + m.start(): lo + m.end()] = True
     return table
 
 

@@ -49,6 +49,10 @@ class LocalEngine(Engine):
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], desc: str = "tasks") -> list[Any]:
         if not items:
             return []
+        if min(self.workers, len(items)) == 1:
+            # datatrove runs a one-worker executor in this process too, but first starts a
+            # multiprocess Manager (~0.2 s a call, and global steps make many short calls).
+            return self._map_inline(fn, items, desc)
         scratch = tempfile.mkdtemp(prefix="corpusforge-local-")
         results_dir = os.path.join(scratch, "results")
         os.makedirs(results_dir)
@@ -64,6 +68,15 @@ class LocalEngine(Engine):
             return [self._load(results_dir, i) for i in range(len(items))]
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    @staticmethod
+    def _map_inline(fn: Callable[[Any], Any], items: Sequence[Any], desc: str) -> list[Any]:
+        results = []
+        with task_progress(desc, len(items)) as advance:
+            for item in items:
+                results.append(fn(item))
+                advance(len(results))
+        return results
 
     @staticmethod
     def _run_with_progress(executor, results_dir: str, total: int, desc: str) -> None:

@@ -26,14 +26,20 @@ def corpus(tmp_path_factory):
 
 
 def _run(engine_type: str, inputs: str, out: Path, **dedup):
+    # One local worker runs the tasks in this process (a local pool costs ~1.5 s per resolve
+    # step); Spark and Ray run them in other processes, which also proves the tasks pickle.
+    workers = 1 if engine_type == "local" else 2
     config = validate_pipeline({
         "name": "fuzzy", "output": str(out), "progress": False,
-        "engine": {"type": engine_type, "workers": 2},
+        "engine": {"type": engine_type, "workers": workers},
         "input": {"type": "parquet", "paths": [inputs]},
         "stages": [{"type": "fuzzy_dedup", "partitions": 4, **dedup}],
     })
-    engine = make_engine(engine_type, 2)
-    result = run_pipeline(config, engine)
+    engine = make_engine(engine_type, workers)
+    try:
+        result = run_pipeline(config, engine)
+    finally:
+        engine.close()
     kept = {d.id: d for d in iter_output(result.output)}
     return kept, next(s for s in result.stages if s.name == "fuzzy_dedup")
 
@@ -56,3 +62,13 @@ def test_local_spark_and_ray_remove_the_same_documents(corpus, tmp_path):
         for key in ("clusters", "docs_removed", "bytes_removed", "cluster_size_histogram", "candidate_pairs"):
             assert stats.extra[key] == local_stats.extra[key], (engine, key)
         assert stats.balanced and stats.dropped == local_stats.dropped
+    # Spark computed the components with DataFrame rounds (spark_components), the others with
+    # file-shuffle reduce tasks; every run's report shows the dedup figures.
+    cc = lambda e: tmp_path / e / "_work" / "global" / "fuzzy_dedup" / "cc"  # noqa: E731
+    assert (cc("spark") / "spark-round-001" / "_DONE").exists() and not (cc("spark") / "round-000").exists()
+    assert (cc("local") / "round-001" / "large" / "_DONE").exists() and not (cc("local") / "spark-round-000").exists()
+    report = (tmp_path / "local" / "report.html").read_text()
+    for figure in ("clusters", "docs_removed", "bytes_removed", "cluster_size_histogram", "fuzzy_duplicate"):
+        assert figure in report, figure
+    assert local_stats.extra["docs_removed"] == len(removed) == local_stats.dropped["fuzzy_duplicate"]
+    assert sum(local_stats.extra["cluster_size_histogram"].values()) == local_stats.extra["clusters"]

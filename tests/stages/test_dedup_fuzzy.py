@@ -6,7 +6,6 @@ import pytest
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from corpusforge.core import storage
 from corpusforge.core.document import Document
 from corpusforge.pipelines.engines.base import Engine
 from corpusforge.stages import dedup_fuzzy
@@ -187,3 +186,13 @@ def test_local_components_label_every_node_with_its_component_minimum(seed, tmp_
         expected.update({int(nodes[m]): int(nodes[members].min()) for m in members})
     assert got == expected
     assert info["cc_rounds"] >= 3 and info["cc_nodes"] == len(expected)
+
+
+def test_cluster_size_bins_cover_every_size_and_sort_by_size():
+    sizes = [2, 3, 4, 5, 8, 9, 300, 1024, 1025, 50_000]
+    labels = [dedup_fuzzy._size_bin(s) for s in sizes]
+    assert labels == ["2", "3", "4", "5-8", "5-8", "9-16", "257-1024", "257-1024", "1025+", "1025+"]
+    for s, label in zip(sizes, labels):
+        assert dedup_fuzzy._bin_start(label) <= s
+    ordered = sorted(set(labels), key=dedup_fuzzy._bin_start)
+    assert ordered == ["2", "3", "4", "5-8", "9-16", "257-1024", "1025+"]
