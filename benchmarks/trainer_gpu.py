@@ -32,7 +32,8 @@ def check_kernels(device: torch.device) -> dict:
     g = torch.Generator(device="cpu").manual_seed(0)
     n, d, f, e, k = 4096, 512, 256, 32, 4
     x = torch.randn(n, d, generator=g).to(device)
-    w_up, w_down = (torch.randn(e, f, d, generator=g) / d ** 0.5).to(device), (torch.randn(e, d, f, generator=g) / f ** 0.5).to(device)
+    w_up = (torch.randn(e, f, d, generator=g) / d ** 0.5).to(device)
+    w_down = (torch.randn(e, d, f, generator=g) / f ** 0.5).to(device)
     idx = torch.stack([torch.randperm(e, generator=g)[:k] for _ in range(n)]).to(device)
     gate = torch.rand(n, k, generator=g).to(device)
     ref = experts_dense_reference(x.double(), idx, gate.double(), w_up.double(), w_down.double())
@@ -41,7 +42,7 @@ def check_kernels(device: torch.device) -> dict:
     moe_err = float((fast - ref).norm() / ref.norm())
     xs = torch.randn(2, 300, 8, 16, generator=g, dtype=torch.float64)
     la = -torch.rand(2, 300, 8, generator=g, dtype=torch.float64)
-    b, c = torch.randn(2, 300, 2, 32, generator=g, dtype=torch.float64), torch.randn(2, 300, 2, 32, generator=g, dtype=torch.float64)
+    b, c = (torch.randn(2, 300, 2, 32, generator=g, dtype=torch.float64) for _ in range(2))
     y_ref, _ = ssd_reference(xs, la, b, c)
     y, _ = ssd_chunked(*(t.float().to(device) for t in (xs, la, b, c)), 64)
     ssd_err = float((y.double().cpu() - y_ref).norm() / y_ref.norm())
@@ -74,11 +75,12 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     if profile:
         for _ in range(warmup):
             step()
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]) as prof:
+        activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+        with torch.profiler.profile(activities=activities) as prof:
             step()
             sync()
         sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
-        print(prof.key_averages().table(sort_by=sort, row_limit=30, max_name_column_width=70), flush=True)
+        print(prof.key_averages().table(sort_by=sort, row_limit=60, max_name_column_width=60), flush=True)
     t0 = time.perf_counter()
     for _ in range(warmup):
         out = step()

@@ -7,9 +7,6 @@ stopped. Results land in `<out_dir>/study.json` and `<out_dir>/report.html`.
 """
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 from dataclasses import dataclass, field
 
@@ -28,7 +25,7 @@ class StudyResult:
     weights: list[list[float]]
     target: list[float]
     val_losses: list[dict[str, float]]
-    loo_predicted: list[float]
+    cv_predicted: list[float]
     regression: str
     spearman: float
     mae: float
@@ -91,16 +88,20 @@ def proxy_mixtures(spec: StudySpec, priors: np.ndarray) -> np.ndarray:
     return np.vstack(fixed + [drawn]) if fixed else drawn
 
 
+CV_FOLDS = 10
+
+
 def features(weights: np.ndarray) -> np.ndarray:
     """Weights and their logs: loss is close to linear in log-share for a source's own domain (data mixing laws)."""
     return np.hstack([weights, np.log(weights + 1e-3)])
 
 
 def fit_regression(kind: str, weights: np.ndarray, target: np.ndarray):
-    """A fitted model mapping mixture weights to target loss, and its leave-one-out predictions."""
+    """A fitted model mapping mixture weights to target loss, and its cross-validated (held-out) predictions."""
     from sklearn.base import clone
     from sklearn.ensemble import GradientBoostingRegressor
     from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -112,11 +113,11 @@ def fit_regression(kind: str, weights: np.ndarray, target: np.ndarray):
     else:
         model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-4, 3, 30)))
     x = features(weights)
-    loo = np.empty(len(target))
-    for i in range(len(target)):
-        keep = np.arange(len(target)) != i
-        loo[i] = clone(model).fit(x[keep], target[keep]).predict(x[i:i + 1])[0]
-    return model.fit(x, target), loo, kind
+    # Held-out predictions: leave-one-out up to CV_FOLDS proxies, then CV_FOLDS-fold (RegMix's 512 proxies would
+    # otherwise cost 512 refits of the boosted trees).
+    folds = KFold(n_splits=min(len(target), CV_FOLDS), shuffle=True, random_state=0)
+    held_out = cross_val_predict(clone(model), x, target, cv=folds)
+    return model.fit(x, target), held_out, kind
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -144,15 +145,16 @@ def run_study(spec: StudySpec) -> StudyResult:
     target_w = target_w / target_w.sum()
     val = [r.val_losses for r in results]
     target = np.array([sum(t * v[n] for t, n in zip(target_w, names)) for v in val])
-    model, loo, kind = fit_regression(spec.regression, mixtures, target)
+    model, held_out, kind = fit_regression(spec.regression, mixtures, target)
     rng = np.random.default_rng(spec.seed + 1)
     candidates = np.vstack([mixtures, sample_mixtures(spec, len(names), priors, spec.candidates, rng)])
     predicted = model.predict(features(candidates))
     best = candidates[np.argsort(predicted)[:spec.top_average]].mean(0)
     best = best / best.sum()
     result = StudyResult(
-        names=names, weights=mixtures.tolist(), target=target.tolist(), val_losses=val, loo_predicted=loo.tolist(),
-        regression=kind, spearman=spearman(loo, target), mae=float(np.abs(loo - target).mean()),
+        names=names, weights=mixtures.tolist(), target=target.tolist(), val_losses=val,
+        cv_predicted=held_out.tolist(), regression=kind, spearman=spearman(held_out, target),
+        mae=float(np.abs(held_out - target).mean()),
         recommended={n: float(x) for n, x in zip(names, best)},
         predicted_loss=float(model.predict(features(best[None]))[0]), best_observed=int(np.argmin(target)),
         curves=[[(h["step"], h["loss"]) for h in r.history if "loss" in h] for r in results])
@@ -162,18 +164,11 @@ def run_study(spec: StudySpec) -> StudyResult:
     return result
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def render_report(spec: StudySpec, r: StudyResult, target_w: np.ndarray) -> str:
-    """One self-contained HTML page: recommendation, fit, loss curves, per-source losses."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """One self-contained HTML page: recommendation, loss curves, predicted-against-observed fit, per-source losses."""
     import matplotlib.pyplot as plt
+
+    from corpusforge.core.report import figure_html, page_html, table_html
 
     target = np.array(r.target)
     cmap = plt.get_cmap("viridis")
@@ -181,44 +176,36 @@ def render_report(spec: StudySpec, r: StudyResult, target_w: np.ndarray) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for i, curve in enumerate(r.curves):
         if curve:
-            s, loss = zip(*curve)
-            axes[0].plot(s, loss, color=cmap(norm(target[i])), lw=1)
+            steps, losses = zip(*curve)
+            axes[0].plot(steps, losses, color=cmap(norm(target[i])), lw=1)
     axes[0].set(xlabel="step", ylabel="training loss", title="Proxy loss curves (colour: target val loss)")
-    axes[1].scatter(r.loo_predicted, target, c=target, cmap=cmap, norm=norm)
-    lo, hi = min(target.min(), min(r.loo_predicted)), max(target.max(), max(r.loo_predicted))
+    axes[1].scatter(r.cv_predicted, target, c=target, cmap=cmap, norm=norm)
+    lo, hi = min(target.min(), min(r.cv_predicted)), max(target.max(), max(r.cv_predicted))
     axes[1].plot([lo, hi], [lo, hi], "k--", lw=1)
-    axes[1].set(xlabel="predicted (leave-one-out)", ylabel="observed target loss",
+    axes[1].set(xlabel="predicted (held out)", ylabel="observed target loss",
                 title=f"{r.regression} fit: Spearman {r.spearman:.2f}, MAE {r.mae:.3f}")
-    curves_png = _png(fig)
-    plt.close(fig)
+    curves = figure_html(fig)
     n = len(r.names)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), squeeze=False)
     w = np.array(r.weights)
     for j, name in enumerate(r.names):
         axes[0][j].scatter(w[:, j], [v[name] for v in r.val_losses], s=14)
         axes[0][j].set(xlabel=f"weight of {name}", ylabel="val loss" if j == 0 else "", title=f"val/{name}")
-    per_source_png = _png(fig)
-    plt.close(fig)
-    esc = html.escape
-    head = "".join(f"<th>w[{esc(n)}]</th>" for n in r.names) + "".join(f"<th>val/{esc(n)}</th>" for n in r.names)
-    rows = "".join(
-        f"<tr{' class=best' if i == r.best_observed else ''}><td>{i}</td>"
-        + "".join(f"<td>{x:.3f}</td>" for x in r.weights[i])
-        + "".join(f"<td>{r.val_losses[i][n]:.4f}</td>" for n in r.names)
-        + f"<td>{r.target[i]:.4f}</td><td>{r.loo_predicted[i]:.4f}</td></tr>" for i in range(len(r.target)))
-    rec = "".join(f"<tr><td>{esc(n)}</td><td>{x:.3f}</td></tr>" for n, x in r.recommended.items())
-    tgt = ", ".join(f"{t:.2f}&times;val/{esc(n)}" for n, t in zip(r.names, target_w))
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Mixture study {esc(spec.name)}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}tr.best{{background:#e6f4ea}}</style></head><body>
-<h1>Mixture study: {esc(spec.name)}</h1>
-<p>{len(r.target)} proxies ({esc(str(spec.train.get('preset', 'proxy-10m')))}, {spec.train.get('max_steps', 500)} steps
-each) on Dirichlet(&alpha;={spec.dirichlet_alpha}) mixtures; target = {tgt}.
-Regression: {r.regression} on weights and log-weights (RegMix).</p>
-<h2>Recommended mixture</h2><table><tr><th>source</th><th>weight</th></tr>{rec}</table>
-<p>Predicted target loss {r.predicted_loss:.4f}; best observed proxy #{r.best_observed}
-({r.target[r.best_observed]:.4f}).</p>
-<h2>Fit and loss curves</h2><img src="{curves_png}" alt="loss curves and predicted against observed">
-<h2>Per-source validation loss against that source's weight</h2><img src="{per_source_png}" alt="per-source">
-<h2>Proxies</h2><table><tr><th>#</th>{head}<th>target</th><th>predicted (LOO)</th></tr>{rows}</table>
-</body></html>"""
+    per_source = figure_html(fig)
+    header = (["proxy"] + [f"w[{n}]" for n in r.names] + [f"val/{n}" for n in r.names]
+              + ["target", "predicted (held out)"])
+    rows = [[f"#{i}" + (" (best)" if i == r.best_observed else "")] + [f"{x:.3f}" for x in r.weights[i]]
+            + [f"{r.val_losses[i][n]:.4f}" for n in r.names] + [f"{r.target[i]:.4f}", f"{r.cv_predicted[i]:.4f}"]
+            for i in range(len(r.target))]
+    target_text = " + ".join(f"{t:.2f} x val/{n}" for n, t in zip(r.names, target_w) if t > 0)
+    summary = (f"<p>{len(r.target)} proxies ({spec.train.get('preset', 'proxy-10m')}, "
+               f"{spec.train.get('max_steps', 500)} steps each) on Dirichlet(alpha={spec.dirichlet_alpha}) mixtures; "
+               f"target = {target_text}. Regression: {r.regression} on weights and log-weights (RegMix).</p>")
+    recommended = table_html(["source", "weight"], [[n, f"{x:.3f}"] for n, x in r.recommended.items()])
+    recommended += (f"<p>Predicted target loss {r.predicted_loss:.4f}; best observed proxy #{r.best_observed} "
+                    f"({r.target[r.best_observed]:.4f}).</p>")
+    return page_html(f"Mixture study: {spec.name}", [
+        ("Study", summary), ("Recommended mixture", recommended),
+        ("Loss curves and predicted against observed", curves),
+        ("Per-source validation loss against that source's weight", per_source),
+        ("Proxies", table_html(header, rows))])

@@ -105,6 +105,7 @@ class TokenBlend:
         self.weights = np.array([s.weight / total for s in sources])
         self.cum_weights = np.cumsum(self.weights)
         self.cum_weights[-1] = 1.0
+        self.phase_ends: np.ndarray | None = None  # set by the trainer when the sources are curriculum phases
         self.val_start = []
         for s, stream in zip(sources, self.streams):
             need = max(int(val_fraction * stream.tokens), seq_len + 1)
@@ -121,10 +122,14 @@ class TokenBlend:
     def names(self) -> list[str]:
         return [s.name for s in self.sources]
 
-    def batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-        """(inputs, targets, source index per row) for this step; the same step always gives the same batch."""
+    def batch(self, step: int, batch_size: int, only: int | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """(inputs, targets, source index per row) for this step; the same step always gives the same batch.
+
+        `only` takes every row from that source (a curriculum phase) instead of blending by weight.
+        """
         sample = step * batch_size + np.arange(batch_size)
-        picks = self.assign(sample)
+        picks = self.assign(sample) if only is None else np.full(batch_size, only)
         rows = np.empty((batch_size, self.seq_len + 1), dtype=np.int64)
         for r, (i, s) in enumerate(zip(sample.tolist(), picks.tolist())):
             start = int(np.random.default_rng([self.seed, s, i]).integers(0, self.val_start[s] - self.seq_len))

@@ -16,11 +16,12 @@ def test_study_end_to_end_recommends_the_clean_source(corpus, tiny_model, tmp_pa
         sources=[{"name": "clean", "prefixes": [corpus["clean"]]}, {"name": "noise", "prefixes": [corpus["noise"]]}],
         target={"clean": 1.0},
         train={"preset": "proxy-10m", "model": tiny_model(), "seq_len": 64, "batch_size": 8, "max_steps": 30,
-               "lr": 3e-3, "warmup_steps": 5, "eval_batches": 2, "eval_every": 0, "log_every": 5, "device": "cpu"})
+               "lr": 6e-3, "warmup_steps": 5, "eval_batches": 2, "eval_every": 0, "log_every": 5, "device": "cpu"})
     result = run_study(spec)
     w = np.array(result.weights)
     assert w.shape == (5, 2) and np.allclose(w.sum(1), 1) and np.allclose(w[0], 0.5)  # uniform anchor first
-    # more clean data -> lower clean validation loss, and the regression sees it
+    # more clean data -> lower clean validation loss, and the regression sees it. Proxies share their sampling
+    # randomness (data.py), so the ordering is the mixtures' doing: seeds 0-5 of this spec gave r in [-1, -0.98].
     assert np.corrcoef(w[:, 0], result.target)[0, 1] < -0.8
     assert result.recommended["clean"] > 0.6 and abs(sum(result.recommended.values()) - 1) < 1e-9
     assert result.spearman > 0.5

@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from corpusforge.trainer.model import (PRESETS, HybridLM, MoE, count_parameters, experts_dense_reference,
-                                       experts_grouped, get_config, ssd_chunked, ssd_reference)
+from corpusforge.trainer.model import (PRESETS, HybridLM, MoE, causal_conv1d, count_parameters,
+                                       experts_dense_reference, experts_grouped, get_config, ssd_chunked,
+                                       ssd_reference)
 
 
 def _ssd_inputs(seed, bsz=2, length=37, heads=4, groups=2, p=8, n=6):
@@ -121,3 +122,15 @@ def test_presets_have_advertised_sizes():
     assert 9 < totals["proxy-10m"] < 15 and 40 < totals["proxy-50m"] < 65 and 180 < totals["proxy-200m"] < 240
     for cfg in PRESETS.values():
         assert cfg.pattern.count("*") >= 1 and abs(cfg.pattern.count("M") - cfg.pattern.count("E")) <= 1
+
+
+def test_causal_conv_equals_torch_conv1d():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(12, 12, 4, groups=12, padding=3)
+    x = torch.randn(2, 17, 12, requires_grad=True)
+    ref = conv(x.transpose(1, 2))[..., :17].transpose(1, 2)
+    y = causal_conv1d(x, conv.weight, conv.bias)
+    assert torch.allclose(y, ref, atol=1e-6)
+    g = torch.autograd.grad(y.square().sum(), [x, conv.weight, conv.bias])
+    g_ref = torch.autograd.grad(ref.square().sum(), [x, conv.weight, conv.bias])
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g, g_ref))
