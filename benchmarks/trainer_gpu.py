@@ -127,6 +127,7 @@ def main() -> None:
     ap.add_argument("--presets", default="proxy-10m,proxy-50m,proxy-200m")
     ap.add_argument("--modes", default="eager,compile")
     ap.add_argument("--seq-len", type=int, default=2048)
+    ap.add_argument("--batch", type=int, default=None, help="sequences per step for every preset (default: BATCH)")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--tiny", action="store_true", help="CPU smoke settings: tiny model, short sequences")
@@ -147,7 +148,7 @@ def main() -> None:
     print(json.dumps(results["kernels"]), flush=True)
     out = Path(args.out) if args.out else None
     for preset in args.presets.split(","):
-        batch = 4 if args.tiny else BATCH[preset]
+        batch = 4 if args.tiny else args.batch or BATCH[preset]
         if args.breakdown:
             results["breakdown"][preset] = layer_breakdown(preset, device, batch, seq, overrides)
             print(preset, "layer ms (fwd+bwd):", json.dumps(results["breakdown"][preset]), flush=True)

@@ -16,7 +16,7 @@ def _ssd_inputs(seed, bsz=2, length=37, heads=4, groups=2, p=8, n=6):
     return x, log_a, b, c
 
 
-@pytest.mark.parametrize("chunk", [1, 8, 16, 64])
+@pytest.mark.parametrize("chunk", [1, 8, 16, 64, 160])  # 160: the long-chunk scan layout
 def test_chunked_ssd_equals_sequential_reference(chunk):
     x, log_a, b, c = _ssd_inputs(seed=chunk)  # length 37: several chunks plus a ragged last one
     y_ref, state_ref = ssd_reference(x, log_a, b, c)
