@@ -97,10 +97,15 @@ def train(
     set_: list[str] = typer.Option([], "--set", help="Override a setting: key=value, model.d_model=128 (repeatable)"),
 ) -> None:
     """Train one proxy model on token shards; rerunning resumes from its checkpoint."""
+    from corpusforge.core.config import ConfigError
     from corpusforge.trainer.train import load_train_config, main_summary, train as train_proxy
 
-    cfg = load_train_config(config, set_, manifest=manifest, preset=preset, max_steps=steps, out_dir=out,
-                            device=device, compile=compile_)
+    try:
+        cfg = load_train_config(config, set_, manifest=manifest, preset=preset, max_steps=steps, out_dir=out,
+                                device=device, compile=compile_)
+    except ConfigError as e:
+        console.print(f"[red]config error:[/red] {e}")
+        raise typer.Exit(2)
     console.print(main_summary(train_proxy(cfg)))
     console.print(f"metrics: [bold]{cfg.out_dir}/metrics.jsonl[/bold]")
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from corpusforge.core.config import ConfigError
+from corpusforge.core.config import load_yaml_model
 
 
 class StudySource(BaseModel):
@@ -69,7 +68,4 @@ class StudySpec(BaseModel):
 
 def load_study(path: str | Path) -> StudySpec:
     """Parse and validate STUDY.yaml; relative paths stay relative to the working directory."""
-    try:
-        return StudySpec.model_validate(yaml.safe_load(Path(path).read_text()))
-    except ValidationError as e:
-        raise ConfigError(f"{path}: {e}") from e
+    return load_yaml_model(path, StudySpec, "study", "`sources`, `target` and `train`")

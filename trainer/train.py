@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from corpusforge.core import storage
+from corpusforge.core.config import apply_overrides, load_yaml_model, validate_model
 from corpusforge.trainer.data import DataSource, TokenBlend, sources_from_manifest
 from corpusforge.trainer.model import HybridLM, ModelConfig, count_parameters, flops_per_token, get_config
 from corpusforge.trainer.runtime import autocast, make_optimizer, peak_flops, resolve_device
@@ -79,16 +79,12 @@ class TrainConfig(BaseModel):
 
 def load_train_config(path: str | Path | None, overrides: list[str] = (), **fields: Any) -> TrainConfig:
     """A TrainConfig from YAML (optional), `key=value` overrides (YAML-parsed values) and keyword fields."""
-    data: dict[str, Any] = yaml.safe_load(Path(path).read_text()) if path else {}
-    for item in overrides:
-        key, _, value = item.partition("=")
-        target = data
-        *parents, leaf = key.split(".")
-        for p in parents:
-            target = target.setdefault(p, {})
-        target[leaf] = yaml.safe_load(value)
-    data.update({k: v for k, v in fields.items() if v is not None})
-    return TrainConfig.model_validate(data)
+    data = {k: v for k, v in fields.items() if v is not None}
+    if path is None:
+        return validate_model(TrainConfig, apply_overrides(data, list(overrides)), "train settings")
+    # Keyword fields (the CLI's options) win over the file, as --set overrides do.
+    return load_yaml_model(path, TrainConfig, "train config", "`preset`, `manifest` or `sources`, `max_steps`",
+                           [*overrides, *(f"{k}={json.dumps(v)}" for k, v in data.items())])
 
 
 @dataclass
