@@ -21,7 +21,7 @@ from corpusforge.trainer.model import (HybridLM, Layer, count_parameters, expert
                                        flops_per_token, get_config, ssd_chunked, ssd_reference)
 from corpusforge.trainer.runtime import autocast, make_optimizer, peak_flops
 
-BATCH = {"proxy-10m": 32, "proxy-50m": 32, "proxy-200m": 16}  # sequences of 2048 per step
+BATCH = {"proxy-10m": 32, "proxy-50m": 32, "proxy-200m": 32}  # sequences of 2048 per step (200m: 55 GB)
 TINY = {"d_model": 64, "pattern": "ME*E", "mamba_d_state": 16, "mamba_head_dim": 16, "mamba_chunk": 32,
         "attn_heads": 4, "attn_kv_heads": 2, "attn_head_dim": 16, "moe_experts": 8, "moe_top_k": 2,
         "moe_expert_dim": 32, "moe_shared_dim": 32, "vocab_size": 512}
@@ -50,7 +50,7 @@ def check_kernels(device: torch.device) -> dict:
 
 
 def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, seq_len: int, steps: int,
-               warmup: int, overrides: dict, profile: bool = False) -> dict:
+               warmup: int, overrides: dict, profile: str | None = None) -> dict:
     """Median-free steady-state throughput: `steps` timed steps after `warmup` (compilation included there)."""
     torch.manual_seed(0)
     cfg = get_config(preset, **overrides)
@@ -80,7 +80,9 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
             step()
             sync()
         sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
-        print(prof.key_averages().table(sort_by=sort, row_limit=60, max_name_column_width=60), flush=True)
+        table = prof.key_averages().table(sort_by=sort, row_limit=400, max_name_column_width=90)
+        Path(profile).write_text(table)
+        print("\n".join(table.splitlines()[:70]), flush=True)
     t0 = time.perf_counter()
     for _ in range(warmup):
         out = step()
@@ -132,11 +134,16 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--tiny", action="store_true", help="CPU smoke settings: tiny model, short sequences")
     ap.add_argument("--breakdown", action="store_true", help="also time one layer of each kind")
-    ap.add_argument("--profile", action="store_true", help="print the top kernels of one step")
+    ap.add_argument("--profile", default=None, help="write the kernel table of one step here (top rows printed)")
+    ap.add_argument("--coord-descent", action="store_true", help="inductor's coordinate-descent kernel tuning")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="model override key=value")
     ap.add_argument("--out", default=None, help="write results JSON here")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.coord_descent:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.coordinate_descent_tuning = True
     overrides = dict(TINY) if args.tiny else {}
     for item in args.sets:
         k, _, v = item.partition("=")

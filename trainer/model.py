@@ -53,6 +53,9 @@ class ModelConfig:
     mtp_depth: int = 0
     mtp_loss_weight: float = 0.3
     tie_embeddings: bool = False
+    # Residual stream in the autocast dtype (bf16 on GPU) as Megatron-LM's default (fp32_residual_connection=False);
+    # True keeps it float32. On CPU there is no autocast and everything is float32 either way.
+    fp32_residual: bool = False
     norm_eps: float = 1e-5
     init_std: float = 0.02
 
@@ -457,6 +460,55 @@ class MoE(nn.Module):
         self.router_bias += rate * torch.sign(load.mean() - load)
 
 
+# ------------------------------------------------------------------------------------------- LM head + cross-entropy
+CE_CHUNK = 8192  # tokens per slice of logits: 8192 x 32k vocab is 0.5 GB in bf16 instead of 4 GB of fp32 logits
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of (h @ weight^T) against targets, with the logits made one slice of tokens at a time.
+
+    Each slice's logits live only inside the forward: it computes the slice's loss and, since d loss / d logits is
+    softmax - onehot, also its gradients for h and the weight, which backward then only scales (the fused linear
+    cross-entropy of Liger-Kernel / Apple's cut-cross-entropy, in plain PyTorch). A whole batch's fp32 logits and
+    their gradient never exist, which was 4 GB written and read several times per proxy-200m step.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, targets, chunk):
+        dtype = _compute_dtype(h)
+        hc, w = h.to(dtype), weight.to(dtype)
+        acc = torch.promote_types(dtype, torch.float32)  # softmax and the weight gradient sum in float32 at least
+        n = h.shape[0]
+        loss = torch.zeros((), dtype=acc, device=h.device)
+        grad_h = torch.empty_like(hc)
+        grad_w = torch.zeros(weight.shape, dtype=acc, device=h.device)
+        for s in range(0, n, chunk):
+            hs, ts = hc[s:s + chunk], targets[s:s + chunk]
+            logits = (hs @ w.T).to(acc)
+            lse = torch.logsumexp(logits, dim=-1)
+            loss = loss + (lse - logits.gather(1, ts[:, None])[:, 0]).sum()
+            # softmax - onehot as one pointwise expression: a scatter would split it into two passes over the slice
+            onehot = torch.arange(logits.shape[1], device=h.device) == ts[:, None]
+            grad = ((torch.exp(logits - lse[:, None]) - onehot.to(acc)) / n).to(dtype)
+            grad_h[s:s + chunk] = grad @ w
+            grad_w += (grad.T @ hs).to(acc)
+        ctx.save_for_backward(grad_h, grad_w)
+        ctx.dtypes = (h.dtype, weight.dtype)
+        return loss / n
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_h, grad_w = ctx.saved_tensors
+        h_dtype, w_dtype = ctx.dtypes
+        return (grad_h * grad_loss).to(h_dtype), (grad_w * grad_loss).to(w_dtype), None, None
+
+
+def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+                         chunk: int = CE_CHUNK) -> torch.Tensor:
+    """`F.cross_entropy(h @ weight.T, targets)` without materialising the logits; h (N, d), weight (V, d)."""
+    return _LinearCrossEntropy.apply(h, weight, targets, chunk)
+
+
 # ------------------------------------------------------------------------------------------------------ the stack
 class Layer(nn.Module):
     """One pre-norm residual layer of the given kind."""
@@ -528,6 +580,8 @@ class HybridLM(nn.Module):
     def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """Loss on next-token targets; returns loss (to optimise), lm_loss, aux_loss, mtp_loss, expert_load."""
         x = self.embed(idx)
+        if not self.cfg.fp32_residual and torch.is_autocast_enabled(x.device.type):
+            x = x.to(torch.get_autocast_dtype(x.device.type))
         stats: list = []
         for layer in self.layers:
             x = layer(x, stats)
@@ -556,8 +610,10 @@ class HybridLM(nn.Module):
                 "mtp_loss": none if mtp_loss is None else mtp_loss.detach(), "expert_load": load}
 
     def _loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = self.lm_head(h)
-        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        h, targets = h.reshape(-1, h.shape[-1]), targets.reshape(-1)
+        if torch.compiler.is_compiling():  # fused into two kernels per slice; eager would run ~8 passes per slice
+            return linear_cross_entropy(h, self.lm_head.weight, targets)
+        return F.cross_entropy(self.lm_head(h).float(), targets)
 
     @torch.no_grad()
     def update_router_biases(self, expert_load: torch.Tensor, rate: float) -> None:

@@ -1,10 +1,11 @@
 """The fast paths of the proxy model agree with their references; presets have the advertised sizes."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 from corpusforge.trainer.model import (PRESETS, HybridLM, MoE, causal_conv1d, count_parameters,
-                                       experts_dense_reference, experts_grouped, get_config, ssd_chunked,
-                                       ssd_reference)
+                                       experts_dense_reference, experts_grouped, get_config, linear_cross_entropy,
+                                       ssd_chunked, ssd_reference)
 
 
 def _ssd_inputs(seed, bsz=2, length=37, heads=4, groups=2, p=8, n=6):
@@ -134,3 +135,17 @@ def test_causal_conv_equals_torch_conv1d():
     g = torch.autograd.grad(y.square().sum(), [x, conv.weight, conv.bias])
     g_ref = torch.autograd.grad(ref.square().sum(), [x, conv.weight, conv.bias])
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g, g_ref))
+
+
+@pytest.mark.parametrize("chunk", [7, 64])
+def test_linear_cross_entropy_equals_unfused_loss_and_gradients(chunk):
+    g = torch.Generator().manual_seed(3)
+    h = torch.randn(50, 16, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(40, 16, generator=g, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 40, (50,), generator=g)
+    ref = F.cross_entropy(h @ w.T, t)
+    gh, gw = torch.autograd.grad(3.0 * ref, (h, w))
+    got = linear_cross_entropy(h, w, t, chunk)
+    fh, fw = torch.autograd.grad(3.0 * got, (h, w))
+    assert torch.allclose(got, ref, rtol=1e-9)
+    assert torch.allclose(fh, gh, rtol=1e-6, atol=1e-9) and torch.allclose(fw, gw, rtol=1e-6, atol=1e-9)

@@ -1,0 +1,132 @@
+"""Where a proxy step's time goes: compiled forward + backward of each layer kind and of the LM head + loss alone.
+
+Each part runs under torch.compile and bf16 autocast at the preset's shapes (batch x seq_len tokens, residual input
+in the model's dtype), timed with CUDA events (median of `--iters` after warm-up). Variants are model overrides,
+e.g. `--variant mamba_chunk=64`, so layer-level ideas can be compared in one call before a full-model run.
+Summing the parts by their counts in the pattern gives the model's share; the rest of a step is the optimizer.
+
+    python benchmarks/trainer_gpu_parts.py --preset proxy-200m --variant mamba_chunk=64 --variant mamba_chunk=256
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+import torch
+import torch.nn.functional as F
+
+from corpusforge.trainer.model import Layer, get_config, linear_cross_entropy
+from corpusforge.trainer.runtime import autocast
+
+
+def _time(fn, iters: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int) -> float:
+    device = torch.device("cuda")
+    layer = Layer(kind, cfg).to(device)
+    compiled = torch.compile(lambda x: layer(x, []))
+    dtype = torch.float32 if cfg.fp32_residual else torch.bfloat16  # the residual stream's dtype in the model
+    x = torch.randn(*tokens, cfg.d_model, device=device, dtype=dtype, requires_grad=True)
+    grad = torch.randn_like(x)
+
+    def step():
+        with autocast(device):
+            y = compiled(x)
+        y.backward(grad)
+    return _time(step, iters)
+
+
+def time_head(cfg, tokens: tuple[int, int], iters: int, fused: bool, chunk: int) -> float:
+    device = torch.device("cuda")
+    weight = torch.nn.Parameter(torch.randn(cfg.vocab_size, cfg.d_model, device=device) * 0.02)
+    h = torch.randn(tokens[0] * tokens[1], cfg.d_model, device=device, requires_grad=True)
+    t = torch.randint(0, cfg.vocab_size, (h.shape[0],), device=device)
+
+    def unfused(h):
+        return F.cross_entropy((h @ weight.T).float(), t)
+
+    loss_fn = torch.compile((lambda h: linear_cross_entropy(h, weight, t, chunk)) if fused else unfused)
+
+    def step():
+        with autocast(device):
+            loss = loss_fn(h)
+        loss.backward()
+    return _time(step, iters)
+
+
+def _guarded(fn, *args) -> float:
+    """One part's milliseconds, or NaN (with the traceback printed) when it fails: the other parts still run."""
+    try:
+        return fn(*args)
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        return float("nan")
+    finally:
+        torch.cuda.empty_cache()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="proxy-200m")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seq-len", type=int, default=2048)
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--variant", action="append", default=[], help="key=value[,key=value] model overrides")
+    ap.add_argument("--ce-chunks", default="4096,8192,16384")
+    ap.add_argument("--kinds", default=None, help="layer kinds to time, e.g. ME (default: every kind in the pattern)")
+    ap.add_argument("--coord-descent", action="store_true", help="inductor's coordinate-descent kernel tuning")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    if args.coord_descent:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.coordinate_descent_tuning = True
+    tokens = (args.batch, args.seq_len)
+    results: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "layers": {}, "head": {}}
+    variants = [""] + args.variant
+    base = get_config(args.preset)
+    for variant in variants:
+        overrides = {}
+        for item in filter(None, variant.split(",")):
+            key, _, value = item.partition("=")
+            overrides[key] = json.loads(value)
+        cfg = get_config(args.preset, **overrides)
+        only_mamba = overrides and all(k.startswith("mamba_") for k in overrides)
+        kinds = ["M"] if only_mamba else sorted(set(args.kinds or cfg.pattern))
+        for kind in kinds:
+            ms = _guarded(time_layer, kind, cfg, tokens, args.iters)
+            results["layers"][f"{kind} {variant or 'base'}"] = ms
+            print(f"layer {kind} {variant or 'base':<40} {ms:8.2f} ms  x{cfg.pattern.count(kind)}", flush=True)
+    if not args.ce_chunks:
+        return _write(results, args.out)
+    results["head"]["unfused"] = ms = _guarded(time_head, base, tokens, args.iters, False, 0)
+    print(f"head unfused {ms:8.2f} ms", flush=True)
+    for chunk in map(int, args.ce_chunks.split(",")):
+        results["head"][f"fused {chunk}"] = ms = _guarded(time_head, base, tokens, args.iters, True, chunk)
+        print(f"head fused chunk {chunk:<6} {ms:8.2f} ms", flush=True)
+    _write(results, args.out)
+
+
+def _write(results: dict, out: str | None) -> None:
+    if out:
+        with open(out, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
