@@ -7,6 +7,7 @@ their references on the device (grouped expert GEMM vs dense, chunked SSD vs seq
 
     python benchmarks/trainer_gpu.py --out results.json                     # GPU: every preset, eager + compile
     python benchmarks/trainer_gpu.py --tiny                                 # CPU smoke run with tiny settings
+    python benchmarks/trainer_gpu.py --set mamba_kernel=fla                 # SSD through flash-linear-attention
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from pathlib import Path
 import torch
 
 from corpusforge.trainer.model import (HybridLM, Layer, count_parameters, experts_dense_reference, experts_grouped,
-                                       flops_per_token, get_config, ssd_chunked, ssd_reference)
+                                       fla_available, flops_per_token, get_config, ssd_chunked, ssd_fla,
+                                       ssd_reference)
 from corpusforge.trainer.runtime import autocast, make_optimizer, peak_flops
 
 BATCH = {"proxy-10m": 32, "proxy-50m": 32, "proxy-200m": 32}  # sequences of 2048 per step (200m: 55 GB)
@@ -45,8 +47,32 @@ def check_kernels(device: torch.device) -> dict:
     b, c = (torch.randn(2, 300, 2, 32, generator=g, dtype=torch.float64) for _ in range(2))
     y_ref, _ = ssd_reference(xs, la, b, c)
     y, _ = ssd_chunked(*(t.float().to(device) for t in (xs, la, b, c)), 64)
-    ssd_err = float((y.double().cpu() - y_ref).norm() / y_ref.norm())
-    return {"moe_grouped_vs_dense_rel_err_bf16": moe_err, "ssd_chunked_vs_sequential_rel_err_fp32": ssd_err}
+    errors = {"moe_grouped_vs_dense_rel_err_bf16": moe_err,
+              "ssd_chunked_vs_sequential_rel_err_fp32": float((y.double().cpu() - y_ref).norm() / y_ref.norm())}
+    if device.type == "cuda" and fla_available():
+        try:
+            errors.update(check_fla(xs, la, b, c, y_ref, device))
+        except Exception as e:  # report it; the timed runs then show whether the kernel works at all
+            errors["ssd_fla_error"] = f"{type(e).__name__}: {e}"[:2000]
+    return errors
+
+
+def check_fla(xs, la, b, c, y_ref, device: torch.device) -> dict:
+    """flash-linear-attention's SSD against the sequential reference (values) and the chunked SSD (gradients)."""
+    errors = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        y, _ = ssd_fla(xs.to(device, dtype), la.float().to(device), b.to(device, dtype), c.to(device, dtype))
+        errors[f"ssd_fla_vs_sequential_rel_err_{str(dtype)[6:]}"] = float(
+            (y.double().cpu() - y_ref).norm() / y_ref.norm())
+    weight = torch.randn(xs.shape, dtype=torch.float32, device=device)
+    grads = []
+    for fn in (lambda *t: ssd_chunked(*t, 64), ssd_fla):
+        inputs = [t.float().to(device).requires_grad_() for t in (xs, la, b, c)]
+        (fn(*inputs)[0] * weight).sum().backward()
+        grads.append([t.grad for t in inputs])
+    for name, g_ref, g_fla in zip("x log_a b c".split(), *grads):
+        errors[f"ssd_fla_grad_{name}_vs_chunked_rel_err_fp32"] = float((g_fla - g_ref).norm() / g_ref.norm())
+    return errors
 
 
 def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, seq_len: int, steps: int,
@@ -97,7 +123,7 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     flops = flops_per_token(cfg, seq_len)
     peak = peak_flops(device)
     params = count_parameters(cfg)
-    return {"preset": preset, "compile": compiled, "batch": batch, "seq_len": seq_len, "step_ms": 1000 * dt,
+    return {"preset": preset, "compile": compiled, "mamba_kernel": cfg.mamba_kernel, "batch": batch, "seq_len": seq_len, "step_ms": 1000 * dt,
             "tokens_per_s": tok_s, "mfu": flops * tok_s / peak if peak else None, "flops_per_token": flops,
             "params_total": params["total"], "params_active": params["active"], "warmup_s": warm_s,
             "loss": float(out["lm_loss"]),

@@ -9,6 +9,8 @@ Every character is one pre-norm residual layer, as in Nemotron-H (NVIDIA 2025, a
 """
 from __future__ import annotations
 
+import functools
+import importlib
 import math
 from dataclasses import asdict, dataclass, replace
 
@@ -34,6 +36,9 @@ class ModelConfig:
     mamba_expand: int = 2
     mamba_conv: int = 4
     mamba_chunk: int = 128
+    # SSD kernel: "torch" (the chunked algorithm below) or "fla" (flash-linear-attention's fused Triton kernels for
+    # the same recurrence, GPU only; opt-in: not yet timed here, see ssd_fla).
+    mamba_kernel: str = "torch"
     # Attention: GQA, no positional embeddings (Nemotron-H: the Mamba layers carry position).
     attn_heads: int = 4
     attn_kv_heads: int = 1
@@ -67,6 +72,8 @@ class ModelConfig:
             raise ValueError("mamba inner width must split into heads, and heads into groups")
         if self.attn_heads % self.attn_kv_heads:
             raise ValueError("attn_heads must be a multiple of attn_kv_heads")
+        if self.mamba_kernel not in ("torch", "fla"):
+            raise ValueError(f"mamba_kernel {self.mamba_kernel!r}: use torch or fla")
         if self.moe_top_k > self.moe_experts:
             raise ValueError("moe_top_k must not exceed moe_experts")
 
@@ -208,6 +215,35 @@ def ssd_chunked(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.
     return y.to(x.dtype), final_state
 
 
+@functools.cache
+def fla_available() -> bool:
+    """Whether flash-linear-attention's Triton SSD kernels can be imported (`pip install fla-core`)."""
+    try:
+        importlib.import_module("fla.ops.simple_gla")
+    except Exception:  # ImportError, or triton failing to find a driver on a CPU-only box
+        return False
+    return True
+
+
+@torch.compiler.disable  # the Triton kernels run as they are; torch.compile fuses what comes before and after
+def ssd_fla(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.Tensor
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`ssd_reference`'s function through flash-linear-attention's chunk_simple_gla (Yang et al., MIT licence).
+
+    Mamba-2's SSD is scalar-gated linear attention: state S_t = exp(g_t) S_{t-1} + k_t^T v_t, output q_t S_t, with
+    q = C, k = B, v = X, g = log A and no score scale. Its fused kernels keep each chunk's (l, l) decay-weighted scores
+    and states on chip, which the plain-PyTorch algorithm writes to memory and reads back (on an H100 that traffic is
+    most of a proxy-200m Mamba layer's 10 ms). FLA itself refuses Hopper GPUs with Triton < 3.7.1 (a known
+    miscompile in its backward), which is what the lent H100's torch 2.11 ships, so this path is not yet timed.
+    """
+    from fla.ops.simple_gla import chunk_simple_gla
+
+    per_group = x.shape[2] // b.shape[2]
+    y, state = chunk_simple_gla(c.repeat_interleave(per_group, dim=2), b.repeat_interleave(per_group, dim=2), x,
+                                log_a, scale=1.0, output_final_state=True)
+    return y.to(x.dtype), state.transpose(-1, -2)
+
+
 def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Depthwise causal convolution over time as K shifted multiply-adds, x (batch, T, channels), weight (C, 1, K).
 
@@ -232,6 +268,8 @@ class Mamba2(nn.Module):
         super().__init__()
         self.cfg = cfg
         di, g, n, h = cfg.mamba_inner, cfg.mamba_groups, cfg.mamba_d_state, cfg.mamba_heads
+        if cfg.mamba_kernel == "fla" and not fla_available():
+            raise ValueError("mamba_kernel fla needs flash-linear-attention: pip install fla-core (GPU + Triton)")
         self.conv_dim = di + 2 * g * n
         self.in_proj = nn.Linear(cfg.d_model, di + self.conv_dim + h, bias=False)
         self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, cfg.mamba_conv, groups=self.conv_dim,
@@ -254,8 +292,8 @@ class Mamba2(nn.Module):
         dt = F.softplus(dt.float() + self.dt_bias)                               # (b, T, h)
         a = -torch.exp(self.A_log.float())
         x = x.reshape(bsz, length, h, p)
-        y, _ = ssd_chunked(x * dt[..., None].to(x.dtype), a * dt, b.reshape(bsz, length, g, n),
-                           c.reshape(bsz, length, g, n), cfg.mamba_chunk)
+        args = (x * dt[..., None].to(x.dtype), a * dt, b.reshape(bsz, length, g, n), c.reshape(bsz, length, g, n))
+        y, _ = ssd_fla(*args) if cfg.mamba_kernel == "fla" else ssd_chunked(*args, cfg.mamba_chunk)
         y = y + x * self.D[:, None].to(x.dtype)
         y = y.reshape(bsz, length, di) * F.silu(z)
         # Gated RMSNorm per group (Mamba-2's norm_before_gate=False with ngroups): keeps TP-invariant statistics.

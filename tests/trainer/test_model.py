@@ -149,3 +149,29 @@ def test_linear_cross_entropy_equals_unfused_loss_and_gradients(chunk):
     fh, fw = torch.autograd.grad(3.0 * got, (h, w))
     assert torch.allclose(got, ref, rtol=1e-9)
     assert torch.allclose(fh, gh, rtol=1e-6, atol=1e-9) and torch.allclose(fw, gw, rtol=1e-6, atol=1e-9)
+
+
+def test_fla_kernel_maps_ssd_onto_simple_gla(monkeypatch):
+    """The opt-in Triton path (GPU only) computes ssd_reference's function: checked here through FLA's own
+    plain-PyTorch chunk_simple_gla, where flash-linear-attention is installed."""
+    simple_gla = pytest.importorskip("fla.ops.simple_gla")
+    naive = pytest.importorskip("fla.ops.simple_gla.naive").naive_chunk_simple_gla
+    monkeypatch.setattr(simple_gla, "chunk_simple_gla", lambda q, k, v, g, scale, output_final_state: naive(
+        q, k, v, g, scale=scale, output_final_state=output_final_state))
+    from corpusforge.trainer.model import ssd_fla
+
+    x, log_a, b, c = _ssd_inputs(5, length=128)
+    y_ref, state_ref = ssd_reference(x, log_a, b, c)
+    y, state = ssd_fla(*(t.float() for t in (x, log_a, b, c)))
+    assert torch.allclose(y.double(), y_ref, rtol=1e-4, atol=1e-4)
+    assert torch.allclose(state.double(), state_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_fla_kernel_without_the_package_is_a_config_error(monkeypatch):
+    from corpusforge.trainer import model
+
+    monkeypatch.setattr(model, "fla_available", lambda: False)
+    with pytest.raises(ValueError, match="fla-core"):
+        model.Mamba2(get_config("proxy-10m", mamba_kernel="fla"))
+    with pytest.raises(ValueError, match="mamba_kernel"):
+        get_config("proxy-10m", mamba_kernel="cuda")
