@@ -5,7 +5,7 @@ in the model's dtype), timed with CUDA events (median of `--iters` after warm-up
 e.g. `--variant mamba_chunk=64`, so layer-level ideas can be compared in one call before a full-model run.
 Summing the parts by their counts in the pattern gives the model's share; the rest of a step is the optimizer.
 
-    python benchmarks/trainer_gpu_parts.py --preset proxy-200m --variant mamba_chunk=64 --variant mamba_chunk=256
+    python benchmarks/trainer_gpu_parts.py --preset proxy-200m --variant mamba_chunk=64 --variant mamba_kernel=mamba_ssm
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from corpusforge.trainer.model import Layer, get_config, linear_cross_entropy
 from corpusforge.trainer.runtime import autocast
+from trainer_gpu import use_source_package  # benchmarks/ is on the path when this runs as a script
 
 
 def _time(fn, iters: int, warmup: int = 3) -> float:
@@ -90,8 +91,11 @@ def main() -> None:
     ap.add_argument("--ce-chunks", default="4096,8192,16384")
     ap.add_argument("--kinds", default=None, help="layer kinds to time, e.g. ME (default: every kind in the pattern)")
     ap.add_argument("--coord-descent", action="store_true", help="inductor's coordinate-descent kernel tuning")
+    ap.add_argument("--mamba-ssm-src", default=None, help="an unpacked mamba_ssm sdist to import the kernels from")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    if args.mamba_ssm_src:
+        use_source_package("mamba_ssm", args.mamba_ssm_src)
     if args.coord_descent:
         import torch._inductor.config as inductor_config
 

@@ -19,6 +19,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 LAYER_TYPES = {"M": "mamba", "*": "attention", "E": "moe", "-": "mlp"}
+# Fused GPU kernels for the SSD (model option mamba_kernel): module to import, and the pip package providing it.
+FUSED_SSD = {"mamba_ssm": ("mamba_ssm.ops.triton.ssd_combined", "mamba-ssm"),
+             "fla": ("fla.ops.simple_gla", "fla-core")}
 
 
 # ----------------------------------------------------------------------------------------------------------- config
@@ -36,8 +39,9 @@ class ModelConfig:
     mamba_expand: int = 2
     mamba_conv: int = 4
     mamba_chunk: int = 128
-    # SSD kernel: "torch" (the chunked algorithm below) or "fla" (flash-linear-attention's fused Triton kernels for
-    # the same recurrence, GPU only; opt-in: not yet timed here, see ssd_fla).
+    # SSD kernel: "torch" (the chunked algorithm below), or fused Triton kernels for the same recurrence on GPU:
+    # "mamba_ssm" (state-spaces/mamba, what Megatron-LM and NeMo train with) or "fla" (flash-linear-attention).
+    # Opt-in and not yet timed here (see FUSED_SSD).
     mamba_kernel: str = "torch"
     # Attention: GQA, no positional embeddings (Nemotron-H: the Mamba layers carry position).
     attn_heads: int = 4
@@ -72,8 +76,8 @@ class ModelConfig:
             raise ValueError("mamba inner width must split into heads, and heads into groups")
         if self.attn_heads % self.attn_kv_heads:
             raise ValueError("attn_heads must be a multiple of attn_kv_heads")
-        if self.mamba_kernel not in ("torch", "fla"):
-            raise ValueError(f"mamba_kernel {self.mamba_kernel!r}: use torch or fla")
+        if self.mamba_kernel not in ("torch", *FUSED_SSD):
+            raise ValueError(f"mamba_kernel {self.mamba_kernel!r}: use torch, {' or '.join(FUSED_SSD)}")
         if self.moe_top_k > self.moe_experts:
             raise ValueError("moe_top_k must not exceed moe_experts")
 
@@ -216,25 +220,48 @@ def ssd_chunked(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.
 
 
 @functools.cache
-def fla_available() -> bool:
-    """Whether flash-linear-attention's Triton SSD kernels can be imported (`pip install fla-core`)."""
+def kernel_available(kernel: str) -> bool:
+    """Whether a fused SSD kernel's module imports here (its package installed, Triton present)."""
     try:
-        importlib.import_module("fla.ops.simple_gla")
-    except Exception:  # ImportError, or triton failing to find a driver on a CPU-only box
+        importlib.import_module(FUSED_SSD[kernel][0])
+    except Exception:  # ImportError, or Triton failing to find a driver on a CPU-only box
         return False
     return True
 
 
-@torch.compiler.disable  # the Triton kernels run as they are; torch.compile fuses what comes before and after
+def ssd(x: torch.Tensor, dt: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, chunk: int,
+        kernel: str = "torch") -> torch.Tensor:
+    """Mamba-2's SSD as the layer calls it: inputs x scaled by dt, decay exp(a * dt) per step; returns y like x.
+
+    x (batch, T, heads, head_dim), dt (batch, T, heads) after softplus, a (heads,) negative, b and c (batch, T,
+    groups, d_state). `kernel` picks the implementation; every one computes `ssd_reference`'s function.
+    """
+    if kernel == "mamba_ssm":
+        return ssd_mamba_ssm(x, dt, a, b, c, chunk)
+    args = (x * dt[..., None].to(x.dtype), a * dt, b, c)
+    return (ssd_fla(*args) if kernel == "fla" else ssd_chunked(*args, chunk))[0]
+
+
+# The fused kernels run as they are (torch.compile fuses what comes before and after): on an H100 the plain-PyTorch
+# SSD's memory traffic -- each chunk's decay-weighted (l, l) scores and its states written and read back -- is most
+# of a proxy-200m Mamba layer's 10 ms, and these kernels keep both on chip.
+@torch.compiler.disable
+def ssd_mamba_ssm(x: torch.Tensor, dt: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
+                  chunk: int) -> torch.Tensor:
+    """`ssd` through state-spaces/mamba's mamba_chunk_scan_combined (Dao & Gu 2024, Apache-2.0)."""
+    from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined
+
+    return mamba_chunk_scan_combined(x, dt, a, b, c, chunk)
+
+
+@torch.compiler.disable
 def ssd_fla(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.Tensor
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """`ssd_reference`'s function through flash-linear-attention's chunk_simple_gla (Yang et al., MIT licence).
 
     Mamba-2's SSD is scalar-gated linear attention: state S_t = exp(g_t) S_{t-1} + k_t^T v_t, output q_t S_t, with
-    q = C, k = B, v = X, g = log A and no score scale. Its fused kernels keep each chunk's (l, l) decay-weighted scores
-    and states on chip, which the plain-PyTorch algorithm writes to memory and reads back (on an H100 that traffic is
-    most of a proxy-200m Mamba layer's 10 ms). FLA itself refuses Hopper GPUs with Triton < 3.7.1 (a known
-    miscompile in its backward), which is what the lent H100's torch 2.11 ships, so this path is not yet timed.
+    q = C, k = B, v = X, g = log A and no score scale. FLA refuses Hopper GPUs with Triton < 3.7.1 (a known
+    miscompile in its backward) unless tilelang is installed.
     """
     from fla.ops.simple_gla import chunk_simple_gla
 
@@ -268,8 +295,9 @@ class Mamba2(nn.Module):
         super().__init__()
         self.cfg = cfg
         di, g, n, h = cfg.mamba_inner, cfg.mamba_groups, cfg.mamba_d_state, cfg.mamba_heads
-        if cfg.mamba_kernel == "fla" and not fla_available():
-            raise ValueError("mamba_kernel fla needs flash-linear-attention: pip install fla-core (GPU + Triton)")
+        if cfg.mamba_kernel != "torch" and not kernel_available(cfg.mamba_kernel):
+            raise ValueError(f"mamba_kernel {cfg.mamba_kernel} needs `pip install {FUSED_SSD[cfg.mamba_kernel][1]}` "
+                             "(GPU with Triton)")
         self.conv_dim = di + 2 * g * n
         self.in_proj = nn.Linear(cfg.d_model, di + self.conv_dim + h, bias=False)
         self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, cfg.mamba_conv, groups=self.conv_dim,
@@ -292,8 +320,8 @@ class Mamba2(nn.Module):
         dt = F.softplus(dt.float() + self.dt_bias)                               # (b, T, h)
         a = -torch.exp(self.A_log.float())
         x = x.reshape(bsz, length, h, p)
-        args = (x * dt[..., None].to(x.dtype), a * dt, b.reshape(bsz, length, g, n), c.reshape(bsz, length, g, n))
-        y, _ = ssd_fla(*args) if cfg.mamba_kernel == "fla" else ssd_chunked(*args, cfg.mamba_chunk)
+        y = ssd(x, dt, a, b.reshape(bsz, length, g, n), c.reshape(bsz, length, g, n), cfg.mamba_chunk,
+                cfg.mamba_kernel)
         y = y + x * self.D[:, None].to(x.dtype)
         y = y.reshape(bsz, length, di) * F.silu(z)
         # Gated RMSNorm per group (Mamba-2's norm_before_gate=False with ngroups): keeps TP-invariant statistics.

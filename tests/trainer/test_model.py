@@ -167,11 +167,26 @@ def test_fla_kernel_maps_ssd_onto_simple_gla(monkeypatch):
     assert torch.allclose(state.double(), state_ref, rtol=1e-4, atol=1e-4)
 
 
-def test_fla_kernel_without_the_package_is_a_config_error(monkeypatch):
+def test_mamba_ssm_kernel_gets_the_layer_inputs_in_its_convention(monkeypatch):
+    """Same check for the mamba_ssm path, through mamba_ssm's own plain-PyTorch ssd_chunk_scan_combined_ref."""
+    combined = pytest.importorskip("mamba_ssm.ops.triton.ssd_combined")
+    monkeypatch.setattr(combined, "mamba_chunk_scan_combined", combined.ssd_chunk_scan_combined_ref)
+    from corpusforge.trainer.model import ssd
+
+    x, log_a, b, c = _ssd_inputs(6, length=128)
+    dt = torch.rand(log_a.shape, dtype=torch.float64) + 0.1
+    a = -torch.rand(x.shape[2], dtype=torch.float64) - 0.5
+    y_ref, _ = ssd_reference(x * dt[..., None], a * dt, b, c)
+    y = ssd(*(t.float() for t in (x, dt, a, b, c)), 32, "mamba_ssm")
+    assert torch.allclose(y.double(), y_ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel,package", [("fla", "fla-core"), ("mamba_ssm", "mamba-ssm")])
+def test_fused_kernel_without_its_package_is_a_config_error(monkeypatch, kernel, package):
     from corpusforge.trainer import model
 
-    monkeypatch.setattr(model, "fla_available", lambda: False)
-    with pytest.raises(ValueError, match="fla-core"):
-        model.Mamba2(get_config("proxy-10m", mamba_kernel="fla"))
+    monkeypatch.setattr(model, "kernel_available", lambda name: False)
+    with pytest.raises(ValueError, match=package):
+        model.Mamba2(get_config("proxy-10m", mamba_kernel=kernel))
     with pytest.raises(ValueError, match="mamba_kernel"):
         get_config("proxy-10m", mamba_kernel="cuda")

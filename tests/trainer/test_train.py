@@ -62,3 +62,15 @@ def test_yaml_config_with_overrides(tmp_path):
     path.write_text("preset: proxy-10m\nsources: [{name: a, prefix: /x}]\nmodel: {d_model: 128}\n")
     cfg = load_train_config(path, ["seq_len=128", "model.pattern=M*E"], max_steps=7)
     assert cfg.seq_len == 128 and cfg.model == {"d_model": 128, "pattern": "M*E"} and cfg.max_steps == 7
+
+
+@pytest.mark.parametrize("override,message", [("model.d_modl=3", "d_modl"), ("model.pattern=MX", "pattern"),
+                                              ("preset=proxy-1m", "unknown preset"),
+                                              ("model.mamba_kernel=cuda", "mamba_kernel")])
+def test_bad_model_settings_stop_before_any_work(tmp_path, override, message):
+    from corpusforge.core.config import ConfigError
+
+    path = tmp_path / "train.yaml"
+    path.write_text("preset: proxy-10m\nsources: [{name: a, prefix: /does/not/exist}]\n")
+    with pytest.raises(ConfigError, match=message):
+        load_train_config(path, [override])
