@@ -677,7 +677,9 @@ class HybridLM(nn.Module):
 
     def _loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         h, targets = h.reshape(-1, h.shape[-1]), targets.reshape(-1)
-        if torch.compiler.is_compiling():  # fused into two kernels per slice; eager would run ~8 passes per slice
+        # Fused under torch.compile (two kernels per slice; eager would run ~8 passes per slice), and only when a
+        # backward follows: it computes the gradients in the forward.
+        if torch.compiler.is_compiling() and torch.is_grad_enabled():
             return linear_cross_entropy(h, self.lm_head.weight, targets)
         return F.cross_entropy(self.lm_head(h).float(), targets)
 
