@@ -244,7 +244,8 @@ def _shard_tasks(spec: BlendSpec, plans: list[PhasePlan], caches: list[str], dty
     for plan in plans:
         for i, (a, b) in enumerate(plan.shard_bounds):
             rel = f"{plan.name}/shard_{i:05d}"
-            arrays = {"source_ids": plan.source_ids[a:b], "file_ids": plan.file_ids[a:b], "doc_ids": plan.doc_ids[a:b]}
+            arrays = plan.shard(a, b)
+            del arrays["lengths"]  # the writer reads lengths from the token caches
             # A shard is reused only when exactly this plan over exactly these caches wrote it.
             h = hashlib.sha256(spec.digest().encode())
             for k in sorted(arrays):

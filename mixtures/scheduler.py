@@ -36,16 +36,51 @@ class SourceDocs:
 
 
 @dataclass
+class PhasePart:
+    """One source's documents in a phase: stream positions in reading order and their merged positions."""
+
+    source: int  # index into the blend's source order
+    docs: SourceDocs
+    pos: np.ndarray  # positions into `docs`, in the source's reading order
+    rank: np.ndarray  # position of each in the phase's interleaved order (increasing)
+
+
+@dataclass
 class PhasePlan:
-    """One phase: its documents in shard order, cut into shards."""
+    """One phase: its documents in shard order, cut into shards.
+
+    The interleaved order is kept as each source's merged positions rather than as whole-phase arrays, so the
+    driver holds ~8-16 bytes per document and materialises a shard's arrays only when its task is written.
+    """
 
     name: str
     planned_tokens: int
-    source_ids: np.ndarray  # int16 index into the blend's source order
-    file_ids: np.ndarray
-    doc_ids: np.ndarray
-    lengths: np.ndarray
+    parts: list[PhasePart]
     shard_bounds: list[tuple[int, int]]  # [start, end) document ranges
+
+    @property
+    def documents(self) -> int:
+        return sum(len(p.pos) for p in self.parts)
+
+    def shard(self, start: int, end: int) -> dict[str, np.ndarray]:
+        """source_ids, file_ids, doc_ids and lengths of documents [start, end) of the interleaved order."""
+        n = end - start
+        out = {"source_ids": np.empty(n, np.int16), "file_ids": np.empty(n, np.int32),
+               "doc_ids": np.empty(n, np.int64), "lengths": np.empty(n, np.int64)}
+        for part in self.parts:
+            lo, hi = np.searchsorted(part.rank, [start, end])
+            at, pos = part.rank[lo:hi] - start, part.pos[lo:hi]
+            out["source_ids"][at] = part.source
+            out["file_ids"][at] = part.docs.file_ids[pos]
+            out["doc_ids"][at] = part.docs.doc_ids[pos]
+            out["lengths"][at] = part.docs.lengths[pos]
+        return out
+
+    # Whole-phase arrays (tests, reports on small blends).
+    source_ids = property(lambda self: self.shard(0, self.documents)["source_ids"])
+    file_ids = property(lambda self: self.shard(0, self.documents)["file_ids"])
+    doc_ids = property(lambda self: self.shard(0, self.documents)["doc_ids"])
+    lengths = property(lambda self: self.shard(0, self.documents)["lengths"])
 
 
 def _rng(seed: int, *keys: str | int) -> np.random.Generator:
@@ -111,30 +146,49 @@ def schedule(spec: BlendSpec, sources: dict[str, SourceDocs]) -> list[PhasePlan]
 
 def _phase_plan(spec: BlendSpec, phase: str, planned: int, names: list[str], sources: dict[str, SourceDocs],
                 picked: dict[str, np.ndarray]) -> PhasePlan:
-    keys, sids, fids, dids, lens = [], [], [], [], []
+    keys = {}
     rng = _rng(spec.seed, "interleave", phase)
-    for s, name in enumerate(names):
+    for name in names:
         pos = picked[name]
         if len(pos) == 0:
             continue
-        src = sources[name]
-        length = src.lengths[pos]
-        total = float(length.sum())
+        length = sources[name].lengths[pos]
         before = np.cumsum(length) - length
-        # Progress through the source's share of the phase: sorting on it spreads every source
-        # evenly over the phase; the jitter keeps equal-progress documents in seeded random order.
-        keys.append((before + rng.random(len(pos)) * length) / total)
-        sids.append(np.full(len(pos), s, dtype=np.int16))
-        fids.append(src.file_ids[pos])
-        dids.append(src.doc_ids[pos])
-        lens.append(length)
-    if not keys:
-        empty = np.zeros(0, dtype=np.int64)
-        return PhasePlan(phase, planned, empty.astype(np.int16), empty.astype(np.int32), empty, empty, [])
-    order = np.argsort(np.concatenate(keys), kind="stable")
-    lengths = np.concatenate(lens)[order]
-    return PhasePlan(phase, planned, np.concatenate(sids)[order], np.concatenate(fids)[order],
-                     np.concatenate(dids)[order], lengths, shard_bounds(lengths, spec.shard_tokens))
+        # Progress through the source's share of the phase: ordering on it spreads every source evenly over the
+        # phase; the jitter keeps equal-progress documents in seeded random order. Non-decreasing within a source.
+        keys[name] = (before + rng.random(len(pos)) * length) / float(length.sum())
+    parts = [PhasePart(s, sources[name], _compact(picked[name], len(sources[name].lengths)), rank)
+             for s, name, rank in _merged_ranks(names, keys)]
+    total = sum(len(p.pos) for p in parts)
+    lengths = np.empty(total, np.int64)
+    for part in parts:
+        lengths[part.rank] = part.docs.lengths[part.pos]
+    return PhasePlan(phase, planned, parts, shard_bounds(lengths, spec.shard_tokens))
+
+
+def _merged_ranks(names: list[str], keys: dict[str, np.ndarray]):
+    """Each source's positions in the stable merge of all sources' sorted keys (ties: blend order first).
+
+    Equal to a stable argsort of the concatenated keys, without the concatenation or the argsort: a document's
+    position is its index in its own source plus, per other source, how many of that source's keys sort before it.
+    """
+    order = [n for n in names if n in keys]
+    total = sum(len(k) for k in keys.values())
+    dtype = np.int32 if total < 2 ** 31 else np.int64
+    for s, name in enumerate(names):
+        if name not in keys:
+            continue
+        mine = keys[name]
+        rank = np.arange(len(mine), dtype=dtype)
+        for other in order:
+            if other != name:
+                side = "right" if names.index(other) < s else "left"
+                rank += np.searchsorted(keys[other], mine, side=side).astype(dtype)
+        yield s, name, rank
+
+
+def _compact(pos: np.ndarray, n: int) -> np.ndarray:
+    return pos.astype(np.int32) if n < 2 ** 31 else pos
 
 
 def shard_bounds(lengths: np.ndarray, shard_tokens: int) -> list[tuple[int, int]]:

@@ -82,3 +82,29 @@ def test_shard_bounds_cover_all_documents_in_order(target):
     assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
     assert all(lengths[s:e].sum() >= target for s, e in bounds[:-1])
     assert all(lengths[s:e - 1].sum() < target for s, e in bounds)  # cut as soon as the target is reached
+
+
+def test_merged_ranks_equal_a_stable_argsort_of_the_concatenated_keys():
+    from corpusforge.mixtures.scheduler import _merged_ranks
+
+    rng = np.random.default_rng(5)
+    names = ["a", "b", "c", "d"]
+    # Coarse keys force ties within and across sources; "c" is absent (a source with nothing in this phase).
+    keys = {n: np.sort(rng.integers(0, 40, size)).astype(np.float64) / 40
+            for n, size in (("a", 300), ("b", 1), ("d", 77))}
+    order = np.argsort(np.concatenate([keys[n] for n in names if n in keys]), kind="stable")
+    expected = np.empty(len(order), np.int64)
+    expected[order] = np.arange(len(order))
+    got = {name: rank for _, name, rank in _merged_ranks(names, keys)}
+    assert sorted(got) == ["a", "b", "d"]
+    assert np.array_equal(np.concatenate([got[n] for n in ("a", "b", "d")]), expected)
+
+
+def test_shards_materialise_the_interleaved_order_piece_by_piece():
+    plan = schedule(_spec(), _sources())[0]
+    whole = plan.shard(0, plan.documents)
+    pieces = [plan.shard(a, b) for a, b in plan.shard_bounds]
+    for key in whole:
+        assert np.array_equal(whole[key], np.concatenate([p[key] for p in pieces]))
+    assert whole["source_ids"].dtype == np.int16 and whole["doc_ids"].dtype == np.int64
+    assert int(whole["lengths"].sum()) == sum(int(p.docs.lengths[p.pos].sum()) for p in plan.parts)
