@@ -19,6 +19,8 @@ from corpusforge.mixtures.spec import BlendSpec
 
 # Documents looked at past the cut point to fill a source's last gap without overshooting.
 LOOKAHEAD = 512
+# Documents per block when scanning a stream for its cut point.
+SCAN_BLOCK = 1 << 20
 
 
 @dataclass
@@ -96,19 +98,38 @@ def _stream(src: SourceDocs, max_epochs: float, requested: float, seed: int) -> 
         return np.zeros(0, dtype=np.int64)
     # Only the epochs the weights reach (one more for the look-ahead), never past the cap.
     epochs = int(min(np.ceil(max_epochs), np.floor(requested / src.tokens) + 2))
-    order = np.concatenate([_rng(seed, src.name, e).permutation(n) for e in range(epochs)])
-    cap = max_epochs * src.tokens
-    within = np.cumsum(src.lengths[order]) <= cap * (1 + 1e-12)
-    return order[:int(within.sum())]
+    whole = min(epochs, int(max_epochs))  # epochs that fit under the cap entirely
+    dtype = np.int32 if n < 2 ** 31 else np.int64
+    parts = [_rng(seed, src.name, e).permutation(n).astype(dtype) for e in range(whole)]
+    if epochs > whole:  # the cap falls inside this epoch: keep the documents whose running total stays under it
+        last = _rng(seed, src.name, whole).permutation(n).astype(dtype)
+        running = whole * src.tokens + np.cumsum(src.lengths[last])
+        parts.append(last[:int(np.searchsorted(running, max_epochs * src.tokens * (1 + 1e-12), side="right"))])
+    return np.concatenate(parts)
+
+
+def _count_within(lengths: np.ndarray, stream: np.ndarray, start: int, target: float) -> tuple[int, int]:
+    """How many documents of stream[start:] fit in `target` tokens in order, and the tokens they hold.
+
+    Scans in blocks, so a source of billions of documents never needs a whole-stream running total.
+    """
+    taken = tokens = 0
+    for block in range(start, len(stream), SCAN_BLOCK):
+        cum = tokens + np.cumsum(lengths[stream[block:block + SCAN_BLOCK]])
+        k = int(np.searchsorted(cum, target, side="right"))
+        if k:
+            taken, tokens = taken + k, int(cum[k - 1])
+        if k < len(cum):
+            break
+    return taken, tokens
 
 
 def _take(stream: np.ndarray, lengths: np.ndarray, start: int, target: float) -> int:
     """Reorder the look-ahead window of `stream` in place and return the end of the documents that fill `target`."""
     if target <= 0 or start >= len(stream):
         return start
-    cum = np.cumsum(lengths[stream[start:]])
-    k = start + int(np.searchsorted(cum, target, side="right"))
-    remaining = target - (int(cum[k - start - 1]) if k > start else 0)
+    taken, tokens = _count_within(lengths, stream, start, target)
+    k, remaining = start + taken, target - tokens
     while remaining > 0 and k < len(stream):
         window = lengths[stream[k:k + LOOKAHEAD]]
         fits = np.flatnonzero(window <= remaining)
@@ -188,7 +209,7 @@ def _merged_ranks(names: list[str], keys: dict[str, np.ndarray]):
 
 
 def _compact(pos: np.ndarray, n: int) -> np.ndarray:
-    return pos.astype(np.int32) if n < 2 ** 31 else pos
+    return pos.astype(np.int32, copy=False) if n < 2 ** 31 else pos
 
 
 def shard_bounds(lengths: np.ndarray, shard_tokens: int) -> list[tuple[int, int]]:

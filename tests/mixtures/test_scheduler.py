@@ -108,3 +108,28 @@ def test_shards_materialise_the_interleaved_order_piece_by_piece():
         assert np.array_equal(whole[key], np.concatenate([p[key] for p in pieces]))
     assert whole["source_ids"].dtype == np.int16 and whole["doc_ids"].dtype == np.int64
     assert int(whole["lengths"].sum()) == sum(int(p.docs.lengths[p.pos].sum()) for p in plan.parts)
+
+
+def _stream_whole(src, max_epochs, requested, seed):
+    """The stream as first written: every epoch's permutation concatenated, then one running total cut at the cap."""
+    from corpusforge.mixtures.scheduler import _rng
+
+    epochs = int(min(np.ceil(max_epochs), np.floor(requested / src.tokens) + 2))
+    order = np.concatenate([_rng(seed, src.name, e).permutation(len(src.lengths)) for e in range(epochs)])
+    within = np.cumsum(src.lengths[order]) <= max_epochs * src.tokens * (1 + 1e-12)
+    return order[:int(within.sum())]
+
+
+@pytest.mark.parametrize("max_epochs,requested", [(4.0, 3e6), (1.5, 1e9), (0.3, 1e9), (2.0, 1e5), (2.7, 2.6e6)])
+def test_stream_and_blockwise_cut_equal_the_whole_array_versions(monkeypatch, max_epochs, requested):
+    from corpusforge.mixtures import scheduler
+
+    src = _sources()["code"]
+    stream = scheduler._stream(src, max_epochs, requested, 7)
+    assert np.array_equal(stream, _stream_whole(src, max_epochs, requested, 7))
+    monkeypatch.setattr(scheduler, "SCAN_BLOCK", 100)  # many blocks, cut points inside and at block edges
+    for start, target in ((0, 1e6), (250, 3e5), (400, 150 * 1500.0), (0, 1e12), (len(stream) - 1, 5.0)):
+        taken, tokens = scheduler._count_within(src.lengths, stream, start, target)
+        cum = np.cumsum(src.lengths[stream[start:]])
+        k = int(np.searchsorted(cum, target, side="right"))
+        assert (taken, tokens) == (k, int(cum[k - 1]) if k else 0)
