@@ -192,6 +192,9 @@ def main() -> None:
     if args.mamba_ssm_src:
         use_source_package("mamba_ssm", args.mamba_ssm_src)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu" and not args.tiny:  # `make bench` on a CPU box: the smoke settings, not hours of CPU
+        print("no CUDA GPU here: running the CPU smoke settings (--tiny)")
+        args.tiny = True
     if args.coord_descent:
         import torch._inductor.config as inductor_config
 

@@ -94,6 +94,9 @@ def main() -> None:
     ap.add_argument("--mamba-ssm-src", default=None, help="an unpacked mamba_ssm sdist to import the kernels from")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    if not torch.cuda.is_available():
+        print("trainer_gpu_parts: needs a CUDA GPU (CUDA-event timing of compiled layers); skipped")
+        return
     if args.mamba_ssm_src:
         use_source_package("mamba_ssm", args.mamba_ssm_src)
     if args.coord_descent:
