@@ -3,7 +3,7 @@
 Two sources (n and n/2 documents, 50-2000 tokens each), two phases with different weights, 90% of the tokens
 asked for, so the streams, the cap cut, the look-ahead fill and the interleave all run. Peak memory is Python's
 allocation peak (tracemalloc) while `schedule` runs, over the documents the sources hold; "held" is what the
-finished plans keep. The source index itself (file id, doc id, length: 20 bytes per document) is extra.
+finished plans keep. The source index itself (file id, doc id, length: 12 bytes per document) is extra.
 
     python benchmarks/scheduler_memory.py --docs 2000000
 """
@@ -26,8 +26,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
 
     def source(name: str, n: int) -> SourceDocs:
-        return SourceDocs(name, np.zeros(n, np.int32), np.arange(n, dtype=np.int64),
-                          rng.integers(50, 2000, n).astype(np.int64))
+        return SourceDocs(name, np.zeros(n, np.int32), np.arange(n, dtype=np.int32),
+                          rng.integers(50, 2000, n).astype(np.int32))  # the dtypes export's source index uses
 
     sources = {"a": source("a", args.docs), "b": source("b", args.docs // 2)}
     total = sum(s.tokens for s in sources.values())
@@ -44,7 +44,7 @@ def main() -> None:
     held, peak = tracemalloc.get_traced_memory()
     scheduled = sum(p.documents for p in plans)
     print(f"{docs:,} documents, {scheduled:,} scheduled in {seconds:.2f} s: peak {peak / docs:.1f} B/doc, "
-          f"plans hold {held / docs:.1f} B/doc (+ 20 B/doc source index)")
+          f"plans hold {held / docs:.1f} B/doc (+ 12 B/doc source index)")
 
 
 if __name__ == "__main__":

@@ -231,8 +231,10 @@ def _load_sources(spec: BlendSpec, tasks: list[TokenizeTask]) -> dict[str, Sourc
     parts: dict[str, list] = {name: [] for name in spec.sources}
     for fid, t in enumerate(tasks):
         _, lengths, _ = read_index(storage.read_bytes(t.prefix + ".idx"))
+        # 12 bytes per document on the driver: Megatron's index keeps lengths as int32, and no file holds 2^31
+        # documents (plans still write doc ids as int64).
         parts[t.source].append((np.full(len(lengths), fid, dtype=np.int32),
-                                np.arange(len(lengths), dtype=np.int64), lengths.astype(np.int64)))
+                                np.arange(len(lengths), dtype=np.int32), lengths.astype(np.int32)))
     out = {}
     for name, p in parts.items():
         out[name] = SourceDocs(name, *(np.concatenate([x[i] for x in p]) for i in range(3)))

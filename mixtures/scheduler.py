@@ -29,8 +29,8 @@ class SourceDocs:
 
     name: str
     file_ids: np.ndarray  # int32, index into the export's list of cache prefixes
-    doc_ids: np.ndarray  # int64
-    lengths: np.ndarray  # int64 (EOD included)
+    doc_ids: np.ndarray  # int32 or int64
+    lengths: np.ndarray  # int32 or int64 (EOD included); sums and running totals are taken in int64
 
     @property
     def tokens(self) -> int:
