@@ -42,6 +42,9 @@ class StudySpec(BaseModel):
     include_uniform: bool = True  # one proxy on equal weights, a sanity anchor for the fit
     seed: int = 0
     train: dict[str, Any] = {}  # TrainConfig fields shared by every proxy (preset, seq_len, max_steps, ...)
+    # Proxies train concurrently, one process per listed device (e.g. [cuda:0, cuda:1, ...] for a node's GPUs, or
+    # [cpu, cpu] on a many-core box); empty: one after another on train.device.
+    devices: list[str] = []
     # Target: validation loss to minimise, as weights over the sources' validation splits (default: equal).
     target: dict[str, float] = {}
     regression: Literal["auto", "ridge", "gbm"] = "auto"  # auto: ridge below 24 proxies, gradient boosting above
@@ -60,6 +63,8 @@ class StudySpec(BaseModel):
         unknown = set(self.target) - set(names) if self.sources else set()
         if unknown:
             raise ValueError(f"target names unknown sources: {sorted(unknown)}")
+        if self.devices and "device" in self.train:
+            raise ValueError("give `devices` or `train.device`, not both")
         for key in ("sources", "manifest", "out_dir"):
             if key in self.train:
                 raise ValueError(f"train.{key} is set by the study")

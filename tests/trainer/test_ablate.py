@@ -53,3 +53,33 @@ def test_study_yaml_is_validated(tmp_path):
                                     "train": {"sources": []}}))
     with pytest.raises(ConfigError, match="set by the study"):
         load_study(path)
+
+
+def test_proxies_on_several_devices_give_the_sequential_study(corpus, tiny_model, tmp_path, monkeypatch):
+    """Two worker processes, one per device (two CPUs here, GPUs on a node): every proxy's losses are the ones the
+    one-at-a-time study gets, in the same order, and each worker keeps its own device."""
+    def spec(out, devices=(), **train):
+        return StudySpec(
+            name="par", out_dir=str(tmp_path / out), proxies=3, seed=1, candidates=500, top_average=10,
+            sources=[{"name": "clean", "prefixes": [corpus["clean"]]},
+                     {"name": "noise", "prefixes": [corpus["noise"]]}], devices=list(devices),
+            train={"preset": "proxy-10m", "model": tiny_model(), "seq_len": 32, "batch_size": 4, "max_steps": 8,
+                   "warmup_steps": 2, "eval_batches": 1, "eval_every": 0, "log_every": 4, "threads": 1, **train})
+    import concurrent.futures
+
+    pools = []
+
+    class RecordingPool(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, workers, **kw):
+            pools.append(workers)
+            super().__init__(workers, **kw)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", RecordingPool)
+    sequential = run_study(spec("seq"))
+    assert pools == []
+    parallel = run_study(spec("par", devices=["cpu", "cpu"]))
+    assert pools == [2]
+    assert parallel.target == sequential.target and parallel.val_losses == sequential.val_losses
+    assert parallel.weights == sequential.weights
+    with pytest.raises(ValueError, match="devices"):
+        spec("bad", devices=["cpu"], device="cpu")
