@@ -52,7 +52,8 @@ class PhasePlan:
     """One phase: its documents in shard order, cut into shards.
 
     The interleaved order is kept as each source's merged positions rather than as whole-phase arrays, so the
-    driver holds ~8-16 bytes per document and materialises a shard's arrays only when its task is written.
+    driver holds ~8 bytes per document (int32 positions and ranks) and materialises a shard's arrays only when
+    its task is written.
     """
 
     name: str
@@ -78,7 +79,7 @@ class PhasePlan:
             out["lengths"][at] = part.docs.lengths[pos]
         return out
 
-    # Whole-phase arrays (tests, reports on small blends).
+    # Whole-phase arrays, for inspecting a plan (each call materialises the phase).
     source_ids = property(lambda self: self.shard(0, self.documents)["source_ids"])
     file_ids = property(lambda self: self.shard(0, self.documents)["file_ids"])
     doc_ids = property(lambda self: self.shard(0, self.documents)["doc_ids"])

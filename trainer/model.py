@@ -229,6 +229,12 @@ def kernel_available(kernel: str) -> bool:
     return True
 
 
+def require_kernel(kernel: str) -> None:
+    """Raise ValueError naming the package to install when a fused SSD kernel cannot be imported here."""
+    if kernel != "torch" and not kernel_available(kernel):
+        raise ValueError(f"mamba_kernel {kernel} needs `pip install {FUSED_SSD[kernel][1]}` (GPU with Triton)")
+
+
 def ssd(x: torch.Tensor, dt: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, chunk: int,
         kernel: str = "torch") -> torch.Tensor:
     """Mamba-2's SSD as the layer calls it: inputs x scaled by dt, decay exp(a * dt) per step; returns y like x.
@@ -295,9 +301,7 @@ class Mamba2(nn.Module):
         super().__init__()
         self.cfg = cfg
         di, g, n, h = cfg.mamba_inner, cfg.mamba_groups, cfg.mamba_d_state, cfg.mamba_heads
-        if cfg.mamba_kernel != "torch" and not kernel_available(cfg.mamba_kernel):
-            raise ValueError(f"mamba_kernel {cfg.mamba_kernel} needs `pip install {FUSED_SSD[cfg.mamba_kernel][1]}` "
-                             "(GPU with Triton)")
+        require_kernel(cfg.mamba_kernel)
         self.conv_dim = di + 2 * g * n
         self.in_proj = nn.Linear(cfg.d_model, di + self.conv_dim + h, bias=False)
         self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, cfg.mamba_conv, groups=self.conv_dim,

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from corpusforge.core import storage
 from corpusforge.core.config import apply_overrides, load_yaml_model, validate_model
 from corpusforge.trainer.data import DataSource, TokenBlend, sources_from_manifest
-from corpusforge.trainer.model import (FUSED_SSD, HybridLM, ModelConfig, count_parameters, flops_per_token, get_config,
-                                       kernel_available)
+from corpusforge.trainer.model import (HybridLM, ModelConfig, count_parameters, flops_per_token, get_config,
+                                       require_kernel)
 from corpusforge.trainer.runtime import autocast, make_optimizer, peak_flops, resolve_device
 
 CHECKPOINT = "checkpoint.pt"
@@ -81,14 +81,11 @@ class TrainConfig(BaseModel):
     def _model(self) -> "TrainConfig":
         # The preset and its overrides are checked here, so a bad model setting stops the run before any data work.
         try:
-            model = get_config(self.preset, **self.model)
+            require_kernel(get_config(self.preset, **self.model).mamba_kernel)
         except TypeError as e:  # an unknown ModelConfig field
             raise ValueError(f"model: {e}") from None
         except ValueError as e:
             raise ValueError(f"preset/model: {e}") from None
-        if model.mamba_kernel in FUSED_SSD and not kernel_available(model.mamba_kernel):
-            raise ValueError(f"model.mamba_kernel {model.mamba_kernel} needs `pip install "
-                             f"{FUSED_SSD[model.mamba_kernel][1]}` (GPU with Triton)")
         return self
 
 
