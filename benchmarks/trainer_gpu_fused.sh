@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The fused-SSD measurement in one GPU call (about 8 minutes on an H100), for a box where corpusforge is not
+# installed and nothing can be downloaded. First, where there is a package index:
+#   bash benchmarks/fetch_gpu_kernels.sh            # -> build/gpu_kernels (mamba_ssm source, fla-core wheel)
+# then on the GPU box, from the repository root (with build/gpu_kernels carried along):
+#   OUT=results bash benchmarks/trainer_gpu_fused.sh
+# Every step has its own time limit and writes its JSON and log under $OUT, so a slow step costs only itself.
+set -u
+out=${OUT:-benchmarks/results}
+mkdir -p "$out" /tmp/corpusforge_path
+ln -sfn "$PWD" /tmp/corpusforge_path/corpusforge          # `import corpusforge.*` without installing
+export PYTHONPATH=/tmp/corpusforge_path${PYTHONPATH:+:$PYTHONPATH}
+src=build/gpu_kernels/mamba_ssm
+fused="--set mamba_kernel=mamba_ssm --mamba-ssm-src $src"
+
+step() {  # name, seconds, command...
+  local name=$1 limit=$2
+  shift 2
+  timeout "$limit" "$@" > "$out/$name.log" 2>&1
+  echo "== $name (exit $?)"
+  grep -E "^proxy-|^layer|rel_err|ERROR" "$out/$name.log" | tail -8
+}
+
+python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
+step fused_200m_b32 200 python3 benchmarks/trainer_gpu.py --presets proxy-200m --modes compile $fused \
+  --out "$out/fused_200m_b32.json"
+step fused_200m_b48 150 python3 benchmarks/trainer_gpu.py --presets proxy-200m --modes compile --batch 48 $fused \
+  --out "$out/fused_200m_b48.json"
+step fused_parts_M 60 python3 benchmarks/trainer_gpu_parts.py --kinds M --ce-chunks "" \
+  --variant mamba_kernel='"mamba_ssm"' --mamba-ssm-src "$src" --out "$out/fused_parts_M.json"
+step fused_small 150 python3 benchmarks/trainer_gpu.py --presets proxy-10m,proxy-50m --modes compile $fused \
+  --out "$out/fused_small.json"
