@@ -8,7 +8,8 @@ stopped. Results land in `<out_dir>/study.json` and `<out_dir>/report.html`.
 from __future__ import annotations
 
 import json
-from concurrent.futures import as_completed
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,9 +140,6 @@ def train_all(configs: list[TrainConfig], devices: list[str], done=lambda n: Non
             results.append(train(cfg.model_copy(update={"device": devices[0]}) if devices else cfg))
             done(1)
         return results
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     context = multiprocessing.get_context("spawn")  # CUDA cannot be used in forked children
     free = context.Queue()
     for device in devices:

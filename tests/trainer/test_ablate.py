@@ -65,16 +65,16 @@ def test_proxies_on_several_devices_give_the_sequential_study(corpus, tiny_model
                      {"name": "noise", "prefixes": [corpus["noise"]]}], devices=list(devices),
             train={"preset": "proxy-10m", "model": tiny_model(), "seq_len": 32, "batch_size": 4, "max_steps": 8,
                    "warmup_steps": 2, "eval_batches": 1, "eval_every": 0, "log_every": 4, "threads": 1, **train})
-    import concurrent.futures
+    from corpusforge.trainer import ablate
 
     pools = []
 
-    class RecordingPool(concurrent.futures.ProcessPoolExecutor):
+    class RecordingPool(ablate.ProcessPoolExecutor):
         def __init__(self, workers, **kw):
             pools.append(workers)
             super().__init__(workers, **kw)
 
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", RecordingPool)
+    monkeypatch.setattr(ablate, "ProcessPoolExecutor", RecordingPool)
     sequential = run_study(spec("seq"))
     assert pools == []
     parallel = run_study(spec("par", devices=["cpu", "cpu"]))
