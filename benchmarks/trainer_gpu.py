@@ -3,7 +3,8 @@
 A step is what `corpusforge train` runs: bf16 autocast forward + backward, gradient clipping, fused AdamW, router-bias
 update. MFU = model FLOPs (6 x active params + attention and SSD quadratic terms, `model.flops_per_token`) x tokens/s
 over the GPU's dense bf16 peak (989 TFLOP/s for H100/H200 SXM). Before timing, the fast kernels are checked against
-their references on the device (grouped expert GEMM vs dense, chunked SSD vs sequential).
+their references on the device (grouped expert GEMM vs dense, chunked SSD vs sequential, and every installed
+fused SSD kernel: values against the sequential SSD, gradients against the chunked one).
 
     python benchmarks/trainer_gpu.py --out results.json                     # GPU: every preset, eager + compile
     python benchmarks/trainer_gpu.py --tiny                                 # CPU smoke run with tiny settings
@@ -146,7 +147,8 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     flops = flops_per_token(cfg, seq_len)
     peak = peak_flops(device)
     params = count_parameters(cfg)
-    return {"preset": preset, "compile": compiled, "mamba_kernel": cfg.mamba_kernel, "batch": batch, "seq_len": seq_len, "step_ms": 1000 * dt,
+    return {"preset": preset, "compile": compiled, "mamba_kernel": cfg.mamba_kernel, "batch": batch,
+            "seq_len": seq_len, "step_ms": 1000 * dt,
             "tokens_per_s": tok_s, "mfu": flops * tok_s / peak if peak else None, "flops_per_token": flops,
             "params_total": params["total"], "params_active": params["active"], "warmup_s": warm_s,
             "loss": float(out["lm_loss"]),

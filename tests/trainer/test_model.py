@@ -242,7 +242,8 @@ autotuner.Autotuner.prune_configs = lambda self, kwargs: [self.configs[-1]]
 from corpusforge.trainer.model import ssd
 g = torch.Generator().manual_seed(1)
 inputs = [torch.randn(1, 80, 4, 16, generator=g), F.softplus(torch.randn(1, 80, 4, generator=g) - 1),
-          -torch.rand(4, generator=g) - 0.5, torch.randn(1, 80, 2, 16, generator=g), torch.randn(1, 80, 2, 16, generator=g)]
+          -torch.rand(4, generator=g) - 0.5, torch.randn(1, 80, 2, 16, generator=g),
+          torch.randn(1, 80, 2, 16, generator=g)]
 weight = torch.randn(1, 80, 4, 16, generator=g)
 runs = []
 for kernel in ("torch", "mamba_ssm"):
