@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from corpusforge.trainer.model import (FUSED_SSD, HybridLM, Layer, count_parameters, experts_dense_reference,
                                        experts_grouped, flops_per_token, get_config, kernel_available, ssd,
-                                       ssd_chunked, ssd_reference)
+                                       ssd_chunked, ssd_reference, warm_up_ssd)
 from corpusforge.trainer.runtime import autocast, make_optimizer, peak_flops
 
 BATCH = {"proxy-10m": 32, "proxy-50m": 32, "proxy-200m": 32}  # sequences of 2048 per step (200m: 55 GB)
@@ -106,6 +106,9 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     cfg = get_config(preset, **overrides)
     model = HybridLM(cfg).to(device)
     opt = make_optimizer(model, 1e-3, (0.9, 0.95), 0.1, device)
+    ssd_s = warm_up_ssd(cfg, batch, seq_len, device)
+    if ssd_s:
+        print(f"{cfg.mamba_kernel} SSD autotuned in {ssd_s:.1f} s", flush=True)
     forward = torch.compile(model) if compiled else model
     x = torch.randint(0, cfg.vocab_size, (batch, seq_len + 1), device=device)
 
@@ -150,8 +153,8 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     return {"preset": preset, "compile": compiled, "mamba_kernel": cfg.mamba_kernel, "batch": batch,
             "seq_len": seq_len, "step_ms": 1000 * dt,
             "tokens_per_s": tok_s, "mfu": flops * tok_s / peak if peak else None, "flops_per_token": flops,
-            "params_total": params["total"], "params_active": params["active"], "warmup_s": warm_s,
-            "loss": float(out["lm_loss"]),
+            "params_total": params["total"], "params_active": params["active"], "ssd_autotune_s": ssd_s,
+            "warmup_s": warm_s, "loss": float(out["lm_loss"]),
             "peak_mem_gb": torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None}
 
 

@@ -18,15 +18,17 @@ step() {  # name, seconds, command...
   shift 2
   timeout "$limit" "$@" > "$out/$name.log" 2>&1
   echo "== $name (exit $?)"
-  grep -E "^proxy-|^layer|rel_err|ERROR" "$out/$name.log" | tail -8
+  grep -E "^proxy-|^layer|SSD|rel_err|ERROR" "$out/$name.log" | tail -8
+  awk '/finished after/ {gsub(/[^0-9.]/, "", $3); n++; t += $3}
+       END {if (n) printf "autotuned %d kernel keys in %.1f s\n", n, t}' "$out/$name.log"
 }
 
+export TRITON_PRINT_AUTOTUNING=1                          # each kernel's autotuning time, in the logs
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
+# First the Mamba layer alone: its SSD warm-up autotunes the kernels (results cached on disk for the steps after).
+step fused_parts_M 240 python3 benchmarks/trainer_gpu_parts.py --kinds M --ce-chunks "" \
+  --variant mamba_kernel='"mamba_ssm"' --mamba-ssm-src "$src" --out "$out/fused_parts_M.json"
 step fused_200m_b32 200 python3 benchmarks/trainer_gpu.py --presets proxy-200m --modes compile $fused \
   --out "$out/fused_200m_b32.json"
-step fused_200m_b48 150 python3 benchmarks/trainer_gpu.py --presets proxy-200m --modes compile --batch 48 $fused \
+step fused_200m_b48 130 python3 benchmarks/trainer_gpu.py --presets proxy-200m --modes compile --batch 48 $fused \
   --out "$out/fused_200m_b48.json"
-step fused_parts_M 60 python3 benchmarks/trainer_gpu_parts.py --kinds M --ce-chunks "" \
-  --variant mamba_kernel='"mamba_ssm"' --mamba-ssm-src "$src" --out "$out/fused_parts_M.json"
-step fused_small 150 python3 benchmarks/trainer_gpu.py --presets proxy-10m,proxy-50m --modes compile $fused \
-  --out "$out/fused_small.json"

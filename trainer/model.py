@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import importlib
 import math
+import os
+import time
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -222,6 +224,9 @@ def ssd_chunked(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.
 @functools.cache
 def kernel_available(kernel: str) -> bool:
     """Whether a fused SSD kernel's module imports here (its package installed, Triton present)."""
+    # Keep Triton's autotuning results on disk (as vLLM does): mamba_ssm's SSD is ~20 kernels and ~200 configs to
+    # compile and time on first use, and every proxy of a study would otherwise pay that again. Read at import.
+    os.environ.setdefault("TRITON_CACHE_AUTOTUNING", "1")
     try:
         importlib.import_module(FUSED_SSD[kernel][0])
     except Exception:  # ImportError, or Triton failing to find a driver on a CPU-only box
@@ -246,6 +251,30 @@ def ssd(x: torch.Tensor, dt: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: 
         return ssd_mamba_ssm(x, dt, a, b, c, chunk)
     args = (x * dt[..., None].to(x.dtype), a * dt, b, c)
     return (ssd_fla(*args) if kernel == "fla" else ssd_chunked(*args, chunk))[0]
+
+
+def warm_up_ssd(cfg: ModelConfig, batch: int, seq_len: int, device: torch.device) -> float:
+    """Run the model's fused SSD kernel forward and backward once at its training shapes; returns the seconds taken.
+
+    Triton autotunes a kernel on its first call by compiling and timing every configuration. Inside the first training
+    step that timing runs next to a GPU full of activations and can take many minutes; done here, before training
+    allocates anything, it takes what compilation takes (and nothing on the next run: the results are cached on disk).
+    """
+    if cfg.mamba_kernel == "torch":
+        return 0.0
+    start = time.perf_counter()
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32  # the dtypes under runtime.autocast
+    h, p, g, n = cfg.mamba_heads, cfg.mamba_head_dim, cfg.mamba_groups, cfg.mamba_d_state
+    shapes = [(batch, seq_len, h, p), (batch, seq_len, h), (h,), (batch, seq_len, g, n), (batch, seq_len, g, n)]
+    kinds = [dtype, torch.float32, torch.float32, dtype, dtype]  # as Mamba2.forward passes them
+    inputs = [torch.randn(s, device=device, dtype=k) * 0.1 for s, k in zip(shapes, kinds)]
+    inputs[1], inputs[2] = F.softplus(inputs[1]), -torch.ones(h, device=device)
+    for t in inputs:
+        t.requires_grad_()
+    ssd(*inputs, cfg.mamba_chunk, cfg.mamba_kernel).float().sum().backward()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
 # The fused kernels run as they are (torch.compile fuses what comes before and after): on an H100 the plain-PyTorch

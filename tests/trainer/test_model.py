@@ -198,30 +198,42 @@ def test_fused_kernel_without_its_package_is_a_config_error(monkeypatch, kernel,
         get_config("proxy-10m", mamba_kernel="cuda")
 
 
-def test_fused_kernel_plumbing_trains_under_compile(monkeypatch):
-    """The mamba_ssm path with a stand-in kernel (mamba_ssm's signature, computed by ssd_chunked): a compiled model
-    behind it must give the loss and gradients of the plain model, so argument order, the graph break around the
-    kernel and the gradients through it are right even where the real kernel (GPU only) cannot run."""
+SMALL = dict(vocab_size=64, d_model=64, pattern="ME*M", mamba_d_state=16, mamba_head_dim=16, mamba_groups=2,
+             attn_heads=4, attn_kv_heads=2, attn_head_dim=16, moe_experts=4, moe_expert_dim=16, moe_shared_dim=16,
+             mamba_chunk=8)
+
+
+@pytest.fixture
+def stand_in_mamba_ssm(monkeypatch):
+    """mamba_ssm's kernel entry point (its signature, computed by ssd_chunked); returns the list of its calls, each
+    as the (shape, dtype) of every tensor argument -- what Triton's autotuner keys its choices on."""
     import sys
     import types
 
     from corpusforge.trainer import model as model_module
 
+    calls = []
+
     def stand_in(x, dt, a, b, c, chunk):
+        calls.append([(tuple(t.shape), t.dtype) for t in (x, dt, a, b, c)] + [chunk])
         return ssd_chunked(x * dt[..., None], a * dt, b, c, chunk)[0]
 
     fake = types.ModuleType("mamba_ssm.ops.triton.ssd_combined")
     fake.mamba_chunk_scan_combined = stand_in
     monkeypatch.setitem(sys.modules, "mamba_ssm.ops.triton.ssd_combined", fake)
     monkeypatch.setattr(model_module, "kernel_available", lambda name: True)
-    small = dict(vocab_size=64, d_model=64, pattern="ME*M", mamba_d_state=16, mamba_head_dim=16, mamba_groups=2,
-                 attn_heads=4, attn_kv_heads=2, attn_head_dim=16, moe_experts=4, moe_expert_dim=16,
-                 moe_shared_dim=16, mamba_chunk=8)
+    return calls
+
+
+def test_fused_kernel_plumbing_trains_under_compile(stand_in_mamba_ssm):
+    """The mamba_ssm path with a stand-in kernel: a compiled model behind it must give the loss and gradients of
+    the plain model, so argument order, the graph break around the kernel and the gradients through it are right
+    even where the real kernel (GPU only) cannot run."""
     idx = torch.randint(0, 64, (2, 21))
     results = []
     for kernel, compile_it in (("torch", False), ("mamba_ssm", True)):
         torch.manual_seed(0)
-        model = HybridLM(get_config("proxy-10m", mamba_kernel=kernel, **small))
+        model = HybridLM(get_config("proxy-10m", mamba_kernel=kernel, **SMALL))
         run = torch.compile(model) if compile_it else model
         loss = run(idx[:, :-1], idx[:, 1:])["loss"]
         loss.backward()
@@ -229,6 +241,21 @@ def test_fused_kernel_plumbing_trains_under_compile(monkeypatch):
     (loss_a, grads_a), (loss_b, grads_b) = results
     assert torch.allclose(loss_a, loss_b, rtol=1e-5)
     assert all(torch.allclose(ga, gb, rtol=1e-4, atol=1e-6) for ga, gb in zip(grads_a, grads_b))
+
+
+def test_ssd_warm_up_calls_the_kernel_as_training_does(stand_in_mamba_ssm):
+    """The warm-up autotunes the fused kernel only if it calls it with the shapes and dtypes of the training step:
+    Triton keys its autotuning on them."""
+    from corpusforge.trainer.model import warm_up_ssd
+
+    cfg = get_config("proxy-10m", mamba_kernel="mamba_ssm", **SMALL)
+    HybridLM(cfg)(torch.randint(0, 64, (3, 24)), torch.randint(0, 64, (3, 24)))
+    trained = stand_in_mamba_ssm[0]
+    stand_in_mamba_ssm.clear()
+    assert warm_up_ssd(cfg, 3, 24, torch.device("cpu")) > 0
+    assert stand_in_mamba_ssm == [trained]
+    assert warm_up_ssd(get_config("proxy-10m", **SMALL), 3, 24, torch.device("cpu")) == 0
+    assert len(stand_in_mamba_ssm) == 1  # the plain SSD has nothing to autotune
 
 
 _INTERPRETED_MAMBA_SSM = """
