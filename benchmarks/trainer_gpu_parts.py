@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +37,17 @@ def _time(fn, iters: int, warmup: int = 3) -> float:
     return statistics.median(times)
 
 
-def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int) -> float:
+def profile_table(fn, path: Path) -> None:
+    """Write the kernel table (CUDA time, descending) of three calls of `fn` to `path`."""
+    activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+    path.write_text(prof.key_averages().table(sort_by="cuda_time_total", row_limit=80, max_name_column_width=100))
+
+
+def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int, profile: Path | None = None) -> float:
     device = torch.device("cuda")
     layer = Layer(kind, cfg).to(device)
     if kind == "M" and cfg.mamba_kernel != "torch":
@@ -49,7 +61,10 @@ def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int) -> float:
         with autocast(device):
             y = compiled(x)
         y.backward(grad)
-    return _time(step, iters)
+    ms = _time(step, iters)
+    if profile:
+        profile_table(step, profile)
+    return ms
 
 
 def time_head(cfg, tokens: tuple[int, int], iters: int, fused: bool, chunk: int) -> float:
@@ -94,11 +109,14 @@ def main() -> None:
     ap.add_argument("--kinds", default=None, help="layer kinds to time, e.g. ME (default: every kind in the pattern)")
     ap.add_argument("--coord-descent", action="store_true", help="inductor's coordinate-descent kernel tuning")
     ap.add_argument("--mamba-ssm-src", default=None, help="an unpacked mamba_ssm sdist to import the kernels from")
+    ap.add_argument("--profile", default=None, help="folder for each layer's kernel table")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if not torch.cuda.is_available():
         print("trainer_gpu_parts: needs a CUDA GPU (CUDA-event timing of compiled layers); skipped")
         return
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     if args.mamba_ssm_src:
         use_source_package("mamba_ssm", args.mamba_ssm_src)
     if args.coord_descent:
@@ -118,7 +136,9 @@ def main() -> None:
         only_mamba = overrides and all(k.startswith("mamba_") for k in overrides)
         kinds = ["M"] if only_mamba else sorted(set(args.kinds or cfg.pattern))
         for kind in kinds:
-            ms = _guarded(time_layer, kind, cfg, tokens, args.iters)
+            name = re.sub(r"[^\w.-]+", "_", f"{kind} {variant or 'base'}")
+            profile = Path(args.profile) / f"{name}.txt" if args.profile else None
+            ms = _guarded(time_layer, kind, cfg, tokens, args.iters, profile)
             results["layers"][f"{kind} {variant or 'base'}"] = ms
             print(f"layer {kind} {variant or 'base':<40} {ms:8.2f} ms  x{cfg.pattern.count(kind)}", flush=True)
     if not args.ce_chunks:
