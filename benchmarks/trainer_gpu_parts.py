@@ -109,6 +109,7 @@ def main() -> None:
     ap.add_argument("--kinds", default=None, help="layer kinds to time, e.g. ME (default: every kind in the pattern)")
     ap.add_argument("--coord-descent", action="store_true", help="inductor's coordinate-descent kernel tuning")
     ap.add_argument("--mamba-ssm-src", default=None, help="an unpacked mamba_ssm sdist to import the kernels from")
+    ap.add_argument("--skip-base", action="store_true", help="time the variants only")
     ap.add_argument("--profile", default=None, help="folder for each layer's kernel table")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -125,7 +126,7 @@ def main() -> None:
         inductor_config.coordinate_descent_tuning = True
     tokens = (args.batch, args.seq_len)
     results: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "layers": {}, "head": {}}
-    variants = [""] + args.variant
+    variants = ([] if args.skip_base else [""]) + args.variant
     base = get_config(args.preset)
     for variant in variants:
         overrides = {}

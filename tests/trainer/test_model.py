@@ -185,6 +185,9 @@ def test_mamba_ssm_kernel_gets_the_layer_inputs_in_its_convention(monkeypatch):
     y_ref, _ = ssd_reference(x * dt[..., None], a * dt, b, c)
     y = ssd(*(t.float() for t in (x, dt, a, b, c)), 32, "mamba_ssm")
     assert torch.allclose(y.double(), y_ref, rtol=1e-4, atol=1e-4)
+    d = torch.randn(x.shape[2], dtype=torch.float64)
+    y = ssd(*(t.float() for t in (x, dt, a, b, c)), 32, "mamba_ssm", d.float())
+    assert torch.allclose(y.double(), y_ref + x * d[:, None], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("kernel,package", [("fla", "fla-core"), ("mamba_ssm", "mamba-ssm")])
@@ -214,13 +217,21 @@ def stand_in_mamba_ssm(monkeypatch):
 
     calls = []
 
-    def stand_in(x, dt, a, b, c, chunk):
-        calls.append([(tuple(t.shape), t.dtype) for t in (x, dt, a, b, c)] + [chunk])
-        return ssd_chunked(x * dt[..., None], a * dt, b, c, chunk)[0]
+    def stand_in(x, dt, a, b, c, chunk, D=None):
+        calls.append([(tuple(t.shape), t.dtype) for t in (x, dt, a, b, c, D)] + [chunk])
+        return ssd_chunked(x * dt[..., None], a * dt, b, c, chunk)[0] + x * D[:, None]
+
+    def norm_stand_in(y, weight, bias, z, eps, group_size, norm_before_gate):
+        assert bias is None and not norm_before_gate
+        gated = (y * F.silu(z)).unflatten(-1, (-1, group_size))
+        return (gated * torch.rsqrt(gated.pow(2).mean(-1, keepdim=True) + eps)).flatten(-2) * weight
 
     fake = types.ModuleType("mamba_ssm.ops.triton.ssd_combined")
     fake.mamba_chunk_scan_combined = stand_in
     monkeypatch.setitem(sys.modules, "mamba_ssm.ops.triton.ssd_combined", fake)
+    fake_norm = types.ModuleType("mamba_ssm.ops.triton.layernorm_gated")
+    fake_norm.rmsnorm_fn = norm_stand_in
+    monkeypatch.setitem(sys.modules, "mamba_ssm.ops.triton.layernorm_gated", fake_norm)
     monkeypatch.setattr(model_module, "kernel_available", lambda name: True)
     return calls
 
@@ -266,18 +277,21 @@ import triton.runtime.autotuner as autotuner
 torch.cuda.device = lambda index: contextlib.nullcontext()
 torch.cuda.get_device_properties = lambda device: types.SimpleNamespace(multi_processor_count=132)
 autotuner.Autotuner.prune_configs = lambda self, kwargs: [self.configs[-1]]
-from corpusforge.trainer.model import ssd
+from corpusforge.trainer.model import gated_rms_norm, ssd
 g = torch.Generator().manual_seed(1)
 inputs = [torch.randn(1, 80, 4, 16, generator=g), F.softplus(torch.randn(1, 80, 4, generator=g) - 1),
           -torch.rand(4, generator=g) - 0.5, torch.randn(1, 80, 2, 16, generator=g),
-          torch.randn(1, 80, 2, 16, generator=g)]
-weight = torch.randn(1, 80, 4, 16, generator=g)
+          torch.randn(1, 80, 2, 16, generator=g), torch.randn(4, generator=g),          # x dt a b c d
+          torch.randn(1, 80, 64, generator=g), 1 + 0.1 * torch.randn(64, generator=g)]  # z, norm weight
+weight = torch.randn(1, 80, 64, generator=g)
 runs = []
 for kernel in ("torch", "mamba_ssm"):
     leaves = [t.clone().requires_grad_() for t in inputs]
-    y = ssd(*leaves, 32, kernel)
-    (y * weight).sum().backward()
-    runs.append([y.detach()] + [t.grad for t in leaves])
+    x, dt, a, b, c, d, z, w = leaves
+    y = ssd(x, dt, a, b, c, 32, kernel, d)
+    out = gated_rms_norm(y.flatten(2), z, w, 2, 1e-5, kernel)
+    (out * weight).sum().backward()
+    runs.append([y.detach(), out.detach()] + [t.grad for t in leaves])
 print(json.dumps([float((b - a).norm() / a.norm()) for a, b in zip(*runs)]))
 """
 
@@ -292,10 +306,11 @@ def _importable(name: str) -> bool:
 @pytest.mark.skipif(not (_importable("triton") and _importable("mamba_ssm")), reason="needs triton and mamba_ssm")
 def test_mamba_ssm_triton_kernels_match_under_the_interpreter():
     """The real mamba_ssm Triton kernels, forward and backward, run by Triton's CPU interpreter on 80 steps (not a
-    multiple of the chunk): output and the gradients of x, dt, A, B, C equal the plain-PyTorch SSD's."""
+    multiple of the chunk): the SSD's output (with the D skip), the gated group norm's output, and the gradients of
+    x, dt, A, B, C, D, z and the norm weight equal the plain-PyTorch layer's."""
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     out = subprocess.run([sys.executable, "-c", _INTERPRETED_MAMBA_SSM], env=env, capture_output=True, text=True,
                          timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     errors = json.loads(out.stdout.strip().splitlines()[-1])
-    assert len(errors) == 6 and max(errors) < 1e-4, errors
+    assert len(errors) == 10 and max(errors) < 1e-4, errors
