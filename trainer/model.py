@@ -43,8 +43,8 @@ class ModelConfig:
     mamba_chunk: int = 128
     # SSD kernel: "torch" (the chunked algorithm below), or fused Triton kernels for the same recurrence on GPU:
     # "mamba_ssm" (state-spaces/mamba, what Megatron-LM and NeMo train with; its gated-norm kernel too) or "fla"
-    # (flash-linear-attention). Opt-in: on an H100 mamba_ssm cuts a proxy-200m Mamba layer's GPU time by 14% and
-    # its memory enough for batch 48 (README), after ~90 s of one-time autotuning.
+    # (flash-linear-attention). Opt-in: on an H100 mamba_ssm takes 16% off a proxy-200m Mamba layer's GPU time and
+    # enough memory for batch 48 (README), after 70-90 s of autotuning on a machine's first use.
     mamba_kernel: str = "torch"
     # Attention: GQA, no positional embeddings (Nemotron-H: the Mamba layers carry position).
     attn_heads: int = 4
