@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from corpusforge.trainer.model import (FUSED_SSD, HybridLM, Layer, count_parameters, experts_dense_reference,
-                                       experts_grouped, flops_per_token, get_config, kernel_available, ssd,
-                                       ssd_chunked, ssd_reference, warm_up_ssd)
+from corpusforge.trainer.model import (FUSED_SSD, HybridLM, Layer, causal_conv1d_silu, count_parameters,
+                                       experts_dense_reference, experts_grouped, flops_per_token, get_config,
+                                       kernel_available, ssd, ssd_chunked, ssd_reference, warm_up_kernels)
 from corpusforge.trainer.runtime import autocast, make_optimizer, peak_flops
 
 BATCH = {"proxy-10m": 32, "proxy-50m": 32, "proxy-200m": 32}  # sequences of 2048 per step (200m: 55 GB)
@@ -71,7 +71,28 @@ def check_kernels(device: torch.device) -> dict:
                 errors.update(check_fused_ssd(kernel, device))
             except Exception as e:  # report it; the timed runs then show whether the kernel works at all
                 errors[f"ssd_{kernel}_error"] = f"{type(e).__name__}: {e}"[:2000]
+    if device.type == "cuda" and kernel_available("fla", "conv_kernel"):
+        try:
+            errors.update(check_fused_conv(device))
+        except Exception as e:
+            errors["conv_fla_error"] = f"{type(e).__name__}: {e}"[:2000]
     return errors
+
+
+def check_fused_conv(device: torch.device) -> dict:
+    """FLA's causal conv + SiLU against the plain one on a strided bf16 input: output and gradients."""
+    g = torch.Generator(device="cpu").manual_seed(2)
+    inputs = [torch.randn(4, 300, 96, generator=g), torch.randn(48, 1, 4, generator=g), torch.randn(48, generator=g)]
+    grad = torch.randn(4, 300, 48, generator=g).to(device, torch.bfloat16)
+    runs = []
+    for kernel in ("torch", "fla"):
+        full, w, b = [t.to(device, copy=True).requires_grad_() for t in inputs]
+        with autocast(device):
+            out = causal_conv1d_silu(full.to(torch.bfloat16)[..., 16:64], w, b, kernel)
+        out.backward(grad)
+        runs.append([out.float(), full.grad, w.grad, b.grad])
+    return {f"conv_fla_{name}_vs_torch_rel_err_bf16": float((b - a).norm() / a.norm())
+            for name, a, b in zip(("out", "grad_x", "grad_w", "grad_b"), *runs)}
 
 
 def check_fused_ssd(kernel: str, device: torch.device) -> dict:
@@ -106,9 +127,9 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     cfg = get_config(preset, **overrides)
     model = HybridLM(cfg).to(device)
     opt = make_optimizer(model, 1e-3, (0.9, 0.95), 0.1, device)
-    ssd_s = warm_up_ssd(cfg, batch, seq_len, device)
-    if ssd_s:
-        print(f"{cfg.mamba_kernel} SSD autotuned in {ssd_s:.1f} s", flush=True)
+    kernel_s = warm_up_kernels(cfg, batch, seq_len, device)
+    if kernel_s:
+        print(f"fused-kernel warm-up (Triton autotuning) {kernel_s:.1f} s", flush=True)
     forward = torch.compile(model) if compiled else model
     x = torch.randint(0, cfg.vocab_size, (batch, seq_len + 1), device=device)
 
@@ -153,7 +174,7 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     return {"preset": preset, "compile": compiled, "mamba_kernel": cfg.mamba_kernel, "batch": batch,
             "seq_len": seq_len, "step_ms": 1000 * dt,
             "tokens_per_s": tok_s, "mfu": flops * tok_s / peak if peak else None, "flops_per_token": flops,
-            "params_total": params["total"], "params_active": params["active"], "ssd_autotune_s": ssd_s,
+            "params_total": params["total"], "params_active": params["active"], "kernel_warm_up_s": kernel_s,
             "warmup_s": warm_s, "loss": float(out["lm_loss"]),
             "peak_mem_gb": torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None}
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from corpusforge.trainer.model import Layer, get_config, linear_cross_entropy, warm_up_ssd
+from corpusforge.trainer.model import Layer, get_config, linear_cross_entropy, warm_up_kernels
 from corpusforge.trainer.runtime import autocast
 from trainer_gpu import use_source_package  # benchmarks/ is on the path when this runs as a script
 
@@ -50,8 +50,10 @@ def profile_table(fn, path: Path) -> None:
 def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int, profile: Path | None = None) -> float:
     device = torch.device("cuda")
     layer = Layer(kind, cfg).to(device)
-    if kind == "M" and cfg.mamba_kernel != "torch":
-        print(f"SSD warm-up {warm_up_ssd(cfg, *tokens, device):.1f} s", flush=True)
+    if kind == "M":
+        warm_s = warm_up_kernels(cfg, *tokens, device)
+        if warm_s:
+            print(f"fused-kernel warm-up (Triton autotuning) {warm_s:.1f} s", flush=True)
     compiled = torch.compile(lambda x: layer(x, []))
     dtype = torch.float32 if cfg.fp32_residual else torch.bfloat16  # the residual stream's dtype in the model
     x = torch.randn(*tokens, cfg.d_model, device=device, dtype=dtype, requires_grad=True)

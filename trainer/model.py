@@ -20,10 +20,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from corpusforge.trainer.runtime import autocast
+
 LAYER_TYPES = {"M": "mamba", "*": "attention", "E": "moe", "-": "mlp"}
-# Fused GPU kernels for the SSD (model option mamba_kernel): modules to import, and the pip package providing them.
+# Fused GPU kernels (Triton) the Mamba-2 mixer can use instead of its plain-PyTorch code, per model option: the
+# modules to import, and the pip package providing them. "torch" is always there.
 FUSED_SSD = {"mamba_ssm": (("mamba_ssm.ops.triton.ssd_combined", "mamba_ssm.ops.triton.layernorm_gated"), "mamba-ssm"),
              "fla": (("fla.ops.simple_gla",), "fla-core")}
+FUSED_CONV = {"fla": (("fla.modules.causal_conv1d",), "fla-core")}
+KERNEL_OPTIONS = {"mamba_kernel": FUSED_SSD, "conv_kernel": FUSED_CONV}
 
 
 # ----------------------------------------------------------------------------------------------------------- config
@@ -46,6 +51,9 @@ class ModelConfig:
     # (flash-linear-attention). Opt-in: on an H100 mamba_ssm takes 16% off a proxy-200m Mamba layer's GPU time and
     # enough memory for batch 48 (README), after 70-90 s of autotuning on a machine's first use.
     mamba_kernel: str = "torch"
+    # The causal depthwise conv + SiLU before the SSD: "torch" (shifted multiply-adds that torch.compile fuses) or
+    # "fla" (flash-linear-attention's Triton causal_conv1d, forward and backward in one kernel each).
+    conv_kernel: str = "torch"
     # Attention: GQA, no positional embeddings (Nemotron-H: the Mamba layers carry position).
     attn_heads: int = 4
     attn_kv_heads: int = 1
@@ -79,8 +87,9 @@ class ModelConfig:
             raise ValueError("mamba inner width must split into heads, and heads into groups")
         if self.attn_heads % self.attn_kv_heads:
             raise ValueError("attn_heads must be a multiple of attn_kv_heads")
-        if self.mamba_kernel not in ("torch", *FUSED_SSD):
-            raise ValueError(f"mamba_kernel {self.mamba_kernel!r}: use torch, {' or '.join(FUSED_SSD)}")
+        for field, kernels in KERNEL_OPTIONS.items():
+            if getattr(self, field) not in ("torch", *kernels):
+                raise ValueError(f"{field} {getattr(self, field)!r}: use torch, {' or '.join(kernels)}")
         if self.moe_top_k > self.moe_experts:
             raise ValueError("moe_top_k must not exceed moe_experts")
 
@@ -223,23 +232,25 @@ def ssd_chunked(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.
 
 
 @functools.cache
-def kernel_available(kernel: str) -> bool:
-    """Whether a fused SSD kernel's module imports here (its package installed, Triton present)."""
+def kernel_available(kernel: str, option: str = "mamba_kernel") -> bool:
+    """Whether a fused kernel's modules import here (its package installed, Triton present)."""
     # Keep Triton's autotuning results on disk (as vLLM does): mamba_ssm's SSD is ~20 kernels and ~200 configs to
     # compile and time on first use, and every proxy of a study would otherwise pay that again. Read at import.
     os.environ.setdefault("TRITON_CACHE_AUTOTUNING", "1")
     try:
-        for module in FUSED_SSD[kernel][0]:
+        for module in KERNEL_OPTIONS[option][kernel][0]:
             importlib.import_module(module)
     except Exception:  # ImportError, or Triton failing to find a driver on a CPU-only box
         return False
     return True
 
 
-def require_kernel(kernel: str) -> None:
-    """Raise ValueError naming the package to install when a fused SSD kernel cannot be imported here."""
-    if kernel != "torch" and not kernel_available(kernel):
-        raise ValueError(f"mamba_kernel {kernel} needs `pip install {FUSED_SSD[kernel][1]}` (GPU with Triton)")
+def require_kernels(cfg: ModelConfig) -> None:
+    """Raise ValueError naming the option and the package to install when a chosen fused kernel cannot be imported."""
+    for option, kernels in KERNEL_OPTIONS.items():
+        kernel = getattr(cfg, option)
+        if kernel != "torch" and not kernel_available(kernel, option):
+            raise ValueError(f"{option} {kernel} needs `pip install {kernels[kernel][1]}` (GPU with Triton)")
 
 
 def ssd(x: torch.Tensor, dt: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, chunk: int,
@@ -268,31 +279,6 @@ def gated_rms_norm(y: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, group
     shape = y.shape
     y = rms_norm((y * F.silu(z)).reshape(*shape[:-1], groups, -1), None, eps).reshape(shape)
     return y * weight
-
-
-def warm_up_ssd(cfg: ModelConfig, batch: int, seq_len: int, device: torch.device) -> float:
-    """Run the model's fused SSD kernel forward and backward once at its training shapes; returns the seconds taken.
-
-    Triton autotunes a kernel on its first call by compiling and timing every configuration. Inside the first training
-    step that timing runs next to a GPU full of activations and can take many minutes; done here, before training
-    allocates anything, it takes what compilation takes (and nothing on the next run: the results are cached on disk).
-    """
-    if cfg.mamba_kernel == "torch":
-        return 0.0
-    start = time.perf_counter()
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32  # the dtypes under runtime.autocast
-    h, p, g, n = cfg.mamba_heads, cfg.mamba_head_dim, cfg.mamba_groups, cfg.mamba_d_state
-    shapes = [(batch, seq_len, h, p), (batch, seq_len, h), (h,), (batch, seq_len, g, n), (batch, seq_len, g, n), (h,)]
-    kinds = [dtype, torch.float32, torch.float32, dtype, dtype, torch.float32]  # as Mamba2.forward passes them
-    inputs = [torch.randn(s, device=device, dtype=k) * 0.1 for s, k in zip(shapes, kinds)]
-    inputs[1], inputs[2] = F.softplus(inputs[1]), -torch.ones(h, device=device)
-    for t in inputs:
-        t.requires_grad_()
-    x, dt, a, b, c, d = inputs
-    ssd(x, dt, a, b, c, cfg.mamba_chunk, cfg.mamba_kernel, d).float().sum().backward()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 # The fused kernels run as they are (torch.compile fuses what comes before and after): on an H100 the plain-PyTorch
@@ -352,6 +338,24 @@ def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> 
     return y
 
 
+def causal_conv1d_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                       kernel: str = "torch") -> torch.Tensor:
+    """silu(causal_conv1d(x, weight, bias)) through the chosen kernel; weight and bias in x's dtype, as autocast."""
+    if kernel == "fla":
+        return causal_conv1d_silu_fla(x, weight, bias)
+    return F.silu(causal_conv1d(x, weight, bias))
+
+
+@torch.compiler.disable
+def causal_conv1d_silu_fla(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """`causal_conv1d_silu` through flash-linear-attention's Triton causal_conv1d (MIT licence), which reads the
+    strided split of in_proj's output as it is."""
+    from fla.modules.causal_conv1d import causal_conv1d as fla_causal_conv1d
+
+    w, b = weight[:, 0].to(x.dtype), bias.to(x.dtype)
+    return fla_causal_conv1d(x, w, b, activation="silu", backend="triton")[0]
+
+
 class Mamba2(nn.Module):
     """Mamba-2 mixer: in_proj -> causal depthwise conv on (x, B, C) -> SSD -> gated group RMSNorm -> out_proj."""
 
@@ -359,7 +363,7 @@ class Mamba2(nn.Module):
         super().__init__()
         self.cfg = cfg
         di, g, n, h = cfg.mamba_inner, cfg.mamba_groups, cfg.mamba_d_state, cfg.mamba_heads
-        require_kernel(cfg.mamba_kernel)
+        require_kernels(cfg)
         self.conv_dim = di + 2 * g * n
         self.in_proj = nn.Linear(cfg.d_model, di + self.conv_dim + h, bias=False)
         self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, cfg.mamba_conv, groups=self.conv_dim,
@@ -377,7 +381,7 @@ class Mamba2(nn.Module):
         bsz, length, _ = u.shape
         di, g, n, h, p = cfg.mamba_inner, cfg.mamba_groups, cfg.mamba_d_state, cfg.mamba_heads, cfg.mamba_head_dim
         z, xbc, dt = self.in_proj(u).split([di, self.conv_dim, h], dim=-1)
-        xbc = F.silu(causal_conv1d(xbc, self.conv1d.weight, self.conv1d.bias))
+        xbc = causal_conv1d_silu(xbc, self.conv1d.weight, self.conv1d.bias, cfg.conv_kernel)
         x, b, c = xbc.split([di, g * n, g * n], dim=-1)
         dt = F.softplus(dt.float() + self.dt_bias)                               # (b, T, h)
         a = -torch.exp(self.A_log.float())
@@ -386,6 +390,27 @@ class Mamba2(nn.Module):
                 cfg.mamba_kernel, self.D)
         y = gated_rms_norm(y.reshape(bsz, length, di), z, self.norm.weight, g, cfg.norm_eps, cfg.mamba_kernel)
         return self.out_proj(y)
+
+
+def warm_up_kernels(cfg: ModelConfig, batch: int, seq_len: int, device: torch.device) -> float:
+    """Run one Mamba-2 layer with the model's fused kernels forward and backward at the training shapes; returns the
+    seconds taken (0 when every kernel is plain PyTorch).
+
+    Triton autotunes a kernel on its first call by compiling and timing every configuration. Inside the first training
+    step that timing runs next to a GPU full of activations and can take many minutes; done here, before training
+    allocates anything, it takes what compilation takes (and nothing on the next run: the results are cached on disk).
+    """
+    if cfg.mamba_kernel == "torch" and cfg.conv_kernel == "torch":
+        return 0.0
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # training's RNG stream untouched
+        layer = Mamba2(cfg).to(device)
+        u = torch.randn(batch, seq_len, cfg.d_model, device=device)
+        with autocast(device):
+            layer(u).float().sum().backward()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
 # -------------------------------------------------------------------------------------------------------- attention

@@ -24,7 +24,7 @@ from corpusforge.core import storage
 from corpusforge.core.config import apply_overrides, load_yaml_model, validate_model
 from corpusforge.trainer.data import DataSource, TokenBlend, sources_from_manifest
 from corpusforge.trainer.model import (HybridLM, ModelConfig, count_parameters, flops_per_token, get_config,
-                                       require_kernel, warm_up_ssd)
+                                       require_kernels, warm_up_kernels)
 from corpusforge.trainer.runtime import autocast, make_optimizer, peak_flops, resolve_device
 
 CHECKPOINT = "checkpoint.pt"
@@ -81,7 +81,7 @@ class TrainConfig(BaseModel):
     def _model(self) -> "TrainConfig":
         # The preset and its overrides are checked here, so a bad model setting stops the run before any data work.
         try:
-            require_kernel(get_config(self.preset, **self.model).mamba_kernel)
+            require_kernels(get_config(self.preset, **self.model))
         except TypeError as e:  # an unknown ModelConfig field
             raise ValueError(f"model: {e}") from None
         except ValueError as e:
@@ -180,7 +180,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> TrainResult:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    warm_up_ssd(mcfg, cfg.batch_size, cfg.seq_len, device)  # autotune before activations fill the GPU
+    warm_up_kernels(mcfg, cfg.batch_size, cfg.seq_len, device)  # autotune before activations fill the GPU
     forward = torch.compile(model) if cfg.compile else model
     params = count_parameters(mcfg)
     flops_tok = flops_per_token(mcfg, cfg.seq_len)

@@ -190,15 +190,17 @@ def test_mamba_ssm_kernel_gets_the_layer_inputs_in_its_convention(monkeypatch):
     assert torch.allclose(y.double(), y_ref + x * d[:, None], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("kernel,package", [("fla", "fla-core"), ("mamba_ssm", "mamba-ssm")])
-def test_fused_kernel_without_its_package_is_a_config_error(monkeypatch, kernel, package):
+@pytest.mark.parametrize("option,kernel,package", [("mamba_kernel", "fla", "fla-core"),
+                                                   ("mamba_kernel", "mamba_ssm", "mamba-ssm"),
+                                                   ("conv_kernel", "fla", "fla-core")])
+def test_fused_kernel_without_its_package_is_a_config_error(monkeypatch, option, kernel, package):
     from corpusforge.trainer import model
 
-    monkeypatch.setattr(model, "kernel_available", lambda name: False)
-    with pytest.raises(ValueError, match=package):
-        model.Mamba2(get_config("proxy-10m", mamba_kernel=kernel))
-    with pytest.raises(ValueError, match="mamba_kernel"):
-        get_config("proxy-10m", mamba_kernel="cuda")
+    monkeypatch.setattr(model, "kernel_available", lambda *args: False)
+    with pytest.raises(ValueError, match=f"{option} {kernel} needs `pip install {package}`"):
+        model.Mamba2(get_config("proxy-10m", **{option: kernel}))
+    with pytest.raises(ValueError, match=option):
+        get_config("proxy-10m", **{option: "cuda"})
 
 
 SMALL = dict(vocab_size=64, d_model=64, pattern="ME*M", mamba_d_state=16, mamba_head_dim=16, mamba_groups=2,
@@ -206,10 +208,15 @@ SMALL = dict(vocab_size=64, d_model=64, pattern="ME*M", mamba_d_state=16, mamba_
              mamba_chunk=8)
 
 
+def _signature(*tensors) -> list:
+    return [(tuple(t.shape), t.stride(), t.dtype) for t in tensors]
+
+
 @pytest.fixture
-def stand_in_mamba_ssm(monkeypatch):
-    """mamba_ssm's kernel entry point (its signature, computed by ssd_chunked); returns the list of its calls, each
-    as the (shape, dtype) of every tensor argument -- what Triton's autotuner keys its choices on."""
+def stand_in_kernels(monkeypatch):
+    """Stand-ins with the fused kernels' signatures (mamba_ssm's SSD and gated norm, FLA's causal conv), computed in
+    plain PyTorch; returns the list of the SSD and conv calls, each as the shape, stride and dtype of every tensor
+    argument -- what Triton's autotuner keys its choices on."""
     import sys
     import types
 
@@ -218,8 +225,13 @@ def stand_in_mamba_ssm(monkeypatch):
     calls = []
 
     def stand_in(x, dt, a, b, c, chunk, D=None):
-        calls.append([(tuple(t.shape), t.dtype) for t in (x, dt, a, b, c, D)] + [chunk])
+        calls.append(["ssd", chunk] + _signature(x, dt, a, b, c, D))
         return ssd_chunked(x * dt[..., None], a * dt, b, c, chunk)[0] + x * D[:, None]
+
+    def conv_stand_in(x, weight, bias, activation, backend):
+        assert activation == "silu" and backend == "triton"
+        calls.append(["conv"] + _signature(x, weight, bias))
+        return F.silu(causal_conv1d(x, weight[:, None], bias)), None
 
     def norm_stand_in(y, weight, bias, z, eps, group_size, norm_before_gate):
         assert bias is None and not norm_before_gate
@@ -232,19 +244,22 @@ def stand_in_mamba_ssm(monkeypatch):
     fake_norm = types.ModuleType("mamba_ssm.ops.triton.layernorm_gated")
     fake_norm.rmsnorm_fn = norm_stand_in
     monkeypatch.setitem(sys.modules, "mamba_ssm.ops.triton.layernorm_gated", fake_norm)
-    monkeypatch.setattr(model_module, "kernel_available", lambda name: True)
+    fake_conv = types.ModuleType("fla.modules.causal_conv1d")
+    fake_conv.causal_conv1d = conv_stand_in
+    monkeypatch.setitem(sys.modules, "fla.modules.causal_conv1d", fake_conv)
+    monkeypatch.setattr(model_module, "kernel_available", lambda *args: True)
     return calls
 
 
-def test_fused_kernel_plumbing_trains_under_compile(stand_in_mamba_ssm):
-    """The mamba_ssm path with a stand-in kernel: a compiled model behind it must give the loss and gradients of
-    the plain model, so argument order, the graph break around the kernel and the gradients through it are right
-    even where the real kernel (GPU only) cannot run."""
+def test_fused_kernel_plumbing_trains_under_compile(stand_in_kernels):
+    """The fused-kernel paths with stand-in kernels: a compiled model behind them must give the loss and gradients
+    of the plain model, so argument order, the graph breaks around the kernels and the gradients through them are
+    right even where the real kernels (GPU only) cannot run."""
     idx = torch.randint(0, 64, (2, 21))
     results = []
-    for kernel, compile_it in (("torch", False), ("mamba_ssm", True)):
+    for kernels, compile_it in (({}, False), ({"mamba_kernel": "mamba_ssm", "conv_kernel": "fla"}, True)):
         torch.manual_seed(0)
-        model = HybridLM(get_config("proxy-10m", mamba_kernel=kernel, **SMALL))
+        model = HybridLM(get_config("proxy-10m", **kernels, **SMALL))
         run = torch.compile(model) if compile_it else model
         loss = run(idx[:, :-1], idx[:, 1:])["loss"]
         loss.backward()
@@ -252,24 +267,28 @@ def test_fused_kernel_plumbing_trains_under_compile(stand_in_mamba_ssm):
     (loss_a, grads_a), (loss_b, grads_b) = results
     assert torch.allclose(loss_a, loss_b, rtol=1e-5)
     assert all(torch.allclose(ga, gb, rtol=1e-4, atol=1e-6) for ga, gb in zip(grads_a, grads_b))
+    assert {call[0] for call in stand_in_kernels} == {"ssd", "conv"}
 
 
-def test_ssd_warm_up_calls_the_kernel_as_training_does(stand_in_mamba_ssm):
-    """The warm-up autotunes the fused kernel only if it calls it with the shapes and dtypes of the training step:
-    Triton keys its autotuning on them."""
-    from corpusforge.trainer.model import warm_up_ssd
+def test_kernel_warm_up_calls_the_kernels_as_training_does(stand_in_kernels):
+    """The warm-up autotunes the fused kernels only if it calls them with the shapes, strides and dtypes of the
+    training step: Triton keys its autotuning on them."""
+    from corpusforge.trainer.model import warm_up_kernels
 
-    cfg = get_config("proxy-10m", mamba_kernel="mamba_ssm", **SMALL)
+    cfg = get_config("proxy-10m", mamba_kernel="mamba_ssm", conv_kernel="fla", **SMALL)
     HybridLM(cfg)(torch.randint(0, 64, (3, 24)), torch.randint(0, 64, (3, 24)))
-    trained = stand_in_mamba_ssm[0]
-    stand_in_mamba_ssm.clear()
-    assert warm_up_ssd(cfg, 3, 24, torch.device("cpu")) > 0
-    assert stand_in_mamba_ssm == [trained]
-    assert warm_up_ssd(get_config("proxy-10m", **SMALL), 3, 24, torch.device("cpu")) == 0
-    assert len(stand_in_mamba_ssm) == 1  # the plain SSD has nothing to autotune
+    one_layer = stand_in_kernels[:2]
+    assert [call[0] for call in one_layer] == ["conv", "ssd"] and stand_in_kernels[2:] == one_layer
+    stand_in_kernels.clear()
+    rng = torch.get_rng_state()
+    assert warm_up_kernels(cfg, 3, 24, torch.device("cpu")) > 0
+    assert stand_in_kernels == one_layer
+    assert torch.equal(torch.get_rng_state(), rng)  # training's random stream is left where it was
+    assert warm_up_kernels(get_config("proxy-10m", **SMALL), 3, 24, torch.device("cpu")) == 0
+    assert len(stand_in_kernels) == 2  # plain PyTorch has nothing to autotune
 
 
-_INTERPRETED_MAMBA_SSM = """
+_INTERPRETER_PRELUDE = """
 import contextlib, json, sys, types
 import torch, torch.nn.functional as F
 import triton.runtime.autotuner as autotuner
@@ -277,6 +296,8 @@ import triton.runtime.autotuner as autotuner
 torch.cuda.device = lambda index: contextlib.nullcontext()
 torch.cuda.get_device_properties = lambda device: types.SimpleNamespace(multi_processor_count=132)
 autotuner.Autotuner.prune_configs = lambda self, kwargs: [self.configs[-1]]
+"""
+_INTERPRETED_MAMBA_SSM = _INTERPRETER_PRELUDE + """
 from corpusforge.trainer.model import gated_rms_norm, ssd
 g = torch.Generator().manual_seed(1)
 inputs = [torch.randn(1, 80, 4, 16, generator=g), F.softplus(torch.randn(1, 80, 4, generator=g) - 1),
@@ -294,6 +315,20 @@ for kernel in ("torch", "mamba_ssm"):
     runs.append([y.detach(), out.detach()] + [t.grad for t in leaves])
 print(json.dumps([float((b - a).norm() / a.norm()) for a, b in zip(*runs)]))
 """
+# The conv reads a strided slice of a wider tensor, as the layer passes in_proj's split output.
+_INTERPRETED_FLA_CONV = _INTERPRETER_PRELUDE + """
+from corpusforge.trainer.model import causal_conv1d_silu
+g = torch.Generator().manual_seed(2)
+inputs = [torch.randn(2, 75, 96, generator=g), torch.randn(48, 1, 4, generator=g), torch.randn(48, generator=g)]
+weight = torch.randn(2, 75, 48, generator=g)
+runs = []
+for kernel in ("torch", "fla"):
+    full, w, b = [t.clone().requires_grad_() for t in inputs]
+    out = causal_conv1d_silu(full[..., 16:64], w, b, kernel)
+    (out * weight).sum().backward()
+    runs.append([out.detach(), full.grad, w.grad, b.grad])
+print(json.dumps([float((b - a).norm() / a.norm()) for a, b in zip(*runs)]))
+"""
 
 
 def _importable(name: str) -> bool:
@@ -303,14 +338,26 @@ def _importable(name: str) -> bool:
         return name in sys.modules
 
 
+def _interpreted(script: str) -> list[float]:
+    """Run `script` with Triton's CPU interpreter; its last output line is a JSON list of relative errors."""
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.skipif(not (_importable("triton") and _importable("mamba_ssm")), reason="needs triton and mamba_ssm")
 def test_mamba_ssm_triton_kernels_match_under_the_interpreter():
     """The real mamba_ssm Triton kernels, forward and backward, run by Triton's CPU interpreter on 80 steps (not a
     multiple of the chunk): the SSD's output (with the D skip), the gated group norm's output, and the gradients of
     x, dt, A, B, C, D, z and the norm weight equal the plain-PyTorch layer's."""
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    out = subprocess.run([sys.executable, "-c", _INTERPRETED_MAMBA_SSM], env=env, capture_output=True, text=True,
-                         timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    errors = json.loads(out.stdout.strip().splitlines()[-1])
+    errors = _interpreted(_INTERPRETED_MAMBA_SSM)
     assert len(errors) == 10 and max(errors) < 1e-4, errors
+
+
+@pytest.mark.skipif(not (_importable("triton") and _importable("fla")), reason="needs triton and fla-core")
+def test_fla_causal_conv_matches_under_the_interpreter():
+    """FLA's Triton causal conv + SiLU, forward and backward, under Triton's CPU interpreter on a strided input of
+    75 steps: output and the gradients of input, weight and bias equal the plain layer's (the model's conv_kernel)."""
+    errors = _interpreted(_INTERPRETED_FLA_CONV)
+    assert len(errors) == 4 and max(errors) < 1e-5, errors
