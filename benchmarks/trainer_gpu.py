@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from corpusforge.trainer.model import (FUSED_SSD, HybridLM, Layer, causal_conv1d_silu, count_parameters,
+from corpusforge.trainer.model import (HybridLM, Layer, ModelConfig, causal_conv1d_silu, count_parameters,
                                        experts_dense_reference, experts_grouped, flops_per_token, get_config,
-                                       kernel_available, ssd, ssd_chunked, ssd_reference, warm_up_kernels)
+                                       ssd, ssd_chunked, ssd_reference, warm_up_kernels)
 from corpusforge.trainer.runtime import autocast, make_optimizer, peak_flops
 
 BATCH = {"proxy-10m": 32, "proxy-50m": 32, "proxy-200m": 32}  # sequences of 2048 per step (200m: 55 GB)
@@ -45,8 +45,10 @@ def use_source_package(name: str, parent: str) -> None:
     sys.modules[name] = module
 
 
-def check_kernels(device: torch.device) -> dict:
-    """Relative error of the fast paths against their references, on this device."""
+def check_kernels(device: torch.device, cfg: ModelConfig) -> dict:
+    """Relative error of the fast paths against their references, on this device. The fused kernels are checked at
+    `cfg`'s layer shapes and dtypes, after the timed runs: Triton's autotuning is keyed on those but not on the batch,
+    so a check on a few tokens run first would choose the configurations the training shapes then use."""
     g = torch.Generator(device="cpu").manual_seed(0)
     n, d, f, e, k = 4096, 512, 256, 32, 4
     x = torch.randn(n, d, generator=g).to(device)
@@ -65,59 +67,62 @@ def check_kernels(device: torch.device) -> dict:
     y, _ = ssd_chunked(*(t.float().to(device) for t in (xs, la, b, c)), 64)
     errors = {"moe_grouped_vs_dense_rel_err_bf16": moe_err,
               "ssd_chunked_vs_sequential_rel_err_fp32": float((y.double().cpu() - y_ref).norm() / y_ref.norm())}
-    for kernel in FUSED_SSD:
-        if device.type == "cuda" and kernel_available(kernel):
+    fused = [(check_fused_ssd, cfg.mamba_kernel, "ssd"), (check_fused_conv, cfg.conv_kernel, "conv")]
+    for check, kernel, part in fused:
+        if device.type == "cuda" and kernel != "torch":
             try:
-                errors.update(check_fused_ssd(kernel, device))
-            except Exception as e:  # report it; the timed runs then show whether the kernel works at all
-                errors[f"ssd_{kernel}_error"] = f"{type(e).__name__}: {e}"[:2000]
-    if device.type == "cuda" and kernel_available("fla", "conv_kernel"):
-        try:
-            errors.update(check_fused_conv(device))
-        except Exception as e:
-            errors["conv_fla_error"] = f"{type(e).__name__}: {e}"[:2000]
+                errors.update(check(kernel, device, cfg))
+            except Exception as e:  # report it beside the timings
+                errors[f"{part}_{kernel}_error"] = f"{type(e).__name__}: {e}"[:2000]
     return errors
 
 
-def check_fused_conv(device: torch.device) -> dict:
-    """FLA's causal conv + SiLU against the plain one on a strided bf16 input: output and gradients."""
+def _rel_errors(prefix: str, names: list[str], refs: list[torch.Tensor], values: list[torch.Tensor]) -> dict:
+    return {f"{prefix}_{name}": float((v.double().cpu() - r.double().cpu()).norm() / r.double().cpu().norm())
+            for name, r, v in zip(names, refs, values)}
+
+
+def check_fused_conv(kernel: str, device: torch.device, cfg: ModelConfig, dtype=torch.bfloat16) -> dict:
+    """The fused causal conv + SiLU in `dtype` on in_proj's strided split, as the layer runs it, against the plain
+    conv in fp32: output and gradients."""
     g = torch.Generator(device="cpu").manual_seed(2)
-    inputs = [torch.randn(4, 300, 96, generator=g), torch.randn(48, 1, 4, generator=g), torch.randn(48, generator=g)]
-    grad = torch.randn(4, 300, 48, generator=g).to(device, torch.bfloat16)
+    di, conv_dim = cfg.mamba_inner, cfg.mamba_inner + 2 * cfg.mamba_groups * cfg.mamba_d_state
+    inputs = [torch.randn(2, 300, di + conv_dim + cfg.mamba_heads, generator=g),
+              torch.randn(conv_dim, 1, cfg.mamba_conv, generator=g) * 0.5, torch.randn(conv_dim, generator=g)]
+    grad = torch.randn(2, 300, conv_dim, generator=g).to(device)
     runs = []
-    for kernel in ("torch", "fla"):
+    for impl, run_dtype in (("torch", torch.float32), (kernel, dtype)):
         full, w, b = [t.to(device, copy=True).requires_grad_() for t in inputs]
-        with autocast(device):
-            out = causal_conv1d_silu(full.to(torch.bfloat16)[..., 16:64], w, b, kernel)
-        out.backward(grad)
-        runs.append([out.float(), full.grad, w.grad, b.grad])
-    return {f"conv_fla_{name}_vs_torch_rel_err_bf16": float((b - a).norm() / a.norm())
-            for name, a, b in zip(("out", "grad_x", "grad_w", "grad_b"), *runs)}
+        out = causal_conv1d_silu(full.to(run_dtype)[..., di:di + conv_dim], w, b, impl)
+        out.backward(grad.to(run_dtype))
+        runs.append([out, full.grad, w.grad, b.grad])
+    names = [f"{name}_vs_torch_rel_err_{str(dtype)[6:]}" for name in ("out", "grad_x", "grad_w", "grad_b")]
+    return _rel_errors(f"conv_{kernel}", names, *runs)
 
 
-def check_fused_ssd(kernel: str, device: torch.device) -> dict:
-    """A fused SSD kernel against the sequential reference (values, fp32 and bf16) and the chunked SSD (gradients)."""
+def check_fused_ssd(kernel: str, device: torch.device, cfg: ModelConfig, dtype=torch.bfloat16) -> dict:
+    """The fused SSD (with the D skip) in `dtype` at the layer's head shapes: output against the sequential reference,
+    gradients against the plain chunked SSD in fp32."""
     g = torch.Generator(device="cpu").manual_seed(1)
-    x = torch.randn(2, 300, 8, 16, generator=g, dtype=torch.float64)
-    dt = F.softplus(torch.randn(2, 300, 8, generator=g, dtype=torch.float64) - 1)
-    a = -torch.rand(8, generator=g, dtype=torch.float64) - 0.5
-    b, c = (torch.randn(2, 300, 2, 32, generator=g, dtype=torch.float64) for _ in range(2))
-    y_ref, _ = ssd_reference(x * dt[..., None], a * dt, b, c)
-    errors = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        y = ssd(x.to(device, dtype), dt.float().to(device), a.float().to(device), b.to(device, dtype),
-                c.to(device, dtype), 64, kernel)
-        errors[f"ssd_{kernel}_vs_sequential_rel_err_{str(dtype)[6:]}"] = float(
-            (y.double().cpu() - y_ref).norm() / y_ref.norm())
+    h, p, groups, n = cfg.mamba_heads, cfg.mamba_head_dim, cfg.mamba_groups, cfg.mamba_d_state
+    x = torch.randn(1, 300, h, p, generator=g, dtype=torch.float64)
+    dt = F.softplus(torch.randn(1, 300, h, generator=g, dtype=torch.float64) - 1)
+    a = -torch.rand(h, generator=g, dtype=torch.float64) - 0.5
+    b, c = (torch.randn(1, 300, groups, n, generator=g, dtype=torch.float64) for _ in range(2))
+    d = torch.randn(h, generator=g, dtype=torch.float64)
+    y_ref = ssd_reference(x * dt[..., None], a * dt, b, c)[0] + x * d[:, None]
     weight = torch.randn(x.shape, dtype=torch.float32, device=device)
-    grads = []
-    for impl in ("torch", kernel):
-        inputs = [t.float().to(device).requires_grad_() for t in (x, dt, a, b, c)]
-        (ssd(*inputs, 64, impl) * weight).sum().backward()
-        grads.append([t.grad for t in inputs])
-    for name, g_ref, g_fused in zip("x dt a b c".split(), *grads):
-        errors[f"ssd_{kernel}_grad_{name}_vs_torch_rel_err_fp32"] = float((g_fused - g_ref).norm() / g_ref.norm())
-    return errors
+    runs = []
+    for impl, run_dtype in (("torch", torch.float32), (kernel, dtype)):
+        inputs = [t.to(device, run_dtype if i in (0, 3, 4) else torch.float32).requires_grad_()
+                  for i, t in enumerate((x, dt, a, b, c, d))]
+        y = ssd(*inputs[:5], cfg.mamba_chunk, impl, inputs[5])
+        (y.float() * weight).sum().backward()
+        runs.append([y] + [t.grad for t in inputs])
+    suffix = str(dtype)[6:]
+    errors = _rel_errors(f"ssd_{kernel}", [f"vs_sequential_rel_err_{suffix}"], [y_ref], runs[1][:1])
+    names = [f"grad_{name}_vs_torch_rel_err_{suffix}" for name in "x dt a b c d".split()]
+    return errors | _rel_errors(f"ssd_{kernel}", names, runs[0][1:], runs[1][1:])
 
 
 def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, seq_len: int, steps: int,
@@ -231,9 +236,7 @@ def main() -> None:
         overrides[k] = json.loads(v) if v[:1].isdigit() or v in ("true", "false") else v
     seq = 64 if args.tiny else args.seq_len
     results = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-               "torch": torch.__version__, "overrides": overrides, "kernels": check_kernels(device), "runs": [],
-               "breakdown": {}}
-    print(json.dumps(results["kernels"]), flush=True)
+               "torch": torch.__version__, "overrides": overrides, "kernels": {}, "runs": [], "breakdown": {}}
     out = Path(args.out) if args.out else None
     for preset in args.presets.split(","):
         batch = 4 if args.tiny else args.batch or BATCH[preset]
@@ -255,6 +258,10 @@ def main() -> None:
                 out.write_text(json.dumps(results, indent=1))
             if device.type == "cuda":
                 torch.cuda.empty_cache()
+    results["kernels"] = check_kernels(device, get_config(args.presets.split(",")[0], **overrides))
+    print(json.dumps(results["kernels"]), flush=True)
+    if out:
+        out.write_text(json.dumps(results, indent=1))
     print(f"\n{'preset':<12}{'mode':<9}{'tok/s':>12}{'MFU':>8}{'step ms':>10}{'mem GB':>8}{'warm s':>8}")
     for r in results["runs"]:
         if "error" in r:

@@ -27,10 +27,10 @@ step() {  # name, seconds, command...
 export TRITON_PRINT_AUTOTUNING=1                          # each kernel's autotuning time, in the logs
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
 # First the Mamba layer alone: its warm-up autotunes the kernels (results cached on disk for the steps after).
-step fused_parts_M 240 python3 benchmarks/trainer_gpu_parts.py --kinds M --skip-base --ce-chunks "" \
+step fused_parts_M 220 python3 benchmarks/trainer_gpu_parts.py --kinds M --skip-base --ce-chunks "" \
   --variant mamba_kernel='"mamba_ssm"' --variant mamba_kernel='"mamba_ssm"',conv_kernel='"fla"' \
   --mamba-ssm-src "$src" --profile "$out/prof" --out "$out/fused_parts_M.json"
 step fused_200m_b48 200 python3 benchmarks/trainer_gpu.py --presets proxy-200m --modes compile --batch 48 $fused \
   --out "$out/fused_200m_b48.json"
-step fused_200m_b32 150 python3 benchmarks/trainer_gpu.py --presets proxy-200m --modes compile $fused \
+step fused_200m_b32 160 python3 benchmarks/trainer_gpu.py --presets proxy-200m --modes compile $fused \
   --out "$out/fused_200m_b32.json"
