@@ -329,6 +329,23 @@ for kernel in ("torch", "fla"):
     runs.append([out.detach(), full.grad, w.grad, b.grad])
 print(json.dumps([float((b - a).norm() / a.norm()) for a, b in zip(*runs)]))
 """
+# A whole Mamba-2 layer on every fused kernel at once against the plain layer, the same weights in both.
+_INTERPRETED_LAYER = _INTERPRETER_PRELUDE + """
+from corpusforge.trainer.model import Mamba2, get_config
+small = dict(d_model=64, mamba_head_dim=16, mamba_d_state=16, mamba_groups=2, mamba_chunk=32)
+torch.manual_seed(0)
+plain = Mamba2(get_config("proxy-10m", **small))
+fused = Mamba2(get_config("proxy-10m", mamba_kernel="mamba_ssm", conv_kernel="fla", **small))
+fused.load_state_dict(plain.state_dict())
+u = torch.randn(2, 70, 64)
+runs = []
+for layer in (plain, fused):
+    x = u.clone().requires_grad_()
+    y = layer(x)
+    (y * torch.linspace(-1, 1, 64)).sum().backward()
+    runs.append([y.detach(), x.grad] + [p.grad for p in layer.parameters()])
+print(json.dumps([float((b - a).norm() / a.norm()) for a, b in zip(*runs)]))
+"""
 
 
 def _importable(name: str) -> bool:
@@ -361,3 +378,11 @@ def test_fla_causal_conv_matches_under_the_interpreter():
     75 steps: output and the gradients of input, weight and bias equal the plain layer's (the model's conv_kernel)."""
     errors = _interpreted(_INTERPRETED_FLA_CONV)
     assert len(errors) == 4 and max(errors) < 1e-5, errors
+
+
+@pytest.mark.skipif(not all(map(_importable, ("triton", "mamba_ssm", "fla"))), reason="needs triton, mamba_ssm, fla")
+def test_mamba_layer_on_fused_kernels_equals_the_plain_layer_under_the_interpreter():
+    """A Mamba-2 layer with mamba_kernel=mamba_ssm and conv_kernel=fla, its real Triton kernels run by the
+    interpreter, gives the plain layer's output and the gradients of its input and every parameter."""
+    errors = _interpreted(_INTERPRETED_LAYER)
+    assert len(errors) == 2 + 8 and max(errors) < 1e-4, errors
