@@ -281,9 +281,9 @@ def gated_rms_norm(y: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, group
     return y * weight
 
 
-# The fused kernels run as they are (torch.compile fuses what comes before and after): on an H100 the plain-PyTorch
-# SSD's memory traffic -- each chunk's decay-weighted (l, l) scores and its states written and read back -- is most
-# of a proxy-200m Mamba layer's 10 ms, and these kernels keep both on chip.
+# The fused kernels run as they are (torch.compile fuses what comes before and after): the plain-PyTorch SSD writes
+# and reads back each chunk's decay-weighted (l, l) scores and its states, about half of a proxy-200m Mamba layer's
+# GPU time on an H100; these kernels keep both on chip (with the norm kernel below, the layer's 9.2 ms go to 7.7).
 @torch.compiler.disable
 def ssd_mamba_ssm(x: torch.Tensor, dt: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
                   chunk: int, d: torch.Tensor | None = None) -> torch.Tensor:
