@@ -177,8 +177,7 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     peak = peak_flops(device)
     params = count_parameters(cfg)
     return {"preset": preset, "compile": compiled, "mamba_kernel": cfg.mamba_kernel, "conv_kernel": cfg.conv_kernel,
-            "batch": batch,
-            "seq_len": seq_len, "step_ms": 1000 * dt,
+            "batch": batch, "seq_len": seq_len, "step_ms": 1000 * dt,
             "tokens_per_s": tok_s, "mfu": flops * tok_s / peak if peak else None, "flops_per_token": flops,
             "params_total": params["total"], "params_active": params["active"], "kernel_warm_up_s": kernel_s,
             "warmup_s": warm_s, "loss": float(out["lm_loss"]),
