@@ -18,12 +18,13 @@ import json
 import sys
 import time
 import types
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from corpusforge.trainer.model import (HybridLM, Layer, ModelConfig, causal_conv1d_silu, count_parameters,
+from corpusforge.trainer.model import (HybridLM, Layer, Mamba2, ModelConfig, causal_conv1d_silu, count_parameters,
                                        experts_dense_reference, experts_grouped, flops_per_token, get_config,
                                        ssd, ssd_chunked, ssd_reference, warm_up_kernels)
 from corpusforge.trainer.runtime import autocast, make_optimizer, peak_flops
@@ -67,7 +68,9 @@ def check_kernels(device: torch.device, cfg: ModelConfig) -> dict:
     y, _ = ssd_chunked(*(t.float().to(device) for t in (xs, la, b, c)), 64)
     errors = {"moe_grouped_vs_dense_rel_err_bf16": moe_err,
               "ssd_chunked_vs_sequential_rel_err_fp32": float((y.double().cpu() - y_ref).norm() / y_ref.norm())}
-    fused = [(check_fused_ssd, cfg.mamba_kernel, "ssd"), (check_fused_conv, cfg.conv_kernel, "conv")]
+    whole = "mixer" if cfg.mamba_kernel != "torch" and cfg.conv_kernel != "torch" else "torch"
+    fused = [(check_fused_ssd, cfg.mamba_kernel, "ssd"), (check_fused_conv, cfg.conv_kernel, "conv"),
+             (check_fused_layer, whole, "layer")]
     for check, kernel, part in fused:
         if device.type == "cuda" and kernel != "torch":
             try:
@@ -78,7 +81,7 @@ def check_kernels(device: torch.device, cfg: ModelConfig) -> dict:
 
 
 def _rel_errors(prefix: str, names: list[str], refs: list[torch.Tensor], values: list[torch.Tensor]) -> dict:
-    return {f"{prefix}_{name}": float((v.double().cpu() - r.double().cpu()).norm() / r.double().cpu().norm())
+    return {f"{prefix}_{name}": float((v.detach().double().cpu() - r.detach().double().cpu()).norm() / r.detach().double().cpu().norm())
             for name, r, v in zip(names, refs, values)}
 
 
@@ -98,6 +101,25 @@ def check_fused_conv(kernel: str, device: torch.device, cfg: ModelConfig, dtype=
         runs.append([out, full.grad, w.grad, b.grad])
     names = [f"{name}_vs_torch_rel_err_{str(dtype)[6:]}" for name in ("out", "grad_x", "grad_w", "grad_b")]
     return _rel_errors(f"conv_{kernel}", names, *runs)
+
+
+def check_fused_layer(_: str, device: torch.device, cfg: ModelConfig, dtype=torch.bfloat16) -> dict:
+    """A whole Mamba-2 layer on `cfg`'s fused kernels under `dtype` autocast against the same layer in plain fp32:
+    output, input gradient and every parameter's gradient (the mixer kernel's conventions, on the device)."""
+    torch.manual_seed(3)
+    plain = Mamba2(replace(cfg, mamba_kernel="torch", conv_kernel="torch")).to(device)
+    fused = Mamba2(cfg).to(device)
+    fused.load_state_dict(plain.state_dict())
+    u = torch.randn(2, 300, cfg.d_model, device=device)
+    runs = []
+    for layer, run_dtype in ((plain, None), (fused, dtype)):
+        x = u.clone().requires_grad_()
+        with torch.autocast(device.type, dtype=run_dtype, enabled=run_dtype is not None):
+            y = layer(x)
+        (y.float() * torch.linspace(-1, 1, cfg.d_model, device=device)).sum().backward()
+        runs.append([y, x.grad] + [p.grad for p in layer.parameters()])
+    names = ["out", "grad_input"] + [f"grad_{name}" for name, _ in plain.named_parameters()]
+    return _rel_errors("layer_fused", [f"{n}_vs_fp32_rel_err_{str(dtype)[6:]}" for n in names], *runs)
 
 
 def check_fused_ssd(kernel: str, device: torch.device, cfg: ModelConfig, dtype=torch.bfloat16) -> dict:
@@ -123,6 +145,18 @@ def check_fused_ssd(kernel: str, device: torch.device, cfg: ModelConfig, dtype=t
     errors = _rel_errors(f"ssd_{kernel}", [f"vs_sequential_rel_err_{suffix}"], [y_ref], runs[1][:1])
     names = [f"grad_{name}_vs_torch_rel_err_{suffix}" for name in "x dt a b c d".split()]
     return errors | _rel_errors(f"ssd_{kernel}", names, runs[0][1:], runs[1][1:])
+
+
+def write_profile(prof, path: Path, rows: int = 80) -> str:
+    """The kernel table (device time, descending) to `path`, and every event's self device time to `path`.json,
+    which untruncated names make easy to sum by kind (matmul, Triton, inductor, ...). Returns the table."""
+    events = prof.key_averages()
+    table = events.table(sort_by="cuda_time_total", row_limit=rows, max_name_column_width=100)
+    path.write_text(table)
+    timed = [{"name": e.key, "self_device_us": e.self_device_time_total, "count": e.count}
+             for e in events if e.self_device_time_total > 0]
+    path.with_suffix(".json").write_text(json.dumps(sorted(timed, key=lambda e: -e["self_device_us"]), indent=1))
+    return table
 
 
 def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, seq_len: int, steps: int,
@@ -158,9 +192,7 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
         with torch.profiler.profile(activities=activities) as prof:
             step()
             sync()
-        sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
-        table = prof.key_averages().table(sort_by=sort, row_limit=400, max_name_column_width=90)
-        Path(profile).write_text(table)
+        table = write_profile(prof, Path(profile), rows=400)
         print("\n".join(table.splitlines()[:70]), flush=True)
     t0 = time.perf_counter()
     for _ in range(warmup):

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from corpusforge.trainer.model import Layer, get_config, linear_cross_entropy, warm_up_kernels
 from corpusforge.trainer.runtime import autocast
-from trainer_gpu import use_source_package  # benchmarks/ is on the path when this runs as a script
+from trainer_gpu import use_source_package, write_profile  # benchmarks/ is on the path when this runs as a script
 
 
 def _time(fn, iters: int, warmup: int = 3) -> float:
@@ -44,7 +44,7 @@ def profile_table(fn, path: Path) -> None:
         for _ in range(3):
             fn()
         torch.cuda.synchronize()
-    path.write_text(prof.key_averages().table(sort_by="cuda_time_total", row_limit=80, max_name_column_width=100))
+    write_profile(prof, path)
 
 
 def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int, profile: Path | None = None) -> float:

@@ -27,7 +27,8 @@ LAYER_TYPES = {"M": "mamba", "*": "attention", "E": "moe", "-": "mlp"}
 # modules to import, and the pip package providing them. "torch" is always there.
 FUSED_SSD = {"mamba_ssm": (("mamba_ssm.ops.triton.ssd_combined", "mamba_ssm.ops.triton.layernorm_gated"), "mamba-ssm"),
              "fla": (("fla.ops.simple_gla",), "fla-core")}
-FUSED_CONV = {"fla": (("fla.modules.causal_conv1d",), "fla-core")}
+FUSED_CONV = {"fla": (("fla.modules.causal_conv1d",), "fla-core"),
+              "causal_conv1d": (("causal_conv1d",), "causal-conv1d")}
 KERNEL_OPTIONS = {"mamba_kernel": FUSED_SSD, "conv_kernel": FUSED_CONV}
 
 
@@ -51,8 +52,10 @@ class ModelConfig:
     # (flash-linear-attention). Opt-in: on an H100 mamba_ssm takes 16% off a proxy-200m Mamba layer's GPU time and
     # enough memory for batch 48 (README), after 70-90 s of autotuning on a machine's first use.
     mamba_kernel: str = "torch"
-    # The causal depthwise conv + SiLU before the SSD: "torch" (shifted multiply-adds that torch.compile fuses) or
-    # "fla" (flash-linear-attention's Triton causal_conv1d, forward and backward in one kernel each).
+    # The causal depthwise conv + SiLU before the SSD: "torch" (shifted multiply-adds that torch.compile fuses),
+    # "fla" (flash-linear-attention's Triton causal_conv1d, forward and backward in one kernel each) or
+    # "causal_conv1d" (Tri Dao's CUDA kernels, a compiled extension). With mamba_kernel "mamba_ssm" the last runs the
+    # whole mixer as Megatron-LM does: mamba_ssm's mamba_split_conv1d_scan_combined (`mamba_mixer_mamba_ssm`).
     conv_kernel: str = "torch"
     # Attention: GQA, no positional embeddings (Nemotron-H: the Mamba layers carry position).
     attn_heads: int = 4
@@ -301,7 +304,55 @@ def gated_rms_norm_mamba_ssm(y: torch.Tensor, z: torch.Tensor, weight: torch.Ten
     """`gated_rms_norm` through mamba_ssm's Triton rmsnorm_fn; the result is in y's dtype."""
     from mamba_ssm.ops.triton.layernorm_gated import rmsnorm_fn
 
+    _use_wide_norm_backward()
     return rmsnorm_fn(y, weight, None, z=z, eps=eps, group_size=y.shape[-1] // groups, norm_before_gate=False)
+
+
+NORM_BACKWARD_PROGRAMS_PER_SM = 8
+
+
+def _layer_norm_bwd_wide(dy, x, weight, bias, eps, mean, rstd, z=None, group_size=None, norm_before_gate=True,
+                         is_rms_norm=False, recompute_output=False, dz=None, out=None):
+    """mamba_ssm's `_layer_norm_bwd` (same arguments, same kernel) launched on 8 programs per SM instead of ~one.
+
+    For a 2048-wide norm in 2 groups its launcher starts one 4-warp program per SM, each walking ~750 rows one
+    after another: latency-bound, 1.7 ms per proxy-200m Mamba layer at batch 48 on an H100, 2.5x what its memory
+    traffic needs. Only the grid grows, and with it the per-program weight-gradient partials summed at the end.
+    """
+    import triton
+    from mamba_ssm.ops.triton.layernorm_gated import _layer_norm_bwd_kernel
+
+    m, n = x.shape
+    group_size = group_size or n
+    groups = n // group_size
+    block_n = triton.next_power_of_2(group_size)
+    if n % group_size or block_n > 65536 // x.element_size():
+        raise RuntimeError(f"gated norm backward: group size {group_size} of {n} unsupported")
+    dx = torch.empty_like(x)
+    dz = torch.empty_like(z) if dz is None and z is not None else dz
+    out = torch.empty_like(x) if recompute_output and out is None else out
+    sm_count = torch.cuda.get_device_properties(x.device).multi_processor_count
+    programs = min(m, math.ceil(sm_count * NORM_BACKWARD_PROGRAMS_PER_SM / groups))
+    dw = torch.empty((programs, n), dtype=torch.float32, device=weight.device)
+    db = torch.empty((programs, n), dtype=torch.float32, device=weight.device) if bias is not None else None
+    with torch.cuda.device(x.device.index):
+        _layer_norm_bwd_kernel[(programs, groups)](
+            x, weight, bias, z, out if recompute_output else None, dy, dx, dw, db, dz, mean, rstd,
+            x.stride(0), z.stride(0) if z is not None else 0, out.stride(0) if recompute_output else 0,
+            dy.stride(0), dx.stride(0), dz.stride(0) if dz is not None else 0, dw.stride(0),
+            db.stride(0) if db is not None else 0, m, group_size, eps, math.ceil(m / programs),
+            BLOCK_N=block_n, NORM_BEFORE_GATE=norm_before_gate, IS_RMS_NORM=is_rms_norm,
+            num_warps=min(max(block_n // 256, 1), 8))
+    grads = (dx, dw.sum(0).to(weight.dtype), db.sum(0).to(bias.dtype) if bias is not None else None, dz)
+    return grads + (out,) if recompute_output else grads
+
+
+def _use_wide_norm_backward() -> None:
+    """Point mamba_ssm's gated-norm backward, in both modules that call it, at `_layer_norm_bwd_wide`."""
+    for name in ("mamba_ssm.ops.triton.layernorm_gated", "mamba_ssm.ops.triton.ssd_combined"):
+        module = importlib.import_module(name)
+        if hasattr(module, "_layer_norm_bwd"):
+            module._layer_norm_bwd = _layer_norm_bwd_wide
 
 
 @torch.compiler.disable
@@ -343,6 +394,8 @@ def causal_conv1d_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     """silu(causal_conv1d(x, weight, bias)) through the chosen kernel; weight and bias in x's dtype, as autocast."""
     if kernel == "fla":
         return causal_conv1d_silu_fla(x, weight, bias)
+    if kernel == "causal_conv1d":
+        return causal_conv1d_silu_dao(x, weight, bias)
     return F.silu(causal_conv1d(x, weight, bias))
 
 
@@ -354,6 +407,34 @@ def causal_conv1d_silu_fla(x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
 
     w, b = weight[:, 0].to(x.dtype), bias.to(x.dtype)
     return fla_causal_conv1d(x, w, b, activation="silu", backend="triton")[0]
+
+
+@torch.compiler.disable
+def causal_conv1d_silu_dao(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """`causal_conv1d_silu` through Tri Dao's causal-conv1d CUDA kernels (BSD licence). x (batch, T, channels) seen
+    as (batch, channels, T) has channels innermost: the layout its channel-last kernels read in place."""
+    from causal_conv1d import causal_conv1d_fn
+
+    w, b = weight[:, 0].to(x.dtype), bias.to(x.dtype)
+    return causal_conv1d_fn(x.transpose(1, 2), w, b, activation="silu").transpose(1, 2)
+
+
+@torch.compiler.disable
+def mamba_mixer_mamba_ssm(zxbcdt: torch.Tensor, layer: "Mamba2") -> torch.Tensor:
+    """A Mamba-2 layer from in_proj's output to the gated norm's, as one autograd node: mamba_ssm's
+    mamba_split_conv1d_scan_combined, the memory-efficient path Megatron-LM trains Mamba layers with (causal-conv1d's
+    CUDA conv, the Triton SSD with dt's softplus and D inside, the gated norm kernel). Its backward recomputes the
+    conv rather than keeping its output, and writes the gradients of z, x, B, C and dt straight into one tensor
+    where the split-by-split path concatenates them (0.6 ms per proxy-200m layer at batch 48 on an H100)."""
+    from mamba_ssm.ops.triton.ssd_combined import mamba_split_conv1d_scan_combined
+
+    _use_wide_norm_backward()
+    cfg, dtype = layer.cfg, zxbcdt.dtype
+    return mamba_split_conv1d_scan_combined(
+        zxbcdt, layer.conv1d.weight[:, 0].to(dtype), layer.conv1d.bias.to(dtype), layer.dt_bias,
+        -torch.exp(layer.A_log.float()), layer.D, cfg.mamba_chunk, activation="silu",
+        rmsnorm_weight=layer.norm.weight, rmsnorm_eps=cfg.norm_eps, headdim=cfg.mamba_head_dim,
+        ngroups=cfg.mamba_groups, norm_before_gate=False)
 
 
 class Mamba2(nn.Module):
@@ -380,7 +461,10 @@ class Mamba2(nn.Module):
         cfg = self.cfg
         bsz, length, _ = u.shape
         di, g, n, h, p = cfg.mamba_inner, cfg.mamba_groups, cfg.mamba_d_state, cfg.mamba_heads, cfg.mamba_head_dim
-        z, xbc, dt = self.in_proj(u).split([di, self.conv_dim, h], dim=-1)
+        zxbcdt = self.in_proj(u)
+        if cfg.mamba_kernel == "mamba_ssm" and cfg.conv_kernel == "causal_conv1d":
+            return self.out_proj(mamba_mixer_mamba_ssm(zxbcdt, self))
+        z, xbc, dt = zxbcdt.split([di, self.conv_dim, h], dim=-1)
         xbc = causal_conv1d_silu(xbc, self.conv1d.weight, self.conv1d.bias, cfg.conv_kernel)
         x, b, c = xbc.split([di, g * n, g * n], dim=-1)
         dt = F.softplus(dt.float() + self.dt_bias)                               # (b, T, h)

@@ -192,7 +192,8 @@ def test_mamba_ssm_kernel_gets_the_layer_inputs_in_its_convention(monkeypatch):
 
 @pytest.mark.parametrize("option,kernel,package", [("mamba_kernel", "fla", "fla-core"),
                                                    ("mamba_kernel", "mamba_ssm", "mamba-ssm"),
-                                                   ("conv_kernel", "fla", "fla-core")])
+                                                   ("conv_kernel", "fla", "fla-core"),
+                                                   ("conv_kernel", "causal_conv1d", "causal-conv1d")])
 def test_fused_kernel_without_its_package_is_a_config_error(monkeypatch, option, kernel, package):
     from corpusforge.trainer import model
 
@@ -214,9 +215,9 @@ def _signature(*tensors) -> list:
 
 @pytest.fixture
 def stand_in_kernels(monkeypatch):
-    """Stand-ins with the fused kernels' signatures (mamba_ssm's SSD and gated norm, FLA's causal conv), computed in
-    plain PyTorch; returns the list of the SSD and conv calls, each as the shape, stride and dtype of every tensor
-    argument -- what Triton's autotuner keys its choices on."""
+    """Stand-ins with the fused kernels' signatures (mamba_ssm's SSD, gated norm and whole mixer, FLA's and
+    causal-conv1d's causal conv), computed in plain PyTorch; returns the list of the SSD, conv and mixer calls, each
+    as the shape, stride and dtype of every tensor argument -- what Triton's autotuner keys its choices on."""
     import sys
     import types
 
@@ -238,8 +239,28 @@ def stand_in_kernels(monkeypatch):
         gated = (y * F.silu(z)).unflatten(-1, (-1, group_size))
         return (gated * torch.rsqrt(gated.pow(2).mean(-1, keepdim=True) + eps)).flatten(-2) * weight
 
+    def dao_conv_stand_in(x, weight, bias, activation):
+        assert activation == "silu" and x.stride(1) == 1  # (batch, channels, T), channels innermost
+        calls.append(["dao conv"] + _signature(x, weight, bias))
+        return F.silu(causal_conv1d(x.transpose(1, 2), weight[:, None], bias)).transpose(1, 2)
+
+    def mixer_stand_in(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, chunk, *, activation, rmsnorm_weight,
+                       rmsnorm_eps, headdim, ngroups, norm_before_gate):
+        assert activation == "silu" and not norm_before_gate
+        calls.append(["mixer", chunk] + _signature(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, rmsnorm_weight))
+        width, heads = conv_weight.shape[0], d.shape[0]
+        dim = heads * headdim
+        z, xbc, dt = zxbcdt.split([dim, width, heads], dim=-1)
+        x, b, c = F.silu(causal_conv1d(xbc, conv_weight[:, None], conv_bias)).split(
+            [dim, (width - dim) // 2, (width - dim) // 2], dim=-1)
+        y = stand_in(x.unflatten(-1, (heads, headdim)), F.softplus(dt.float() + dt_bias), a,
+                     b.unflatten(-1, (ngroups, -1)), c.unflatten(-1, (ngroups, -1)), chunk, d)
+        calls.pop()  # the SSD call above is part of the mixer's
+        return norm_stand_in(y.flatten(-2), rmsnorm_weight, None, z, rmsnorm_eps, dim // ngroups, False)
+
     fake = types.ModuleType("mamba_ssm.ops.triton.ssd_combined")
     fake.mamba_chunk_scan_combined = stand_in
+    fake.mamba_split_conv1d_scan_combined = mixer_stand_in
     monkeypatch.setitem(sys.modules, "mamba_ssm.ops.triton.ssd_combined", fake)
     fake_norm = types.ModuleType("mamba_ssm.ops.triton.layernorm_gated")
     fake_norm.rmsnorm_fn = norm_stand_in
@@ -247,6 +268,9 @@ def stand_in_kernels(monkeypatch):
     fake_conv = types.ModuleType("fla.modules.causal_conv1d")
     fake_conv.causal_conv1d = conv_stand_in
     monkeypatch.setitem(sys.modules, "fla.modules.causal_conv1d", fake_conv)
+    fake_dao = types.ModuleType("causal_conv1d")
+    fake_dao.causal_conv1d_fn = dao_conv_stand_in
+    monkeypatch.setitem(sys.modules, "causal_conv1d", fake_dao)
     monkeypatch.setattr(model_module, "kernel_available", lambda *args: True)
     return calls
 
@@ -257,17 +281,19 @@ def test_fused_kernel_plumbing_trains_under_compile(stand_in_kernels):
     right even where the real kernels (GPU only) cannot run."""
     idx = torch.randint(0, 64, (2, 21))
     results = []
-    for kernels, compile_it in (({}, False), ({"mamba_kernel": "mamba_ssm", "conv_kernel": "fla"}, True)):
+    for mamba, conv in (("torch", "torch"), ("mamba_ssm", "fla"), ("torch", "causal_conv1d"),
+                        ("mamba_ssm", "causal_conv1d")):
         torch.manual_seed(0)
-        model = HybridLM(get_config("proxy-10m", **kernels, **SMALL))
-        run = torch.compile(model) if compile_it else model
+        model = HybridLM(get_config("proxy-10m", mamba_kernel=mamba, conv_kernel=conv, **SMALL))
+        run = torch.compile(model) if mamba != "torch" or conv != "torch" else model
         loss = run(idx[:, :-1], idx[:, 1:])["loss"]
         loss.backward()
         results.append((loss.detach(), [p.grad for p in model.parameters()]))
-    (loss_a, grads_a), (loss_b, grads_b) = results
-    assert torch.allclose(loss_a, loss_b, rtol=1e-5)
-    assert all(torch.allclose(ga, gb, rtol=1e-4, atol=1e-6) for ga, gb in zip(grads_a, grads_b))
-    assert {call[0] for call in stand_in_kernels} == {"ssd", "conv"}
+    loss_a, grads_a = results[0]
+    for loss_b, grads_b in results[1:]:
+        assert torch.allclose(loss_a, loss_b, rtol=1e-5)
+        assert all(torch.allclose(ga, gb, rtol=1e-4, atol=1e-6) for ga, gb in zip(grads_a, grads_b))
+    assert {call[0] for call in stand_in_kernels} == {"ssd", "conv", "dao conv", "mixer"}
 
 
 def test_kernel_warm_up_calls_the_kernels_as_training_does(stand_in_kernels):
@@ -347,6 +373,26 @@ for layer in (plain, fused):
 print(json.dumps([float((b - a).norm() / a.norm()) for a, b in zip(*runs)]))
 """
 
+# The same for the whole mixer in one node (mamba_kernel=mamba_ssm with conv_kernel=causal_conv1d): mamba_ssm's real
+# mamba_split_conv1d_scan_combined, with causal-conv1d's CUDA forward and backward (no CPU build) played by torch.
+_INTERPRETED_MIXER = _INTERPRETER_PRELUDE + """
+def conv_fwd(x, weight, bias, seq_idx, initial_states, final_states_out, silu):
+    y = F.conv1d(x, weight[:, None], bias, padding=weight.shape[1] - 1, groups=x.shape[1])[..., :x.shape[2]]
+    return F.silu(y) if silu else y
+def conv_bwd(x, weight, bias, dout, seq_idx, initial_states, dfinal_states, dx, return_dinitial_states, silu):
+    with torch.enable_grad():
+        leaves = [t.detach().requires_grad_() for t in (x, weight, bias)]
+        grads = torch.autograd.grad(conv_fwd(*leaves[:2], leaves[2], None, None, None, silu), leaves, dout)
+    if dx is not None:
+        dx.copy_(grads[0])
+    return (grads[0] if dx is None else dx, grads[1], grads[2], None)
+cpp = types.ModuleType("causal_conv1d.cpp_functions")
+cpp.causal_conv1d_fwd_function, cpp.causal_conv1d_bwd_function, cpp.causal_conv1d_update_function = conv_fwd, conv_bwd, None
+package = types.ModuleType("causal_conv1d")
+package.causal_conv1d_fn, package.cpp_functions = None, cpp
+sys.modules.update({"causal_conv1d": package, "causal_conv1d.cpp_functions": cpp})
+""" + _INTERPRETED_LAYER.removeprefix(_INTERPRETER_PRELUDE).replace('conv_kernel="fla"', 'conv_kernel="causal_conv1d"')
+
 
 def _importable(name: str) -> bool:
     try:
@@ -385,4 +431,13 @@ def test_mamba_layer_on_fused_kernels_equals_the_plain_layer_under_the_interpret
     """A Mamba-2 layer with mamba_kernel=mamba_ssm and conv_kernel=fla, its real Triton kernels run by the
     interpreter, gives the plain layer's output and the gradients of its input and every parameter."""
     errors = _interpreted(_INTERPRETED_LAYER)
+    assert len(errors) == 2 + 8 and max(errors) < 1e-4, errors
+
+
+@pytest.mark.skipif(not (_importable("triton") and _importable("mamba_ssm")), reason="needs triton and mamba_ssm")
+def test_whole_mamba_mixer_kernel_equals_the_plain_layer_under_the_interpreter():
+    """mamba_kernel=mamba_ssm with conv_kernel=causal_conv1d hands in_proj's output to mamba_ssm's
+    mamba_split_conv1d_scan_combined (its Triton kernels interpreted, the CUDA conv played by torch): output and
+    every gradient equal the plain layer's, so the weights, A, D, dt bias and norm reach it in its conventions."""
+    errors = _interpreted(_INTERPRETED_MIXER)
     assert len(errors) == 2 + 8 and max(errors) < 1e-4, errors

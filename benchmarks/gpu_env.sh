@@ -1,0 +1,47 @@
+# Sourced by the GPU benchmark scripts, for a lent box where corpusforge is not installed and nothing can be
+# downloaded: puts the repository on PYTHONPATH as `corpusforge`, unpacks the fused-kernel packages fetched by
+# benchmarks/fetch_gpu_kernels.sh (carried in build/gpu_kernels), and restores the Triton and inductor caches a
+# previous run saved (build/gpu_caches): a fresh machine then skips 70-90 s of autotuning and most of the compile.
+out=${OUT:-benchmarks/results}
+kernels=build/gpu_kernels
+mkdir -p "$out" /tmp/corpusforge_path
+ln -sfn "$PWD" /tmp/corpusforge_path/corpusforge
+python3 -m zipfile -e $kernels/fla_core-*.whl /tmp/corpusforge_path          # FLA's causal conv (pure Triton)
+export PYTHONPATH=/tmp/corpusforge_path${PYTHONPATH:+:$PYTHONPATH}
+export TRITON_CACHE_DIR=/tmp/triton_cache TORCHINDUCTOR_CACHE_DIR=/tmp/inductor_cache
+caches=build/gpu_caches  # what save_caches brought back from an earlier call, unpacked
+[ -d $caches/triton ] && mkdir -p $TRITON_CACHE_DIR && cp -r $caches/triton/. $TRITON_CACHE_DIR/
+[ -d $caches/inductor ] && mkdir -p $TORCHINDUCTOR_CACHE_DIR && cp -r $caches/inductor/. $TORCHINDUCTOR_CACHE_DIR/
+[ -d $caches/causal_conv1d_built ] && cp -r $caches/causal_conv1d_built/. /tmp/corpusforge_path/
+export TRITON_PRINT_AUTOTUNING=1                          # each kernel's autotuning time, in the logs
+python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
+
+step() {  # name, seconds, command...: its log under $out, a summary printed
+  local name=$1 limit=$2
+  shift 2
+  timeout "$limit" "$@" > "$out/$name.log" 2>&1
+  echo "== $name (exit $?)"
+  grep -E "^proxy-|^layer|^head|warm-up|rel_err|ERROR|Error" "$out/$name.log" | tail -8
+  awk '/finished after/ {gsub(/[^0-9.]/, "", $3); n++; t += $3}
+       END {if (n) printf "autotuned %d kernel keys in %.1f s\n", n, t}' "$out/$name.log"
+}
+
+save_caches() {  # $out/gpu_caches.tgz: Triton's autotuning choices, causal-conv1d's build, inductor's cache if it fits
+  local dir=/tmp/gpu_caches
+  rm -rf $dir && mkdir -p $dir/triton
+  (cd $TRITON_CACHE_DIR && find . -name "*.autotune.json" -exec cp --parents {} $dir/triton/ \;)
+  if python3 -c "import causal_conv1d_cuda" 2>/dev/null; then
+    mkdir -p $dir/causal_conv1d_built
+    cp -r /tmp/corpusforge_path/causal_conv1d /tmp/corpusforge_path/causal_conv1d_cuda*.so $dir/causal_conv1d_built/
+    strip --strip-unneeded $dir/causal_conv1d_built/*.so
+  fi
+  tar czf "$out/gpu_caches.tgz" -C $dir .
+  cp -r $TORCHINDUCTOR_CACHE_DIR $dir/inductor
+  tar czf /tmp/with_inductor.tgz -C $dir .
+  [ "$(stat -c %s /tmp/with_inductor.tgz)" -lt 15000000 ] && mv /tmp/with_inductor.tgz "$out/gpu_caches.tgz"
+  ls -la "$out/gpu_caches.tgz"
+}
+
+pack_results() {  # everything else under $out into results.tgz: a device call brings back at most 8 files
+  (cd "$out" && find . -type f ! -name "*.tgz" | tar czf results.tgz -T - && find . -type f ! -name "*.tgz" -delete)
+}
