@@ -30,7 +30,7 @@ save_caches() {  # $out/gpu_caches.tgz: Triton's autotuning choices, causal-conv
   local dir=/tmp/gpu_caches
   rm -rf $dir && mkdir -p $dir/triton
   (cd $TRITON_CACHE_DIR && find . -name "*.autotune.json" -exec cp --parents {} $dir/triton/ \;)
-  if python3 -c "import causal_conv1d_cuda" 2>/dev/null; then
+  if python3 -c "import torch, causal_conv1d_cuda" 2>/dev/null; then
     mkdir -p $dir/causal_conv1d_built
     cp -r /tmp/corpusforge_path/causal_conv1d /tmp/corpusforge_path/causal_conv1d_cuda*.so $dir/causal_conv1d_built/
     strip --strip-unneeded $dir/causal_conv1d_built/*.so

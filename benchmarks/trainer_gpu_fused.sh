@@ -11,7 +11,7 @@
 set -u
 source benchmarks/gpu_env.sh
 src=$kernels/mamba_ssm
-if ! python3 -c "import causal_conv1d_cuda" 2>/dev/null; then
+if ! python3 -c "import torch, causal_conv1d_cuda" 2>/dev/null; then
   (bash benchmarks/build_causal_conv1d.sh $kernels/causal_conv1d /tmp/causal_conv1d_built \
     > "$out/build_causal_conv1d.log" 2>&1; echo "build exit $?" >> "$out/build_causal_conv1d.log") &
 fi
