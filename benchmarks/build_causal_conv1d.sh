@@ -33,4 +33,4 @@ PY
 MAX_JOBS=${MAX_JOBS:-8} python3 build_one_arch.py
 mkdir -p "$dest"
 cp -r causal_conv1d causal_conv1d_cuda*.so "$dest"/
-python3 -c "import sys, torch; sys.path.insert(0, '$dest'); import causal_conv1d_cuda, causal_conv1d; print('built', causal_conv1d.__file__)"
+PYTHONPATH=$dest python3 -c "import torch, causal_conv1d_cuda, causal_conv1d; print('built', causal_conv1d.__file__)"

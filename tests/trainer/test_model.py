@@ -387,7 +387,8 @@ def conv_bwd(x, weight, bias, dout, seq_idx, initial_states, dfinal_states, dx, 
         dx.copy_(grads[0])
     return (grads[0] if dx is None else dx, grads[1], grads[2], None)
 cpp = types.ModuleType("causal_conv1d.cpp_functions")
-cpp.causal_conv1d_fwd_function, cpp.causal_conv1d_bwd_function, cpp.causal_conv1d_update_function = conv_fwd, conv_bwd, None
+cpp.causal_conv1d_fwd_function, cpp.causal_conv1d_bwd_function = conv_fwd, conv_bwd
+cpp.causal_conv1d_update_function = None
 package = types.ModuleType("causal_conv1d")
 package.causal_conv1d_fn, package.cpp_functions = None, cpp
 sys.modules.update({"causal_conv1d": package, "causal_conv1d.cpp_functions": cpp})
