@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from corpusforge.trainer.model import (HybridLM, Layer, Mamba2, ModelConfig, causal_conv1d_silu, count_parameters,
                                        experts_dense_reference, experts_grouped, flops_per_token, get_config,
                                        ssd, ssd_chunked, ssd_reference, warm_up_kernels)
-from corpusforge.trainer.runtime import autocast, make_optimizer, peak_flops
+from corpusforge.trainer.runtime import autocast, compile_model, make_optimizer, peak_flops
 
 BATCH = {"proxy-10m": 32, "proxy-50m": 32, "proxy-200m": 32}  # sequences of 2048 per step (200m: 55 GB)
 TINY = {"d_model": 64, "pattern": "ME*E", "mamba_d_state": 16, "mamba_head_dim": 16, "mamba_chunk": 32,
@@ -163,7 +163,7 @@ def write_profile(prof, path: Path, rows: int = 80) -> str:
 
 
 def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, seq_len: int, steps: int,
-               warmup: int, overrides: dict, profile: str | None = None) -> dict:
+               warmup: int, overrides: dict, profile: str | None = None, tuning: str = "default") -> dict:
     """Median-free steady-state throughput: `steps` timed steps after `warmup` (compilation included there)."""
     torch.manual_seed(0)
     cfg = get_config(preset, **overrides)
@@ -172,7 +172,7 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     kernel_s = warm_up_kernels(cfg, batch, seq_len, device)
     if kernel_s:
         print(f"fused-kernel warm-up (Triton autotuning) {kernel_s:.1f} s", flush=True)
-    forward = torch.compile(model) if compiled else model
+    forward = compile_model(model, tuning) if compiled else model
     x = torch.randint(0, cfg.vocab_size, (batch, seq_len + 1), device=device)
 
     def step():
@@ -211,7 +211,8 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     flops = flops_per_token(cfg, seq_len)
     peak = peak_flops(device)
     params = count_parameters(cfg)
-    return {"preset": preset, "compile": compiled, "mamba_kernel": cfg.mamba_kernel, "conv_kernel": cfg.conv_kernel,
+    return {"preset": preset, "compile": compiled, "compile_tuning": tuning if compiled else None,
+            "mamba_kernel": cfg.mamba_kernel, "conv_kernel": cfg.conv_kernel,
             "batch": batch, "seq_len": seq_len, "step_ms": 1000 * dt,
             "tokens_per_s": tok_s, "mfu": flops * tok_s / peak if peak else None, "flops_per_token": flops,
             "params_total": params["total"], "params_active": params["active"], "kernel_warm_up_s": kernel_s,
@@ -261,10 +262,6 @@ def main() -> None:
     if device.type == "cpu" and not args.tiny:  # `make bench` on a CPU box: the smoke settings, not hours of CPU
         print("no CUDA GPU here: running the CPU smoke settings (--tiny)")
         args.tiny = True
-    if args.coord_descent:
-        import torch._inductor.config as inductor_config
-
-        inductor_config.coordinate_descent_tuning = True
     overrides = dict(TINY) if args.tiny else {}
     for item in args.sets:
         k, _, v = item.partition("=")
@@ -281,7 +278,7 @@ def main() -> None:
         for mode in args.modes.split(","):
             try:
                 r = time_steps(preset, mode == "compile", device, batch, seq, args.steps, args.warmup, overrides,
-                               args.profile)
+                               args.profile, "coordinate_descent" if args.coord_descent else "default")
             except Exception as e:  # one failing configuration must not lose the others' numbers
                 import traceback
 

@@ -14,7 +14,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from corpusforge.core.config import apply_overrides, load_yaml_model, validate_m
 from corpusforge.trainer.data import DataSource, TokenBlend, sources_from_manifest
 from corpusforge.trainer.model import (HybridLM, ModelConfig, count_parameters, flops_per_token, get_config,
                                        require_kernels, warm_up_kernels)
-from corpusforge.trainer.runtime import autocast, make_optimizer, peak_flops, resolve_device
+from corpusforge.trainer.runtime import autocast, compile_model, make_optimizer, peak_flops, resolve_device
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -69,6 +69,8 @@ class TrainConfig(BaseModel):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = Field(0, ge=0)  # CPU threads for torch; 0 keeps torch's default (one per core)
     compile: bool = False
+    # With compile: inductor's coordinate-descent kernel tuning ("coordinate_descent"), minutes more compile time.
+    compile_tuning: Literal["default", "coordinate_descent"] = "default"
     progress: bool = True
 
     @model_validator(mode="after")
@@ -181,7 +183,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> TrainResult:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     warm_up_kernels(mcfg, cfg.batch_size, cfg.seq_len, device)  # autotune before activations fill the GPU
-    forward = torch.compile(model) if cfg.compile else model
+    forward = compile_model(model, cfg.compile_tuning) if cfg.compile else model
     params = count_parameters(mcfg)
     flops_tok = flops_per_token(mcfg, cfg.seq_len)
     peak = peak_flops(device)

@@ -66,7 +66,8 @@ def test_yaml_config_with_overrides(tmp_path):
 
 @pytest.mark.parametrize("override,message", [("model.d_modl=3", "d_modl"), ("model.pattern=MX", "pattern"),
                                               ("preset=proxy-1m", "unknown preset"),
-                                              ("model.mamba_kernel=cuda", "mamba_kernel")])
+                                              ("model.mamba_kernel=cuda", "mamba_kernel"),
+                                              ("compile_tuning=max", "compile_tuning")])
 def test_bad_model_settings_stop_before_any_work(tmp_path, override, message):
     from corpusforge.core.config import ConfigError
 
@@ -74,3 +75,16 @@ def test_bad_model_settings_stop_before_any_work(tmp_path, override, message):
     path.write_text("preset: proxy-10m\nsources: [{name: a, prefix: /does/not/exist}]\n")
     with pytest.raises(ConfigError, match=message):
         load_train_config(path, [override])
+
+
+def test_compile_tuning_reaches_inductor(monkeypatch):
+    """`compile_tuning: coordinate_descent` compiles with inductor's coordinate-descent option, scoped to the model."""
+    import torch
+
+    from corpusforge.trainer.runtime import compile_model
+
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: seen.append(kw) or model)
+    module = torch.nn.Linear(2, 2)
+    assert compile_model(module) is module and compile_model(module, "coordinate_descent") is module
+    assert seen == [{}, {"options": {"coordinate_descent_tuning": True}}]
