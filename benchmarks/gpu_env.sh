@@ -26,6 +26,17 @@ step() {  # name, seconds, command...: its log under $out, a summary printed
        END {if (n) printf "autotuned %d kernel keys in %.1f s\n", n, t}' "$out/$name.log"
 }
 
+build_causal_conv1d() {  # in the background, unless a carried build imports; `wait; use_causal_conv1d` after
+  python3 -c "import torch, causal_conv1d_cuda" 2>/dev/null && return
+  (bash benchmarks/build_causal_conv1d.sh $kernels/causal_conv1d /tmp/causal_conv1d_built \
+    > "$out/build_causal_conv1d.log" 2>&1; echo "build exit $?" >> "$out/build_causal_conv1d.log") &
+}
+
+use_causal_conv1d() {
+  [ -d /tmp/causal_conv1d_built ] && cp -r /tmp/causal_conv1d_built/. /tmp/corpusforge_path/
+  tail -2 "$out/build_causal_conv1d.log" 2>/dev/null
+}
+
 save_caches() {  # $out/gpu_caches.tgz: Triton's autotuning choices, causal-conv1d's build, inductor's cache if it fits
   local dir=/tmp/gpu_caches
   rm -rf $dir && mkdir -p $dir/triton

@@ -11,16 +11,12 @@
 set -u
 source benchmarks/gpu_env.sh
 src=$kernels/mamba_ssm
-if ! python3 -c "import torch, causal_conv1d_cuda" 2>/dev/null; then
-  (bash benchmarks/build_causal_conv1d.sh $kernels/causal_conv1d /tmp/causal_conv1d_built \
-    > "$out/build_causal_conv1d.log" 2>&1; echo "build exit $?" >> "$out/build_causal_conv1d.log") &
-fi
+build_causal_conv1d
 step parts_M_fla 240 python3 benchmarks/trainer_gpu_parts.py --kinds M --skip-base --ce-chunks "" \
   --variant mamba_kernel='"mamba_ssm"',conv_kernel='"fla"' --mamba-ssm-src "$src" --profile "$out/prof" \
   --out "$out/parts_M_fla.json"
 wait
-[ -d /tmp/causal_conv1d_built ] && cp -r /tmp/causal_conv1d_built/. /tmp/corpusforge_path/
-tail -2 "$out/build_causal_conv1d.log" 2>/dev/null
+use_causal_conv1d
 step fused_200m_b48 220 python3 benchmarks/trainer_gpu.py --presets proxy-200m --modes compile --batch 48 \
   --set mamba_kernel=mamba_ssm --set conv_kernel=causal_conv1d --mamba-ssm-src "$src" --out "$out/fused_200m_b48.json"
 step fused_200m_b64 120 python3 benchmarks/trainer_gpu.py --presets proxy-200m --modes compile --batch 64 \
