@@ -37,20 +37,28 @@ use_causal_conv1d() {
   tail -2 "$out/build_causal_conv1d.log" 2>/dev/null
 }
 
-save_caches() {  # $out/gpu_caches.tgz: Triton's autotuning choices, causal-conv1d's build, inductor's cache if it fits
-  local dir=/tmp/gpu_caches
+save_caches() {  # $out/gpu_caches.tgz: Triton's autotuning choices, then causal-conv1d's build and inductor's cache
+  local dir=/tmp/gpu_caches                         # each as far as the archive stays under the 16 MiB a file may be
   rm -rf $dir && mkdir -p $dir/triton
   (cd $TRITON_CACHE_DIR && find . -name "*.autotune.json" -exec cp --parents {} $dir/triton/ \;)
+  tar czf "$out/gpu_caches.tgz" -C $dir .
   if python3 -c "import torch, causal_conv1d_cuda" 2>/dev/null; then
     mkdir -p $dir/causal_conv1d_built
     cp -r /tmp/corpusforge_path/causal_conv1d /tmp/corpusforge_path/causal_conv1d_cuda*.so $dir/causal_conv1d_built/
     strip --strip-unneeded $dir/causal_conv1d_built/*.so
+    _keep_if_fits $dir causal_conv1d_built
   fi
-  tar czf "$out/gpu_caches.tgz" -C $dir .
-  cp -r $TORCHINDUCTOR_CACHE_DIR $dir/inductor
-  tar czf /tmp/with_inductor.tgz -C $dir .
-  [ "$(stat -c %s /tmp/with_inductor.tgz)" -lt 15000000 ] && mv /tmp/with_inductor.tgz "$out/gpu_caches.tgz"
+  cp -r $TORCHINDUCTOR_CACHE_DIR $dir/inductor && _keep_if_fits $dir inductor
   ls -la "$out/gpu_caches.tgz"
+}
+
+_keep_if_fits() {  # dir, part: repack with the part; keep that archive if it fits, else drop the part
+  tar czf /tmp/gpu_caches_try.tgz -C "$1" .
+  if [ "$(stat -c %s /tmp/gpu_caches_try.tgz)" -lt 15000000 ]; then
+    mv /tmp/gpu_caches_try.tgz "$out/gpu_caches.tgz"
+  else
+    echo "gpu_caches: $2 left out (too large to bring back)" && rm -rf "${1:?}/$2"
+  fi
 }
 
 pack_results() {  # everything else under $out into results.tgz: a device call brings back at most 8 files
