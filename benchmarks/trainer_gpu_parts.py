@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from corpusforge.trainer.model import Layer, get_config, linear_cross_entropy, warm_up_kernels
-from corpusforge.trainer.runtime import autocast
+from corpusforge.trainer.runtime import autocast, compile_model
 from trainer_gpu import use_source_package, write_profile  # benchmarks/ is on the path when this runs as a script
 
 
@@ -47,14 +47,15 @@ def profile_table(fn, path: Path) -> None:
     write_profile(prof, path)
 
 
-def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int, profile: Path | None = None) -> float:
+def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int, profile: Path | None = None,
+               tuning: str = "default") -> float:
     device = torch.device("cuda")
     layer = Layer(kind, cfg).to(device)
     if kind == "M":
         warm_s = warm_up_kernels(cfg, *tokens, device)
         if warm_s:
             print(f"fused-kernel warm-up (Triton autotuning) {warm_s:.1f} s", flush=True)
-    compiled = torch.compile(lambda x: layer(x, []))
+    compiled = compile_model(lambda x: layer(x, []), tuning)
     dtype = torch.float32 if cfg.fp32_residual else torch.bfloat16  # the residual stream's dtype in the model
     x = torch.randn(*tokens, cfg.d_model, device=device, dtype=dtype, requires_grad=True)
     grad = torch.randn_like(x)
@@ -69,7 +70,7 @@ def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int, profile: Pat
     return ms
 
 
-def time_head(cfg, tokens: tuple[int, int], iters: int, fused: bool, chunk: int) -> float:
+def time_head(cfg, tokens: tuple[int, int], iters: int, fused: bool, chunk: int, tuning: str = "default") -> float:
     device = torch.device("cuda")
     weight = torch.nn.Parameter(torch.randn(cfg.vocab_size, cfg.d_model, device=device) * 0.02)
     h = torch.randn(tokens[0] * tokens[1], cfg.d_model, device=device, requires_grad=True)
@@ -78,7 +79,7 @@ def time_head(cfg, tokens: tuple[int, int], iters: int, fused: bool, chunk: int)
     def unfused(h):
         return F.cross_entropy((h @ weight.T).float(), t)
 
-    loss_fn = torch.compile((lambda h: linear_cross_entropy(h, weight, t, chunk)) if fused else unfused)
+    loss_fn = compile_model((lambda h: linear_cross_entropy(h, weight, t, chunk)) if fused else unfused, tuning)
 
     def step():
         with autocast(device):
@@ -122,10 +123,7 @@ def main() -> None:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     if args.mamba_ssm_src:
         use_source_package("mamba_ssm", args.mamba_ssm_src)
-    if args.coord_descent:
-        import torch._inductor.config as inductor_config
-
-        inductor_config.coordinate_descent_tuning = True
+    tuning = "coordinate_descent" if args.coord_descent else "default"
     tokens = (args.batch, args.seq_len)
     results: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "layers": {}, "head": {}}
     variants = ([] if args.skip_base else [""]) + args.variant
@@ -141,15 +139,15 @@ def main() -> None:
         for kind in kinds:
             name = re.sub(r"[^\w.-]+", "_", f"{kind} {variant or 'base'}")
             profile = Path(args.profile) / f"{name}.txt" if args.profile else None
-            ms = _guarded(time_layer, kind, cfg, tokens, args.iters, profile)
+            ms = _guarded(time_layer, kind, cfg, tokens, args.iters, profile, tuning)
             results["layers"][f"{kind} {variant or 'base'}"] = ms
             print(f"layer {kind} {variant or 'base':<40} {ms:8.2f} ms  x{cfg.pattern.count(kind)}", flush=True)
     if not args.ce_chunks:
         return _write(results, args.out)
-    results["head"]["unfused"] = ms = _guarded(time_head, base, tokens, args.iters, False, 0)
+    results["head"]["unfused"] = ms = _guarded(time_head, base, tokens, args.iters, False, 0, tuning)
     print(f"head unfused {ms:8.2f} ms", flush=True)
     for chunk in map(int, args.ce_chunks.split(",")):
-        results["head"][f"fused {chunk}"] = ms = _guarded(time_head, base, tokens, args.iters, True, chunk)
+        results["head"][f"fused {chunk}"] = ms = _guarded(time_head, base, tokens, args.iters, True, chunk, tuning)
         print(f"head fused chunk {chunk:<6} {ms:8.2f} ms", flush=True)
     _write(results, args.out)
 

@@ -348,6 +348,7 @@ def _layer_norm_bwd_wide(dy, x, weight, bias, eps, mean, rstd, z=None, group_siz
     return grads + (out,) if recompute_output else grads
 
 
+@functools.cache  # once per process: called from the kernels' wrappers, on every forward
 def _use_wide_norm_backward() -> None:
     """Point mamba_ssm's gated-norm backward, in both modules that call it, at `_layer_norm_bwd_wide`."""
     for name in ("mamba_ssm.ops.triton.layernorm_gated", "mamba_ssm.ops.triton.ssd_combined"):

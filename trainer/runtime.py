@@ -3,6 +3,7 @@ FLOPs."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import torch
 
@@ -30,8 +31,8 @@ def autocast(device: torch.device):
 COMPILE_TUNING = {"default": {}, "coordinate_descent": {"coordinate_descent_tuning": True}}
 
 
-def compile_model(model: torch.nn.Module, tuning: str = "default") -> torch.nn.Module:
-    """torch.compile with the inductor options of `tuning` (a COMPILE_TUNING key), scoped to this model."""
+def compile_model(model: Callable, tuning: str = "default") -> Callable:
+    """torch.compile with the inductor options of `tuning` (a COMPILE_TUNING key), scoped to this model or function."""
     options = COMPILE_TUNING[tuning]
     return torch.compile(model, options=options) if options else torch.compile(model)
 
