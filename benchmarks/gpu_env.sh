@@ -16,9 +16,11 @@ caches=build/gpu_caches  # what save_caches brought back from an earlier call, u
 export TRITON_PRINT_AUTOTUNING=1                          # each kernel's autotuning time, in the logs
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
 
-step() {  # name, seconds, command...: its log under $out, a summary printed
+step() {  # name, seconds, command...: its log under $out, a summary printed; cut to fit $DEADLINE if set
   local name=$1 limit=$2
   shift 2
+  [ -n "${DEADLINE:-}" ] && [ $((DEADLINE - SECONDS)) -lt "$limit" ] && limit=$((DEADLINE - SECONDS))
+  [ "$limit" -lt 30 ] && { echo "== $name skipped: ${limit}s left before the deadline"; return; }
   timeout "$limit" "$@" > "$out/$name.log" 2>&1
   echo "== $name (exit $?)"
   grep -E "^proxy-|^layer|^head|warm-up|rel_err|ERROR|Error" "$out/$name.log" | tail -8
@@ -29,7 +31,13 @@ step() {  # name, seconds, command...: its log under $out, a summary printed
 build_causal_conv1d() {  # in the background, unless a carried build imports; `wait; use_causal_conv1d` after
   python3 -c "import torch, causal_conv1d_cuda" 2>/dev/null && return
   (bash benchmarks/build_causal_conv1d.sh $kernels/causal_conv1d /tmp/causal_conv1d_built \
-    > "$out/build_causal_conv1d.log" 2>&1; echo "build exit $?" >> "$out/build_causal_conv1d.log") &
+    > "$out/build_causal_conv1d.log" 2>&1; echo "build exit $? after ${SECONDS}s" >> "$out/build_causal_conv1d.log") &
+  build_pid=$!
+}
+
+wait_build() {  # seconds to wait at most: an H100 box builds causal-conv1d in about 8 minutes
+  local until=$((SECONDS + $1))
+  while [ -n "${build_pid:-}" ] && kill -0 "$build_pid" 2>/dev/null && [ $SECONDS -lt $until ]; do sleep 2; done
 }
 
 use_causal_conv1d() {

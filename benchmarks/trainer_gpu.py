@@ -1,8 +1,10 @@
 """Proxy-trainer throughput: tokens/s and MFU of full training steps per preset, eager and torch.compile.
 
-A step is what `corpusforge train` runs: bf16 autocast forward + backward, gradient clipping, fused AdamW, router-bias
-update. MFU = model FLOPs (6 x active params + attention and SSD quadratic terms, `model.flops_per_token`) x tokens/s
-over the GPU's dense bf16 peak (989 TFLOP/s for H100/H200 SXM). Before timing, the fast kernels are checked against
+A step is what `corpusforge train` runs (`train.train_step`): bf16 autocast forward + backward, gradient clipping,
+fused AdamW, router-bias update, with TF32 for the float32 matmuls autocast leaves (the router's; figures before
+session 7 ran those in full fp32); `--cuda-graph` replays it as one CUDA graph. MFU = model FLOPs (6 x active params
++ attention and SSD quadratic terms, `model.flops_per_token`) x tokens/s over the GPU's dense bf16 peak
+(989 TFLOP/s for H100/H200 SXM). Before timing, the fast kernels are checked against
 their references on the device (grouped expert GEMM vs dense, chunked SSD vs sequential, and every installed
 fused SSD kernel: values against the sequential SSD, gradients against the chunked one).
 
@@ -19,6 +21,7 @@ import sys
 import time
 import types
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -27,7 +30,8 @@ import torch.nn.functional as F
 from corpusforge.trainer.model import (HybridLM, Layer, Mamba2, ModelConfig, causal_conv1d_silu, count_parameters,
                                        experts_dense_reference, experts_grouped, flops_per_token, get_config,
                                        ssd, ssd_chunked, ssd_reference, warm_up_kernels)
-from corpusforge.trainer.runtime import autocast, compile_model, make_optimizer, peak_flops
+from corpusforge.trainer.runtime import GraphedStep, autocast, compile_model, make_optimizer, peak_flops, set_tf32
+from corpusforge.trainer.train import train_step
 
 BATCH = {"proxy-10m": 32, "proxy-50m": 32, "proxy-200m": 32}  # sequences of 2048 per step (200m: 55 GB)
 TINY = {"d_model": 64, "pattern": "ME*E", "mamba_d_state": 16, "mamba_head_dim": 16, "mamba_chunk": 32,
@@ -150,6 +154,23 @@ def check_fused_ssd(kernel: str, device: torch.device, cfg: ModelConfig, dtype=t
     return errors | _rel_errors(f"ssd_{kernel}", names, runs[0][1:], runs[1][1:])
 
 
+def check_cuda_graph(device: torch.device, cfg: ModelConfig, steps: int = 6) -> dict:
+    """The losses of a few real training steps (eager model, small batch) replayed as one CUDA graph each, against
+    the same steps run as they are."""
+    def losses(graphed: bool) -> list[float]:
+        torch.manual_seed(0)
+        model = HybridLM(cfg).to(device)
+        opt = make_optimizer(model, 1e-3, (0.9, 0.95), 0.1, device, capturable=graphed)
+        run = partial(train_step, model, model, opt)
+        run = GraphedStep(run) if graphed else run
+        data = torch.randint(0, cfg.vocab_size, (steps, 1, 2, 513), device=device)
+        return [float(run(x[..., :-1], x[..., 1:])[0]) for x in data]
+
+    eager, graphed = losses(False), losses(True)
+    return {"cuda_graph_losses_eager": eager, "cuda_graph_losses_graphed": graphed,
+            "cuda_graph_max_rel_diff": max(abs(a - b) / abs(a) for a, b in zip(eager, graphed))}
+
+
 def write_profile(prof, path: Path, rows: int = 80) -> str:
     """The kernel table (device time, descending) to `path`, and every event's self device time to `path`.json,
     which untruncated names make easy to sum by kind (matmul, Triton, inductor, ...). Returns the table."""
@@ -163,27 +184,25 @@ def write_profile(prof, path: Path, rows: int = 80) -> str:
 
 
 def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, seq_len: int, steps: int,
-               warmup: int, overrides: dict, profile: str | None = None, tuning: str = "default") -> dict:
-    """Median-free steady-state throughput: `steps` timed steps after `warmup` (compilation included there)."""
+               warmup: int, overrides: dict, profile: str | None = None, tuning: str = "default",
+               cuda_graph: bool = False) -> dict:
+    """Median-free steady-state throughput: `steps` timed steps after `warmup` (compilation, and the CUDA graph's
+    capture, included there)."""
+    set_tf32(device.type == "cuda")  # as `corpusforge train` runs; main turns it off for the fp32 checks
     torch.manual_seed(0)
     cfg = get_config(preset, **overrides)
     model = HybridLM(cfg).to(device)
-    opt = make_optimizer(model, 1e-3, (0.9, 0.95), 0.1, device)
+    opt = make_optimizer(model, 1e-3, (0.9, 0.95), 0.1, device, capturable=cuda_graph)
     kernel_s = warm_up_kernels(cfg, batch, seq_len, device)
     if kernel_s:
         print(f"fused-kernel warm-up (Triton autotuning) {kernel_s:.1f} s", flush=True)
     forward = compile_model(model, tuning) if compiled else model
-    x = torch.randint(0, cfg.vocab_size, (batch, seq_len + 1), device=device)
+    x = torch.randint(0, cfg.vocab_size, (1, batch, seq_len + 1), device=device)
 
-    def step():
-        with autocast(device):
-            out = forward(x[:, :-1], x[:, 1:])
-        out["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        model.update_router_biases(out["expert_load"], 1e-3)
-        return out
+    def one_step():  # the mean LM loss
+        return train_step(model, forward, opt, x[..., :-1], x[..., 1:])[0]
+
+    step = GraphedStep(one_step) if cuda_graph else one_step
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":
@@ -212,11 +231,12 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     peak = peak_flops(device)
     params = count_parameters(cfg)
     return {"preset": preset, "compile": compiled, "compile_tuning": tuning if compiled else None,
+            "cuda_graph": cuda_graph,
             "mamba_kernel": cfg.mamba_kernel, "conv_kernel": cfg.conv_kernel,
             "batch": batch, "seq_len": seq_len, "step_ms": 1000 * dt,
             "tokens_per_s": tok_s, "mfu": flops * tok_s / peak if peak else None, "flops_per_token": flops,
             "params_total": params["total"], "params_active": params["active"], "kernel_warm_up_s": kernel_s,
-            "warmup_s": warm_s, "loss": float(out["lm_loss"]),
+            "warmup_s": warm_s, "loss": float(out),
             "peak_mem_gb": torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None}
 
 
@@ -252,6 +272,7 @@ def main() -> None:
     ap.add_argument("--breakdown", action="store_true", help="also time one layer of each kind")
     ap.add_argument("--profile", default=None, help="write the kernel table of one step here (top rows printed)")
     ap.add_argument("--coord-descent", action="store_true", help="inductor's coordinate-descent kernel tuning")
+    ap.add_argument("--cuda-graph", action="store_true", help="replay each whole step as one CUDA graph")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="model override key=value")
     ap.add_argument("--mamba-ssm-src", default=None, help="an unpacked mamba_ssm sdist to import the kernels from")
     ap.add_argument("--out", default=None, help="write results JSON here")
@@ -270,6 +291,9 @@ def main() -> None:
     results = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
                "torch": torch.__version__, "overrides": overrides, "kernels": {}, "runs": [], "breakdown": {}}
     out = Path(args.out) if args.out else None
+    if args.cuda_graph and device.type == "cuda":
+        results["kernels"].update(check_cuda_graph(device, get_config(args.presets.split(",")[0], **overrides)))
+        print(json.dumps(results["kernels"]), flush=True)
     for preset in args.presets.split(","):
         batch = 4 if args.tiny else args.batch or BATCH[preset]
         if args.breakdown:
@@ -278,7 +302,8 @@ def main() -> None:
         for mode in args.modes.split(","):
             try:
                 r = time_steps(preset, mode == "compile", device, batch, seq, args.steps, args.warmup, overrides,
-                               args.profile, "coordinate_descent" if args.coord_descent else "default")
+                               args.profile, "coordinate_descent" if args.coord_descent else "default",
+                               args.cuda_graph)
             except Exception as e:  # one failing configuration must not lose the others' numbers
                 import traceback
 
@@ -290,7 +315,8 @@ def main() -> None:
                 out.write_text(json.dumps(results, indent=1))
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-    results["kernels"] = check_kernels(device, get_config(args.presets.split(",")[0], **overrides))
+    set_tf32(False)
+    results["kernels"].update(check_kernels(device, get_config(args.presets.split(",")[0], **overrides)))
     print(json.dumps(results["kernels"]), flush=True)
     if out:
         out.write_text(json.dumps(results, indent=1))

@@ -1,22 +1,39 @@
 #!/usr/bin/env bash
-# The untimed levers towards 30% MFU on proxy-200m, on the mixer path (mamba_ssm + causal-conv1d, batch 48), in
-# one GPU call: SSD chunk 256 (mamba_ssm's default; 128 is the model's) and inductor's coordinate-descent tuning.
-# Same setup as benchmarks/trainer_gpu_fused.sh (carry build/gpu_kernels and build/gpu_caches):
-#   OUT=results bash benchmarks/trainer_gpu_levers.sh
-# flops_per_token counts the SSD's intra-chunk work, which grows with the chunk: compare tok/s across chunk sizes.
+# The untimed levers towards 30% MFU on proxy-200m, in two GPU calls of under 10 minutes (carry build/gpu_kernels
+# and build/gpu_caches; unpack the returned gpu_caches.tgz into build/gpu_caches between the calls):
+#   OUT=results bash benchmarks/trainer_gpu_levers.sh fla     # builds causal-conv1d (~8 min on a fresh box) while
+#                                                            # chunk 256 and coordinate descent are timed with FLA's conv
+#   OUT=results bash benchmarks/trainer_gpu_levers.sh mixer   # chunk 256 on the mixer path: batch 64, and a batch-48
+#                                                            # step's kernel table
+#   OUT=results bash benchmarks/trainer_gpu_levers.sh graph   # the mixer path with each whole step one CUDA graph
+#                                                            # (checked against eager steps first), chunk 256 and 128
+# Inductor's coordinate descent compiled proxy-200m for over 4 minutes without finishing: too slow for one call.
+# SSD chunk 256 is mamba_ssm's default (128 is the model's). flops_per_token counts the SSD's intra-chunk work,
+# which grows with the chunk: compare tok/s across chunk sizes.
 set -u
+DEADLINE=${DEADLINE:-550}
 source benchmarks/gpu_env.sh
-src=$kernels/mamba_ssm
-mixer="--presets proxy-200m --modes compile --batch 48 --mamba-ssm-src $src --set mamba_kernel=mamba_ssm"
-build_causal_conv1d
-# While causal-conv1d builds: autotune mamba_ssm's kernels at chunk 256 (cached for the model run after).
-step parts_M_chunk256 200 python3 benchmarks/trainer_gpu_parts.py --kinds M --skip-base --ce-chunks "" \
-  --variant mamba_kernel='"mamba_ssm"',conv_kernel='"fla"',mamba_chunk=256 --mamba-ssm-src "$src"
-wait
-use_causal_conv1d
-step mixer_b48_chunk256 150 python3 benchmarks/trainer_gpu.py $mixer --set conv_kernel=causal_conv1d \
-  --set mamba_chunk=256 --out "$out/mixer_b48_chunk256.json"
-step mixer_b48_coord_descent 200 python3 benchmarks/trainer_gpu.py $mixer --set conv_kernel=causal_conv1d \
-  --coord-descent --out "$out/mixer_b48_coord_descent.json"
+run200m() {  # name, seconds, conv kernel, batch, extra flags...
+  local name=$1 limit=$2 conv=$3 batch=$4
+  shift 4
+  step "$name" "$limit" python3 benchmarks/trainer_gpu.py --presets proxy-200m --modes compile --batch "$batch" \
+    --mamba-ssm-src $kernels/mamba_ssm --set mamba_kernel=mamba_ssm --set conv_kernel="$conv" --set mamba_chunk=256 \
+    --out "$out/$name.json" "$@"
+}
+case ${1:-fla} in
+  fla)
+    build_causal_conv1d
+    run200m fla_b48_chunk256 220 fla 48
+    run200m fla_b48_chunk256_coord 240 fla 48 --coord-descent
+    wait_build $((DEADLINE - SECONDS - 20))
+    use_causal_conv1d ;;
+  mixer)
+    run200m mixer_b64_chunk256 200 causal_conv1d 64
+    run200m mixer_b48_chunk256_profile 200 causal_conv1d 48 --profile "$out/mixer_b48_chunk256_step.txt" ;;
+  graph)
+    run200m graph_b48_chunk256 200 causal_conv1d 48 --cuda-graph
+    run200m graph_b64_chunk256 150 causal_conv1d 64 --cuda-graph
+    run200m graph_b48_chunk128 150 causal_conv1d 48 --cuda-graph --set mamba_chunk=128 ;;
+esac
 save_caches
 pack_results

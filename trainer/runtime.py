@@ -25,6 +25,13 @@ def autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+def set_tf32(enabled: bool) -> None:
+    """TF32 tensor cores for the float32 matmuls autocast leaves (the MoE router's, in its backward a long-K GEMM):
+    several times the fp32 rate, with 10-bit mantissas, as Megatron-LM and nanoGPT train. Off for fp32 references."""
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+
+
 # torch.compile's inductor settings per `compile_tuning`. Coordinate descent searches each generated kernel's block
 # sizes at compile time: 4-9% off a proxy-200m Mamba or MoE layer on an H100 (torch path), for minutes more compile;
 # the choices are cached with inductor's cache, so a machine pays that once.
@@ -49,10 +56,82 @@ def peak_flops(device: torch.device) -> float | None:
 
 
 def make_optimizer(model: torch.nn.Module, lr: float, betas: tuple[float, float], weight_decay: float,
-                   device: torch.device) -> torch.optim.AdamW:
-    """AdamW (fused on GPU) with weight decay on matrices only: none on norms, SSM A/D/dt or conv filters."""
+                   device: torch.device, capturable: bool = False) -> torch.optim.AdamW:
+    """AdamW (fused on GPU) with weight decay on matrices only: none on norms, SSM A/D/dt or conv filters.
+
+    `capturable`: step counts and the learning rate live on the GPU (set it with `set_lr`), so a CUDA graph can
+    replay the update."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (decay if p.dim() >= 2 and "conv1d" not in name else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device.type == "cuda")
+    if not capturable:
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device.type == "cuda")
+    opt = torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True, capturable=True)
+    for group in opt.param_groups:
+        group["lr"] = torch.tensor(lr, device=device)
+    return opt
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's learning rate; a tensor one (capturable optimizer) in place, where a CUDA graph reads it."""
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """`optimizer.load_state_dict`, keeping how this optimizer runs (fused, capturable, a tensor learning rate):
+    a checkpoint written without CUDA graphs, or on the CPU, then resumes under them."""
+    kept = [{k: g[k] for k in ("fused", "capturable", "lr") if k in g} for g in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, own in zip(optimizer.param_groups, kept):
+        group.update(own)
+        for p in group["params"]:
+            step = optimizer.state.get(p, {}).get("step")
+            if group.get("capturable") and step is not None and step.device != p.device:
+                optimizer.state[p]["step"] = step.to(p.device, torch.float32)
+
+
+class GraphedStep:
+    """A whole training step (forward, backward, clipping, AdamW, router biases) replayed as one CUDA graph.
+
+    Megatron-LM's full-iteration CUDA graphs, for the same reason: proxy-200m's step launches about 2,000 kernels,
+    and mamba_ssm's Triton launches cost more CPU time than GPU time, so the GPU idles while Python catches up.
+    `step(*inputs)` must read only device tensors, make no host sync and return tensors (or a dict of them), and
+    its optimizer must be capturable. The first `warmup` calls run it eagerly on a side stream (compilation,
+    autotuning, the optimizer's state), as CUDA graph capture requires; the next call captures it, and each call
+    replays it with its inputs copied into the captured ones. The outputs are the graph's: read them before the
+    next call.
+    """
+
+    def __init__(self, step: Callable, warmup: int = 2):
+        self.step, self.warmup, self.calls = step, warmup, 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.side: torch.cuda.Stream | None = None  # one stream: each new one would keep its own cached blocks
+        self.inputs: list[torch.Tensor] = []
+        self.outputs = None
+
+    def __call__(self, *inputs: torch.Tensor):
+        self.calls += 1
+        if self.graph is None and self.calls <= self.warmup:
+            self.side = self.side or torch.cuda.Stream()
+            self.side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.side):
+                out = self.step(*inputs)
+            torch.cuda.current_stream().wait_stream(self.side)
+            return out
+        if self.graph is None:
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()  # the warm-up's cached activations would otherwise sit beside the graph's pool
+            self.inputs = [x.clone() for x in inputs]
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):  # records the kernels without running them
+                self.outputs = self.step(*self.inputs)
+        else:
+            for captured, new in zip(self.inputs, inputs):
+                captured.copy_(new, non_blocking=True)
+        self.graph.replay()
+        return self.outputs

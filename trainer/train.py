@@ -13,6 +13,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +26,8 @@ from corpusforge.core.config import apply_overrides, load_yaml_model, validate_m
 from corpusforge.trainer.data import DataSource, TokenBlend, sources_from_manifest
 from corpusforge.trainer.model import (HybridLM, ModelConfig, count_parameters, flops_per_token, get_config,
                                        require_kernels, warm_up_kernels)
-from corpusforge.trainer.runtime import autocast, compile_model, make_optimizer, peak_flops, resolve_device
+from corpusforge.trainer.runtime import (GraphedStep, autocast, compile_model, load_optimizer_state, make_optimizer,
+                                         peak_flops, resolve_device, set_lr, set_tf32)
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -71,6 +73,8 @@ class TrainConfig(BaseModel):
     compile: bool = False
     # With compile: inductor's coordinate-descent kernel tuning ("coordinate_descent"), minutes more compile time.
     compile_tuning: Literal["default", "coordinate_descent"] = "default"
+    # Replay each whole step as one CUDA graph after 2 eager steps (GPU only): no kernel-launch gaps.
+    cuda_graph: bool = False
     progress: bool = True
 
     @model_validator(mode="after")
@@ -166,22 +170,22 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> TrainResult:
     """Train one proxy; resumes from `out_dir/checkpoint.pt` when present. `stop_after` ends (and checkpoints)
     after that many steps, as an interruption would."""
     device = resolve_device(cfg.device)
+    if cfg.cuda_graph and device.type != "cuda":
+        raise ValueError(f"cuda_graph: needs a CUDA device, and this run's device is {device}")
     if cfg.threads:
         # On a busy machine fewer threads than cores avoids OpenMP oversubscription (10x slower steps seen on 2 cores).
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     blend, mcfg = build(cfg)
     model = HybridLM(mcfg).to(device)
-    optimizer = make_optimizer(model, cfg.lr, cfg.betas, cfg.weight_decay, device)
+    optimizer = make_optimizer(model, cfg.lr, cfg.betas, cfg.weight_decay, device, capturable=cfg.cuda_graph)
     out_dir = cfg.out_dir
     storage.makedirs(out_dir)
     ckpt_path = storage.join(out_dir, CHECKPOINT)
     start, history = 0, []
     if cfg.resume and storage.exists(ckpt_path):
         start, history = _load_checkpoint(ckpt_path, model, optimizer, device)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    set_tf32(device.type == "cuda")
     warm_up_kernels(mcfg, cfg.batch_size, cfg.seq_len, device)  # autotune before activations fill the GPU
     forward = compile_model(model, cfg.compile_tuning) if cfg.compile else model
     params = count_parameters(mcfg)
@@ -192,23 +196,14 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> TrainResult:
     window_t, window_steps, speeds = time.perf_counter(), 0, []
     step = start
     val: dict[str, float] = {}
+    run_step = partial(train_step, model, forward, optimizer, grad_clip=cfg.grad_clip,
+                       router_bias_rate=cfg.router_bias_rate)
+    if cfg.cuda_graph:
+        run_step = GraphedStep(run_step)
     for step in range(start, cfg.max_steps):
         lr = wsd_lr(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss_sum = torch.zeros((), device=device)
-        load = None
-        for micro in range(cfg.grad_accum):
-            x, y, _ = blend.batch(step * cfg.grad_accum + micro, cfg.batch_size, only=phase_at(blend, step, cfg))
-            with autocast(device):
-                out = forward(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
-            (out["loss"] / cfg.grad_accum).backward()
-            loss_sum += out["lm_loss"].float() / cfg.grad_accum
-            load = out["expert_load"].detach() if load is None else load + out["expert_load"].detach()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        model.update_router_biases(load, cfg.router_bias_rate)
+        set_lr(optimizer, lr)
+        loss_sum, load, grad_norm = run_step(*_micro_batches(blend, step, cfg, device))
         window_steps += 1
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.max_steps:
@@ -250,6 +245,32 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> TrainResult:
     return result
 
 
+def train_step(model: HybridLM, forward, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               grad_clip: float = 1.0, router_bias_rate: float = 1e-3) -> tuple[torch.Tensor, ...]:
+    """One optimizer step over the micro-batches x, y (micro, batch, seq): returns the mean LM loss, the tokens each
+    expert got (layers, experts) and the gradient norm before clipping, all on the device and without a host sync
+    (so `GraphedStep` can capture it)."""
+    loss, load = torch.zeros((), device=x.device), None
+    for xm, ym in zip(x, y):
+        with autocast(x.device):
+            out = forward(xm, ym)
+        (out["loss"] / len(x)).backward()
+        loss += out["lm_loss"].float() / len(x)
+        load = out["expert_load"].detach() if load is None else load + out["expert_load"].detach()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    model.update_router_biases(load, router_bias_rate)
+    return loss, load, grad_norm
+
+
+def _micro_batches(blend: TokenBlend, step: int, cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The step's `grad_accum` micro-batches, stacked (micro, batch, seq), on the device."""
+    batches = [blend.batch(step * cfg.grad_accum + m, cfg.batch_size, only=phase_at(blend, step, cfg))[:2]
+               for m in range(cfg.grad_accum)]
+    return tuple(torch.stack(t).to(device, non_blocking=True) for t in zip(*batches))
+
+
 def _attach(history: list[dict], step: int, values: dict) -> None:
     if history and history[-1]["step"] == step:
         history[-1].update(values)
@@ -285,7 +306,7 @@ def _load_checkpoint(path: str, model: HybridLM, optimizer, device: torch.device
     with storage.open_file(path, "rb") as f:
         state = torch.load(f, map_location=device, weights_only=False)
     model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    load_optimizer_state(optimizer, state["optimizer"])
     rng = state["rng"]
     torch.set_rng_state(rng["torch"].cpu())
     np.random.set_state(rng["numpy"])

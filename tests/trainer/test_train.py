@@ -1,5 +1,7 @@
 """Training on real shards: the loss falls, resume is exact, and clean data beats shuffled-word noise."""
+import copy
 import json
+from functools import partial
 
 import pytest
 
@@ -88,3 +90,65 @@ def test_compile_tuning_reaches_inductor(monkeypatch):
     module = torch.nn.Linear(2, 2)
     assert compile_model(module) is module and compile_model(module, "coordinate_descent") is module
     assert seen == [{}, {"options": {"coordinate_descent_tuning": True}}]
+
+
+def test_cuda_graph_on_a_cpu_run_stops_before_any_work(corpus, tiny_model, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="cuda_graph"):
+        train(_config(corpus, tiny_model, out, max_steps=2, cuda_graph=True))
+    assert not out.exists()
+
+
+def test_capturable_optimizer_resumes_from_a_plain_checkpoint():
+    """A checkpoint written without CUDA graphs loads into the capturable AdamW they need: it stays capturable, its
+    learning rate stays the tensor a graph reads (set in place), and the update continues the plain one's."""
+    import torch
+
+    from corpusforge.trainer.runtime import load_optimizer_state, make_optimizer, set_lr
+
+    def model_and_opt(capturable):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.LayerNorm(8))
+        return model, make_optimizer(model, 1e-2, (0.9, 0.95), 0.1, torch.device("cpu"), capturable=capturable)
+
+    def step(model, opt, lr):
+        set_lr(opt, lr)
+        model(torch.ones(4, 8)).square().sum().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    plain, plain_opt = model_and_opt(False)
+    for _ in range(3):
+        step(plain, plain_opt, 1e-2)
+    graphed, graphed_opt = model_and_opt(True)
+    graphed.load_state_dict(plain.state_dict())
+    lr_tensors = [g["lr"] for g in graphed_opt.param_groups]
+    load_optimizer_state(graphed_opt, copy.deepcopy(plain_opt.state_dict()))  # as torch.load gives it
+    assert all(g["capturable"] and g["lr"] is t for g, t in zip(graphed_opt.param_groups, lr_tensors))
+    step(plain, plain_opt, 5e-3)
+    step(graphed, graphed_opt, 5e-3)
+    assert float(lr_tensors[0]) == pytest.approx(5e-3)
+    for a, b in zip(plain.parameters(), graphed.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="CUDA graphs need a GPU")
+def test_graphed_steps_follow_the_eager_ones(tiny_model):
+    """Whole-step CUDA graph replay (forward, backward, clipping, AdamW, router biases) gives the eager losses."""
+    import torch
+
+    from corpusforge.trainer.model import HybridLM, get_config
+    from corpusforge.trainer.runtime import GraphedStep, make_optimizer
+    from corpusforge.trainer.train import train_step
+
+    def losses(graphed):
+        torch.manual_seed(0)
+        model = HybridLM(get_config("proxy-10m", **tiny_model(vocab_size=512))).cuda()
+        opt = make_optimizer(model, 3e-3, (0.9, 0.95), 0.1, torch.device("cuda"), capturable=graphed)
+        run = partial(train_step, model, model, opt)
+        run = GraphedStep(run) if graphed else run
+        data = torch.randint(0, 512, (6, 1, 4, 65), device="cuda")
+        return [float(run(x[..., :-1], x[..., 1:])[0]) for x in data]
+
+    eager, graphed = losses(False), losses(True)
+    assert graphed == pytest.approx(eager, rel=2e-2) and graphed[-1] < graphed[0]
