@@ -180,6 +180,10 @@ def write_profile(prof, path: Path, rows: int = 80) -> str:
     timed = [{"name": e.key, "self_device_us": e.self_device_time_total, "count": e.count}
              for e in events if e.self_device_time_total > 0]
     path.with_suffix(".json").write_text(json.dumps(sorted(timed, key=lambda e: -e["self_device_us"]), indent=1))
+    # The aten ops again, split by input shapes: which sum, add or scatter is it (needs record_shapes).
+    by_shape = prof.key_averages(group_by_input_shape=True)
+    path.with_suffix(".shapes.txt").write_text(by_shape.table(sort_by="self_cuda_time_total", row_limit=rows,
+                                                              max_name_column_width=60, max_shapes_column_width=120))
     return table
 
 
@@ -211,7 +215,7 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
         for _ in range(warmup):
             step()
         activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
-        with torch.profiler.profile(activities=activities) as prof:
+        with torch.profiler.profile(activities=activities, record_shapes=True) as prof:
             step()
             sync()
         table = write_profile(prof, Path(profile), rows=400)

@@ -33,7 +33,9 @@ case ${1:-fla} in
   graph)
     run200m graph_b48_chunk256 200 causal_conv1d 48 --cuda-graph
     run200m graph_b64_chunk256 150 causal_conv1d 64 --cuda-graph
-    run200m graph_b48_chunk128 150 causal_conv1d 48 --cuda-graph --set mamba_chunk=128 ;;
+    run200m graph_b48_chunk128 150 causal_conv1d 48 --cuda-graph --set mamba_chunk=128
+    # if time is left: a plain step's kernel table with the aten ops split by input shape (the eager sums and adds)
+    run200m mixer_b48_chunk256_shapes 120 causal_conv1d 48 --profile "$out/mixer_b48_chunk256_step.txt" ;;
 esac
 save_caches
 pack_results
