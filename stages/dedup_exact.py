@@ -11,8 +11,10 @@ Which copy survives depends only on ids, never on the engine or the task split.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal
@@ -22,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
-from datatrove.utils.text import PUNCTUATION_TRANS, simplify_text
+from datatrove.utils.text import NUMBERS_PATTERN, PUNCTUATION_TRANS
 
 from corpusforge.core import storage
 from corpusforge.core.config import EngineConfig
@@ -43,27 +45,49 @@ def normalize_text(text: str) -> str:
     punctuation, collapsed whitespace, no diacritics) after Unicode NFKC, so full-width and
     compatibility forms of the same text match."""
     if text.isascii():
+        return _normalize_ascii(text).decode("ascii")
+    return _normalize_unicode(text)
+
+
+def _normalized_bytes(text: str) -> bytes:
+    """`normalize_text(text)` as UTF-8, straight from bytes for ASCII text."""
+    if text.isascii():
         return _normalize_ascii(text)
-    return simplify_text(unicodedata.normalize("NFKC", text))
+    return _normalize_unicode(text).encode("utf-8", "surrogatepass")
 
 
-# For ASCII text NFKC and the diacritics pass are no-ops, and datatrove's Unicode digit regex
-# matches only [0-9]: the same steps in the same order at ~3x the speed (most web text is ASCII).
-_ASCII_NUMBERS = re.compile(r"[0-9]+(?:[.,][0-9]+)?")
-_WHITESPACE = re.compile(r"\s+")
+# ASCII text (most of the web) runs the same steps in the same order on bytes, ~3x faster: NFKC and the diacritics
+# pass are no-ops there, datatrove's Unicode digit regex matches only [0-9], and its punctuation set holds every
+# ASCII whitespace but space, tab and newline, the three bytes.split() and str.split() agree on.
+_ASCII_NUMBERS = re.compile(rb"[0-9]+(?:[.,][0-9]+)?")
+_ASCII_PUNCTUATION = bytes(PUNCTUATION_TRANS.get(b, b) if b < 128 else b for b in range(256))
 
 
-def _normalize_ascii(text: str) -> str:
-    text = _ASCII_NUMBERS.sub("0", text.lower()).translate(PUNCTUATION_TRANS)
-    return _WHITESPACE.sub(" ", text.strip()).strip()
+def _normalize_ascii(text: str) -> bytes:
+    data = _ASCII_NUMBERS.sub(b"0", text.encode("ascii").lower()).translate(_ASCII_PUNCTUATION)
+    return b" ".join(data.split())
+
+
+def _normalize_unicode(text: str) -> str:
+    """`simplify_text(NFKC(text))` with its default settings, ~5x faster on non-ASCII text: the whitespace regex as
+    str.split (the same Unicode whitespace) and the per-character diacritics loop as one translate."""
+    text = NUMBERS_PATTERN.sub("0", unicodedata.normalize("NFKC", text).lower())
+    text = " ".join(text.translate(PUNCTUATION_TRANS).split())
+    return unicodedata.normalize("NFD", text).translate(_nonspacing_marks()).strip()
+
+
+@functools.cache
+def _nonspacing_marks() -> dict[int, None]:
+    """A translate table deleting every code point of category Mn (by this Python's unicodedata, as datatrove's
+    test); built once per process, in ~0.3 s."""
+    return dict.fromkeys(cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)) == "Mn")
 
 
 def text_hash(text: str, normalize: bool = True) -> tuple[int, int]:
     """128-bit xxh3 of the (normalised) text as two uint64 halves: collisions are negligible
     at web scale, where 64 bits would start to collide past ~4 billion documents."""
-    if normalize:
-        text = normalize_text(text)
-    digest = xxhash.xxh3_128_intdigest(text.encode("utf-8", "surrogatepass"))
+    data = _normalized_bytes(text) if normalize else text.encode("utf-8", "surrogatepass")
+    digest = xxhash.xxh3_128_intdigest(data)
     return digest >> 64, digest & _MASK64
 
 

@@ -43,6 +43,24 @@ def test_ascii_fast_path_equals_the_reference_normalisation():
         assert normalize_text(t) == simplify_text(unicodedata.normalize("NFKC", t)), t
 
 
+def test_unicode_path_equals_the_reference_normalisation():
+    """Random strings over the scripts and code points the fast path has special cases for (combining marks, Unicode
+    whitespace and digits, full-width forms, control characters, lone surrogates) normalise as datatrove does."""
+    import random
+    import unicodedata
+
+    from datatrove.utils.text import simplify_text
+
+    ranges = [range(0, 128), range(0x80, 0x250), range(0x300, 0x370), range(0x2000, 0x2070), range(0x660, 0x66A),
+              range(0x900, 0x980), range(0x1F00, 0x2000), range(0x4E00, 0x4E40), range(0xFF00, 0xFF66),
+              range(0xE0100, 0xE0110), range(0xD800, 0xD810)]
+    rng = random.Random(0)
+    for _ in range(5000):
+        t = "".join(chr(rng.choice(rng.choice(ranges))) for _ in range(rng.randrange(40)))
+        assert normalize_text(t) == simplify_text(unicodedata.normalize("NFKC", t)), ascii(t)
+        assert text_hash(t) == text_hash(normalize_text(t), normalize=False)
+
+
 def _shards(tmp_path: Path) -> list[list[Document]]:
     # Groups spread over shards: the smallest id of each must survive, whatever shard it is in.
     return [
