@@ -55,7 +55,7 @@ def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int, profile: Pat
         warm_s = warm_up_kernels(cfg, *tokens, device)
         if warm_s:
             print(f"fused-kernel warm-up (Triton autotuning) {warm_s:.1f} s", flush=True)
-    compiled = compile_model(lambda x: layer(x, []), tuning)
+    compiled = compile_model(lambda x: layer(x)[0], tuning)
     dtype = torch.float32 if cfg.fp32_residual else torch.bfloat16  # the residual stream's dtype in the model
     x = torch.randn(*tokens, cfg.d_model, device=device, dtype=dtype, requires_grad=True)
     grad = torch.randn_like(x)

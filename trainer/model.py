@@ -756,12 +756,17 @@ class Layer(nn.Module):
         self.mixer = {"mamba": lambda: Mamba2(cfg), "attention": lambda: Attention(cfg),
                       "moe": lambda: MoE(cfg), "mlp": lambda: MLP(cfg.d_model, cfg.ffn_dim)}[self.kind]()
 
-    def forward(self, x: torch.Tensor, moe_stats: list) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple | None]:
+        """The next residual stream, and an MoE layer's (tokens per expert, auxiliary loss or None).
+
+        Returned, not appended to a list argument: torch.compile guards on such a list's length, so behind a graph
+        break (the fused Mamba kernels) every MoE layer compiled its own copy, and past 8 copies (the recompile
+        limit, e.g. 10 MoE layers) the remaining layers silently ran eagerly."""
         out = self.mixer(self.norm(x))
         if self.kind == "moe":
             out, load, aux = out
-            moe_stats.append((load, aux))
-        return x + out
+            return x + out, (load, aux)
+        return x + out, None
 
 
 class MTPHead(nn.Module):
@@ -778,7 +783,7 @@ class MTPHead(nn.Module):
     def forward(self, h: torch.Tensor, next_emb: torch.Tensor) -> torch.Tensor:
         x = self.proj(torch.cat([self.norm_h(h), self.norm_e(next_emb)], dim=-1))
         for layer in self.layers:
-            x = layer(x, [])
+            x, _ = layer(x)
         return x
 
 
@@ -818,9 +823,11 @@ class HybridLM(nn.Module):
         x = self.embed(idx)
         if not self.cfg.fp32_residual and torch.is_autocast_enabled(x.device.type):
             x = x.to(torch.get_autocast_dtype(x.device.type))
-        stats: list = []
+        stats = []
         for layer in self.layers:
-            x = layer(x, stats)
+            x, moe = layer(x)
+            if moe is not None:
+                stats.append(moe)
         h = x
         lm_loss = self._loss(self.norm(h), targets)
         loss = lm_loss

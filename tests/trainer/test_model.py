@@ -120,7 +120,7 @@ def test_causality_future_tokens_do_not_change_past_losses():
 def _hidden(model, idx):
     x = model.embed(idx)
     for layer in model.layers:
-        x = layer(x, [])
+        x, _ = layer(x)
     return x
 
 
@@ -442,3 +442,31 @@ def test_whole_mamba_mixer_kernel_equals_the_plain_layer_under_the_interpreter()
     every gradient equal the plain layer's, so the weights, A, D, dt bias and norm reach it in its conventions."""
     errors = _interpreted(_INTERPRETED_MIXER)
     assert len(errors) == 2 + 8 and max(errors) < 1e-4, errors
+
+
+def test_moe_layers_behind_graph_breaks_share_one_compiled_copy(monkeypatch):
+    """The fused Mamba kernels break torch.compile's graph, so each layer is compiled as its own frame. Every MoE layer
+    must reuse one compiled copy: a copy per layer ran into the recompile limit (8) at 10 MoE layers, and the
+    layers past it ran eagerly without a word."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    from corpusforge.trainer.model import Mamba2
+
+    plain_forward = Mamba2.forward
+
+    def forward_behind_a_break(self, u):
+        torch._dynamo.graph_break()  # where mamba_ssm's kernels break the graph on a GPU
+        return plain_forward(self, u)
+
+    monkeypatch.setattr(Mamba2, "forward", forward_behind_a_break)
+    graphs = []
+    for pairs in (2, 10):
+        torch._dynamo.reset()
+        counters.clear()
+        model = HybridLM(get_config("proxy-10m", **{**SMALL, "pattern": "ME" * pairs}))
+        x = torch.randint(0, 64, (2, 16))
+        torch.compile(model)(x, x)
+        graphs.append(counters["stats"]["unique_graphs"])
+    torch._dynamo.reset()
+    assert graphs[0] == graphs[1], graphs
