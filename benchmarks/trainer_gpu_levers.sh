@@ -5,7 +5,8 @@
 #                                                            # chunk 256 and coordinate descent are timed with FLA's conv
 #   OUT=results bash benchmarks/trainer_gpu_levers.sh mixer   # chunk 256 on the mixer path: batch 64, and a batch-48
 #                                                            # step's kernel table
-#   OUT=results bash benchmarks/trainer_gpu_levers.sh graph   # the mixer path with each whole step one CUDA graph
+#   OUT=results bash benchmarks/trainer_gpu_levers.sh graph   # the mixer path (a custom op since session 6), then
+#                                                            # with each whole step one CUDA graph
 #                                                            # (checked against eager steps first), chunk 256 and 128
 # Inductor's coordinate descent compiled proxy-200m for over 4 minutes without finishing: too slow for one call.
 # SSD chunk 256 is mamba_ssm's default (128 is the model's). flops_per_token counts the SSD's intra-chunk work,
@@ -31,6 +32,8 @@ case ${1:-fla} in
     run200m mixer_b64_chunk256 200 causal_conv1d 64
     run200m mixer_b48_chunk256_profile 200 causal_conv1d 48 --profile "$out/mixer_b48_chunk256_step.txt" ;;
   graph)
+    # first without a CUDA graph: the mixer as a custom op (no graph breaks) against session 6's 442-446k tok/s
+    run200m mixer_op_b48_chunk256 150 causal_conv1d 48
     run200m graph_b48_chunk256 200 causal_conv1d 48 --cuda-graph
     run200m graph_b64_chunk256 150 causal_conv1d 64 --cuda-graph
     run200m graph_b48_chunk128 150 causal_conv1d 48 --cuda-graph --set mamba_chunk=128

@@ -421,22 +421,95 @@ def causal_conv1d_silu_dao(x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
     return causal_conv1d_fn(x.transpose(1, 2), w, b, activation="silu").transpose(1, 2)
 
 
-@torch.compiler.disable
 def mamba_mixer_mamba_ssm(zxbcdt: torch.Tensor, layer: "Mamba2") -> torch.Tensor:
     """A Mamba-2 layer from in_proj's output to the gated norm's, as one autograd node: mamba_ssm's
     mamba_split_conv1d_scan_combined, the memory-efficient path Megatron-LM trains Mamba layers with (causal-conv1d's
     CUDA conv, the Triton SSD with dt's softplus and D inside, the gated norm kernel). Its backward recomputes the
     conv rather than keeping its output, and writes the gradients of z, x, B, C and dt straight into one tensor
-    where the split-by-split path concatenates them (0.6 ms per proxy-200m layer at batch 48 on an H100)."""
-    from mamba_ssm.ops.triton.ssd_combined import mamba_split_conv1d_scan_combined
+    where the split-by-split path concatenates them (0.6 ms per proxy-200m layer at batch 48 on an H100).
+    It runs as the custom op `corpusforge::mamba_mixer`, so torch.compile keeps the model in one graph."""
+    cfg, dtype = layer.cfg, zxbcdt.dtype
+    out, _, _ = mamba_mixer(zxbcdt, layer.conv1d.weight[:, 0].to(dtype), layer.conv1d.bias.to(dtype),
+                            layer.dt_bias, -torch.exp(layer.A_log.float()), layer.D, layer.norm.weight,
+                            cfg.mamba_chunk, cfg.norm_eps, cfg.mamba_head_dim, cfg.mamba_groups)
+    return out
+
+
+# mamba_ssm's autograd.Function (Triton launches, einops, a device guard inside) breaks torch.compile's graph, and
+# behind a break every layer is its own compiled frame. As a custom op with its own backward it is one opaque node:
+# forward and backward call the Function's own methods with a stand-in context.
+class _MixerContext:
+    """What MambaSplitConv1dScanCombinedFn.forward writes on its context and its backward reads."""
+
+    def __init__(self, chunk: int = 0, eps: float = 0.0, headdim: int = 0, ngroups: int = 1):
+        self.dt_limit, self.return_final_states, self.activation = (0.0, float("inf")), False, "silu"
+        self.rmsnorm_eps, self.norm_before_gate, self.chunk_size = eps, False, chunk
+        self.headdim, self.ngroups, self.outproj_weight_dtype = headdim, ngroups, None
+        self._fwd_used_autocast, self._dtype = False, torch.bfloat16  # read by mamba_ssm's custom_bwd
+        self.saved_tensors: tuple = ()
+
+    def save_for_backward(self, *tensors: torch.Tensor | None) -> None:
+        self.saved_tensors = tensors
+
+
+def _mixer_function():
+    from mamba_ssm.ops.triton.ssd_combined import MambaSplitConv1dScanCombinedFn
 
     _use_wide_norm_backward()
-    cfg, dtype = layer.cfg, zxbcdt.dtype
-    return mamba_split_conv1d_scan_combined(
-        zxbcdt, layer.conv1d.weight[:, 0].to(dtype), layer.conv1d.bias.to(dtype), layer.dt_bias,
-        -torch.exp(layer.A_log.float()), layer.D, cfg.mamba_chunk, activation="silu",
-        rmsnorm_weight=layer.norm.weight, rmsnorm_eps=cfg.norm_eps, headdim=cfg.mamba_head_dim,
-        ngroups=cfg.mamba_groups, norm_before_gate=False)
+    return MambaSplitConv1dScanCombinedFn
+
+
+@torch.library.custom_op("corpusforge::mamba_mixer", mutates_args=())
+def mamba_mixer(zxbcdt: torch.Tensor, conv_weight: torch.Tensor, conv_bias: torch.Tensor, dt_bias: torch.Tensor,
+                a: torch.Tensor, d: torch.Tensor, norm_weight: torch.Tensor, chunk: int, eps: float, headdim: int,
+                ngroups: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(output, the SSD's output before the norm, the norm's 1/rms per group): the last two for the backward."""
+    ctx = _MixerContext()
+    out = _mixer_function().forward(ctx, zxbcdt, conv_weight, conv_bias, dt_bias, a, d, chunk, None, None,
+                                    ctx.dt_limit, False, "silu", norm_weight, eps, None, None, headdim, ngroups,
+                                    False)
+    return out, ctx.saved_tensors[3], ctx.saved_tensors[10]
+
+
+@mamba_mixer.register_fake
+def _(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight, chunk, eps, headdim, ngroups):
+    batch, length, _ = zxbcdt.shape
+    heads = d.shape[0]
+    return (zxbcdt.new_empty(batch, length, heads * headdim), zxbcdt.new_empty(batch, length, heads, headdim),
+            zxbcdt.new_empty(ngroups * batch * length, dtype=torch.float32))
+
+
+@torch.library.custom_op("corpusforge::mamba_mixer_backward", mutates_args=())
+def mamba_mixer_backward(dout: torch.Tensor, zxbcdt: torch.Tensor, conv_weight: torch.Tensor,
+                         conv_bias: torch.Tensor, dt_bias: torch.Tensor, a: torch.Tensor, d: torch.Tensor,
+                         norm_weight: torch.Tensor, ssd_out: torch.Tensor, rstd: torch.Tensor, chunk: int,
+                         eps: float, headdim: int, ngroups: int) -> list[torch.Tensor]:
+    """Gradients of zxbcdt, conv weight and bias, dt bias, A, D and the norm weight."""
+    ctx = _MixerContext(chunk, eps, headdim, ngroups)
+    ctx.saved_tensors = (zxbcdt, conv_weight, conv_bias, ssd_out, a, d, dt_bias, None, None, norm_weight, rstd,
+                         None, None)
+    grads = _mixer_function().backward(ctx, dout.contiguous())
+    inputs = (zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight)
+    return [g.to(x.dtype).contiguous() for g, x in zip((*grads[:6], grads[12]), inputs)]
+
+
+@mamba_mixer_backward.register_fake
+def _(dout, zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight, ssd_out, rstd, chunk, eps, headdim,
+      ngroups):
+    return [torch.empty_like(x) for x in (zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight)]
+
+
+def _mixer_setup_context(ctx, inputs, output) -> None:
+    *tensors, chunk, eps, headdim, ngroups = inputs
+    ctx.save_for_backward(*tensors, output[1], output[2])
+    ctx.settings = (chunk, eps, headdim, ngroups)
+
+
+def _mixer_backward(ctx, dout, _ssd_out_grad, _rstd_grad):
+    return (*mamba_mixer_backward(dout, *ctx.saved_tensors, *ctx.settings), None, None, None, None)
+
+
+mamba_mixer.register_autograd(_mixer_backward, setup_context=_mixer_setup_context)
 
 
 class Mamba2(nn.Module):

@@ -244,10 +244,7 @@ def stand_in_kernels(monkeypatch):
         calls.append(["dao conv"] + _signature(x, weight, bias))
         return F.silu(causal_conv1d(x.transpose(1, 2), weight[:, None], bias)).transpose(1, 2)
 
-    def mixer_stand_in(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, chunk, *, activation, rmsnorm_weight,
-                       rmsnorm_eps, headdim, ngroups, norm_before_gate):
-        assert activation == "silu" and not norm_before_gate
-        calls.append(["mixer", chunk] + _signature(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, rmsnorm_weight))
+    def mixer(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight, chunk, eps, headdim, ngroups):
         width, heads = conv_weight.shape[0], d.shape[0]
         dim = heads * headdim
         z, xbc, dt = zxbcdt.split([dim, width, heads], dim=-1)
@@ -256,11 +253,38 @@ def stand_in_kernels(monkeypatch):
         y = stand_in(x.unflatten(-1, (heads, headdim)), F.softplus(dt.float() + dt_bias), a,
                      b.unflatten(-1, (ngroups, -1)), c.unflatten(-1, (ngroups, -1)), chunk, d)
         calls.pop()  # the SSD call above is part of the mixer's
-        return norm_stand_in(y.flatten(-2), rmsnorm_weight, None, z, rmsnorm_eps, dim // ngroups, False)
+        gated = (y.flatten(-2) * F.silu(z)).unflatten(-1, (ngroups, -1))
+        rstd = torch.rsqrt(gated.pow(2).mean(-1) + eps)
+        return (gated * rstd[..., None]).flatten(-2) * norm_weight, y, rstd.permute(2, 0, 1).flatten()
+
+    class MixerFunctionStandIn:
+        """MambaSplitConv1dScanCombinedFn's contract: what forward saves on its context (the SSD output before the
+        norm, the norm's rstd) and backward's gradients in forward's argument order; torch.func computes them."""
+
+        @staticmethod
+        def forward(ctx, zxbcdt, conv_weight, conv_bias, dt_bias, a, d, chunk, initial_states, seq_idx, dt_limit,
+                    return_final_states, activation, norm_weight, eps, outproj_weight, outproj_bias, headdim,
+                    ngroups, norm_before_gate):
+            assert activation == "silu" and not norm_before_gate and outproj_weight is None
+            calls.append(["mixer", chunk] + _signature(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight))
+            out, y, rstd = mixer(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight, chunk, eps, headdim,
+                                 ngroups)
+            ctx.save_for_backward(zxbcdt, conv_weight, conv_bias, y, a, d, dt_bias, None, None, norm_weight, rstd,
+                                  None, None)
+            return out
+
+        @staticmethod
+        def backward(ctx, dout):
+            zxbcdt, conv_weight, conv_bias, _, a, d, dt_bias, _, _, norm_weight, _, _, _ = ctx.saved_tensors
+            settings = (ctx.chunk_size, ctx.rmsnorm_eps, ctx.headdim, ctx.ngroups)
+            _, vjp = torch.func.vjp(lambda *t: mixer(*t, *settings)[0],
+                                    zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight)
+            g = vjp(dout)
+            return (*g[:6], None, None, None, None, None, None, g[6], None, None, None, None, None, None)
 
     fake = types.ModuleType("mamba_ssm.ops.triton.ssd_combined")
     fake.mamba_chunk_scan_combined = stand_in
-    fake.mamba_split_conv1d_scan_combined = mixer_stand_in
+    fake.MambaSplitConv1dScanCombinedFn = MixerFunctionStandIn
     monkeypatch.setitem(sys.modules, "mamba_ssm.ops.triton.ssd_combined", fake)
     fake_norm = types.ModuleType("mamba_ssm.ops.triton.layernorm_gated")
     fake_norm.rmsnorm_fn = norm_stand_in
@@ -380,9 +404,9 @@ def conv_fwd(x, weight, bias, seq_idx, initial_states, final_states_out, silu):
     y = F.conv1d(x, weight[:, None], bias, padding=weight.shape[1] - 1, groups=x.shape[1])[..., :x.shape[2]]
     return F.silu(y) if silu else y
 def conv_bwd(x, weight, bias, dout, seq_idx, initial_states, dfinal_states, dx, return_dinitial_states, silu):
-    with torch.enable_grad():
-        leaves = [t.detach().requires_grad_() for t in (x, weight, bias)]
-        grads = torch.autograd.grad(conv_fwd(*leaves[:2], leaves[2], None, None, None, silu), leaves, dout)
+    # torch.func, not autograd: this runs inside the mixer's custom op, below the autograd dispatch keys
+    _, vjp = torch.func.vjp(lambda *t: conv_fwd(*t, None, None, None, silu), x, weight, bias)
+    grads = vjp(dout)
     if dx is not None:
         dx.copy_(grads[0])
     return (grads[0] if dx is None else dx, grads[1], grads[2], None)
@@ -470,3 +494,16 @@ def test_moe_layers_behind_graph_breaks_share_one_compiled_copy(monkeypatch):
         graphs.append(counters["stats"]["unique_graphs"])
     torch._dynamo.reset()
     assert graphs[0] == graphs[1], graphs
+
+
+def test_whole_mixer_path_compiles_without_graph_breaks(stand_in_kernels):
+    """mamba_kernel=mamba_ssm with conv_kernel=causal_conv1d runs mamba_ssm's mixer as a custom op: torch.compile
+    keeps the whole model in one graph, where the Function behind it broke the graph at every Mamba layer."""
+    import torch._dynamo
+
+    # No MoE layer: on the CPU (fp32) its grouped GEMM runs eagerly, a graph break of its own.
+    cfg = get_config("proxy-10m", mamba_kernel="mamba_ssm", conv_kernel="causal_conv1d", **{**SMALL, "pattern": "M*M"})
+    idx = torch.randint(0, 64, (2, 21))
+    explained = torch._dynamo.explain(HybridLM(cfg))(idx[:, :-1], idx[:, 1:])
+    assert explained.graph_break_count == 0 and explained.graph_count == 1, explained.break_reasons
+    assert [call[0] for call in stand_in_kernels] == ["mixer", "mixer"]
