@@ -1,10 +1,10 @@
 """Proxy-trainer throughput: tokens/s and MFU of full training steps per preset, eager and torch.compile.
 
 A step is what `corpusforge train` runs (`train.train_step`): bf16 autocast forward + backward, gradient clipping,
-fused AdamW, router-bias update, with TF32 for the float32 matmuls autocast leaves (the router's; figures before
-session 7 ran those in full fp32); `--cuda-graph` replays it as one CUDA graph. MFU = model FLOPs (6 x active params
-+ attention and SSD quadratic terms, `model.flops_per_token`) x tokens/s over the GPU's dense bf16 peak
-(989 TFLOP/s for H100/H200 SXM). Before timing, the fast kernels are checked against
+fused AdamW, router-bias update, with TF32 for the float32 matmuls autocast leaves (the router's; the figures in
+benchmarks/reference up to session 6 ran those in full fp32); `--cuda-graph` replays it as one CUDA graph.
+MFU = model FLOPs (6 x active params + attention and SSD quadratic terms, `model.flops_per_token`) x tokens/s over
+the GPU's dense bf16 peak (989 TFLOP/s for H100/H200 SXM). Before timing, the fast kernels are checked against
 their references on the device (grouped expert GEMM vs dense, chunked SSD vs sequential, and every installed
 fused SSD kernel: values against the sequential SSD, gradients against the chunked one).
 
@@ -171,6 +171,17 @@ def check_cuda_graph(device: torch.device, cfg: ModelConfig, steps: int = 6) -> 
             "cuda_graph_max_rel_diff": max(abs(a - b) / abs(a) for a, b in zip(eager, graphed))}
 
 
+def profile_calls(fn, path: Path, calls: int = 1, rows: int = 80) -> str:
+    """Profile `calls` calls of `fn` (CPU and CUDA, input shapes recorded) and write their tables (`write_profile`)."""
+    activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+    with torch.profiler.profile(activities=activities, record_shapes=True) as prof:
+        for _ in range(calls):
+            fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+    return write_profile(prof, path, rows)
+
+
 def write_profile(prof, path: Path, rows: int = 80) -> str:
     """The kernel table (device time, descending) to `path`, and every event's self device time to `path`.json,
     which untruncated names make easy to sum by kind (matmul, Triton, inductor, ...). Returns the table."""
@@ -214,11 +225,7 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     if profile:
         for _ in range(warmup):
             step()
-        activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
-        with torch.profiler.profile(activities=activities, record_shapes=True) as prof:
-            step()
-            sync()
-        table = write_profile(prof, Path(profile), rows=400)
+        table = profile_calls(step, Path(profile), rows=400)
         print("\n".join(table.splitlines()[:70]), flush=True)
     t0 = time.perf_counter()
     for _ in range(warmup):

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from corpusforge.trainer.model import Layer, get_config, linear_cross_entropy, warm_up_kernels
 from corpusforge.trainer.runtime import autocast, compile_model
-from trainer_gpu import use_source_package, write_profile  # benchmarks/ is on the path when this runs as a script
+from trainer_gpu import profile_calls, use_source_package  # benchmarks/ is on the path when this runs as a script
 
 
 def _time(fn, iters: int, warmup: int = 3) -> float:
@@ -35,16 +35,6 @@ def _time(fn, iters: int, warmup: int = 3) -> float:
         end.synchronize()
         times.append(start.elapsed_time(end))
     return statistics.median(times)
-
-
-def profile_table(fn, path: Path) -> None:
-    """Write the kernel table (CUDA time, descending) of three calls of `fn` to `path`."""
-    activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
-    with torch.profiler.profile(activities=activities) as prof:
-        for _ in range(3):
-            fn()
-        torch.cuda.synchronize()
-    write_profile(prof, path)
 
 
 def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int, profile: Path | None = None,
@@ -66,7 +56,7 @@ def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int, profile: Pat
         y.backward(grad)
     ms = _time(step, iters)
     if profile:
-        profile_table(step, profile)
+        profile_calls(step, profile, calls=3)
     return ms
 
 
