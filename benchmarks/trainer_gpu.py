@@ -1,6 +1,6 @@
 """Proxy-trainer throughput: tokens/s and MFU of full training steps per preset, eager and torch.compile.
 
-A step is what `corpusforge train` runs (`train.train_step`): bf16 autocast forward + backward, gradient clipping,
+A step is what `corpusforge train` runs (`runtime.train_step`): bf16 autocast forward + backward, gradient clipping,
 fused AdamW, router-bias update, with TF32 for the float32 matmuls autocast leaves (the router's; the figures in
 benchmarks/reference up to session 6 ran those in full fp32); `--cuda-graph` replays it as one CUDA graph.
 MFU = model FLOPs (6 x active params + attention and SSD quadratic terms, `model.flops_per_token`) x tokens/s over
@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from corpusforge.trainer.model import (HybridLM, Layer, Mamba2, ModelConfig, causal_conv1d_silu, count_parameters,
                                        experts_dense_reference, experts_grouped, flops_per_token, get_config,
                                        ssd, ssd_chunked, ssd_reference, warm_up_kernels)
-from corpusforge.trainer.runtime import GraphedStep, autocast, compile_model, make_optimizer, peak_flops, set_tf32
-from corpusforge.trainer.train import train_step
+from corpusforge.trainer.runtime import (GraphedStep, autocast, compile_model, make_optimizer, peak_flops, set_tf32,
+                                         train_step)
 
 BATCH = {"proxy-10m": 32, "proxy-50m": 32, "proxy-200m": 32}  # sequences of 2048 per step (200m: 55 GB)
 TINY = {"d_model": 64, "pattern": "ME*E", "mamba_d_state": 16, "mamba_head_dim": 16, "mamba_chunk": 32,

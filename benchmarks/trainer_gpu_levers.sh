@@ -8,6 +8,9 @@
 #   OUT=results bash benchmarks/trainer_gpu_levers.sh graph   # the mixer path (a custom op since session 6), then
 #                                                            # with each whole step one CUDA graph
 #                                                            # (checked against eager steps first), chunk 256 and 128
+#   OUT=results bash benchmarks/trainer_gpu_levers.sh padding # what inductor copies around the mixer op; the mixer
+#                                                            # path and its CUDA graph without comprehensive padding
+#   OUT=results bash benchmarks/trainer_gpu_levers.sh saved   # the mixer op without the backward's recompute
 # Inductor's coordinate descent compiled proxy-200m for over 4 minutes without finishing: too slow for one call.
 # SSD chunk 256 is mamba_ssm's default (128 is the model's). flops_per_token counts the SSD's intra-chunk work,
 # which grows with the chunk: compare tok/s across chunk sizes.
@@ -39,6 +42,22 @@ case ${1:-fla} in
     run200m graph_b48_chunk128 150 causal_conv1d 48 --cuda-graph --set mamba_chunk=128
     # if time is left: a plain step's kernel table with the aten ops split by input shape (the eager sums and adds)
     run200m mixer_b48_chunk256_shapes 120 causal_conv1d 48 --profile "$out/mixer_b48_chunk256_step.txt" ;;
+  padding)
+    # the custom op ran 10 ms slower than session 6's graph breaks, with a 0.6 ms copy of zxbcdt-sized tensors
+    # around each mixer call and its backward: inductor's generated code for one Mamba layer says what they copy,
+    # then the same runs without inductor's comprehensive padding (in_proj's 4640 bf16 columns are not 128-byte rows)
+    (export TORCH_LOGS=output_code TORCHINDUCTOR_FORCE_DISABLE_CACHES=1
+     run200m output_code_one_layer 120 causal_conv1d 8 --set pattern=M --steps 2 --warmup 1)
+    export TORCHINDUCTOR_COMPREHENSIVE_PADDING=0
+    run200m nopad_b48_chunk256 150 causal_conv1d 48
+    run200m nopad_graph_b48_chunk256 200 causal_conv1d 48 --cuda-graph
+    run200m nopad_b48_chunk256_profile 120 causal_conv1d 48 --profile "$out/nopad_b48_chunk256_step.txt" ;;
+  saved)
+    # the mixer op keeps the conv output, chunk states and C B^T for its backward (no recompute), rows unpadded
+    run200m saved_b48_chunk256 150 causal_conv1d 48
+    run200m saved_b48_chunk128 130 causal_conv1d 48 --set mamba_chunk=128
+    run200m saved_graph_b48_chunk256 150 causal_conv1d 48 --cuda-graph
+    run200m saved_b48_chunk256_profile 120 causal_conv1d 48 --profile "$out/saved_b48_chunk256_step.txt" ;;
 esac
 save_caches
 pack_results

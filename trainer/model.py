@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from corpusforge.trainer.mamba_mixer_op import mamba_mixer, use_wide_norm_backward
 from corpusforge.trainer.runtime import autocast
 
 LAYER_TYPES = {"M": "mamba", "*": "attention", "E": "moe", "-": "mlp"}
@@ -305,56 +306,8 @@ def gated_rms_norm_mamba_ssm(y: torch.Tensor, z: torch.Tensor, weight: torch.Ten
     """`gated_rms_norm` through mamba_ssm's Triton rmsnorm_fn; the result is in y's dtype."""
     from mamba_ssm.ops.triton.layernorm_gated import rmsnorm_fn
 
-    _use_wide_norm_backward()
+    use_wide_norm_backward()
     return rmsnorm_fn(y, weight, None, z=z, eps=eps, group_size=y.shape[-1] // groups, norm_before_gate=False)
-
-
-NORM_BACKWARD_PROGRAMS_PER_SM = 8
-
-
-def _layer_norm_bwd_wide(dy, x, weight, bias, eps, mean, rstd, z=None, group_size=None, norm_before_gate=True,
-                         is_rms_norm=False, recompute_output=False, dz=None, out=None):
-    """mamba_ssm's `_layer_norm_bwd` (same arguments, same kernel) launched on 8 programs per SM instead of ~one.
-
-    For a 2048-wide norm in 2 groups its launcher starts one 4-warp program per SM, each walking ~750 rows one
-    after another: latency-bound, 0.55 ms per proxy-200m Mamba layer at batch 16 on an H100, 2.5x what its memory
-    traffic needs; 0.27 ms this way. Only the grid grows, and with it the per-program weight-gradient partials.
-    """
-    import triton
-    from mamba_ssm.ops.triton.layernorm_gated import _layer_norm_bwd_kernel
-
-    m, n = x.shape
-    group_size = group_size or n
-    groups = n // group_size
-    block_n = triton.next_power_of_2(group_size)
-    if n % group_size or block_n > 65536 // x.element_size():
-        raise RuntimeError(f"gated norm backward: group size {group_size} of {n} unsupported")
-    dx = torch.empty_like(x)
-    dz = torch.empty_like(z) if dz is None and z is not None else dz
-    out = torch.empty_like(x) if recompute_output and out is None else out
-    sm_count = torch.cuda.get_device_properties(x.device).multi_processor_count
-    programs = min(m, math.ceil(sm_count * NORM_BACKWARD_PROGRAMS_PER_SM / groups))
-    dw = torch.empty((programs, n), dtype=torch.float32, device=weight.device)
-    db = torch.empty((programs, n), dtype=torch.float32, device=weight.device) if bias is not None else None
-    with torch.cuda.device(x.device.index):
-        _layer_norm_bwd_kernel[(programs, groups)](
-            x, weight, bias, z, out if recompute_output else None, dy, dx, dw, db, dz, mean, rstd,
-            x.stride(0), z.stride(0) if z is not None else 0, out.stride(0) if recompute_output else 0,
-            dy.stride(0), dx.stride(0), dz.stride(0) if dz is not None else 0, dw.stride(0),
-            db.stride(0) if db is not None else 0, m, group_size, eps, math.ceil(m / programs),
-            BLOCK_N=block_n, NORM_BEFORE_GATE=norm_before_gate, IS_RMS_NORM=is_rms_norm,
-            num_warps=min(max(block_n // 256, 1), 8))
-    grads = (dx, dw.sum(0).to(weight.dtype), db.sum(0).to(bias.dtype) if bias is not None else None, dz)
-    return grads + (out,) if recompute_output else grads
-
-
-@functools.cache  # once per process: called from the kernels' wrappers, on every forward
-def _use_wide_norm_backward() -> None:
-    """Point mamba_ssm's gated-norm backward, in both modules that call it, at `_layer_norm_bwd_wide`."""
-    for name in ("mamba_ssm.ops.triton.layernorm_gated", "mamba_ssm.ops.triton.ssd_combined"):
-        module = importlib.import_module(name)
-        if hasattr(module, "_layer_norm_bwd"):
-            module._layer_norm_bwd = _layer_norm_bwd_wide
 
 
 @torch.compiler.disable
@@ -422,94 +375,14 @@ def causal_conv1d_silu_dao(x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
 
 
 def mamba_mixer_mamba_ssm(zxbcdt: torch.Tensor, layer: "Mamba2") -> torch.Tensor:
-    """A Mamba-2 layer from in_proj's output to the gated norm's, as one autograd node: mamba_ssm's
-    mamba_split_conv1d_scan_combined, the memory-efficient path Megatron-LM trains Mamba layers with (causal-conv1d's
-    CUDA conv, the Triton SSD with dt's softplus and D inside, the gated norm kernel). Its backward recomputes the
-    conv rather than keeping its output, and writes the gradients of z, x, B, C and dt straight into one tensor
-    where the split-by-split path concatenates them (0.6 ms per proxy-200m layer at batch 48 on an H100).
-    It runs as the custom op `corpusforge::mamba_mixer`, so torch.compile keeps the model in one graph."""
+    """A Mamba-2 layer from in_proj's output to the gated norm's as one autograd node, the custom op
+    `corpusforge::mamba_mixer` (mamba_ssm's mamba_split_conv1d_scan_combined, see `mamba_mixer_op`). Its backward
+    writes the gradients of z, x, B, C and dt straight into one tensor where the split-by-split path concatenates
+    them (0.6 ms per proxy-200m layer at batch 48 on an H100)."""
     cfg, dtype = layer.cfg, zxbcdt.dtype
-    out, _, _ = mamba_mixer(zxbcdt, layer.conv1d.weight[:, 0].to(dtype), layer.conv1d.bias.to(dtype),
-                            layer.dt_bias, -torch.exp(layer.A_log.float()), layer.D, layer.norm.weight,
-                            cfg.mamba_chunk, cfg.norm_eps, cfg.mamba_head_dim, cfg.mamba_groups)
-    return out
-
-
-# mamba_ssm's autograd.Function (Triton launches, einops, a device guard inside) breaks torch.compile's graph, and
-# behind a break every layer is its own compiled frame. As a custom op with its own backward it is one opaque node:
-# forward and backward call the Function's own methods with a stand-in context.
-class _MixerContext:
-    """What MambaSplitConv1dScanCombinedFn.forward writes on its context and its backward reads."""
-
-    def __init__(self, chunk: int = 0, eps: float = 0.0, headdim: int = 0, ngroups: int = 1):
-        self.dt_limit, self.return_final_states, self.activation = (0.0, float("inf")), False, "silu"
-        self.rmsnorm_eps, self.norm_before_gate, self.chunk_size = eps, False, chunk
-        self.headdim, self.ngroups, self.outproj_weight_dtype = headdim, ngroups, None
-        self._fwd_used_autocast, self._dtype = False, torch.bfloat16  # read by mamba_ssm's custom_bwd
-        self.saved_tensors: tuple = ()
-
-    def save_for_backward(self, *tensors: torch.Tensor | None) -> None:
-        self.saved_tensors = tensors
-
-
-def _mixer_function():
-    from mamba_ssm.ops.triton.ssd_combined import MambaSplitConv1dScanCombinedFn
-
-    _use_wide_norm_backward()
-    return MambaSplitConv1dScanCombinedFn
-
-
-@torch.library.custom_op("corpusforge::mamba_mixer", mutates_args=())
-def mamba_mixer(zxbcdt: torch.Tensor, conv_weight: torch.Tensor, conv_bias: torch.Tensor, dt_bias: torch.Tensor,
-                a: torch.Tensor, d: torch.Tensor, norm_weight: torch.Tensor, chunk: int, eps: float, headdim: int,
-                ngroups: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(output, the SSD's output before the norm, the norm's 1/rms per group): the last two for the backward."""
-    ctx = _MixerContext()
-    out = _mixer_function().forward(ctx, zxbcdt, conv_weight, conv_bias, dt_bias, a, d, chunk, None, None,
-                                    ctx.dt_limit, False, "silu", norm_weight, eps, None, None, headdim, ngroups,
-                                    False)
-    return out, ctx.saved_tensors[3], ctx.saved_tensors[10]
-
-
-@mamba_mixer.register_fake
-def _(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight, chunk, eps, headdim, ngroups):
-    batch, length, _ = zxbcdt.shape
-    heads = d.shape[0]
-    return (zxbcdt.new_empty(batch, length, heads * headdim), zxbcdt.new_empty(batch, length, heads, headdim),
-            zxbcdt.new_empty(ngroups * batch * length, dtype=torch.float32))
-
-
-@torch.library.custom_op("corpusforge::mamba_mixer_backward", mutates_args=())
-def mamba_mixer_backward(dout: torch.Tensor, zxbcdt: torch.Tensor, conv_weight: torch.Tensor,
-                         conv_bias: torch.Tensor, dt_bias: torch.Tensor, a: torch.Tensor, d: torch.Tensor,
-                         norm_weight: torch.Tensor, ssd_out: torch.Tensor, rstd: torch.Tensor, chunk: int,
-                         eps: float, headdim: int, ngroups: int) -> list[torch.Tensor]:
-    """Gradients of zxbcdt, conv weight and bias, dt bias, A, D and the norm weight."""
-    ctx = _MixerContext(chunk, eps, headdim, ngroups)
-    ctx.saved_tensors = (zxbcdt, conv_weight, conv_bias, ssd_out, a, d, dt_bias, None, None, norm_weight, rstd,
-                         None, None)
-    grads = _mixer_function().backward(ctx, dout.contiguous())
-    inputs = (zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight)
-    return [g.to(x.dtype).contiguous() for g, x in zip((*grads[:6], grads[12]), inputs)]
-
-
-@mamba_mixer_backward.register_fake
-def _(dout, zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight, ssd_out, rstd, chunk, eps, headdim,
-      ngroups):
-    return [torch.empty_like(x) for x in (zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight)]
-
-
-def _mixer_setup_context(ctx, inputs, output) -> None:
-    *tensors, chunk, eps, headdim, ngroups = inputs
-    ctx.save_for_backward(*tensors, output[1], output[2])
-    ctx.settings = (chunk, eps, headdim, ngroups)
-
-
-def _mixer_backward(ctx, dout, _ssd_out_grad, _rstd_grad):
-    return (*mamba_mixer_backward(dout, *ctx.saved_tensors, *ctx.settings), None, None, None, None)
-
-
-mamba_mixer.register_autograd(_mixer_backward, setup_context=_mixer_setup_context)
+    return mamba_mixer(zxbcdt, layer.conv1d.weight[:, 0].to(dtype), layer.conv1d.bias.to(dtype), layer.dt_bias,
+                       -torch.exp(layer.A_log.float()), layer.D, layer.norm.weight, cfg.mamba_chunk, cfg.norm_eps,
+                       cfg.mamba_head_dim, cfg.mamba_groups)[0]
 
 
 class Mamba2(nn.Module):
@@ -684,7 +557,7 @@ def experts_grouped(x: torch.Tensor, idx: torch.Tensor, gate: torch.Tensor, w_up
     expert_sorted = flat[order]
     pos = pstart[expert_sorted] + torch.arange(n_tokens * k, device=x.device) - start[expert_sorted]
     offs = padded.cumsum(0).to(torch.int32)
-    offs[-1] = rows
+    offs[-1:].fill_(rows)  # a fill, not a copy from a host scalar: CUDA graph capture forbids those
     slot_pos = torch.empty_like(pos).scatter_(0, order, pos)                  # (token, slot) -> buffer row
     row_slot = torch.zeros(rows, dtype=torch.long, device=x.device).scatter_(0, pos, order)  # row -> token*k+slot
     row_valid = torch.zeros(rows, dtype=torch.bool, device=x.device).index_fill_(0, pos, True)

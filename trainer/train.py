@@ -27,7 +27,7 @@ from corpusforge.trainer.data import DataSource, TokenBlend, sources_from_manife
 from corpusforge.trainer.model import (HybridLM, ModelConfig, count_parameters, flops_per_token, get_config,
                                        require_kernels, warm_up_kernels)
 from corpusforge.trainer.runtime import (GraphedStep, autocast, compile_model, load_optimizer_state, make_optimizer,
-                                         peak_flops, resolve_device, set_lr, set_tf32)
+                                         peak_flops, resolve_device, set_lr, set_tf32, train_step)
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -243,25 +243,6 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> TrainResult:
     if steps_done >= cfg.max_steps:
         storage.write_text(storage.join(out_dir, RESULT), json.dumps(result.__dict__, indent=1))
     return result
-
-
-def train_step(model: HybridLM, forward, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               grad_clip: float = 1.0, router_bias_rate: float = 1e-3) -> tuple[torch.Tensor, ...]:
-    """One optimizer step over the micro-batches x, y (micro, batch, seq): returns the mean LM loss, the tokens each
-    expert got (layers, experts) and the gradient norm before clipping, all on the device and without a host sync
-    (so `GraphedStep` can capture it)."""
-    loss, load = torch.zeros((), device=x.device), None
-    for xm, ym in zip(x, y):
-        with autocast(x.device):
-            out = forward(xm, ym)
-        (out["loss"] / len(x)).backward()
-        loss += out["lm_loss"].float() / len(x)
-        load = out["expert_load"].detach() if load is None else load + out["expert_load"].detach()
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    model.update_router_biases(load, router_bias_rate)
-    return loss, load, grad_norm
 
 
 def _micro_batches(blend: TokenBlend, step: int, cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, ...]:

@@ -221,7 +221,7 @@ def stand_in_kernels(monkeypatch):
     import sys
     import types
 
-    from corpusforge.trainer import model as model_module
+    from corpusforge.trainer import mamba_mixer_op, model as model_module
 
     calls = []
 
@@ -257,34 +257,24 @@ def stand_in_kernels(monkeypatch):
         rstd = torch.rsqrt(gated.pow(2).mean(-1) + eps)
         return (gated * rstd[..., None]).flatten(-2) * norm_weight, y, rstd.permute(2, 0, 1).flatten()
 
-    class MixerFunctionStandIn:
-        """MambaSplitConv1dScanCombinedFn's contract: what forward saves on its context (the SSD output before the
-        norm, the norm's rstd) and backward's gradients in forward's argument order; torch.func computes them."""
+    def mixer_forward(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight, chunk, eps, headdim, ngroups):
+        """mamba_mixer_op.mixer_forward's contract: the output, the SSD output before the norm and the norm's rstd,
+        then the kernels' intermediates (zeros here, in the shapes the op declares)."""
+        calls.append(["mixer", chunk] + _signature(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight))
+        args = (zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight, chunk, eps, headdim, ngroups)
+        declared = mamba_mixer_op.mixer_outputs_like(*args)
+        return (*mixer(*args), *(torch.zeros_like(t) for t in declared[3:]))
 
-        @staticmethod
-        def forward(ctx, zxbcdt, conv_weight, conv_bias, dt_bias, a, d, chunk, initial_states, seq_idx, dt_limit,
-                    return_final_states, activation, norm_weight, eps, outproj_weight, outproj_bias, headdim,
-                    ngroups, norm_before_gate):
-            assert activation == "silu" and not norm_before_gate and outproj_weight is None
-            calls.append(["mixer", chunk] + _signature(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight))
-            out, y, rstd = mixer(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight, chunk, eps, headdim,
-                                 ngroups)
-            ctx.save_for_backward(zxbcdt, conv_weight, conv_bias, y, a, d, dt_bias, None, None, norm_weight, rstd,
-                                  None, None)
-            return out
+    def mixer_backward(dout, zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight, saved, *settings):
+        assert len(saved) == 7
+        _, vjp = torch.func.vjp(lambda *t: mixer(*t, *settings)[0],
+                                zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight)
+        return vjp(dout)
 
-        @staticmethod
-        def backward(ctx, dout):
-            zxbcdt, conv_weight, conv_bias, _, a, d, dt_bias, _, _, norm_weight, _, _, _ = ctx.saved_tensors
-            settings = (ctx.chunk_size, ctx.rmsnorm_eps, ctx.headdim, ctx.ngroups)
-            _, vjp = torch.func.vjp(lambda *t: mixer(*t, *settings)[0],
-                                    zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight)
-            g = vjp(dout)
-            return (*g[:6], None, None, None, None, None, None, g[6], None, None, None, None, None, None)
-
+    monkeypatch.setattr(mamba_mixer_op, "mixer_forward", mixer_forward)
+    monkeypatch.setattr(mamba_mixer_op, "mixer_backward", mixer_backward)
     fake = types.ModuleType("mamba_ssm.ops.triton.ssd_combined")
     fake.mamba_chunk_scan_combined = stand_in
-    fake.MambaSplitConv1dScanCombinedFn = MixerFunctionStandIn
     monkeypatch.setitem(sys.modules, "mamba_ssm.ops.triton.ssd_combined", fake)
     fake_norm = types.ModuleType("mamba_ssm.ops.triton.layernorm_gated")
     fake_norm.rmsnorm_fn = norm_stand_in

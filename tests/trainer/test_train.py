@@ -80,7 +80,8 @@ def test_bad_model_settings_stop_before_any_work(tmp_path, override, message):
 
 
 def test_compile_tuning_reaches_inductor(monkeypatch):
-    """`compile_tuning: coordinate_descent` compiles with inductor's coordinate-descent option, scoped to the model."""
+    """`compile_tuning: coordinate_descent` compiles with inductor's coordinate-descent option, scoped to the model;
+    every compile leaves GPU rows unpadded (the Mamba mixer op takes in_proj's output dense)."""
     import torch
 
     from corpusforge.trainer.runtime import compile_model
@@ -89,7 +90,8 @@ def test_compile_tuning_reaches_inductor(monkeypatch):
     monkeypatch.setattr(torch, "compile", lambda model, **kw: seen.append(kw) or model)
     module = torch.nn.Linear(2, 2)
     assert compile_model(module) is module and compile_model(module, "coordinate_descent") is module
-    assert seen == [{}, {"options": {"coordinate_descent_tuning": True}}]
+    assert seen == [{"options": {"comprehensive_padding": False}},
+                    {"options": {"comprehensive_padding": False, "coordinate_descent_tuning": True}}]
 
 
 def test_cuda_graph_on_a_cpu_run_stops_before_any_work(corpus, tiny_model, tmp_path):
@@ -139,7 +141,7 @@ def test_graphed_steps_follow_the_eager_ones(tiny_model):
 
     from corpusforge.trainer.model import HybridLM, get_config
     from corpusforge.trainer.runtime import GraphedStep, make_optimizer
-    from corpusforge.trainer.train import train_step
+    from corpusforge.trainer.runtime import train_step
 
     def losses(graphed):
         torch.manual_seed(0)
