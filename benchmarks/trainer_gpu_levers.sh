@@ -11,6 +11,7 @@
 #   OUT=results bash benchmarks/trainer_gpu_levers.sh padding # what inductor copies around the mixer op; the mixer
 #                                                            # path and its CUDA graph without comprehensive padding
 #   OUT=results bash benchmarks/trainer_gpu_levers.sh saved   # the mixer op without the backward's recompute
+#   OUT=results bash benchmarks/trainer_gpu_levers.sh batch   # that at chunk 128, batch 40 to 64
 # Inductor's coordinate descent compiled proxy-200m for over 4 minutes without finishing: too slow for one call.
 # SSD chunk 256 is mamba_ssm's default (128 is the model's). flops_per_token counts the SSD's intra-chunk work,
 # which grows with the chunk: compare tok/s across chunk sizes.
@@ -58,6 +59,12 @@ case ${1:-fla} in
     run200m saved_b48_chunk128 130 causal_conv1d 48 --set mamba_chunk=128
     run200m saved_graph_b48_chunk256 150 causal_conv1d 48 --cuda-graph
     run200m saved_b48_chunk256_profile 120 causal_conv1d 48 --profile "$out/saved_b48_chunk256_step.txt" ;;
+  batch)
+    # the same at chunk 128 (the FLOP count the 30% target was set with) over batch sizes, b48 first as this box's
+    # reference point
+    for batch in 48 64 40 56; do
+      run200m saved_b${batch}_chunk128 130 causal_conv1d $batch --set mamba_chunk=128
+    done ;;
 esac
 save_caches
 pack_results
