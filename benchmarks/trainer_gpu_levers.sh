@@ -63,8 +63,14 @@ case ${1:-fla} in
     # the same at chunk 128 (the FLOP count the 30% target was set with) over batch sizes, b48 first as this box's
     # reference point
     for batch in 48 64 40 56; do
-      run200m saved_b${batch}_chunk128 130 causal_conv1d $batch --set mamba_chunk=128
+      run200m saved_b${batch}_chunk128 170 causal_conv1d $batch --set mamba_chunk=128
     done ;;
+  repeat)
+    # batch 64 and 48 again on one box, chunk 128 and 256
+    run200m repeat_b64_chunk128 170 causal_conv1d 64 --set mamba_chunk=128
+    run200m repeat_b48_chunk128 120 causal_conv1d 48 --set mamba_chunk=128
+    run200m repeat_b64_chunk256 120 causal_conv1d 64
+    run200m repeat_b48_chunk256 120 causal_conv1d 48 ;;
 esac
 save_caches
 pack_results
