@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The untimed levers towards 30% MFU on proxy-200m, in two GPU calls of under 10 minutes (carry build/gpu_kernels
-# and build/gpu_caches; unpack the returned gpu_caches.tgz into build/gpu_caches between the calls):
+# The levers towards 30% MFU on proxy-200m, one case per GPU call of under 10 minutes (carry build/gpu_kernels and
+# build/gpu_caches; unpack each returned gpu_caches.tgz into build/gpu_caches). On a fresh box run `build` first,
+# then `repeat` and `presets` (session 8's figures). The other cases are the earlier sessions' steps:
 #   OUT=results bash benchmarks/trainer_gpu_levers.sh fla     # builds causal-conv1d (~8 min on a fresh box) while
 #                                                            # chunk 256 and coordinate descent are timed with FLA's conv
 #   OUT=results bash benchmarks/trainer_gpu_levers.sh mixer   # chunk 256 on the mixer path: batch 64, and a batch-48
@@ -12,6 +13,11 @@
 #                                                            # path and its CUDA graph without comprehensive padding
 #   OUT=results bash benchmarks/trainer_gpu_levers.sh saved   # the mixer op without the backward's recompute
 #   OUT=results bash benchmarks/trainer_gpu_levers.sh batch   # that at chunk 128, batch 40 to 64
+#   OUT=results bash benchmarks/trainer_gpu_levers.sh build   # a fresh box without carried caches: causal-conv1d
+#                                                            # builds while FLA's conv path autotunes mamba_ssm
+#   OUT=results bash benchmarks/trainer_gpu_levers.sh repeat  # b64 and b48 at chunk 128 and 256 on one box
+#   OUT=results bash benchmarks/trainer_gpu_levers.sh presets # every preset eager and compiled, plain PyTorch then
+#                                                            # the mixer path
 # Inductor's coordinate descent compiled proxy-200m for over 4 minutes without finishing: too slow for one call.
 # SSD chunk 256 is mamba_ssm's default (128 is the model's). flops_per_token counts the SSD's intra-chunk work,
 # which grows with the chunk: compare tok/s across chunk sizes.
@@ -65,12 +71,21 @@ case ${1:-fla} in
     for batch in 48 64 40 56; do
       run200m saved_b${batch}_chunk128 170 causal_conv1d $batch --set mamba_chunk=128
     done ;;
+  build)
+    build_causal_conv1d
+    run200m fla_b48_chunk128 240 fla 48 --set mamba_chunk=128
+    wait_build $((DEADLINE - SECONDS - 20))
+    use_causal_conv1d ;;
   repeat)
     # batch 64 and 48 again on one box, chunk 128 and 256
     run200m repeat_b64_chunk128 170 causal_conv1d 64 --set mamba_chunk=128
     run200m repeat_b48_chunk128 120 causal_conv1d 48 --set mamba_chunk=128
     run200m repeat_b64_chunk256 120 causal_conv1d 64
     run200m repeat_b48_chunk256 120 causal_conv1d 48 ;;
+  presets)
+    step presets_plain 260 python3 benchmarks/trainer_gpu.py --out "$out/presets_plain.json"
+    step presets_mixer 260 python3 benchmarks/trainer_gpu.py --mamba-ssm-src $kernels/mamba_ssm \
+      --set mamba_kernel=mamba_ssm --set conv_kernel=causal_conv1d --out "$out/presets_mixer.json" ;;
 esac
 save_caches
 pack_results
