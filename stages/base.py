@@ -51,14 +51,21 @@ class Stage(PipelineStep):
         self.ledger.drop(reason, len(doc.text.encode("utf-8", "surrogatepass")))
 
     def run(self, data: Iterable[Document] | None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        self._ensure_ready()
+        self._upstream = 0.0
+        yield from self._count_out(self.process(self._count_in(data or ())))
+
+    def _ensure_ready(self) -> None:
         if not self._ready:
             self.setup()
             self._ready = True
+
+    def _count_out(self, docs: Iterator[Document]) -> Iterator[Document]:
+        """`docs` with the output side of the ledger and this stage's own time kept."""
         ledger = self.ledger
-        self._upstream = 0.0
         t0 = time.perf_counter()
         try:
-            for doc in self.process(self._count_in(data or ())):
+            for doc in docs:
                 ledger.docs_out += 1
                 ledger.bytes_out += len(doc.text.encode("utf-8", "surrogatepass"))
                 ledger.seconds += time.perf_counter() - t0
@@ -127,20 +134,8 @@ class Reader(Stage):
 
     def read_counted(self, path: str) -> Iterator[Document]:
         """`read` with the output side of the ledger and the time kept."""
-        if not self._ready:
-            self.setup()
-            self._ready = True
-        ledger = self.ledger
-        t0 = time.perf_counter()
-        try:
-            for doc in self.read(path):
-                ledger.docs_out += 1
-                ledger.bytes_out += len(doc.text.encode("utf-8", "surrogatepass"))
-                ledger.seconds += time.perf_counter() - t0
-                yield doc
-                t0 = time.perf_counter()
-        finally:
-            ledger.seconds += time.perf_counter() - t0
+        self._ensure_ready()
+        yield from self._count_out(self.read(path))
 
     def run(self, data=None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
         # Under a datatrove executor the reader picks its files by rank, as datatrove's readers do.

@@ -56,8 +56,8 @@ class ModelConfig:
     # The causal depthwise conv + SiLU before the SSD: "torch" (shifted multiply-adds that torch.compile fuses),
     # "fla" (flash-linear-attention's Triton causal_conv1d, forward and backward in one kernel each) or
     # "causal_conv1d" (Tri Dao's CUDA kernels, a compiled extension). With mamba_kernel "mamba_ssm" the last runs the
-    # whole mixer as Megatron-LM does: mamba_ssm's mamba_split_conv1d_scan_combined (`mamba_mixer_mamba_ssm`), the
-    # fastest pair: proxy-200m 28.7% MFU at batch 48 on an H100, against 24.9% with the SSD kernel alone (README).
+    # whole mixer as one custom op built from those kernels as Megatron-LM's path is (`trainer/mamba_mixer_op.py`),
+    # the fastest pair: proxy-200m 30.0-30.5% MFU on an H100, against 24.9% with the SSD kernel alone (README).
     conv_kernel: str = "torch"
     # Attention: GQA, no positional embeddings (Nemotron-H: the Mamba layers carry position).
     attn_heads: int = 4
