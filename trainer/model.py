@@ -57,7 +57,8 @@ class ModelConfig:
     # "fla" (flash-linear-attention's Triton causal_conv1d, forward and backward in one kernel each) or
     # "causal_conv1d" (Tri Dao's CUDA kernels, a compiled extension). With mamba_kernel "mamba_ssm" the last runs the
     # whole mixer as one custom op built from those kernels as Megatron-LM's path is (`trainer/mamba_mixer_op.py`),
-    # the fastest pair: proxy-200m 30.2-30.5% MFU at batch 64 on an H100, against 24.9% with the SSD kernel alone (README).
+    # the fastest pair: proxy-200m 30.2-30.5% MFU at batch 64 on an H100, against 24.9% with the SSD kernel alone
+    # (README).
     conv_kernel: str = "torch"
     # Attention: GQA, no positional embeddings (Nemotron-H: the Mamba layers carry position).
     attn_heads: int = 4
