@@ -20,10 +20,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared" / "data"
-from corpusforge.stages.benchmark_sets import BenchmarkSpec, load_benchmark
+from corpusforge.stages.decontam.benchmark_sets import BenchmarkSpec, load_benchmark
 from corpusforge.core.document import Document
-from corpusforge.stages.decontaminate import Decontaminate, scan
-from corpusforge.stages.ngram_index import BenchmarkIndex, build_index
+from corpusforge.stages.decontam.decontaminate import Decontaminate, scan
+from corpusforge.stages.decontam.ngram_index import BenchmarkIndex, build_index
 
 
 def _import_test_module():

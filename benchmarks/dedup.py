@@ -48,7 +48,7 @@ DOCS_PER_PARTITION = 25_000  # shuffle width grows with the corpus: memory per r
 # ----------------------------------------------------------------------------- input
 
 def sentences() -> list[str]:
-    from corpusforge.stages.dedup_eval import article_sentences, real_texts
+    from dedup_eval import article_sentences, real_texts
 
     return article_sentences(real_texts(DATA))
 
@@ -59,7 +59,7 @@ def write_corpus(out_dir: Path, n: int, shard_docs: int, dup_fraction: float) ->
 
     from corpusforge.core import storage
     from corpusforge.core.document import Document
-    from corpusforge.stages.dedup_eval import near_duplicate_corpus
+    from dedup_eval import near_duplicate_corpus
 
     pool = sentences()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def read_texts(in_dir: Path) -> list[str]:
 
 def word_shingles(text: str) -> list[bytes]:
     """FineWeb's shingles with our word definition: 5 consecutive lower-cased words."""
-    from corpusforge.stages.minhash import WORD_RE
+    from corpusforge.stages.dedup.minhash import WORD_RE
 
     w = re.findall(WORD_RE, text.lower())
     n = FINEWEB_NGRAM
@@ -103,8 +103,8 @@ def _patch_datatrove_xxhash() -> None:
 
 def bench_signing(n_docs: int) -> list[tuple[str, float]]:
     """Documents per CPU-second of each signer on the same documents (shingling included)."""
-    from corpusforge.stages.dedup_eval import mixed_documents, real_texts
-    from corpusforge.stages.dedup_fuzzy import FuzzyDedup
+    from dedup_eval import mixed_documents, real_texts
+    from corpusforge.stages.dedup.fuzzy import FuzzyDedup
 
     docs = mixed_documents(real_texts(DATA), n_docs, seed=7)
     signers = []
@@ -113,7 +113,7 @@ def bench_signing(n_docs: int) -> list[tuple[str, float]]:
         fn(docs_[:50])  # warm-up: tables, caches, lazy imports
         signers.append((name, fn, docs_))
 
-    from corpusforge.stages.minhash import signatures
+    from corpusforge.stages.dedup.minhash import signatures
 
     for preset in ("fineweb", "nemotron_cc"):
         params = FuzzyDedup(preset=preset).params.minhash
@@ -162,7 +162,7 @@ def bench_signing(n_docs: int) -> list[tuple[str, float]]:
 # ----------------------------------------------------------------------------- 3. whole dedup (child)
 
 def run_ours(in_dir: Path, work: Path, preset: str, verify: bool, partitions: int) -> tuple[list[str], dict]:
-    from corpusforge.core.config import validate_pipeline
+    from corpusforge.pipelines.schema import validate_pipeline
     from corpusforge.pipelines.engines.base import make_engine
     from corpusforge.pipelines.runner import run_pipeline
 
@@ -241,7 +241,7 @@ def child(args) -> None:
     in_dir, work = Path(args.input), Path(args.work)
     import corpusforge.pipelines.engines.local  # noqa: F401  (the baseline: Python, numpy, pyarrow, datatrove)
     import corpusforge.pipelines.runner  # noqa: F401
-    import corpusforge.stages.dedup_fuzzy  # noqa: F401
+    import corpusforge.stages.dedup.fuzzy  # noqa: F401
 
     base_rss = peak_rss_mb()
     t_wall, t_cpu = time.perf_counter(), time.process_time()
@@ -294,7 +294,7 @@ def planted_quality() -> tuple[float, float, int, int, str]:
     and the share of planted pairs found per band of exact Jaccard (LSH's S-curve)."""
     from corpusforge.core import storage
     from corpusforge.core.document import Document
-    from corpusforge.stages.dedup_eval import exact_removed, planted_corpus, precision_recall
+    from dedup_eval import exact_removed, planted_corpus, precision_recall
 
     targets = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0] * 24  # the test's spread, 3x more
     texts, pairs = planted_corpus(DATA, "char", 24, targets, seed=11)
@@ -368,7 +368,7 @@ def main() -> None:
         results = {label: run_case(case, in_dir, parts) for label, case in cases}
         truths = {}
         if not args.skip_quality:
-            from corpusforge.stages.dedup_eval import exact_removed, precision_recall
+            from dedup_eval import exact_removed, precision_recall
 
             texts = read_texts(in_dir)
             by_len = [-len(t.encode()) for t in texts]

@@ -42,7 +42,7 @@ from loguru import logger  # noqa: E402
 
 from corpusforge.core.document import Document  # noqa: E402
 from corpusforge.pipelines.engines.base import Engine  # noqa: E402
-from corpusforge.stages.dedup_exact import ExactDedup, normalize_text  # noqa: E402
+from corpusforge.stages.dedup.exact import ExactDedup, normalize_text  # noqa: E402
 
 GSM8K = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "benchmarks" / "gsm8k" / "train.jsonl"
 

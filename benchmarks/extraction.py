@@ -21,10 +21,10 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 from corpusforge.core.document import Document  # noqa: E402
-from corpusforge.pipelines.sample import wrap_pages_as_warc  # noqa: E402
-from corpusforge.stages.extract import Extract, extraction_scores  # noqa: E402
-from corpusforge.stages.extract_blocks import gold_pages  # noqa: E402
-from corpusforge.stages.warc_reader import WarcReader  # noqa: E402
+from corpusforge.samples.web import wrap_pages_as_warc  # noqa: E402
+from corpusforge.stages.web.extract import Extract, extraction_scores  # noqa: E402
+from corpusforge.stages.web.extract_blocks import gold_pages  # noqa: E402
+from corpusforge.stages.io.warc import WarcReader  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "extraction"
 MODES = [

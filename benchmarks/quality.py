@@ -21,7 +21,7 @@ from corpusforge.classifiers.gold_labels import gold_labels, readability_pages, 
 from corpusforge.classifiers.model_store import load_classifier  # noqa: E402
 from corpusforge.classifiers.training import train_and_save  # noqa: E402
 from corpusforge.core.document import Document  # noqa: E402
-from corpusforge.stages.quality import QualityScores  # noqa: E402
+from corpusforge.stages.quality.scores import QualityScores  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "extraction"
 

@@ -34,16 +34,16 @@ from pathlib import Path
 
 from corpusforge.core import storage  # noqa: E402
 from corpusforge.core.document import Document  # noqa: E402
-from corpusforge.pipelines.sample import wrap_pages_as_warc  # noqa: E402
-from corpusforge.stages.extract import Extract  # noqa: E402
-from corpusforge.stages.extract_blocks import gold_pages  # noqa: E402
-from corpusforge.stages.filters_c4 import C4Quality  # noqa: E402
-from corpusforge.stages.filters_fineweb import FineWebQuality  # noqa: E402
-from corpusforge.stages.filters_gopher import GopherQuality, GopherRepetition  # noqa: E402
-from corpusforge.stages.langid import LanguageId, bundled_model_path, load_model  # noqa: E402
-from corpusforge.stages.normalize_pii import PiiNormalize  # noqa: E402
-from corpusforge.stages.url_filter import UrlFilter  # noqa: E402
-from corpusforge.stages.warc_reader import WarcReader  # noqa: E402
+from corpusforge.samples.web import wrap_pages_as_warc  # noqa: E402
+from corpusforge.stages.web.extract import Extract  # noqa: E402
+from corpusforge.stages.web.extract_blocks import gold_pages  # noqa: E402
+from corpusforge.stages.text.c4 import C4Quality  # noqa: E402
+from corpusforge.stages.text.fineweb import FineWebQuality  # noqa: E402
+from corpusforge.stages.text.gopher import GopherQuality, GopherRepetition  # noqa: E402
+from corpusforge.stages.text.langid import LanguageId, bundled_model_path, load_model  # noqa: E402
+from corpusforge.stages.text.pii import PiiNormalize  # noqa: E402
+from corpusforge.stages.web.url_filter import UrlFilter  # noqa: E402
+from corpusforge.stages.io.warc import WarcReader  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "extraction"
 # Extraction gets a generous limit on both sides so load on a shared machine causes no timeouts.
@@ -61,7 +61,7 @@ def warm_up(html: str) -> None:
     import pyarrow.parquet  # noqa: F401
     from datatrove.utils.text import split_into_words
 
-    from corpusforge.stages.extract import resiliparse_text, trafilatura_extractor
+    from corpusforge.stages.web.extract import resiliparse_text, trafilatura_extractor
 
     trafilatura_extractor()(html)
     resiliparse_text(html)
@@ -74,7 +74,7 @@ def fresh_caches() -> None:
     it) and our word splitter's chunk cache are emptied."""
     from trafilatura.meta import reset_caches
 
-    from corpusforge.stages import text_words
+    from corpusforge.stages.text import words as text_words
 
     reset_caches()
     text_words._chunk_cache.clear()

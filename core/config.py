@@ -1,15 +1,11 @@
-"""Pipeline configuration: YAML validated by typed models before any work starts."""
+"""Configuration: YAML validated by typed models before any work starts; errors name the field."""
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
-
-from corpusforge.stages.base import StageConfig
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,59 +25,7 @@ class EngineConfig(BaseModel):
     shuffle_buckets: int = Field(16, ge=1)
 
 
-class PipelineConfig(BaseModel):
-    """A pipeline: a reader over input files, stages in order, an engine and an output prefix."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = "pipeline"
-    # SerializeAsAny: dump each stage's own fields, not just the base model's.
-    input: SerializeAsAny[StageConfig]
-    stages: list[SerializeAsAny[StageConfig]] = []
-    output: str
-    engine: EngineConfig = EngineConfig()
-    progress: bool = True
-
-    @field_validator("input", mode="before")
-    @classmethod
-    def _input(cls, v: Any) -> StageConfig:
-        return _stage_config(v, "input")
-
-    @field_validator("stages", mode="before")
-    @classmethod
-    def _stages(cls, v: Any) -> list[StageConfig]:
-        if not isinstance(v, list):
-            raise ValueError("must be a list of stages")
-        configs = [_stage_config(s, f"stages[{i}]") for i, s in enumerate(v)]
-        names = [c.name or c.type for c in configs]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"stage names must be unique, repeated: {sorted(dup)} (set `name:` on one)")
-        return configs
-
-    def digest(self) -> str:
-        """Hash of the validated config: the run manifest's config hash."""
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _stage_config(raw: Any, where: str) -> StageConfig:
-    from corpusforge.stages.registry import stage_class
-
-    if isinstance(raw, StageConfig):
-        return raw
-    if not isinstance(raw, dict) or "type" not in raw:
-        raise ValueError(f"{where}: each stage is a mapping with a `type`")
-    try:
-        cls = stage_class(raw["type"])
-    except KeyError as e:
-        raise ValueError(f"{where}.type: {e.args[0]}") from None
-    try:
-        return cls.Config(**raw)
-    except ValidationError as e:
-        raise ValueError(f"{where} ({raw['type']}): " + _describe(e)) from None
-
-
-def _describe(e: ValidationError) -> str:
+def describe(e: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in e.errors())
 
 
@@ -120,13 +64,4 @@ def validate_model(model: type[M], data: dict[str, Any], where: str) -> M:
     try:
         return model(**data)
     except ValidationError as e:
-        raise ConfigError(f"{where}: {_describe(e)}") from None
-
-
-def load_pipeline(path: str | Path, overrides: list[str] = ()) -> PipelineConfig:
-    """Read, override and validate a pipeline YAML; raises ConfigError naming the field."""
-    return load_yaml_model(path, PipelineConfig, "pipeline", "`input`, `stages` and `output`", overrides)
-
-
-def validate_pipeline(data: dict[str, Any], where: str = "pipeline") -> PipelineConfig:
-    return validate_model(PipelineConfig, data, where)
+        raise ConfigError(f"{where}: {describe(e)}") from None

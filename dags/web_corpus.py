@@ -41,7 +41,7 @@ def corpusforge_web_corpus():
     @task
     def validate(params: dict | None = None) -> dict:
         """Load the YAML with the run's overrides; fails before any work if a setting is wrong."""
-        from corpusforge.core.config import load_pipeline
+        from corpusforge.pipelines.schema import load_pipeline
 
         overrides = list(params["overrides"]) + [f"engine.type={params['engine']}"]
         if params["output"]:
@@ -51,7 +51,7 @@ def corpusforge_web_corpus():
     @task(execution_timeout=timedelta(hours=24))
     def run(config: dict) -> str:
         """Run or resume the pipeline; returns its output prefix."""
-        from corpusforge.core.config import validate_pipeline
+        from corpusforge.pipelines.schema import validate_pipeline
         from corpusforge.pipelines.runner import run_pipeline
 
         return run_pipeline(validate_pipeline(config)).output

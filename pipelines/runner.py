@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 from corpusforge.core import storage
-from corpusforge.core.config import ConfigError, PipelineConfig, validate_pipeline
+from corpusforge.core.config import ConfigError
+from corpusforge.pipelines.schema import PipelineConfig, validate_pipeline
 from corpusforge.core.document import Document
 from corpusforge.core.stats import StageStats, merge_ledgers
 from corpusforge.core.writer import DocumentWriter
 from corpusforge.pipelines.engines.base import Engine, make_engine
 from corpusforge.stages.base import GlobalStep, Reader, Stage
-from corpusforge.stages.registry import stage_class
+from corpusforge.pipelines.registry import stage_class
 
 
 @dataclass

@@ -26,7 +26,7 @@ def trained(tmp_path_factory):
     labels = tmp / "labels.parquet"
     write_labels(str(labels), gold_labels(scrapinghub_pages(DATA / "scrapinghub")))
     model = tmp / "model"
-    out = subprocess.run([sys.executable, "-m", "corpusforge.core.cli", "classifiers", "train", str(labels),
+    out = subprocess.run([sys.executable, "-m", "corpusforge.cli", "classifiers", "train", str(labels),
                           "--out", str(model), "--name", "gold_ft", *FAST],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -110,7 +110,7 @@ def test_killed_labelling_run_resumes_from_cache(server_factory, tmp_path):
     inputs = tmp_path / "docs.jsonl"
     inputs.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
     cache, out = tmp_path / "cache.jsonl", tmp_path / "labels.jsonl"
-    cmd = [sys.executable, "-m", "corpusforge.core.cli", "classifiers", "annotate", str(inputs), "--out", str(out),
+    cmd = [sys.executable, "-m", "corpusforge.cli", "classifiers", "annotate", str(inputs), "--out", str(out),
            "--base-url", srv.url, "--model", "m", "--cache", str(cache), "--concurrency", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 60

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from corpusforge.core import storage
-from corpusforge.core.config import validate_pipeline
+from corpusforge.pipelines.schema import validate_pipeline
 from corpusforge.core.document import Document
 from corpusforge.pipelines.engines.local import LocalEngine
 from corpusforge.pipelines.runner import iter_output, run_pipeline

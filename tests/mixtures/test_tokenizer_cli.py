@@ -7,7 +7,7 @@ import numpy as np
 import yaml
 from typer.testing import CliRunner
 
-from corpusforge.core.cli import app
+from corpusforge.cli import app
 from corpusforge.mixtures.manifest import load_mix_manifest
 from corpusforge.mixtures.tokenizer import encode_batches, eod_id, load_tokenizer, token_dtype, train_bpe
 
@@ -28,10 +28,10 @@ def test_byte_level_bpe_round_trips_any_text():
 def test_tokenizer_train_command(corpus, tmp_path):
     out = tmp_path / "tok.json"
     # the group registers lazily by argv in the real CLI; invoke the sub-app it registers
-    from corpusforge.core import cli
-    from corpusforge.mixtures.tokenizer_cli import app as tokenizer_app
+    from corpusforge import cli
+    from corpusforge.cli.tokenizer import app as tokenizer_app
 
-    assert "corpusforge.mixtures.tokenizer_cli:app" in open(cli.__file__).read()
+    assert "corpusforge.cli.tokenizer:app" in open(cli.__file__).read()
     res = CliRunner().invoke(tokenizer_app, ["train", str(corpus), "--out", str(out), "--vocab-size", "600",
                                    "--sample-docs", "200"])
     assert res.exit_code == 0, res.output

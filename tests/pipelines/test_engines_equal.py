@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from corpusforge.core import storage
-from corpusforge.core.config import validate_pipeline
+from corpusforge.pipelines.schema import validate_pipeline
 from corpusforge.core.document import Document
 from corpusforge.pipelines.engines.local import LocalEngine
 from corpusforge.pipelines.runner import run_pipeline
-from corpusforge.pipelines.sample import write_sample
+from corpusforge.samples.web import write_sample
 
 pytestmark = pytest.mark.slow
 

@@ -4,11 +4,11 @@ from pathlib import Path
 import pytest
 
 from corpusforge.core import storage
-from corpusforge.core.config import validate_pipeline
+from corpusforge.pipelines.schema import validate_pipeline
 from corpusforge.core.document import Document
 from corpusforge.pipelines.engines.base import make_engine
 from corpusforge.pipelines.runner import iter_output, run_pipeline
-from corpusforge.stages.dedup_eval import exact_removed, planted_corpus, precision_recall
+from dedup_eval import exact_removed, planted_corpus, precision_recall
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

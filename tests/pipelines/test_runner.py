@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from corpusforge.core import storage
-from corpusforge.core.config import validate_pipeline
+from corpusforge.pipelines.schema import validate_pipeline
 from corpusforge.core.document import Document
 from corpusforge.pipelines.runner import iter_output, run_pipeline
 
@@ -73,7 +73,7 @@ def test_killed_run_resumes_without_redoing_finished_tasks(tmp_path):
 
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     (tmp_path / "k.yaml").write_text(yaml.safe_dump(_config(tmp_path, killed, delay=0.05, workers=1)))
-    cli = [sys.executable, "-m", "corpusforge.core.cli", "run", str(tmp_path / "k.yaml")]
+    cli = [sys.executable, "-m", "corpusforge.cli", "run", str(tmp_path / "k.yaml")]
     proc = subprocess.Popen(cli, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     first = killed / "_work" / "seg0" / "00000.stats.json"
     deadline = time.time() + 60

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from corpusforge.core.document import Document
-from corpusforge.pipelines.sample import wrap_pages_as_warc
-from corpusforge.stages.extract import Extract, html_depth_exceeds
-from corpusforge.stages.warc_reader import WarcReader
+from corpusforge.samples.web import wrap_pages_as_warc
+from corpusforge.stages.web.extract import Extract, html_depth_exceeds
+from corpusforge.stages.io.warc import WarcReader
 
 ARTICLE = (
     "<html><head><title>t</title></head><body><nav><a href='/'>Home</a> <a href='/a'>About</a></nav>"

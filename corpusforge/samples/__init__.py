@@ -1,0 +1,1 @@
+"""Demo input the project generates: sample WARCs and planted evaluation items."""

@@ -1,0 +1,39 @@
+"""Stage names used in pipeline YAML, mapped to their classes (imported on first use)."""
+from __future__ import annotations
+
+import importlib
+
+from corpusforge.stages.base import Stage
+
+# One line per stage type. A YAML `type:` may also be a dotted path `package.module:Class`
+# for stages that live outside corpusforge.
+STAGES: dict[str, str] = {
+    "parquet": "corpusforge.stages.io.parquet:ParquetReader",
+    "jsonl": "corpusforge.stages.io.jsonl:JsonlReader",
+    "exact_dedup": "corpusforge.stages.dedup.exact:ExactDedup",
+    "fuzzy_dedup": "corpusforge.stages.dedup.fuzzy:FuzzyDedup",
+    "decontaminate": "corpusforge.stages.decontam.decontaminate:Decontaminate",
+    "warc": "corpusforge.stages.io.warc:WarcReader",
+    "extract": "corpusforge.stages.web.extract:Extract",
+    "langid": "corpusforge.stages.text.langid:LanguageId",
+    "url_filter": "corpusforge.stages.web.url_filter:UrlFilter",
+    "gopher_quality": "corpusforge.stages.text.gopher:GopherQuality",
+    "gopher_repetition": "corpusforge.stages.text.gopher:GopherRepetition",
+    "c4": "corpusforge.stages.text.c4:C4Quality",
+    "fineweb": "corpusforge.stages.text.fineweb:FineWebQuality",
+    "pii_normalize": "corpusforge.stages.text.pii:PiiNormalize",
+    "quality": "corpusforge.stages.quality.scores:QualityScores",
+    "domain_scores": "corpusforge.stages.quality.scores:DomainScores",
+}
+
+
+def stage_class(name: str) -> type[Stage]:
+    """The Stage class for a YAML `type`."""
+    target = STAGES.get(name, name if ":" in name else None)
+    if target is None:
+        raise KeyError(f"unknown stage type {name!r}; known: {', '.join(sorted(STAGES))}")
+    module, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    if not (isinstance(cls, type) and issubclass(cls, Stage)):
+        raise KeyError(f"{target} is not a corpusforge Stage")
+    return cls

@@ -1,0 +1,1 @@
+"""Decontamination: an n-gram index of benchmark sets and the stage that drops leaked documents."""

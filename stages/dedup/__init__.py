@@ -1,0 +1,1 @@
+"""Deduplication: exact (normalised-text hash) and fuzzy (MinHash, LSH, connected components)."""

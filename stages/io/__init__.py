@@ -1,0 +1,1 @@
+"""Readers: input files (WARC, Parquet, JSONL) to documents, every unreadable record counted."""

@@ -1,0 +1,1 @@
+"""Quality scoring: the classifier ensemble's buckets and tiers, and domain scores."""

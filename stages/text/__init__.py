@@ -1,0 +1,1 @@
+"""Text filters: language ID, the Gopher/C4/FineWeb rules, PII normalisation."""

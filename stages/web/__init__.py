@@ -1,0 +1,1 @@
+"""Web pages: URL filtering and main-content extraction from HTML."""
