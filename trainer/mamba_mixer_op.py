@@ -3,8 +3,8 @@
 The forward and backward are mamba_ssm's `mamba_split_conv1d_scan_combined` (the memory-efficient path Megatron-LM
 trains Mamba layers with: causal-conv1d's CUDA conv, the Triton SSD with dt's softplus and D inside, the gated norm
 kernel) re-assembled from the same kernels (Apache-2.0, Tri Dao and Albert Gu), with one change: the forward keeps
-the conv's output, the chunk states and C B^T for the backward instead of having it recompute them. That is 1.1 GB
-per proxy-200m layer at batch 48 (7 GB for its six Mamba layers) against 1.4 ms of recompute per layer on an H100.
+the conv's output, the chunk states and C B^T for the backward instead of having it recompute them: memory traded
+for the recompute time (README's GPU section has the figures).
 As a custom op with its own backward the mixer is one opaque node: torch.compile keeps the model in one graph, where
 mamba_ssm's autograd.Function (Triton launches, einops, a device guard inside) broke it at every Mamba layer.
 """
@@ -135,8 +135,8 @@ def _layer_norm_bwd_wide(dy, x, weight, bias, eps, mean, rstd, z=None, group_siz
     """mamba_ssm's `_layer_norm_bwd` (same arguments, same kernel) launched on 8 programs per SM instead of ~one.
 
     For a 2048-wide norm in 2 groups its launcher starts one 4-warp program per SM, each walking ~750 rows one
-    after another: latency-bound, 0.55 ms per proxy-200m Mamba layer at batch 16 on an H100, 2.5x what its memory
-    traffic needs; 0.27 ms this way. Only the grid grows, and with it the per-program weight-gradient partials.
+    after another: latency-bound, well above what its memory traffic needs. Only the grid grows, and with it the
+    per-program weight-gradient partials.
     """
     import triton
     from mamba_ssm.ops.triton.layernorm_gated import _layer_norm_bwd_kernel

@@ -1,18 +1,16 @@
 """The proxy model: a Nemotron-H / Nemotron 3 style hybrid of Mamba-2, attention and mixture-of-experts layers.
 
-Read top to bottom: config and presets, the Mamba-2 mixer (chunked SSD beside its sequential reference), grouped-query
-attention, the dense MLP, the mixture-of-experts layer (grouped expert matmul beside its dense reference), the optional
-multi-token-prediction head, and the model that stacks layers from one pattern string.
+Read top to bottom: config and presets, the Mamba-2 mixer (chunked SSD beside its sequential reference; the fused GPU
+kernels it can switch to live in `kernels.py`), grouped-query attention, the dense MLP, the mixture-of-experts layer
+(grouped expert matmul beside its dense reference), the optional multi-token-prediction head, and the model that
+stacks layers from one pattern string.
 
 Pattern characters follow Megatron-LM's hybrid models: `M` Mamba-2, `*` attention, `E` MoE feed-forward, `-` dense MLP.
 Every character is one pre-norm residual layer, as in Nemotron-H (NVIDIA 2025, arXiv:2504.03624).
 """
 from __future__ import annotations
 
-import functools
-import importlib
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 
@@ -20,17 +18,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from corpusforge.trainer.mamba_mixer_op import mamba_mixer, use_wide_norm_backward
+from corpusforge.trainer.kernels import (KERNEL_OPTIONS, causal_conv1d_silu_dao, causal_conv1d_silu_fla, gated_rms_norm_mamba_ssm,
+                                         mamba_mixer_mamba_ssm, require_kernels, ssd_fla, ssd_mamba_ssm)
 from corpusforge.trainer.runtime import autocast
 
 LAYER_TYPES = {"M": "mamba", "*": "attention", "E": "moe", "-": "mlp"}
-# Fused GPU kernels (Triton) the Mamba-2 mixer can use instead of its plain-PyTorch code, per model option: the
-# modules to import, and the pip package providing them. "torch" is always there.
-FUSED_SSD = {"mamba_ssm": (("mamba_ssm.ops.triton.ssd_combined", "mamba_ssm.ops.triton.layernorm_gated"), "mamba-ssm"),
-             "fla": (("fla.ops.simple_gla",), "fla-core")}
-FUSED_CONV = {"fla": (("fla.modules.causal_conv1d",), "fla-core"),
-              "causal_conv1d": (("causal_conv1d",), "causal-conv1d")}
-KERNEL_OPTIONS = {"mamba_kernel": FUSED_SSD, "conv_kernel": FUSED_CONV}
 
 
 # ----------------------------------------------------------------------------------------------------------- config
@@ -50,15 +42,14 @@ class ModelConfig:
     mamba_chunk: int = 128
     # SSD kernel: "torch" (the chunked algorithm below), or fused Triton kernels for the same recurrence on GPU:
     # "mamba_ssm" (state-spaces/mamba, what Megatron-LM and NeMo train with; its gated-norm kernel too) or "fla"
-    # (flash-linear-attention). Opt-in: on an H100 mamba_ssm takes 16% off a proxy-200m Mamba layer's GPU time and
-    # enough memory for batch 48 (README), after 70-90 s of autotuning on a machine's first use.
+    # (flash-linear-attention). Opt-in: faster and leaner than the torch path on a GPU (README), after a minute or two
+    # of autotuning on a machine's first use.
     mamba_kernel: str = "torch"
     # The causal depthwise conv + SiLU before the SSD: "torch" (shifted multiply-adds that torch.compile fuses),
     # "fla" (flash-linear-attention's Triton causal_conv1d, forward and backward in one kernel each) or
     # "causal_conv1d" (Tri Dao's CUDA kernels, a compiled extension). With mamba_kernel "mamba_ssm" the last runs the
     # whole mixer as one custom op built from those kernels as Megatron-LM's path is (`trainer/mamba_mixer_op.py`),
-    # the fastest pair: proxy-200m 30.2-30.5% MFU at batch 64 on an H100, against 24.9% with the SSD kernel alone
-    # (README).
+    # the fastest pair (README's GPU table).
     conv_kernel: str = "torch"
     # Attention: GQA, no positional embeddings (Nemotron-H: the Mamba layers carry position).
     attn_heads: int = 4
@@ -199,7 +190,7 @@ def ssd_chunked(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.
     cs = c.view(bsz, nc, chunk, groups, n).permute(0, 1, 3, 2, 4)
     acc = torch.promote_types(log_a.dtype, torch.float32)  # decays in float32 at least
     a = log_a.to(acc).view(bsz, nc, chunk, groups, hg)
-    if chunk <= 128:  # scan in the natural layout: 5% faster a proxy-200m step (H100, torch.compile) than below
+    if chunk <= 128:  # scan in the natural layout: faster under torch.compile at small chunks than the layout below
         a_cum = a.cumsum(2)                                                   # (b, c, l, g, hg)
         a_head = a_cum.permute(0, 1, 3, 4, 2)                                # (b, c, g, hg, l)
     else:  # inductor (torch 2.11) fails to generate that middle-dim scan at chunk 256: scan the last dim instead
@@ -237,28 +228,6 @@ def ssd_chunked(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.
     return y.to(x.dtype), final_state
 
 
-@functools.cache
-def kernel_available(kernel: str, option: str = "mamba_kernel") -> bool:
-    """Whether a fused kernel's modules import here (its package installed, Triton present)."""
-    # Keep Triton's autotuning results on disk (as vLLM does): mamba_ssm's SSD is ~20 kernels and ~200 configs to
-    # compile and time on first use, and every proxy of a study would otherwise pay that again. Read at import.
-    os.environ.setdefault("TRITON_CACHE_AUTOTUNING", "1")
-    try:
-        for module in KERNEL_OPTIONS[option][kernel][0]:
-            importlib.import_module(module)
-    except Exception:  # ImportError, or Triton failing to find a driver on a CPU-only box
-        return False
-    return True
-
-
-def require_kernels(cfg: ModelConfig) -> None:
-    """Raise ValueError naming the option and the package to install when a chosen fused kernel cannot be imported."""
-    for option, kernels in KERNEL_OPTIONS.items():
-        kernel = getattr(cfg, option)
-        if kernel != "torch" and not kernel_available(kernel, option):
-            raise ValueError(f"{option} {kernel} needs `pip install {kernels[kernel][1]}` (GPU with Triton)")
-
-
 def ssd(x: torch.Tensor, dt: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, chunk: int,
         kernel: str = "torch", d: torch.Tensor | None = None) -> torch.Tensor:
     """Mamba-2's SSD as the layer calls it: inputs x scaled by dt, decay exp(a * dt) per step; returns y like x.
@@ -287,53 +256,12 @@ def gated_rms_norm(y: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, group
     return y * weight
 
 
-# The fused kernels run as they are (torch.compile fuses what comes before and after): the plain-PyTorch SSD writes
-# and reads back each chunk's decay-weighted (l, l) scores and its states, about half of a proxy-200m Mamba layer's
-# GPU time on an H100; these kernels keep both on chip (with the norm kernel below, the layer's 9.2 ms go to 7.7).
-@torch.compiler.disable
-def ssd_mamba_ssm(x: torch.Tensor, dt: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
-                  chunk: int, d: torch.Tensor | None = None) -> torch.Tensor:
-    """`ssd` through state-spaces/mamba's mamba_chunk_scan_combined (Dao & Gu 2024, Apache-2.0)."""
-    from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined
-
-    return mamba_chunk_scan_combined(x, dt, a, b, c, chunk, D=d)
-
-
-# Inductor's fusion of this norm's backward (a per-group reduction over a gated input) took ~1 ms per proxy-200m
-# Mamba layer on an H100, several times its memory traffic; mamba_ssm's kernel is the one Mamba-2 trains with.
-@torch.compiler.disable
-def gated_rms_norm_mamba_ssm(y: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, groups: int,
-                             eps: float) -> torch.Tensor:
-    """`gated_rms_norm` through mamba_ssm's Triton rmsnorm_fn; the result is in y's dtype."""
-    from mamba_ssm.ops.triton.layernorm_gated import rmsnorm_fn
-
-    use_wide_norm_backward()
-    return rmsnorm_fn(y, weight, None, z=z, eps=eps, group_size=y.shape[-1] // groups, norm_before_gate=False)
-
-
-@torch.compiler.disable
-def ssd_fla(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.Tensor
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`ssd_reference`'s function through flash-linear-attention's chunk_simple_gla (Yang et al., MIT licence).
-
-    Mamba-2's SSD is scalar-gated linear attention: state S_t = exp(g_t) S_{t-1} + k_t^T v_t, output q_t S_t, with
-    q = C, k = B, v = X, g = log A and no score scale. FLA refuses Hopper GPUs with Triton < 3.7.1 (a known
-    miscompile in its backward) unless tilelang is installed.
-    """
-    from fla.ops.simple_gla import chunk_simple_gla
-
-    per_group = x.shape[2] // b.shape[2]
-    y, state = chunk_simple_gla(c.repeat_interleave(per_group, dim=2), b.repeat_interleave(per_group, dim=2), x,
-                                log_a, scale=1.0, output_final_state=True)
-    return y.to(x.dtype), state.transpose(-1, -2)
-
-
 def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Depthwise causal convolution over time as K shifted multiply-adds, x (batch, T, channels), weight (C, 1, K).
 
     Equals `F.conv1d(x.transpose(1, 2), weight, bias, padding=K-1, groups=C)[..., :T]` (the test checks it), but
-    stays channels-last and fuses into one kernel under torch.compile: cuDNN's depthwise conv1d plus the transposes
-    around it took ~10% of a proxy-200m step on an H100.
+    stays channels-last and fuses into one kernel under torch.compile, where cuDNN's depthwise conv1d plus the
+    transposes around it cost a visible share of a GPU step.
     """
     width = weight.shape[-1]
     length = x.shape[1]
@@ -353,37 +281,6 @@ def causal_conv1d_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     if kernel == "causal_conv1d":
         return causal_conv1d_silu_dao(x, weight, bias)
     return F.silu(causal_conv1d(x, weight, bias))
-
-
-@torch.compiler.disable
-def causal_conv1d_silu_fla(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """`causal_conv1d_silu` through flash-linear-attention's Triton causal_conv1d (MIT licence), which reads the
-    strided split of in_proj's output as it is."""
-    from fla.modules.causal_conv1d import causal_conv1d as fla_causal_conv1d
-
-    w, b = weight[:, 0].to(x.dtype), bias.to(x.dtype)
-    return fla_causal_conv1d(x, w, b, activation="silu", backend="triton")[0]
-
-
-@torch.compiler.disable
-def causal_conv1d_silu_dao(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """`causal_conv1d_silu` through Tri Dao's causal-conv1d CUDA kernels (BSD licence). x (batch, T, channels) seen
-    as (batch, channels, T) has channels innermost: the layout its channel-last kernels read in place."""
-    from causal_conv1d import causal_conv1d_fn
-
-    w, b = weight[:, 0].to(x.dtype), bias.to(x.dtype)
-    return causal_conv1d_fn(x.transpose(1, 2), w, b, activation="silu").transpose(1, 2)
-
-
-def mamba_mixer_mamba_ssm(zxbcdt: torch.Tensor, layer: "Mamba2") -> torch.Tensor:
-    """A Mamba-2 layer from in_proj's output to the gated norm's as one autograd node, the custom op
-    `corpusforge::mamba_mixer` (mamba_ssm's mamba_split_conv1d_scan_combined, see `mamba_mixer_op`). Its backward
-    writes the gradients of z, x, B, C and dt straight into one tensor where the split-by-split path concatenates
-    them (0.6 ms per proxy-200m layer at batch 48 on an H100)."""
-    cfg, dtype = layer.cfg, zxbcdt.dtype
-    return mamba_mixer(zxbcdt, layer.conv1d.weight[:, 0].to(dtype), layer.conv1d.bias.to(dtype), layer.dt_bias,
-                       -torch.exp(layer.A_log.float()), layer.D, layer.norm.weight, cfg.mamba_chunk, cfg.norm_eps,
-                       cfg.mamba_head_dim, cfg.mamba_groups)[0]
 
 
 class Mamba2(nn.Module):
@@ -431,7 +328,7 @@ def warm_up_kernels(cfg: ModelConfig, batch: int, seq_len: int, device: torch.de
 
     Triton autotunes a kernel on its first call by compiling and timing every configuration. Inside the first training
     step that would run beside a GPU full of activations, and look like a hang; done here, before training allocates
-    anything, it took 70-90 s for proxy-200m on an H100, and 4 s the next time (the results are cached on disk).
+    anything, it is a one-off cost per machine (the results are cached on disk).
     """
     if cfg.mamba_kernel == "torch" and cfg.conv_kernel == "torch":
         return 0.0
@@ -644,7 +541,7 @@ class MoE(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------- LM head + cross-entropy
-CE_CHUNK = 8192  # tokens per slice of logits: 8192 x 32k vocab is 0.5 GB in bf16 instead of 4 GB of fp32 logits
+CE_CHUNK = 8192  # tokens per slice of logits: one slice of bf16 logits lives at a time, never the whole fp32 tensor
 
 
 class _LinearCrossEntropy(torch.autograd.Function):

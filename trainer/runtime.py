@@ -33,11 +33,11 @@ def set_tf32(enabled: bool) -> None:
 
 
 # torch.compile's inductor settings per `compile_tuning`. Coordinate descent searches each generated kernel's block
-# sizes at compile time: 4-9% off a proxy-200m Mamba or MoE layer on an H100 (torch path), for minutes more compile;
+# sizes at compile time: a few percent off the torch path's Mamba and MoE layers, for minutes more compile;
 # the choices are cached with inductor's cache, so a machine pays that once.
 COMPILE_TUNING = {"default": {}, "coordinate_descent": {"coordinate_descent_tuning": True}}
-# Inductor pads a GPU buffer's rows to 128 bytes; the Mamba mixer op needs in_proj's output (4640 bf16 columns in
-# proxy-200m) dense, so each layer paid a 0.6 ms copy forward and another backward: 423k -> 440k tok/s on an H100.
+# Inductor pads a GPU buffer's rows to 128 bytes; the Mamba mixer op needs in_proj's output dense, so with padding
+# each layer paid a copy forward and another backward.
 COMPILE_OPTIONS = {"comprehensive_padding": False}
 
 
@@ -120,8 +120,8 @@ class GraphedStep:
     """A whole training step (forward, backward, clipping, AdamW, router biases) replayed as one CUDA graph.
 
     Megatron-LM's full-iteration CUDA graphs, for the same reason: proxy-200m's step launches about 2,000 kernels,
-    and where Python is slower than the GPU (mamba_ssm's backward launches ~20 Triton kernels per layer) the GPU
-    idles: a step's kernels summed to 217 of its 222.6 ms on an H100.
+    and where Python is slower than the GPU (mamba_ssm's backward launches many Triton kernels per layer) the GPU
+    idles between kernels.
     `step(*inputs)` must read only device tensors, make no host sync and return tensors (or a dict of them), and
     its optimizer must be capturable. The first `warmup` calls run it eagerly on a side stream (compilation,
     autotuning, the optimizer's state), as CUDA graph capture requires; the next call captures it, and each call

@@ -2,7 +2,7 @@
 
 Loop in plain sight (nanoGPT style): batches are a pure function of the step (see `data.py`), so a checkpoint of the
 model (router-balancing biases included), the optimizer, the RNG states and the step number resumes exactly: bit for
-bit on CPU (tested); on a GPU as closely as two fresh runs agree (an H100 run drifted ~1e-3 in loss by step 20).
+bit on CPU (tested); on a GPU as closely as two fresh runs agree (non-deterministic kernels).
 With a mix manifest, its phases train in order (the curriculum), each for its share of the tokens.
 Logged every `log_every` steps: loss, learning rate, gradient norm, tokens/s, MFU, expert load balance; every
 `eval_every` steps and at the end: validation loss per source.
@@ -24,8 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from corpusforge.core import storage
 from corpusforge.core.config import apply_overrides, load_yaml_model, validate_model
 from corpusforge.trainer.data import DataSource, TokenBlend, sources_from_manifest
+from corpusforge.trainer.kernels import require_kernels
 from corpusforge.trainer.model import (HybridLM, ModelConfig, count_parameters, flops_per_token, get_config,
-                                       require_kernels, warm_up_kernels)
+                                       warm_up_kernels)
 from corpusforge.trainer.runtime import (GraphedStep, autocast, compile_model, load_optimizer_state, make_optimizer,
                                          peak_flops, resolve_device, set_lr, set_tf32, train_step)
 

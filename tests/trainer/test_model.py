@@ -164,7 +164,7 @@ def test_fla_kernel_maps_ssd_onto_simple_gla(monkeypatch):
     naive = pytest.importorskip("fla.ops.simple_gla.naive").naive_chunk_simple_gla
     monkeypatch.setattr(simple_gla, "chunk_simple_gla", lambda q, k, v, g, scale, output_final_state: naive(
         q, k, v, g, scale=scale, output_final_state=output_final_state))
-    from corpusforge.trainer.model import ssd_fla
+    from corpusforge.trainer.kernels import ssd_fla
 
     x, log_a, b, c = _ssd_inputs(5, length=128)
     y_ref, state_ref = ssd_reference(x, log_a, b, c)
@@ -195,9 +195,9 @@ def test_mamba_ssm_kernel_gets_the_layer_inputs_in_its_convention(monkeypatch):
                                                    ("conv_kernel", "fla", "fla-core"),
                                                    ("conv_kernel", "causal_conv1d", "causal-conv1d")])
 def test_fused_kernel_without_its_package_is_a_config_error(monkeypatch, option, kernel, package):
-    from corpusforge.trainer import model
+    from corpusforge.trainer import kernels, model
 
-    monkeypatch.setattr(model, "kernel_available", lambda *args: False)
+    monkeypatch.setattr(kernels, "kernel_available", lambda *args: False)
     with pytest.raises(ValueError, match=f"{option} {kernel} needs `pip install {package}`"):
         model.Mamba2(get_config("proxy-10m", **{option: kernel}))
     with pytest.raises(ValueError, match=option):
@@ -221,7 +221,7 @@ def stand_in_kernels(monkeypatch):
     import sys
     import types
 
-    from corpusforge.trainer import mamba_mixer_op, model as model_module
+    from corpusforge.trainer import kernels, mamba_mixer_op
 
     calls = []
 
@@ -285,7 +285,7 @@ def stand_in_kernels(monkeypatch):
     fake_dao = types.ModuleType("causal_conv1d")
     fake_dao.causal_conv1d_fn = dao_conv_stand_in
     monkeypatch.setitem(sys.modules, "causal_conv1d", fake_dao)
-    monkeypatch.setattr(model_module, "kernel_available", lambda *args: True)
+    monkeypatch.setattr(kernels, "kernel_available", lambda *args: True)
     return calls
 
 
