@@ -1,4 +1,8 @@
-"""Stage names used in pipeline YAML, mapped to their classes (imported on first use)."""
+"""Where each stage of a pipeline YAML lives: its `type` name, mapped to its class (imported on first use).
+
+The name itself is declared once, as the stage class's `type`; this table is only the index that finds the class
+without importing every stage (and its libraries) up front. `stage_class` checks that the two agree.
+"""
 from __future__ import annotations
 
 import importlib
@@ -36,4 +40,6 @@ def stage_class(name: str) -> type[Stage]:
     cls = getattr(importlib.import_module(module), attr)
     if not (isinstance(cls, type) and issubclass(cls, Stage)):
         raise KeyError(f"{target} is not a corpusforge Stage")
+    if name in STAGES and cls.type != name:
+        raise KeyError(f"registry entry {name!r} points at {target}, whose type is {cls.type!r}")
     return cls

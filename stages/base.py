@@ -22,7 +22,8 @@ class StageConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str
+    # The stage's one name is its class's `type`; YAML gives it to pick the class (pipelines/registry.py).
+    type: str = ""
     name: str | None = None  # ledger name; defaults to the type (set it to run a type twice)
 
 
@@ -35,7 +36,7 @@ class Stage(PipelineStep):
     def __init__(self, config: StageConfig | None = None, **settings: Any):
         super().__init__()
         self.config = config if config is not None else self.Config(type=self.type, **settings)
-        self.name = self.config.name or self.config.type
+        self.name = self.config.name or self.type
         self.ledger = StageStats(self.name)
         self._ready = False
         self._upstream = 0.0

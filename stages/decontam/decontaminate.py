@@ -55,7 +55,6 @@ class Decontaminate(Stage):
     type = "decontaminate"
 
     class Config(StageConfig):
-        type: Literal["decontaminate"] = "decontaminate"
         benchmarks: list[BenchmarkSpec] = Field(min_length=1)
         ngram: int | None = Field(None, ge=1)  # None: 13 words (GPT-3 app. C) / 50 chars in char mode
         mode: Literal["word", "char"] = "word"  # char: whitespace-insensitive, for code

@@ -17,7 +17,7 @@ import re
 import sys
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -186,7 +186,6 @@ class ExactDedup(GlobalStep):
     type = "exact_dedup"
 
     class Config(StageConfig):
-        type: Literal["exact_dedup"] = "exact_dedup"
         # FineWeb (Penedo et al. 2024) normalises before hashing, so copies that differ only in
         # case, punctuation, digits or whitespace (dates, counters, boilerplate) still match.
         normalize: bool = True

@@ -74,7 +74,6 @@ class FuzzyDedup(GlobalStep):
     type = "fuzzy_dedup"
 
     class Config(StageConfig):
-        type: Literal["fuzzy_dedup"] = "fuzzy_dedup"
         preset: Literal["nemotron_cc", "fineweb"] = "nemotron_cc"  # Nemotron-CC's NeMo Curator setting
         # Overrides of the preset (None: the preset's value).
         shingle: Literal["char", "word"] | None = None

@@ -16,7 +16,6 @@ class JsonlReader(Reader):
     type = "jsonl"
 
     class Config(StageConfig):
-        type: Literal["jsonl"] = "jsonl"
         paths: list[str]
         source: str = "web"          # the documents' source kind: web, code, math, synthetic, ...
         text_field: str = "text"

@@ -1,7 +1,7 @@
 """Read documents written by an earlier run (Parquet in the core schema)."""
 from __future__ import annotations
 
-from typing import Iterator, Literal
+from typing import Iterator
 
 import pyarrow.parquet as pq
 
@@ -16,7 +16,6 @@ class ParquetReader(Reader):
     type = "parquet"
 
     class Config(StageConfig):
-        type: Literal["parquet"] = "parquet"
         paths: list[str]
 
     def read(self, path: str) -> Iterator[Document]:

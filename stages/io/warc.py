@@ -9,12 +9,11 @@ A damaged file therefore loses only its damaged records, each counted under a na
 
 from __future__ import annotations
 
-import codecs
 import io
 import re
 import zlib
 from dataclasses import dataclass
-from typing import IO, Iterator, Literal
+from typing import IO, Iterator
 from urllib.parse import urlsplit
 
 from corpusforge.core import storage
@@ -61,7 +60,6 @@ class WarcReader(Reader):
     type = "warc"
 
     class Config(StageConfig):
-        type: Literal["warc"] = "warc"
         paths: list[str] = []
         # Common Crawl truncates payloads at 1 MiB (WARC-Truncated: length); anything far above
         # that is not a CC page, and holding it would only cost memory.

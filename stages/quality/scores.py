@@ -28,7 +28,6 @@ class QualityScores(Stage):
     type = "quality"
 
     class Config(StageConfig):
-        type: Literal["quality"] = "quality"
         # score name -> trained model folder (`corpusforge classifiers train/bootstrap` writes one)
         classifiers: dict[str, str] = Field(min_length=1)
         # lowest bucket of medium-low, medium, medium-high, high: Nemotron-CC (Su et al. 2024)
@@ -86,7 +85,6 @@ class DomainScores(Stage):
     type = "domain_scores"
 
     class Config(StageConfig):
-        type: Literal["domain_scores"] = "domain_scores"
         domains: list[Literal["math", "code"]] = ["math", "code"]
         # a score at or above this counts the document as math/code in the ledger; OpenWebMath
         # keeps pages whose MathScore exceeds 0.17 (after its prefilter) and we use 0.5 on ours

@@ -8,10 +8,9 @@ policies are removed from the text; documents with "lorem ipsum", a curly bracke
 from __future__ import annotations
 
 import re
-from typing import Iterable, Iterator, Literal
 
 from corpusforge.core.document import Document
-from corpusforge.stages.base import Stage, StageConfig
+from corpusforge.stages.base import Filter, StageConfig
 from corpusforge.stages.text.words import count_sentences
 
 # TFDS c4_utils / datatrove c4_filters constants.
@@ -28,13 +27,12 @@ POLICY_SUBSTRINGS = (
 )
 
 
-class C4Quality(Stage):
+class C4Quality(Filter):
     """Removes C4's unwanted lines from each document and drops documents failing C4's page rules."""
 
     type = "c4"
 
     class Config(StageConfig):
-        type: Literal["c4"] = "c4"
         # Defaults: C4 (Raffel et al. 2020) section 2.2 and TFDS c4_utils, as in datatrove's C4QualityFilter.
         remove_citations: bool = True
         filter_no_terminal_punct: bool = True
@@ -46,15 +44,7 @@ class C4Quality(Stage):
         filter_curly_bracket: bool = True
         filter_policy: bool = True
 
-    def process(self, docs: Iterable[Document]) -> Iterator[Document]:
-        for doc in docs:
-            reason = self.clean(doc)
-            if reason is None:
-                yield doc
-            else:
-                self.drop(doc, reason)
-
-    def clean(self, doc: Document) -> str | None:
+    def reject(self, doc: Document) -> str | None:
         """Remove C4's unwanted lines from `doc.text` in place; return a drop reason or None."""
         c = self.config
         min_sentences = c.min_num_sentences

@@ -5,7 +5,6 @@ terminal punctuation, share of short lines, characters in duplicated lines, newl
 """
 from __future__ import annotations
 
-from typing import Literal
 
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Filter, StageConfig
@@ -19,7 +18,6 @@ class FineWebQuality(Filter):
     type = "fineweb"
 
     class Config(StageConfig):
-        type: Literal["fineweb"] = "fineweb"
         # Defaults: FineWeb (Penedo et al. 2024) 3.3.4, as in datatrove's FineWebQualityFilter.
         line_punct_thr: float = 0.12
         line_punct_exclude_zero: bool = False

@@ -7,7 +7,6 @@ n-gram statistics computed on hashed n-grams with numpy instead of joined string
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 import numpy as np
 
@@ -30,7 +29,6 @@ class GopherQuality(Filter):
     type = "gopher_quality"
 
     class Config(StageConfig):
-        type: Literal["gopher_quality"] = "gopher_quality"
         # Defaults: Gopher (Rae et al. 2021) A.1.1, as in datatrove's GopherQualityFilter / FineWeb.
         min_doc_words: int | None = 50
         max_doc_words: int | None = 100_000
@@ -102,7 +100,6 @@ class GopherRepetition(Filter):
     type = "gopher_repetition"
 
     class Config(StageConfig):
-        type: Literal["gopher_repetition"] = "gopher_repetition"
         # Defaults: Gopher (Rae et al. 2021) table A1, as in datatrove's GopherRepetitionFilter.
         dup_line_frac: float | None = 0.3
         dup_para_frac: float | None = 0.3

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib.resources import files
 from itertools import islice
-from typing import Iterable, Iterator, Literal
+from typing import Iterable, Iterator
 
 from pydantic import Field
 
@@ -46,7 +46,6 @@ class LanguageId(Stage):
     type = "langid"
 
     class Config(StageConfig):
-        type: Literal["langid"] = "langid"
         # FineWeb keeps English with fastText lid.176 score > 0.65 (Penedo et al. 2024, 3.2).
         languages: list[str] | None = ["en"]  # None: tag every document, drop none
         min_score: float = Field(0.65, ge=0, le=1)

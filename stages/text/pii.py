@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Callable, Iterable, Iterator, Literal
+from typing import Callable, Iterable, Iterator
 
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Stage, StageConfig
@@ -70,7 +70,6 @@ class PiiNormalize(Stage):
     type = "pii_normalize"
 
     class Config(StageConfig):
-        type: Literal["pii_normalize"] = "pii_normalize"
         # Defaults: FineWeb's PII step (datatrove PIIFormatter defaults).
         remove_emails: bool = True
         remove_ips: bool = True

@@ -89,7 +89,6 @@ class Extract(Stage):
     type = "extract"
 
     class Config(StageConfig):
-        type: Literal["extract"] = "extract"
         extractor: Literal["trafilatura", "resiliparse", "blocks"] = "trafilatura"
         # datatrove Trafilatura step defaults (FineWeb): favour precision, no comments, dedup on.
         favour_precision: bool = True

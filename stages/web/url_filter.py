@@ -91,7 +91,6 @@ class UrlFilter(Filter):
     type = "url_filter"
 
     class Config(StageConfig):
-        type: Literal["url_filter"] = "url_filter"
         blocklists: list[str] | None = None  # domain list files; None: the shipped url_blocklist.txt
         extra_domains: list[str] = []
         # FineWeb's lists from datatrove's assets: banned words on by default, UT1 domains opt-in.
