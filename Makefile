@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 CF     := $(VENV)/bin/corpusforge
 EXTRAS ?= spark,ray,airflow,train,dev
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test lint test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,13 @@ demo: setup
 ## The test suite, as CI runs it.
 test: setup
 	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=15
+
+## Lint, format, layer contracts (import-linter) and the type checker; part of `make test`.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 ## Skip the engine/end-to-end tests (Spark, Ray, Airflow, S3) for a quick local loop.
 test-fast: setup

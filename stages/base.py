@@ -6,6 +6,7 @@ engine runs it.
 """
 from __future__ import annotations
 
+import builtins
 import time
 from abc import abstractmethod
 from typing import Any, ClassVar, Iterable, Iterator
@@ -31,7 +32,7 @@ class Stage(PipelineStep):
     """Turns an iterable of documents into an iterable of documents, counting every drop."""
 
     type: ClassVar[str] = "stage"
-    Config: ClassVar[type[StageConfig]] = StageConfig
+    Config: ClassVar[builtins.type[StageConfig]] = StageConfig
 
     def __init__(self, config: StageConfig | None = None, **settings: Any):
         super().__init__()
@@ -95,7 +96,7 @@ class Stage(PipelineStep):
         return (_rebuild, (type(self), self.config))
 
 
-def _rebuild(cls: type[Stage], config: StageConfig) -> Stage:
+def _rebuild(cls: builtins.type[Stage], config: StageConfig) -> Stage:
     return cls(config)
 
 

@@ -53,6 +53,7 @@ class Decontaminate(Stage):
     """Drops, cuts or flags documents that contain benchmark items (GPT-3 13-gram overlap)."""
 
     type = "decontaminate"
+    config: Config
 
     class Config(StageConfig):
         benchmarks: list[BenchmarkSpec] = Field(min_length=1)

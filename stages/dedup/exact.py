@@ -184,6 +184,7 @@ class ExactDedup(GlobalStep):
     """Drops every document whose normalised text was already kept elsewhere in the corpus."""
 
     type = "exact_dedup"
+    config: Config
 
     class Config(StageConfig):
         # FineWeb (Penedo et al. 2024) normalises before hashing, so copies that differ only in

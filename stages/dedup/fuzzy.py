@@ -72,6 +72,7 @@ class FuzzyDedup(GlobalStep):
     """Near-duplicate removal with MinHash LSH and connected components, memory bounded per task."""
 
     type = "fuzzy_dedup"
+    config: Config
 
     class Config(StageConfig):
         preset: Literal["nemotron_cc", "fineweb"] = "nemotron_cc"  # Nemotron-CC's NeMo Curator setting

@@ -14,6 +14,7 @@ class JsonlReader(Reader):
     """One document per JSON line; bad lines are counted drops, never crashes."""
 
     type = "jsonl"
+    config: Config
 
     class Config(StageConfig):
         paths: list[str]

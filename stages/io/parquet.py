@@ -14,6 +14,7 @@ class ParquetReader(Reader):
     """Streams documents from Parquet files in the core schema, one row group at a time."""
 
     type = "parquet"
+    config: Config
 
     class Config(StageConfig):
         paths: list[str]

@@ -58,6 +58,7 @@ class WarcReader(Reader):
     """Reads `.warc`/`.warc.gz` (local or s3://); HTML `response` records become documents."""
 
     type = "warc"
+    config: Config
 
     class Config(StageConfig):
         paths: list[str] = []

@@ -26,6 +26,7 @@ class QualityScores(Stage):
     """Scores, buckets (0-19) and tiers documents with a classifier ensemble; drops nothing."""
 
     type = "quality"
+    config: Config
 
     class Config(StageConfig):
         # score name -> trained model folder (`corpusforge classifiers train/bootstrap` writes one)
@@ -83,6 +84,7 @@ class DomainScores(Stage):
     """Adds `math` and `code` scores in [0, 1] (OpenWebMath-style signal densities); drops nothing."""
 
     type = "domain_scores"
+    config: Config
 
     class Config(StageConfig):
         domains: list[Literal["math", "code"]] = ["math", "code"]

@@ -31,6 +31,7 @@ class C4Quality(Filter):
     """Removes C4's unwanted lines from each document and drops documents failing C4's page rules."""
 
     type = "c4"
+    config: Config
 
     class Config(StageConfig):
         # Defaults: C4 (Raffel et al. 2020) section 2.2 and TFDS c4_utils, as in datatrove's C4QualityFilter.

@@ -16,6 +16,7 @@ class FineWebQuality(Filter):
     """Drops documents failing FineWeb's line-punctuation, short-line, duplicate-line and list rules."""
 
     type = "fineweb"
+    config: Config
 
     class Config(StageConfig):
         # Defaults: FineWeb (Penedo et al. 2024) 3.3.4, as in datatrove's FineWebQualityFilter.

@@ -27,6 +27,7 @@ class GopherQuality(Filter):
     """Drops documents failing Gopher's quality rules (length, word length, symbols, bullets, stop words)."""
 
     type = "gopher_quality"
+    config: Config
 
     class Config(StageConfig):
         # Defaults: Gopher (Rae et al. 2021) A.1.1, as in datatrove's GopherQualityFilter / FineWeb.
@@ -98,6 +99,7 @@ class GopherRepetition(Filter):
     """Drops documents with too many repeated lines, paragraphs or n-grams (Gopher table A1)."""
 
     type = "gopher_repetition"
+    config: Config
 
     class Config(StageConfig):
         # Defaults: Gopher (Rae et al. 2021) table A1, as in datatrove's GopherRepetitionFilter.

@@ -44,6 +44,7 @@ class LanguageId(Stage):
     """Tags `meta.language`/`meta.language_score` and drops documents outside the wanted languages."""
 
     type = "langid"
+    config: Config
 
     class Config(StageConfig):
         # FineWeb keeps English with fastText lid.176 score > 0.65 (Penedo et al. 2024, 3.2).

@@ -68,6 +68,7 @@ class PiiNormalize(Stage):
     """Replaces e-mail addresses and public IP addresses in the text with dummy values."""
 
     type = "pii_normalize"
+    config: Config
 
     class Config(StageConfig):
         # Defaults: FineWeb's PII step (datatrove PIIFormatter defaults).

@@ -87,6 +87,7 @@ class Extract(Stage):
     """Replaces each document's HTML by its main-content text, dropping pages with none."""
 
     type = "extract"
+    config: Config
 
     class Config(StageConfig):
         extractor: Literal["trafilatura", "resiliparse", "blocks"] = "trafilatura"

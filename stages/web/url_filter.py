@@ -89,6 +89,7 @@ class UrlFilter(Filter):
     """Drops documents whose URL's domain is blocklisted or whose URL holds banned words."""
 
     type = "url_filter"
+    config: Config
 
     class Config(StageConfig):
         blocklists: list[str] | None = None  # domain list files; None: the shipped url_blocklist.txt
