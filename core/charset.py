@@ -29,8 +29,8 @@ def _declared_charset(payload: bytes, content_type: str) -> str | None:
     m = re.search(r"charset\s*=\s*[\"']?([^\s;\"']+)", content_type or "", re.I)
     if m and (c := _codec(m.group(1))):
         return c
-    m = _META_CHARSET.search(payload[:4096])
-    return _codec(m.group(1)) if m else None
+    meta = _META_CHARSET.search(payload[:4096])
+    return _codec(meta.group(1)) if meta else None
 
 
 def decode_html(

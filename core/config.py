@@ -1,6 +1,7 @@
 """Configuration: YAML validated by typed models before any work starts; errors name the field."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -48,7 +49,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def load_yaml_model(path: str | Path, model: type[M], what: str, shape: str, overrides: list[str] = ()) -> M:
+def load_yaml_model(path: str | Path, model: type[M], what: str, shape: str, overrides: Sequence[str] = ()) -> M:
     """Read a YAML mapping, apply `--set` overrides, validate it as `model`; ConfigError names the field."""
     try:
         data = yaml.safe_load(Path(path).read_text())

@@ -57,7 +57,9 @@ _CJK_INFIX = re.compile(r"(—+|-{2,}|(?<=[^\W\d_])-(?=[^\W\d_]))").split
 
 def _split_chunk(chunk: str) -> list[str]:
     if _CJK(chunk):
-        head, core, tail = _CJK_EDGES(chunk).groups()
+        edges = _CJK_EDGES(chunk)
+        assert edges is not None  # (\W*)(.*?)(\W*) with re.S fullmatches every string
+        head, core, tail = edges.groups()
         return [*head, *(t for t in _CJK_INFIX(core) if t), *tail]
     return _findall(chunk)
 

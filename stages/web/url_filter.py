@@ -72,6 +72,7 @@ def datatrove_domain_list() -> tuple[frozenset[str], frozenset[str]]:
     with tarfile.open(path, "r:gz") as tar:
         for member in ("domains", "urls"):
             f = tar.extractfile(member)
+            assert f is not None, f"{path}: {member} is not a regular file"  # extractfile: None for dirs/links
             out[member] = frozenset(_list_lines(line.decode("utf-8", "replace") for line in f))
     return out["domains"], out["urls"]
 
