@@ -140,7 +140,7 @@ class TokenFile:
         _, block_starts, block_ends = merge_offset_ranges([self._bin] * len(ids), starts, ends,
                                                           max_gap=self.MAX_GAP, max_block=self.MAX_BLOCK)
         blocks = self._fs.cat_ranges([self._bin] * len(block_starts), block_starts, block_ends, on_error="raise")
-        out = []
+        out: list[np.ndarray] = []
         for s, e in zip(starts, ends):
             b = bisect.bisect_right(block_starts, s) - 1
             offset = s - block_starts[b]

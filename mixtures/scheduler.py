@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -68,8 +69,8 @@ class PhasePlan:
     def shard(self, start: int, end: int) -> dict[str, np.ndarray]:
         """source_ids, file_ids, doc_ids and lengths of documents [start, end) of the interleaved order."""
         n = end - start
-        out = {"source_ids": np.empty(n, np.int16), "file_ids": np.empty(n, np.int32),
-               "doc_ids": np.empty(n, np.int64), "lengths": np.empty(n, np.int64)}
+        out: dict[str, np.ndarray] = {"source_ids": np.empty(n, np.int16), "file_ids": np.empty(n, np.int32),
+                                      "doc_ids": np.empty(n, np.int64), "lengths": np.empty(n, np.int64)}
         for part in self.parts:
             lo, hi = np.searchsorted(part.rank, [start, end])
             at, pos = part.rank[lo:hi] - start, part.pos[lo:hi]
@@ -196,7 +197,7 @@ def _merged_ranks(names: list[str], keys: dict[str, np.ndarray]):
     """
     order = [n for n in names if n in keys]
     total = sum(len(k) for k in keys.values())
-    dtype = np.int32 if total < 2 ** 31 else np.int64
+    dtype: type[np.signedinteger] = np.int32 if total < 2 ** 31 else np.int64
     for s, name in enumerate(names):
         if name not in keys:
             continue
@@ -204,7 +205,7 @@ def _merged_ranks(names: list[str], keys: dict[str, np.ndarray]):
         rank = np.arange(len(mine), dtype=dtype)
         for other in order:
             if other != name:
-                side = "right" if names.index(other) < s else "left"
+                side: Literal["left", "right"] = "right" if names.index(other) < s else "left"
                 rank += np.searchsorted(keys[other], mine, side=side).astype(dtype)
         yield s, name, rank
 

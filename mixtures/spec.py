@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,7 @@ class BlendSpec(_Strict):
         return self.work_dir or storage.join(self.output, "_work")
 
 
-def load_blend(path: str | Path, overrides: list[str] = ()) -> BlendSpec:
+def load_blend(path: str | Path, overrides: Sequence[str] = ()) -> BlendSpec:
     """Read, override and validate a blend YAML; raises ConfigError naming the field."""
     return load_yaml_model(path, BlendSpec, "blend", "`sources`, `phases`, `tokenizer` and `output`", overrides)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -14,7 +14,7 @@ from corpusforge.core import storage
 DEFAULT_EOD = "<|endoftext|>"
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int, special_tokens: list[str] = (DEFAULT_EOD,),
+def train_bpe(texts: Iterable[str], vocab_size: int, special_tokens: Sequence[str] = (DEFAULT_EOD,),
               min_frequency: int = 2) -> Tokenizer:
     """Train a byte-level BPE (GPT-2 style: every byte is a symbol, so no text is out of vocabulary)."""
     tok = Tokenizer(models.BPE())

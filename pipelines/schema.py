@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def _stage_config(raw: Any, where: str) -> StageConfig:
         raise ValueError(f"{where} ({raw['type']}): " + describe(e)) from None
 
 
-def load_pipeline(path: str | Path, overrides: list[str] = ()) -> PipelineConfig:
+def load_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> PipelineConfig:
     """Read, override and validate a pipeline YAML; raises ConfigError naming the field."""
     return load_yaml_model(path, PipelineConfig, "pipeline", "`input`, `stages` and `output`", overrides)
 

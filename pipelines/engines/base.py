@@ -36,6 +36,7 @@ class Engine(ABC):
 
 def make_engine(kind: str, workers: int = 2, address: str | None = None, workdir: str | None = None) -> Engine:
     """The engine named in the pipeline config (`local`, `spark`, `ray`)."""
+    cls: type[Engine]
     if kind == "local":
         from corpusforge.pipelines.engines.local import LocalEngine as cls
     elif kind == "spark":

@@ -26,7 +26,7 @@ def ensure_ray(workers: int = 2, address: str | None = None) -> None:
     with _LOCK:
         if ray.is_initialized():
             return
-        common = dict(logging_level=logging.ERROR, log_to_driver=True, ignore_reinit_error=True)
+        common: dict[str, Any] = dict(logging_level=logging.ERROR, log_to_driver=True, ignore_reinit_error=True)
         if address:
             ray.init(address=address, **common)
         else:
@@ -68,7 +68,8 @@ class RayEngine(Engine):
             return []
         rows = [{"index": i, "item": cloudpickle.dumps(x)} for i, x in enumerate(items)]
         ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-            _run_batch, batch_size=1, batch_format="numpy", zero_copy_batch=True,
+            # ray's hint for the batch function leaves out the parameters that fn_kwargs supplies
+            _run_batch, batch_size=1, batch_format="numpy", zero_copy_batch=True,  # type: ignore[arg-type]
             fn_kwargs={"fn_bytes": cloudpickle.dumps(fn), "env": driver_env()},
         )
         results: dict[int, Any] = {}
