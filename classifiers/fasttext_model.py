@@ -50,7 +50,7 @@ class FastTextClassifier:
         self.settings = settings or FastTextSettings()
         self.max_chars = max_chars
         self._values = {lab: float(lab[len(LABEL_PREFIX):]) for lab in model.get_labels()}
-        self._pair = tuple(sorted(self._values, key=self._values.get)) if len(self._values) == 2 else None
+        self._pair = tuple(sorted(self._values, key=self._values.__getitem__)) if len(self._values) == 2 else None
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[float],

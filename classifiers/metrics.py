@@ -11,17 +11,17 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 EDU_THRESHOLD = 3.0
 
 
-def is_binary(labels: Sequence[float]) -> bool:
+def is_binary(labels: Sequence[float] | np.ndarray) -> bool:
     """True when every label is 0 or 1."""
     return set(np.unique(np.asarray(labels, dtype=float)).tolist()) <= {0.0, 1.0}
 
 
-def decision_threshold(labels: Sequence[float]) -> float:
+def decision_threshold(labels: Sequence[float] | np.ndarray) -> float:
     """The score at which a document counts as positive: 0.5 for 0/1 labels, 3 for 0-5 labels."""
     return 0.5 if is_binary(labels) else EDU_THRESHOLD
 
 
-def evaluate(labels: Sequence[float], scores: Sequence[float]) -> dict[str, float]:
+def evaluate(labels: Sequence[float] | np.ndarray, scores: Sequence[float] | np.ndarray) -> dict[str, float]:
     """Accuracy, F1 and AUC of `scores` against `labels` (0/1, or 0-5 binarised at 3)."""
     y = np.asarray(labels, dtype=float)
     s = np.asarray(scores, dtype=float)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -15,6 +15,13 @@ from corpusforge.classifiers.model_store import TextScorer, load_calibration, lo
 KINDS = ("fasttext", "embedding")
 
 
+class SavableScorer(TextScorer, Protocol):
+    """A freshly trained scorer: it scores texts and writes itself to a model folder."""
+
+    def save(self, model_dir: str, meta: dict[str, Any] | None = None) -> None:
+        """Write the model and `classifier.json` under `model_dir`."""
+
+
 def split(rows: Sequence[LabelledText], holdout: float, seed: int) -> tuple[list[LabelledText], list[LabelledText]]:
     """Stratified train / held-out split (stratified on the binarised label)."""
     labels = np.array([r.label for r in rows])
@@ -25,7 +32,7 @@ def split(rows: Sequence[LabelledText], holdout: float, seed: int) -> tuple[list
 
 
 def fit(kind: str, texts: list[str], labels: list[float], *, epoch: int | None = None, dim: int | None = None,
-        bucket: int | None = None, device: str = "auto", seed: int = 0) -> TextScorer:
+        bucket: int | None = None, device: str = "auto", seed: int = 0) -> SavableScorer:
     """Train one classifier of `kind` on texts and labels."""
     if kind == "fasttext":
         from corpusforge.classifiers.fasttext_model import FastTextClassifier, FastTextSettings
@@ -57,7 +64,8 @@ def calibration_for(model: TextScorer, texts: Iterable[str], batch_size: int = 5
     if batch:
         scores.append(model.score(batch))
         lengths += [len(x.encode("utf-8", "surrogatepass")) for x in batch]
-    return calibrate(np.concatenate(scores) if scores else [], lengths)
+    # calibrate() np.asarray's its scores; ensemble.py's `Sequence[float]` hint does not admit an array yet.
+    return calibrate(np.concatenate(scores) if scores else [], lengths)  # type: ignore[arg-type]
 
 
 def train_and_save(rows: Sequence[LabelledText], out_dir: str, *, kind: str = "fasttext", name: str | None = None,

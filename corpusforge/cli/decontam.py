@@ -29,6 +29,7 @@ def build_index(
         raise typer.Exit(1)
     for stage in stages:
         stage.before_run(config.output)
+        assert stage.config.index_path is not None  # before_run always sets it
         meta = read_index_meta(stage.config.index_path) or {}
         console.print(f"{stage.name}: {meta.get('items')} items, {meta.get('ngrams')} {meta.get('mode')} "
                       f"{meta.get('n')}-grams -> [bold]{stage.config.index_path}[/bold]")
