@@ -11,6 +11,7 @@ import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -58,6 +59,7 @@ def export_sources(spec: StudySpec) -> list[StudySource]:
     from corpusforge.mixtures.manifest import load_mix_manifest, manifest_path
     from corpusforge.mixtures.spec import load_blend, validate_blend
 
+    assert spec.blend is not None  # StudySpec holds `sources` or a `blend`; this runs only without sources
     blend = load_blend(spec.blend)
     if not storage.exists(manifest_path(blend.output)):
         run_mix(blend)
@@ -135,11 +137,11 @@ def train_all(configs: list[TrainConfig], devices: list[str], done=lambda n: Non
     the losses are bit-identical to a sequential study; the test checks it).
     """
     if len(devices) <= 1:
-        results = []
+        sequential: list[TrainResult] = []
         for cfg in configs:
-            results.append(train(cfg.model_copy(update={"device": devices[0]}) if devices else cfg))
+            sequential.append(train(cfg.model_copy(update={"device": devices[0]}) if devices else cfg))
             done(1)
-        return results
+        return sequential
     context = multiprocessing.get_context("spawn")  # CUDA cannot be used in forked children
     free = context.Queue()
     for device in devices:
@@ -150,7 +152,7 @@ def train_all(configs: list[TrainConfig], devices: list[str], done=lambda n: Non
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             done(1)
-    return results
+    return cast(list[TrainResult], results)  # as_completed yielded every future: no slot is still None
 
 
 _claimed: dict[str, str] = {}

@@ -17,11 +17,13 @@ from corpusforge.trainer.mamba_mixer_op import mamba_mixer, use_wide_norm_backwa
 
 # Fused GPU kernels (Triton) the Mamba-2 mixer can use instead of its plain-PyTorch code, per model option: the
 # modules to import, and the pip package providing them. "torch" is always there.
-FUSED_SSD = {"mamba_ssm": (("mamba_ssm.ops.triton.ssd_combined", "mamba_ssm.ops.triton.layernorm_gated"), "mamba-ssm"),
-             "fla": (("fla.ops.simple_gla",), "fla-core")}
-FUSED_CONV = {"fla": (("fla.modules.causal_conv1d",), "fla-core"),
-              "causal_conv1d": (("causal_conv1d",), "causal-conv1d")}
-KERNEL_OPTIONS = {"mamba_kernel": FUSED_SSD, "conv_kernel": FUSED_CONV}
+KernelTable = dict[str, tuple[tuple[str, ...], str]]
+FUSED_SSD: KernelTable = {"mamba_ssm": (("mamba_ssm.ops.triton.ssd_combined", "mamba_ssm.ops.triton.layernorm_gated"),
+                                        "mamba-ssm"),
+                          "fla": (("fla.ops.simple_gla",), "fla-core")}
+FUSED_CONV: KernelTable = {"fla": (("fla.modules.causal_conv1d",), "fla-core"),
+                           "causal_conv1d": (("causal_conv1d",), "causal-conv1d")}
+KERNEL_OPTIONS: dict[str, KernelTable] = {"mamba_kernel": FUSED_SSD, "conv_kernel": FUSED_CONV}
 
 
 @functools.cache

@@ -133,7 +133,7 @@ def get_config(preset: str, **overrides) -> ModelConfig:
     return replace(PRESETS[preset], **overrides)
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
     return F.rms_norm(x, (x.shape[-1],), weight, eps)
 
 
@@ -311,6 +311,7 @@ class Mamba2(nn.Module):
         if cfg.mamba_kernel == "mamba_ssm" and cfg.conv_kernel == "causal_conv1d":
             return self.out_proj(mamba_mixer_mamba_ssm(zxbcdt, self))
         z, xbc, dt = zxbcdt.split([di, self.conv_dim, h], dim=-1)
+        assert self.conv1d.bias is not None  # nn.Conv1d's default bias=True
         xbc = causal_conv1d_silu(xbc, self.conv1d.weight, self.conv1d.bias, cfg.conv_kernel)
         x, b, c = xbc.split([di, g * n, g * n], dim=-1)
         dt = F.softplus(dt.float() + self.dt_bias)                               # (b, T, h)
@@ -490,6 +491,8 @@ class MoE(nn.Module):
     Nemotron 3. A Switch-style auxiliary loss is available as well (moe_aux_loss_coef > 0).
     """
 
+    router_bias: torch.Tensor  # a buffer (register_buffer in __init__), typed for the checker
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -660,7 +663,7 @@ class HybridLM(nn.Module):
 
     @property
     def moe_layers(self) -> list[MoE]:
-        return [layer.mixer for layer in self.layers if layer.kind == "moe"]
+        return [layer.mixer for layer in self.layers if isinstance(layer.mixer, MoE)]
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """Loss on next-token targets; returns loss (to optimise), lm_loss, aux_loss, mtp_loss, expert_load."""

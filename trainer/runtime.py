@@ -3,7 +3,8 @@ FLOPs."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import torch
 
@@ -35,10 +36,10 @@ def set_tf32(enabled: bool) -> None:
 # torch.compile's inductor settings per `compile_tuning`. Coordinate descent searches each generated kernel's block
 # sizes at compile time: a few percent off the torch path's Mamba and MoE layers, for minutes more compile;
 # the choices are cached with inductor's cache, so a machine pays that once.
-COMPILE_TUNING = {"default": {}, "coordinate_descent": {"coordinate_descent_tuning": True}}
+COMPILE_TUNING: dict[str, dict[str, Any]] = {"default": {}, "coordinate_descent": {"coordinate_descent_tuning": True}}
 # Inductor pads a GPU buffer's rows to 128 bytes; the Mamba mixer op needs in_proj's output dense, so with padding
 # each layer paid a copy forward and another backward.
-COMPILE_OPTIONS = {"comprehensive_padding": False}
+COMPILE_OPTIONS: dict[str, Any] = {"comprehensive_padding": False}
 
 
 def compile_model(model: Callable, tuning: str = "default") -> Callable:
@@ -63,7 +64,8 @@ def make_optimizer(model: torch.nn.Module, lr: float, betas: tuple[float, float]
 
     `capturable`: step counts and the learning rate live on the GPU (set it with `set_lr`), so a CUDA graph can
     replay the update."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         (decay if p.dim() >= 2 and "conv1d" not in name else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -87,7 +89,8 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
     """`optimizer.load_state_dict`, keeping how this optimizer runs (fused, capturable, a tensor learning rate):
     a checkpoint written without CUDA graphs, or on the CPU, then resumes under them."""
-    kept = [{k: g[k] for k in ("fused", "capturable", "lr") if k in g} for g in optimizer.param_groups]
+    kept: list[dict[str, Any]] = [{k: g[k] for k in ("fused", "capturable", "lr") if k in g}
+                                  for g in optimizer.param_groups]
     optimizer.load_state_dict(state)
     for group, own in zip(optimizer.param_groups, kept):
         group.update(own)
@@ -97,7 +100,17 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
                 optimizer.state[p]["step"] = step.to(p.device, torch.float32)
 
 
-def train_step(model: torch.nn.Module, forward, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+class RoutedModel(Protocol):
+    """What `train_step` needs of the model (HybridLM): its parameters and the MoE router-bias update."""
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]:
+        """Every trainable tensor (what the gradient clipping sees)."""
+
+    def update_router_biases(self, expert_load: torch.Tensor, rate: float) -> None:
+        """One auxiliary-loss-free balancing step from the tokens each expert got."""
+
+
+def train_step(model: RoutedModel, forward, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                grad_clip: float = 1.0, router_bias_rate: float = 1e-3) -> tuple[torch.Tensor, ...]:
     """One optimizer step over the micro-batches x, y (micro, batch, seq): returns the mean LM loss, the tokens each
     expert got (layers, experts) and the gradient norm before clipping, all on the device and without a host sync
@@ -109,6 +122,7 @@ def train_step(model: torch.nn.Module, forward, optimizer: torch.optim.Optimizer
         (out["loss"] / len(x)).backward()
         loss += out["lm_loss"].float() / len(x)
         load = out["expert_load"].detach() if load is None else load + out["expert_load"].detach()
+    assert load is not None, "x holds no micro-batch"
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -96,7 +97,7 @@ class TrainConfig(BaseModel):
         return self
 
 
-def load_train_config(path: str | Path | None, overrides: list[str] = (), **fields: Any) -> TrainConfig:
+def load_train_config(path: str | Path | None, overrides: Sequence[str] = (), **fields: Any) -> TrainConfig:
     """A TrainConfig from YAML (optional), `key=value` overrides (YAML-parsed values) and keyword fields."""
     data = {k: v for k, v in fields.items() if v is not None}
     if path is None:
@@ -183,7 +184,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> TrainResult:
     out_dir = cfg.out_dir
     storage.makedirs(out_dir)
     ckpt_path = storage.join(out_dir, CHECKPOINT)
-    start, history = 0, []
+    start = 0
+    history: list[dict] = []
     if cfg.resume and storage.exists(ckpt_path):
         start, history = _load_checkpoint(ckpt_path, model, optimizer, device)
     set_tf32(device.type == "cuda")
@@ -197,6 +199,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> TrainResult:
     window_t, window_steps, speeds = time.perf_counter(), 0, []
     step = start
     val: dict[str, float] = {}
+    run_step: Callable[..., tuple[torch.Tensor, ...]]  # the plain step or its CUDA-graphed replay
     run_step = partial(train_step, model, forward, optimizer, grad_clip=cfg.grad_clip,
                        router_bias_rate=cfg.router_bias_rate)
     if cfg.cuda_graph:
@@ -212,12 +215,13 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> TrainResult:
             now = time.perf_counter()
             tok_s = window_steps * tokens_per_step / (now - window_t)
             speeds.append(tok_s)
+            record: dict[str, Any]
             record = {"step": done, "loss": loss, "lr": lr, "grad_norm": float(grad_norm), "tokens_per_s": tok_s,
                       "tokens": done * tokens_per_step}
             if peak:
                 record["mfu"] = flops_tok * tok_s / peak
-            if blend.phase_ends is not None:
-                record["phase"] = blend.names[phase_at(blend, step, cfg)]
+            if (phase := phase_at(blend, step, cfg)) is not None:  # None exactly when blend.phase_ends is None
+                record["phase"] = blend.names[phase]
             if load.numel():
                 balance = (load.max(-1).values / load.mean(-1)).cpu()  # 1.0 = perfectly balanced
                 record["expert_load_max_over_mean"] = float(balance.mean())
