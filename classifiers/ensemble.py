@@ -55,7 +55,7 @@ def weighted_percentiles(values: np.ndarray, weights: np.ndarray, percentiles: S
     return v[np.minimum(idx, len(v) - 1)]
 
 
-def calibrate(scores: Sequence[float], lengths: Sequence[int] | None = None) -> Calibration:
+def calibrate(scores: Sequence[float] | np.ndarray, lengths: Sequence[int] | None = None) -> Calibration:
     """Thresholds at the 5th..95th percentiles of `scores`, weighted by `lengths` when given."""
     s = np.asarray(scores, dtype=np.float64)
     if len(s) == 0:

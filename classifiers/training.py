@@ -64,8 +64,7 @@ def calibration_for(model: TextScorer, texts: Iterable[str], batch_size: int = 5
     if batch:
         scores.append(model.score(batch))
         lengths += [len(x.encode("utf-8", "surrogatepass")) for x in batch]
-    # calibrate() np.asarray's its scores; ensemble.py's `Sequence[float]` hint does not admit an array yet.
-    return calibrate(np.concatenate(scores) if scores else [], lengths)  # type: ignore[arg-type]
+    return calibrate(np.concatenate(scores) if scores else [], lengths)
 
 
 def train_and_save(rows: Sequence[LabelledText], out_dir: str, *, kind: str = "fasttext", name: str | None = None,
