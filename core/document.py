@@ -38,6 +38,9 @@ ANNOTATION_FIELDS: dict[str, pa.DataType] = {
     # "benchmark/item" keys of benchmark items found in the text, and the covered fraction
     "contamination": pa.list_(pa.string()),
     "contamination_fraction": pa.float32(),
+    # math lane: formulas the math extractor kept, and the FineMath-style 0-5 math quality score
+    "math_formulas": pa.int32(),
+    "math_quality": pa.int8(),
 }
 
 SCHEMA = pa.schema(

@@ -22,7 +22,8 @@ from collections import Counter
 from typing import Literal
 from urllib.parse import parse_qs, unquote, unquote_plus, urlsplit
 
-from resiliparse.parse.html import HTMLTree, NodeType
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from resiliparse.parse.html import HTMLTree
 
 from corpusforge.stages.math.delimiters import DelimiterScanner, ScanEvents, page_delimiters
 from corpusforge.stages.math.mathml import MathMLTooDeep, convert, tex_annotation
@@ -54,6 +55,33 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 _BLOCKS = re.compile(r"\n\s*\n")
 
 Render = Literal["resiliparse", "lynx"]
+
+
+class MathExtractSettings(BaseModel):
+    """Settings of `extract` with `extractor: math`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # resiliparse: main-content text (fast); lynx: the whole page as lynx lays it out, as
+    # Nemotron-CC-Math renders before its LLM cleanup (RECIPES.md §2.1), with our formulas in it.
+    render: Render = "resiliparse"
+    main_content: bool = True  # resiliparse's boilerplate removal (navigation, sidebars, footers)
+    # Comments hold math on Q&A sites (Stack Exchange); Nemotron-CC-Math's cleanup prompt keeps useful ones.
+    comments: bool = True
+    # A formula longer than this is removed, counted as formula_too_long: no real formula is 20k
+    # characters, a runaway one (unclosed delimiter, generated dump) would flood the text.
+    max_formula_chars: int = Field(20_000, ge=1)
+    # Pages with formulas and fewer prose words are counted as all_formula_page (kept).
+    min_prose_words: int = Field(20, ge=0)
+
+    @field_validator("render")
+    @classmethod
+    def _lynx_installed(cls, v: str) -> str:
+        if v == "lynx":
+            from corpusforge.stages.math.lynx import require_lynx
+
+            require_lynx()
+        return v
 
 
 def unwrap_style(tex: str) -> str:
@@ -113,6 +141,10 @@ def _attached(node, root) -> bool:
 
 class MathExtractor:
     """HTML -> text with formulas as `$...$` / `$$...$$`; `page_report()` tells what the last page held."""
+
+    @classmethod
+    def from_settings(cls, s: MathExtractSettings) -> "MathExtractor":
+        return cls(s.render, s.max_formula_chars, s.main_content, s.comments, s.min_prose_words)
 
     def __init__(self, render: Render = "resiliparse", max_formula_chars: int = 20_000,
                  main_content: bool = True, comments: bool = True, min_prose_words: int = 20):

@@ -16,7 +16,7 @@ LYNX_ARGS = ("-dump", "-stdin", "-nolist", "-width=10000", "-assume_charset=utf-
 TIMEOUT_S = 20.0  # Curator's per-page limit
 
 
-class LynxMissing(RuntimeError):
+class LynxMissing(ValueError):
     """lynx was asked for and is not installed."""
 
 

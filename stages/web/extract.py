@@ -19,8 +19,11 @@ import threading
 from itertools import accumulate
 from typing import Callable, Iterable, Iterator, Literal
 
+from pydantic import field_validator
+
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Stage, StageConfig
+from corpusforge.stages.math.extract import MathExtractSettings
 
 # Elements that never hold nested content, or whose end tag the HTML parser implies: they do
 # not deepen the tree however many of them a sloppy page leaves open. SVG leaves are usually
@@ -90,7 +93,9 @@ class Extract(Stage):
     config: Config
 
     class Config(StageConfig):
-        extractor: Literal["trafilatura", "resiliparse", "blocks"] = "trafilatura"
+        # math: formulas kept as LaTeX (stages/math/extract.py); lynx: `lynx -dump` of the page as
+        # NeMo Curator's LynxExtractor renders it (Nemotron-CC-Math), the page's own text layout.
+        extractor: Literal["trafilatura", "resiliparse", "blocks", "math", "lynx"] = "trafilatura"
         # datatrove Trafilatura step defaults (FineWeb): favour precision, no comments, dedup on.
         favour_precision: bool = True
         include_comments: bool = False
@@ -105,6 +110,16 @@ class Extract(Stage):
         # trafilatura refuses pages over 20 MB (settings.MAX_FILE_SIZE); Common Crawl pages are cut
         # at 1 MiB, so 5 MB leaves room while bounding the cost of one page.
         max_html_bytes: int = 5_000_000
+        math: MathExtractSettings = MathExtractSettings()  # used by `extractor: math`
+
+        @field_validator("extractor")
+        @classmethod
+        def _lynx_installed(cls, v: str) -> str:
+            if v == "lynx":
+                from corpusforge.stages.math.lynx import require_lynx
+
+                require_lynx()
+            return v
 
     def setup(self) -> None:
         self._extract = _extractor(self.config)
@@ -115,6 +130,8 @@ class Extract(Stage):
         if cfg.timeout_s > 0 and not timed:
             self.ledger.count("timeout_unavailable_outside_main_thread")
         old = signal.signal(signal.SIGPROF, _on_timeout) if timed else None
+        # Extractors that see more than text (formulas per kind, malformed markup) report it per page.
+        report = getattr(self._extract, "page_report", None)
         try:
             for doc in docs:
                 html = doc.text
@@ -141,6 +158,11 @@ class Extract(Stage):
                 finally:
                     if timed:
                         signal.setitimer(signal.ITIMER_PROF, 0)
+                if report is not None:
+                    counts, notes = report()
+                    for name, n in counts.items():
+                        self.ledger.count(name, n)
+                    doc.annotations.update(notes)
                 text = (text or "").strip()
                 if not text:
                     self.drop(doc, "empty_text")
@@ -158,6 +180,14 @@ def _extractor(cfg: Extract.Config) -> Callable[[str], str | None]:
         return trafilatura_extractor(cfg.favour_precision, cfg.include_comments, cfg.deduplicate, cfg.include_tables)
     if cfg.extractor == "resiliparse":
         return resiliparse_text
+    if cfg.extractor == "math":
+        from corpusforge.stages.math.extract import MathExtractor
+
+        return MathExtractor.from_settings(cfg.math)
+    if cfg.extractor == "lynx":
+        from corpusforge.stages.math.lynx import LynxRenderer
+
+        return LynxRenderer()
     from corpusforge.stages.web.extract_blocks import block_extractor
 
     return block_extractor()
