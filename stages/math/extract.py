@@ -28,10 +28,11 @@ from resiliparse.parse.html import HTMLTree
 from corpusforge.stages.math.delimiters import DelimiterScanner, ScanEvents, page_delimiters
 from corpusforge.stages.math.mathml import MathMLTooDeep, convert, tex_annotation
 
-# Noncharacters (Unicode reserves them for internal use): they fence formulas and code in the
-# extracted text, and are stripped from input pages first so no page can forge one.
-FORMULA_OPEN, FORMULA_CLOSE, CODE_OPEN, CODE_CLOSE = "\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3"
-_SENTINELS = re.compile("[\ufdd0-\ufdd3]")
+# Private-use code points fence formulas and code in the extracted text; they are stripped from
+# input pages first so no page can forge one. (Plane-15 ones: resiliparse's main-content mode
+# drops a text node holding only a BMP noncharacter or private-use character.)
+FORMULA_OPEN, FORMULA_CLOSE, CODE_OPEN, CODE_CLOSE = "\U000f0000", "\U000f0001", "\U000f0002", "\U000f0003"
+_SENTINELS = re.compile("[\U000f0000-\U000f0003]")
 
 _MATH_SCRIPT = re.compile(r"^\s*math/tex\b", re.I)
 _MACRO_SCRIPT = re.compile(r"^\s*text/x-mathjax-macros\b", re.I)
@@ -228,6 +229,8 @@ class MathExtractor:
             return ""
         if report.unknown:
             self._counts["mathml_unknown_elements"] += 1
+        if report.missing_children:
+            self._counts["mathml_malformed"] += 1
         self._counts["mathml_converted"] += 1
         return tex
 

@@ -36,9 +36,10 @@ class MathMLTooDeep(Exception):
 
 @dataclass
 class Conversion:
-    """What one conversion met: elements it does not know (their children were kept)."""
+    """What one conversion met: elements it does not know (their children were kept), missing children."""
 
     unknown: set[str] = field(default_factory=set)
+    missing_children: int = 0  # an mfrac without denominator, an msup without script: written as {}
 
 
 def tex_annotation(math) -> str | None:
@@ -71,7 +72,7 @@ class _Converter:
 
     def arg(self, node, depth: int) -> str:
         """`node` as a braced TeX argument (always braced: `^n` then `a` would read as `^{na}`)."""
-        return "{" + (self.node(node, depth + 1).strip() if node is not None else "") + "}"
+        return "{" + self.node_or_empty(node, depth) + "}"
 
     def node(self, node, depth: int) -> str:
         if depth > self.max_depth:
@@ -164,7 +165,10 @@ class _Converter:
         return self.node(kids[0], depth + 1) if kids else ""
 
     def node_or_empty(self, node, depth: int) -> str:
-        return self.node(node, depth + 1).strip() if node is not None else ""
+        if node is None:
+            self.report.missing_children += 1
+            return ""
+        return self.node(node, depth + 1).strip()
 
     # -- scripts -------------------------------------------------------------------------------
 
