@@ -33,6 +33,7 @@ from corpusforge.stages.math.mathml import MathMLTooDeep, convert, tex_annotatio
 # drops a text node holding only a BMP noncharacter or private-use character.)
 FORMULA_OPEN, FORMULA_CLOSE, CODE_OPEN, CODE_CLOSE = "\U000f0000", "\U000f0001", "\U000f0002", "\U000f0003"
 _SENTINELS = re.compile("[\U000f0000-\U000f0003]")
+_FENCED_FORMULA = re.compile("\U000f0000[^\U000f0001]*\U000f0001")
 
 _MATH_SCRIPT = re.compile(r"^\s*math/tex\b", re.I)
 _MACRO_SCRIPT = re.compile(r"^\s*text/x-mathjax-macros\b", re.I)
@@ -177,6 +178,14 @@ class MathExtractor:
         self._replace_elements(tree, root)
         text = self._render(tree)
         return self._finish(text, page_delimiters(html))
+
+    def without_math(self, html: str) -> str:
+        """`html` with every formula element removed (what remains is the page's non-math markup)."""
+        tree = HTMLTree.parse(_SENTINELS.sub("", html))
+        if tree.document is None or tree.body is None:
+            return html
+        self._replace_elements(tree, tree.document)
+        return _FENCED_FORMULA.sub(" ", tree.document.html)
 
     def page_report(self) -> tuple[dict[str, int], dict[str, int]]:
         """(ledger counts, annotations) of the last page: events met, formulas kept per kind."""
