@@ -94,7 +94,7 @@ def math_bootstrap(
         raise typer.Exit(2)
     if labels_out:
         write_labels(labels_out, rows)
-    metrics = train_and_save(rows, out, kind="fasttext", name="math_quality", seed=seed, epoch=epoch,
+    metrics = train_and_save(rows, out, kind="fasttext", name="math_quality", seed=seed, epoch=epoch, balance=True,
                              source=f"math_score labels of {','.join(docs)}")
     _print_metrics(f"math-score fastText (0-5) -> {out}", metrics)
 

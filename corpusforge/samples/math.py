@@ -83,7 +83,7 @@ def _captures(rng: random.Random, rows: list[dict]) -> list[dict]:
     se = next((c for c in caps if c["name"].startswith("se_")), caps[0])
     caps.append({"url": se["url"] + "?share=1", "payload": se["payload"], "name": "copy"})
     text = se["payload"].decode("utf-8", "replace")
-    cut = text.find("</p>", text.find("js-post-body"))  # an edit inside the question body
+    cut = text.find("</p>", text.find('js-post-body" itemprop="text">'))  # an edit inside the question body
     edited = text[:cut] + " (Edited: fixed a typo.)" + text[cut:] if cut > 0 else text + "<p>Edited.</p>"
     caps.append({"url": se["url"] + "/edited", "name": "near_copy", "payload": edited.encode("utf-8")})
     math500, gsm8k = _benchmark_items(rng)
@@ -105,7 +105,7 @@ def _captures(rng: random.Random, rows: list[dict]) -> list[dict]:
          "payload": _page("Broken MathML", filler + "<p>Here <math><mrow><mfrac><mi>a</mi></mrow><msup><mi>x"
                           "</math> and <math><mfoo><mi>y</mi></mfoo></math> end.</p>")},
         {"url": "https://bad-input.example.org/dollar", "name": "unbalanced_dollar",
-         "payload": _page("Prices", filler + "<p>It costs $5 and the formula $x^2 + y^2 never closes.</p>")},
+         "payload": _page("Prices", filler + "<p>It costs $5 and the formula $x^2 + y^2 never closes, nor does $z.</p>")},
         {"url": "https://bad-input.example.org/custom", "name": "custom_delimiters",
          "payload": _page("Custom delimiters", filler + "<p>Inline [tex]a^2+b^2=c^2[/tex] and "
                           "%%\\int_0^1 x\\,dx%% both typeset.</p>",
