@@ -105,7 +105,8 @@ def _captures(rng: random.Random, rows: list[dict]) -> list[dict]:
          "payload": _page("Broken MathML", filler + "<p>Here <math><mrow><mfrac><mi>a</mi></mrow><msup><mi>x"
                           "</math> and <math><mfoo><mi>y</mi></mfoo></math> end.</p>")},
         {"url": "https://bad-input.example.org/dollar", "name": "unbalanced_dollar",
-         "payload": _page("Prices", filler + "<p>It costs $5 and the formula $x^2 + y^2 never closes, nor does $z.</p>")},
+         "payload": _page("Prices", filler + "<p>It costs $5 and the formula $x^2 + y^2 never closes, "
+                          "nor does $z.</p>")},
         {"url": "https://bad-input.example.org/custom", "name": "custom_delimiters",
          "payload": _page("Custom delimiters", filler + "<p>Inline [tex]a^2+b^2=c^2[/tex] and "
                           "%%\\int_0^1 x\\,dx%% both typeset.</p>",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from typing import Literal
-from urllib.parse import parse_qs, unquote, unquote_plus, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from resiliparse.parse.html import HTMLTree

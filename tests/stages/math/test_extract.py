@@ -110,8 +110,8 @@ def test_bad_input_is_counted_never_raised():
     out = list(stage.run(_stage_docs(pages)))
     assert stage.ledger.balanced and len(out) == len(pages)
     extra = stage.ledger.extra
-    for reason in ("mathml_malformed", "mathml_unknown_elements", "unbalanced_delimiters", "custom_delimiters", "formula_too_long",
-                   "all_formula_page", "mathml_too_deep"):
+    for reason in ("mathml_malformed", "mathml_unknown_elements", "unbalanced_delimiters", "custom_delimiters",
+                   "formula_too_long", "all_formula_page", "mathml_too_deep"):
         assert extra.get(reason, 0) >= 1, (reason, extra)
     assert "$a^2$" in out[2].text
     assert "x+x+" not in out[3].text  # the megabyte formula is cut, not passed on

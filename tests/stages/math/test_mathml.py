@@ -34,7 +34,8 @@ def test_presentation_mathml_becomes_the_latex_an_author_writes(mathml, tex):
 
 
 def test_tex_annotation_is_preferred_source():
-    m = _math("<math><semantics><mi>a</mi><annotation encoding='application/x-tex'>a_{1}</annotation></semantics></math>")
+    m = _math("<math><semantics><mi>a</mi><annotation encoding='application/x-tex'>a_{1}</annotation>"
+              "</semantics></math>")
     assert tex_annotation(m) == "a_{1}"
     assert convert(m)[0] == "a"  # conversion reads the presentation branch only
 
