@@ -15,6 +15,7 @@ own markup holds, and pages with no math). Per extractor:
 
     .venv/bin/python benchmarks/math_extraction.py        # writes benchmarks/reference/math_extraction.json
 """
+
 from __future__ import annotations
 
 import json
@@ -47,7 +48,7 @@ def reference_prose(html: str, traf) -> str:
         return text
     out, pos = [], 0
     for f in DelimiterScanner(page, 20_000).scan(text, ScanEvents()):
-        out.append(text[pos:f.start])
+        out.append(text[pos : f.start])
         pos = f.end
     return "".join(out) + text[pos:]
 
@@ -77,12 +78,15 @@ def run() -> dict:
     decisions = [prefilter.evidence(h) is not None for h in htmls]
     prefilter_s = _cpu() - t0
     results = {
-        "pages": len(pages), "pages_with_math": sum(p["has_math"] for p in pages),
+        "pages": len(pages),
+        "pages_with_math": sum(p["has_math"] for p in pages),
         "formulas": sum(len(p["formulas"]) for p in pages),
         "formulas_by_kind": {k: sum(len(p["formulas"]) for p in pages if p["kind"] == k) for k in KINDS},
-        "prefilter": {"math_pages_passed": sum(d for d, p in zip(decisions, pages) if p["has_math"]),
-                      "non_math_pages_passed": sum(d for d, p in zip(decisions, pages) if not p["has_math"]),
-                      "pages_per_cpu_s": round(len(pages) / max(prefilter_s, 1e-9), 1)},
+        "prefilter": {
+            "math_pages_passed": sum(d for d, p in zip(decisions, pages) if p["has_math"]),
+            "non_math_pages_passed": sum(d for d, p in zip(decisions, pages) if not p["has_math"]),
+            "pages_per_cpu_s": round(len(pages) / max(prefilter_s, 1e-9), 1),
+        },
         "extractors": {},
     }
     for name, (fn, reports) in extractors().items():
@@ -104,7 +108,8 @@ def run() -> dict:
             "formula_recall": round(sum(found.values()) / sum(total.values()), 4),
             "formula_recall_by_kind": {k: round(found[k] / total[k], 4) for k in KINDS if total[k]},
             "formulas_as_dollar_latex": round(delimited / sum(total.values()), 4),
-            "prose_f1": round(prose["f1"], 4), "prose_precision": round(prose["precision"], 4),
+            "prose_f1": round(prose["f1"], 4),
+            "prose_precision": round(prose["precision"], 4),
             "prose_recall": round(prose["recall"], 4),
             "formulas_invented_on_pages_without_math": invented if reports else None,
             "pages_per_cpu_s": round(len(pages) / max(seconds, 1e-9), 1),
@@ -119,20 +124,30 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2) + "\n")
     ours = results["extractors"]["extract: math"]
-    print(f"{'extractor':42s} {'recall':>7s} " + " ".join(f"{k:>7s}" for k in KINDS)
-          + f" {'as $..$':>8s} {'proseF1':>8s} {'invented':>8s} {'pages/s':>8s}")
+    print(
+        f"{'extractor':42s} {'recall':>7s} "
+        + " ".join(f"{k:>7s}" for k in KINDS)
+        + f" {'as $..$':>8s} {'proseF1':>8s} {'invented':>8s} {'pages/s':>8s}"
+    )
     for name, r in results["extractors"].items():
         kinds = " ".join(f"{r['formula_recall_by_kind'].get(k, 0):7.3f}" for k in KINDS)
-        inv = "-" if r["formulas_invented_on_pages_without_math"] is None else \
-            str(r["formulas_invented_on_pages_without_math"])
+        inv = (
+            "-"
+            if r["formulas_invented_on_pages_without_math"] is None
+            else str(r["formulas_invented_on_pages_without_math"])
+        )
         speed = r["pages_per_cpu_s"] / ours["pages_per_cpu_s"]
-        print(f"{name:42s} {r['formula_recall']:7.3f} {kinds} {r['formulas_as_dollar_latex']:8.3f} "
-              f"{r['prose_f1']:8.3f} {inv:>8s} "
-              f"{r['pages_per_cpu_s']:8.1f} ({speed:.2f}x ours)")
+        print(
+            f"{name:42s} {r['formula_recall']:7.3f} {kinds} {r['formulas_as_dollar_latex']:8.3f} "
+            f"{r['prose_f1']:8.3f} {inv:>8s} "
+            f"{r['pages_per_cpu_s']:8.1f} ({speed:.2f}x ours)"
+        )
     pf = results["prefilter"]
-    print(f"prefilter: {pf['math_pages_passed']}/{results['pages_with_math']} math pages and "
-          f"{pf['non_math_pages_passed']}/{results['pages'] - results['pages_with_math']} others pass, "
-          f"{pf['pages_per_cpu_s']} pages/s")
+    print(
+        f"prefilter: {pf['math_pages_passed']}/{results['pages_with_math']} math pages and "
+        f"{pf['non_math_pages_passed']}/{results['pages'] - results['pages_with_math']} others pass, "
+        f"{pf['pages_per_cpu_s']} pages/s"
+    )
     print(f"wrote {OUT}")
 
 

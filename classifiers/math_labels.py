@@ -9,9 +9,10 @@ denser two bins. A fastText model trained on these labels scores pages the heuri
 by their words (LaTeX commands, math vocabulary), and runs at fastText speed.
 LLM labels (`corpusforge classifiers annotate`) train the same model kind when a server is at hand.
 """
+
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from corpusforge.classifiers.domain import math_score
 from corpusforge.classifiers.labels import LabelledText, Labeller

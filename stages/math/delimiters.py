@@ -11,11 +11,12 @@ Every search is linear in the text: openers come from one regex alternation of l
 and each closer string remembers its last search, so a page of a million unmatched `$` costs one
 pass, not one pass per `$`.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 
 @dataclass(frozen=True)
@@ -31,16 +32,32 @@ MATHJAX_DEFAULT = (Delimiter("$$", "$$", True), Delimiter("\\[", "\\]", True), D
 _STANDARD = {("$", "$"), ("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)")}
 
 # Environments MathJax typesets outside delimiters (its TeX input's AMS environments).
-MATH_ENVIRONMENTS = ("equation", "align", "gather", "multline", "eqnarray", "flalign", "alignat", "alignedat",
-                     "displaymath", "math", "split", "aligned", "gathered")
+MATH_ENVIRONMENTS = (
+    "equation",
+    "align",
+    "gather",
+    "multline",
+    "eqnarray",
+    "flalign",
+    "alignat",
+    "alignedat",
+    "displaymath",
+    "math",
+    "split",
+    "aligned",
+    "gathered",
+)
 
 _RENDERER = re.compile(rb"mathjax|katex|tex-mml|tex-chtml|tex-svg", re.I)
 # Configuration snippets: bounded quantifiers keep these linear on any page.
 _MJ_LIST = re.compile(r"(inlineMath|displayMath)[\"']?\s*[:=]\s*\[(.{0,600}?\])\s*\]", re.S)
 _PAIR = re.compile(r"\[\s*([\"'])(.{1,20}?)\1\s*,\s*([\"'])(.{1,20}?)\3\s*\]")
 _KATEX_LIST = re.compile(r"delimiters[\"']?\s*:\s*\[(.{0,1200}?)\]\s*[,}]", re.S)
-_KATEX_ITEM = re.compile(r"\{\s*left\s*:\s*([\"'])(.{1,20}?)\1\s*,\s*right\s*:\s*([\"'])(.{1,20}?)\3\s*,"
-                         r"\s*display\s*:\s*(true|false)", re.S)
+_KATEX_ITEM = re.compile(
+    r"\{\s*left\s*:\s*([\"'])(.{1,20}?)\1\s*,\s*right\s*:\s*([\"'])(.{1,20}?)\3\s*,"
+    r"\s*display\s*:\s*(true|false)",
+    re.S,
+)
 _JS_ESCAPE = re.compile(r"\\(.)")
 
 
@@ -172,7 +189,7 @@ class DelimiterScanner:
                 yield Formula(m.start(), end, "", False)
                 pos = end
                 continue
-            tex = text[m.start():end] if env else text[m.end():c].strip()
+            tex = text[m.start() : end] if env else text[m.end() : c].strip()
             if not tex:
                 pos = end if not inline_dollar else m.end()
                 continue

@@ -15,6 +15,7 @@ between the page's MathJax/KaTeX delimiters in the running text is rewritten to 
 (stages/math/delimiters.py). Code blocks (`pre`, `code`) are fenced with sentinels before
 extraction, so their `$` and `\\(` are never read as math and they come out verbatim.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,19 +38,34 @@ _FENCED_FORMULA = re.compile("\U000f0000[^\U000f0001]*\U000f0001")
 
 _MATH_SCRIPT = re.compile(r"^\s*math/tex\b", re.I)
 _MACRO_SCRIPT = re.compile(r"^\s*text/x-mathjax-macros\b", re.I)
-_RENDERED_MATHJAX = (".MathJax_Preview, .MathJax, .MathJax_Display, .MathJax_SVG, .MathJax_SVG_Display, "
-                     ".MathJax_CHTML, .MathJax_MathML, .MJX_Assistive_MathML, .MathJax_PHTML, .MathJax_PlainSource")
+_RENDERED_MATHJAX = (
+    ".MathJax_Preview, .MathJax, .MathJax_Display, .MathJax_SVG, .MathJax_SVG_Display, "
+    ".MathJax_CHTML, .MathJax_MathML, .MJX_Assistive_MathML, .MathJax_PHTML, .MathJax_PlainSource"
+)
 # LaTeX renderer images: by address (OpenWebMath's codecogs and latex.php, plus the other public
 # renderers forum and blog software embeds) or by class (WordPress `latex`, texvc `tex`).
 _RENDERER_SRC = re.compile(
     r"codecogs\.com|latex\.php|/latex(?:\.(?:cgi|png|gif|svg))?\?|mime?tex\.(?:cgi|exe)|mathtex\.cgi|/tex\.cgi|"
     r"latexrender|chart\.apis\.google\.com/chart\?|chart\.googleapis\.com/chart\?|quicklatex\.com/cache|"
-    r"/math/render/|forkosh\.com|texify\.com|sciweavers\.org/tex2img", re.I)
-_RENDERER_CLASS = frozenset({"latex", "tex", "wp-latex", "mwe-math-fallback-image-inline",
-                             "mwe-math-fallback-image-display", "ql-img-inline-formula", "ql-img-displayed-equation"})
+    r"/math/render/|forkosh\.com|texify\.com|sciweavers\.org/tex2img",
+    re.I,
+)
+_RENDERER_CLASS = frozenset(
+    {
+        "latex",
+        "tex",
+        "wp-latex",
+        "mwe-math-fallback-image-inline",
+        "mwe-math-fallback-image-display",
+        "ql-img-inline-formula",
+        "ql-img-displayed-equation",
+    }
+)
 _URL_TEX_PARAMS = ("latex", "chl", "tex", "eq", "formula")
-_CODECOGS_PREFIX = re.compile(r"^(?:\\(?:dpi|bg_\w+|fg_\w+|inline|large|small|huge|LARGE|Large|normal|tiny)"
-                              r"(?:\{[^}]*\})?\s*)+")
+_CODECOGS_PREFIX = re.compile(
+    r"^(?:\\(?:dpi|bg_\w+|fg_\w+|inline|large|small|huge|LARGE|Large|normal|tiny)"
+    r"(?:\{[^}]*\})?\s*)+"
+)
 _BR = re.compile(r"<br\s*/?>", re.I)
 _DISPLAYSTYLE = re.compile(r"^\{\\(?:displaystyle|textstyle)\s*(.*)\}$", re.S)
 _WORD = re.compile(r"\w+")
@@ -145,11 +161,17 @@ class MathExtractor:
     """HTML -> text with formulas as `$...$` / `$$...$$`; `page_report()` tells what the last page held."""
 
     @classmethod
-    def from_settings(cls, s: MathExtractSettings) -> "MathExtractor":
+    def from_settings(cls, s: MathExtractSettings) -> MathExtractor:
         return cls(s.render, s.max_formula_chars, s.main_content, s.comments, s.min_prose_words)
 
-    def __init__(self, render: Render = "resiliparse", max_formula_chars: int = 20_000,
-                 main_content: bool = True, comments: bool = True, min_prose_words: int = 20):
+    def __init__(
+        self,
+        render: Render = "resiliparse",
+        max_formula_chars: int = 20_000,
+        main_content: bool = True,
+        comments: bool = True,
+        min_prose_words: int = 20,
+    ):
         self.render = render
         self.max_formula_chars = max_formula_chars
         self.main_content = main_content
@@ -174,9 +196,9 @@ class MathExtractor:
         root = tree.document
         if root is None or tree.body is None:
             return ""
-        self._fence_code(tree)
+        self._fence_code(tree, root)
         self._replace_elements(tree, root)
-        text = self._render(tree)
+        text = self._render(tree, root)
         return self._finish(text, page_delimiters(html))
 
     def without_math(self, html: str) -> str:
@@ -196,13 +218,20 @@ class MathExtractor:
 
     # -- the DOM pass ---------------------------------------------------------------------------------
 
-    def _fence_code(self, tree: HTMLTree) -> None:
+    def _fence_code(self, tree: HTMLTree, root) -> None:
         # `.values()`: indexing a resiliparse collection re-runs the query (quadratic on big pages).
-        for node in tree.document.query_selector_all("pre, code").values():
+        for node in root.query_selector_all("pre, code").values():
             if node.parent is not None and node.parent.tag in ("pre", "code"):
                 continue  # the outer block is fenced already
-            node.prepend(tree.create_text_node(CODE_OPEN))
-            node.append_child(tree.create_text_node(CODE_CLOSE))
+            node.prepend(self._text(tree, CODE_OPEN))
+            node.append_child(self._text(tree, CODE_CLOSE))
+
+    @staticmethod
+    def _text(tree: HTMLTree, text: str):
+        node = tree.create_text_node(text)
+        if node is None:
+            raise RuntimeError("resiliparse could not create a text node")
+        return node
 
     def _formula_node(self, tree: HTMLTree, tex: str, display: bool, kind: str):
         tex = tex.strip()
@@ -278,7 +307,8 @@ class MathExtractor:
             math = node.query_selector("math")
             img = node.query_selector("img")
             display = (math is not None and math.getattr("display") == "block") or (
-                img is not None and "mwe-math-fallback-image-display" in (img.getattr("class") or ""))
+                img is not None and "mwe-math-fallback-image-display" in (img.getattr("class") or "")
+            )
             tex = self._math_tex(math) if math is not None else renderer_tex("", img.getattr("alt") if img else "")
             self._replace(tree, node, unwrap_style(tex), display, "mathml")
         for math in q("math"):
@@ -293,14 +323,22 @@ class MathExtractor:
 
     # -- text -----------------------------------------------------------------------------------------
 
-    def _render(self, tree: HTMLTree) -> str:
+    def _render(self, tree: HTMLTree, root) -> str:
         if self._lynx is not None:
-            return self._lynx(tree.document.html)
+            return self._lynx(root.html)
         from resiliparse.extract.html2text import extract_plain_text
 
-        return extract_plain_text(tree, main_content=self.main_content, alt_texts=False, links=False,
-                                  form_fields=False, noscript=False, list_bullets=True, preserve_formatting=True,
-                                  comments=self.comments)
+        return extract_plain_text(
+            tree,
+            main_content=self.main_content,
+            alt_texts=False,
+            links=False,
+            form_fields=False,
+            noscript=False,
+            list_bullets=True,
+            preserve_formatting=True,
+            comments=self.comments,
+        )
 
     def _finish(self, text: str, page) -> str:
         """Rewrite delimited TeX in the prose to `$`/`$$`, keep code and converted formulas as they are."""
@@ -314,8 +352,8 @@ class MathExtractor:
             if kind == "prose" and scanner is not None:
                 pos = 0
                 for f in scanner.scan(chunk, events):
-                    out.append(chunk[pos:f.start])
-                    prose_words += len(_WORD.findall(chunk[pos:f.start]))
+                    out.append(chunk[pos : f.start])
+                    prose_words += len(_WORD.findall(chunk[pos : f.start]))
                     if f.tex:
                         d = "$$" if f.display else "$"
                         out.append(f"{d}{f.tex}{d}")

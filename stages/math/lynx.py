@@ -5,14 +5,25 @@ list, UTF-8 in and out, no network access. lynx is the Debian package `lynx`, no
 dependency: it is looked up when a stage asks for it, and a config that asks for it on a machine
 without it stops with a message naming the field (see `require_lynx`).
 """
+
 from __future__ import annotations
 
 import shutil
 import subprocess
 
 # NeMo Curator LynxExtractor: `lynx -dump -stdin -nolist -width=10000 ... -localhost -force_html`.
-LYNX_ARGS = ("-dump", "-stdin", "-nolist", "-width=10000", "-assume_charset=utf-8", "-display_charset=utf-8",
-             "-localhost", "-force_html", "-noreferer", "-nostatus")
+LYNX_ARGS = (
+    "-dump",
+    "-stdin",
+    "-nolist",
+    "-width=10000",
+    "-assume_charset=utf-8",
+    "-display_charset=utf-8",
+    "-localhost",
+    "-force_html",
+    "-noreferer",
+    "-nostatus",
+)
 TIMEOUT_S = 20.0  # Curator's per-page limit
 
 
@@ -29,8 +40,10 @@ def require_lynx() -> str:
     """The lynx executable; raises LynxMissing with the install hint when there is none."""
     path = lynx_path()
     if path is None:
-        raise LynxMissing("lynx is not installed (Debian/Ubuntu: `apt-get install -y lynx`); "
-                          "choose another extractor or install it on every worker")
+        raise LynxMissing(
+            "lynx is not installed (Debian/Ubuntu: `apt-get install -y lynx`); "
+            "choose another extractor or install it on every worker"
+        )
     return path
 
 
@@ -45,10 +58,15 @@ class LynxRenderer:
         """The page as lynx shows it; raises TimeoutError or RuntimeError on a failed render."""
         # An XML declaration makes lynx treat the page as XML and show the markup (Curator strips it).
         if html.lstrip().startswith("<?xml"):
-            html = html[html.find("?>") + 2:]
+            html = html[html.find("?>") + 2 :]
         try:
-            done = subprocess.run([self.executable, *LYNX_ARGS], input=html.encode("utf-8", "surrogatepass"),
-                                  capture_output=True, timeout=self.timeout_s, check=False)
+            done = subprocess.run(
+                [self.executable, *LYNX_ARGS],
+                input=html.encode("utf-8", "surrogatepass"),
+                capture_output=True,
+                timeout=self.timeout_s,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"lynx took over {self.timeout_s} s") from None
         if done.returncode != 0:

@@ -10,6 +10,7 @@ Malformed input never raises out of `convert`: an unknown element contributes it
 missing child an empty group, and nesting past `max_depth` raises `MathMLTooDeep` for the
 caller to count.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,8 +27,7 @@ from corpusforge.stages.math.symbols import (
     latex_symbol,
 )
 
-TEX_ENCODINGS = frozenset({"application/x-tex", "tex", "text/x-tex", "application/x-latex", "text/x-latex",
-                           "latex"})
+TEX_ENCODINGS = frozenset({"application/x-tex", "tex", "text/x-tex", "application/x-latex", "text/x-latex", "latex"})
 
 
 class MathMLTooDeep(Exception):
@@ -120,8 +120,11 @@ class _Converter:
 
     def mspace(self, node, depth: int) -> str:
         width = (node.getattr("width") or "").strip()
-        return "\\quad " if width.endswith("em") and width[:-2].replace(".", "", 1).isdigit() and \
-            float(width[:-2]) >= 1 else "\\,"
+        return (
+            "\\quad "
+            if width.endswith("em") and width[:-2].replace(".", "", 1).isdigit() and float(width[:-2]) >= 1
+            else "\\,"
+        )
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -222,16 +225,18 @@ class _Converter:
         if not kids:
             return ""
         base = self.node_or_empty(kids[0], depth)
-        post, pre, target = [], [], None
+        post: list[str] = []
+        pre: list[str] = []
         target = post
         for k in kids[1:]:
             if k.tag.lower() == "mprescripts":
                 target = pre
                 continue
             target.append("" if k.tag.lower() == "none" else self.node_or_empty(k, depth))
-        scripts = lambda xs: "".join(  # noqa: E731 - pairs (sub, sup) to _{sub}^{sup}
+        scripts = lambda xs: "".join(
             (f"_{{{xs[i]}}}" if xs[i] else "") + (f"^{{{xs[i + 1]}}}" if i + 1 < len(xs) and xs[i + 1] else "")
-            for i in range(0, len(xs), 2))
+            for i in range(0, len(xs), 2)
+        )
         prefix = "{}" + scripts(pre) if pre else ""
         return prefix + "{" + base + "}" + scripts(post)
 
@@ -246,20 +251,39 @@ class _Converter:
             cells = _elements(row)
             if row.tag.lower() == "mlabeledtr":
                 cells = cells[1:]  # the first cell is the equation label
-            rows.append(" & ".join(self.group(c, depth + 1) if c.tag.lower() == "mtd" else self.node(c, depth + 2)
-                                   for c in cells))
+            rows.append(
+                " & ".join(
+                    self.group(c, depth + 1) if c.tag.lower() == "mtd" else self.node(c, depth + 2) for c in cells
+                )
+            )
         return "\\begin{matrix}" + " \\\\ ".join(rows) + "\\end{matrix}"
 
 
 _HANDLERS = {
-    "mi": _Converter.mi, "mn": _Converter.mn, "mo": _Converter.mo, "mtext": _Converter.mtext,
-    "ms": _Converter.mtext, "mspace": _Converter.mspace, "mfrac": _Converter.mfrac, "msqrt": _Converter.msqrt,
-    "mroot": _Converter.mroot, "mfenced": _Converter.mfenced, "menclose": _Converter.menclose,
-    "semantics": _Converter.semantics, "msub": _Converter.msub, "msup": _Converter.msup,
-    "msubsup": _Converter.msubsup, "mover": _Converter.mover, "munder": _Converter.munder,
-    "munderover": _Converter.munderover, "mmultiscripts": _Converter.mmultiscripts, "mtable": _Converter.mtable,
+    "mi": _Converter.mi,
+    "mn": _Converter.mn,
+    "mo": _Converter.mo,
+    "mtext": _Converter.mtext,
+    "ms": _Converter.mtext,
+    "mspace": _Converter.mspace,
+    "mfrac": _Converter.mfrac,
+    "msqrt": _Converter.msqrt,
+    "mroot": _Converter.mroot,
+    "mfenced": _Converter.mfenced,
+    "menclose": _Converter.menclose,
+    "semantics": _Converter.semantics,
+    "msub": _Converter.msub,
+    "msup": _Converter.msup,
+    "msubsup": _Converter.msubsup,
+    "mover": _Converter.mover,
+    "munder": _Converter.munder,
+    "munderover": _Converter.munderover,
+    "mmultiscripts": _Converter.mmultiscripts,
+    "mtable": _Converter.mtable,
 }
 # Containers whose content is simply their children.
-_TRANSPARENT = frozenset("math mrow mstyle mpadded merror maction mtd mtr mlabeledtr mglyph".split())
+_TRANSPARENT = frozenset(
+    ["math", "mrow", "mstyle", "mpadded", "merror", "maction", "mtd", "mtr", "mlabeledtr", "mglyph"]
+)
 # Invisible or non-presentation content.
-_SKIP = frozenset("mphantom annotation annotation-xml none mprescripts malignmark maligngroup".split())
+_SKIP = frozenset(["mphantom", "annotation", "annotation-xml", "none", "mprescripts", "malignmark", "maligngroup"])

@@ -10,11 +10,13 @@ The stage routes: with `keep: math` (the math lane) candidate pages go on, re-la
 `source: math`, and the others are dropped as `no_math_markers`; with `keep: non_math` a web
 config can take the other branch; `keep: all` only counts and flags.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from functools import cached_property
-from typing import Iterable, Iterator, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -23,19 +25,135 @@ from corpusforge.stages.base import Stage, StageConfig
 
 # OpenWebMath extract_from_warc.py, plus markers of renderers it predates or missed (MathJax 3's
 # tex-*.js loaders carry "mathjax" in their path; mimetex/mathtex images; Wikipedia's mwe-math).
-OWM_MARKERS = ["MathJax", "mathjax", "<math", "math-container", "katex.min.css", "latex.php", "codecogs",
-               "tex.cgi", 'class="tex"', "class='tex'"]
+OWM_MARKERS = [
+    "MathJax",
+    "mathjax",
+    "<math",
+    "math-container",
+    "katex.min.css",
+    "latex.php",
+    "codecogs",
+    "tex.cgi",
+    'class="tex"',
+    "class='tex'",
+]
 EXTRA_MARKERS = ["katex", "math/tex", "mimetex", "mathtex.cgi", "mwe-math-element"]
 # Common LaTeX commands (OpenWebMath keeps a page whose text uses one of about 90 of them).
-LATEX_COMMANDS = (
-    "frac dfrac tfrac binom sqrt sum prod int iint oint lim infty partial nabla cdot cdots ldots times div pm mp "
-    "leq geq neq approx equiv sim simeq cong propto subset subseteq supset supseteq in notin cup cap setminus "
-    "forall exists rightarrow leftarrow Rightarrow Leftarrow Leftrightarrow iff implies mapsto to "
-    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi rho sigma "
-    "tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega "
-    "mathbb mathbf mathrm mathcal mathfrak operatorname left right overline underline hat vec tilde bar "
-    "displaystyle textstyle begin end boxed log ln sin cos tan exp det pmod"
-).split()
+LATEX_COMMANDS = [
+    "frac",
+    "dfrac",
+    "tfrac",
+    "binom",
+    "sqrt",
+    "sum",
+    "prod",
+    "int",
+    "iint",
+    "oint",
+    "lim",
+    "infty",
+    "partial",
+    "nabla",
+    "cdot",
+    "cdots",
+    "ldots",
+    "times",
+    "div",
+    "pm",
+    "mp",
+    "leq",
+    "geq",
+    "neq",
+    "approx",
+    "equiv",
+    "sim",
+    "simeq",
+    "cong",
+    "propto",
+    "subset",
+    "subseteq",
+    "supset",
+    "supseteq",
+    "in",
+    "notin",
+    "cup",
+    "cap",
+    "setminus",
+    "forall",
+    "exists",
+    "rightarrow",
+    "leftarrow",
+    "Rightarrow",
+    "Leftarrow",
+    "Leftrightarrow",
+    "iff",
+    "implies",
+    "mapsto",
+    "to",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "varepsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "vartheta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "varphi",
+    "chi",
+    "psi",
+    "omega",
+    "Gamma",
+    "Delta",
+    "Theta",
+    "Lambda",
+    "Xi",
+    "Pi",
+    "Sigma",
+    "Phi",
+    "Psi",
+    "Omega",
+    "mathbb",
+    "mathbf",
+    "mathrm",
+    "mathcal",
+    "mathfrak",
+    "operatorname",
+    "left",
+    "right",
+    "overline",
+    "underline",
+    "hat",
+    "vec",
+    "tilde",
+    "bar",
+    "displaystyle",
+    "textstyle",
+    "begin",
+    "end",
+    "boxed",
+    "log",
+    "ln",
+    "sin",
+    "cos",
+    "tan",
+    "exp",
+    "det",
+    "pmod",
+]
 _COMMAND_HINT = re.compile(r"\\[a-z]{2,}")
 
 
@@ -47,9 +165,9 @@ class MathPrefilter(Stage):
     """Routes pages by OpenWebMath's math markers: candidates one way, the rest the other."""
 
     type = "math_prefilter"
+    config: Config
 
     class Config(StageConfig):
-        type: Literal["math_prefilter"] = "math_prefilter"
         # math: keep candidates (the math lane); non_math: keep the rest (a web branch); all: keep both
         keep: Literal["math", "non_math", "all"] = "math"
         markers: list[str] = OWM_MARKERS + EXTRA_MARKERS  # substrings of the raw HTML (OpenWebMath's list + ours)

@@ -6,10 +6,12 @@ and releases the pages at 3 and above ("3+", 133B tokens) and at 4 and above ("4
 (`corpusforge classifiers math-bootstrap`, or `classifiers train` on LLM labels); its score is the
 expected label, rounded and clipped the same way.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Iterable, Iterator, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -21,9 +23,9 @@ class MathQuality(Stage):
     """Scores math quality 0-5 (annotation `math_quality`, score `math_quality`); drops below `min_score`."""
 
     type = "math_quality"
+    config: Config
 
     class Config(StageConfig):
-        type: Literal["math_quality"] = "math_quality"
         model: str  # a classifier folder trained on 0-5 labels
         min_score: int = Field(3, ge=0, le=5)  # FineMath / Nemotron-CC-Math "3+"; 4 keeps "4+"; 0 keeps all
         # FineMath's classifier reads the middle of long pages: 10,000 characters each side of the midpoint.
@@ -41,7 +43,7 @@ class MathQuality(Stage):
         if len(text) <= 2 * half:
             return text
         mid = len(text) // 2
-        return text[mid - half:mid + half]
+        return text[mid - half : mid + half]
 
     def process(self, docs: Iterable[Document]) -> Iterator[Document]:
         cfg, ledger = self.config, self.ledger

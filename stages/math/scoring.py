@@ -1,4 +1,5 @@
 """Scoring math extraction against gold formulas: which of a page's formulas its text holds."""
+
 from __future__ import annotations
 
 import re

@@ -13,17 +13,17 @@ per-document CPU-time limit (SIGPROF) stops a pathological page from stalling a 
 
 from __future__ import annotations
 
+import importlib
 import re
 import signal
 import threading
 from itertools import accumulate
-from typing import Callable, Iterable, Iterator, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 from pydantic import field_validator
 
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Stage, StageConfig
-from corpusforge.stages.math.extract import MathExtractSettings
 
 # Elements that never hold nested content, or whose end tag the HTML parser implies: they do
 # not deepen the tree however many of them a sloppy page leaves open. SVG leaves are usually
@@ -110,16 +110,20 @@ class Extract(Stage):
         # trafilatura refuses pages over 20 MB (settings.MAX_FILE_SIZE); Common Crawl pages are cut
         # at 1 MiB, so 5 MB leaves room while bounding the cost of one page.
         max_html_bytes: int = 5_000_000
-        math: MathExtractSettings = MathExtractSettings()  # used by `extractor: math`
+        # `extractor: math` settings, validated by stages/math/extract.py's MathExtractSettings
+        math: dict[str, Any] = {}
 
         @field_validator("extractor")
         @classmethod
         def _lynx_installed(cls, v: str) -> str:
             if v == "lynx":
-                from corpusforge.stages.math.lynx import require_lynx
-
-                require_lynx()
+                _provided("corpusforge.stages.math.lynx:require_lynx")()
             return v
+
+        @field_validator("math")
+        @classmethod
+        def _math_settings(cls, v: dict[str, Any]) -> dict[str, Any]:
+            return _provided("corpusforge.stages.math.extract:MathExtractSettings").model_validate(v).model_dump()
 
     def setup(self) -> None:
         self._extract = _extractor(self.config)
@@ -175,19 +179,26 @@ class Extract(Stage):
                 signal.signal(signal.SIGPROF, old)
 
 
+def _provided(target: str) -> Any:
+    """An object another part of `stages/` provides, by dotted path: the math lane's extractor and lynx.
+
+    Sibling parts never import each other (the layer contract in pyproject.toml); like pipeline stage
+    types (pipelines/registry.py), extractor modes that live in another part are named, then loaded.
+    """
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def _extractor(cfg: Extract.Config) -> Callable[[str], str | None]:
     if cfg.extractor == "trafilatura":
         return trafilatura_extractor(cfg.favour_precision, cfg.include_comments, cfg.deduplicate, cfg.include_tables)
     if cfg.extractor == "resiliparse":
         return resiliparse_text
     if cfg.extractor == "math":
-        from corpusforge.stages.math.extract import MathExtractor
-
-        return MathExtractor.from_settings(cfg.math)
+        settings = _provided("corpusforge.stages.math.extract:MathExtractSettings").model_validate(cfg.math)
+        return _provided("corpusforge.stages.math.extract:MathExtractor").from_settings(settings)
     if cfg.extractor == "lynx":
-        from corpusforge.stages.math.lynx import LynxRenderer
-
-        return LynxRenderer()
+        return _provided("corpusforge.stages.math.lynx:LynxRenderer")()
     from corpusforge.stages.web.extract_blocks import block_extractor
 
     return block_extractor()

@@ -1,6 +1,7 @@
 """The math lane end to end on the sample's real math pages: math.yaml, the math quality model and
 cut, and the result as a blend source whose shards megatron-core reads; and the same documents on
 local, Spark and Ray."""
+
 from __future__ import annotations
 
 import copy
@@ -21,8 +22,10 @@ from corpusforge.pipelines.schema import validate_pipeline
 from corpusforge.samples.math import SHARED_MATH, write_math_sample, write_math_sample_evals
 from corpusforge.samples.web import write_sample
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (SHARED_MATH / "gold.jsonl").exists(), reason="shared math pages absent")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (SHARED_MATH / "gold.jsonl").exists(), reason="shared math pages absent"),
+]
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 CONFIGS = Path(__file__).resolve().parents[2] / "pipelines" / "configs"
@@ -61,8 +64,13 @@ def test_math_yaml_keeps_math_pages_with_their_formulas(math_run):
     extract = stages["extract"].extra
     for kind in ("delim", "script", "katex", "mathml", "img"):
         assert extract.get(f"formulas_{kind}", 0) > 0, kind
-    for reason in ("mathml_malformed", "unbalanced_delimiters", "custom_delimiters", "formula_too_long",
-                   "all_formula_page"):
+    for reason in (
+        "mathml_malformed",
+        "unbalanced_delimiters",
+        "custom_delimiters",
+        "formula_too_long",
+        "all_formula_page",
+    ):
         assert extract.get(reason, 0) >= 1, reason
     assert stages["exact_dedup"].dropped.get("exact_duplicate", 0) >= 1
     assert stages["fuzzy_dedup"].dropped.get("fuzzy_duplicate", 0) >= 1  # the edited copy
@@ -86,8 +94,7 @@ def test_the_lane_is_a_blend_source_megatron_reads(math_run, sample, tmp_path):
     storage.write_documents(str(sample / "runs" / "web" / "data" / "00000.parquet"), web)
     texts = list(iter_texts([f"{math_run.data_dir}/*.parquet"])) + [d.text for d in web]
     rows = list(MathScoreLabeller(texts).labels())
-    train_and_save(rows, str(sample / "runs" / "models" / "math"), kind="fasttext", name="math_quality",
-                   balance=True)
+    train_and_save(rows, str(sample / "runs" / "models" / "math"), kind="fasttext", name="math_quality", balance=True)
     scored = run_pipeline(validate_pipeline(_config("math-score.yaml", sample)))
     quality = {s.name: s for s in scored.stages}["math_quality"]
     assert quality.docs_out > 0 and sum(quality.dropped.values()) > 0  # the 3+ cut had work
@@ -110,11 +117,20 @@ def test_math_lane_is_identical_on_local_spark_and_ray(sample, tmp_path, spark_e
     def run(engine):
         raw = _config("math.yaml", sample, engine.name, output=str(tmp_path / engine.name))
         result = run_pipeline(validate_pipeline(raw), engine=engine)
-        docs = {Path(p).name: sorted((d.id, d.text, repr(sorted(d.annotations.items())))
-                                     for d in storage.read_documents(p))
-                for p in storage.expand([storage.join(result.data_dir, "*.parquet")])}
-        ledger = [(s.name, s.docs_in, s.docs_out, dict(s.dropped),
-                   {k: v for k, v in s.extra.items() if not k.endswith("seconds")}) for s in result.stages]
+        docs = {
+            Path(p).name: sorted((d.id, d.text, repr(sorted(d.annotations.items()))) for d in storage.read_documents(p))
+            for p in storage.expand([storage.join(result.data_dir, "*.parquet")])
+        }
+        ledger = [
+            (
+                s.name,
+                s.docs_in,
+                s.docs_out,
+                dict(s.dropped),
+                {k: v for k, v in s.extra.items() if not k.endswith("seconds")},
+            )
+            for s in result.stages
+        ]
         return docs, ledger
 
     local = run(LocalEngine(workers=2))

@@ -1,4 +1,5 @@
 """Math-aware decontamination: MATH-500 and GSM8K problems typeset differently on a page are still found."""
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,9 @@ def restyled() -> list[tuple[str, str]]:
 
 
 def _stage(mode: str) -> Decontaminate:
-    return Decontaminate(benchmarks=[{"name": "math500", "path": str(MATH500)},
-                                     {"name": "gsm8k", "path": str(GSM8K)}], mode=mode)
+    return Decontaminate(
+        benchmarks=[{"name": "math500", "path": str(MATH500)}, {"name": "gsm8k", "path": str(GSM8K)}], mode=mode
+    )
 
 
 def _found(stage: Decontaminate, texts: list[str]) -> int:

@@ -1,4 +1,5 @@
 """Delimiters: what a page's MathJax/KaTeX configuration turns on, and a scanner that stays linear."""
+
 from __future__ import annotations
 
 import subprocess
@@ -25,23 +26,34 @@ def test_mathjax_defaults_leave_single_dollar_off():
 
 
 def test_stack_exchange_and_katex_and_custom_configs_are_read():
-    se = page_delimiters('<script>MathJax.Hub.Config({"HTML-CSS": {}, tex2jax: { inlineMath: [ ["$", "$"], '
-                         '["\\\\\\\\(","\\\\\\\\)"] ], displayMath: [ ["$$","$$"], ["\\\\[", "\\\\]"] ], '
-                         'processEscapes: true }});</script>')
+    se = page_delimiters(
+        '<script>MathJax.Hub.Config({"HTML-CSS": {}, tex2jax: { inlineMath: [ ["$", "$"], '
+        '["\\\\\\\\(","\\\\\\\\)"] ], displayMath: [ ["$$","$$"], ["\\\\[", "\\\\]"] ], '
+        "processEscapes: true }});</script>"
+    )
     assert {(d.left, d.right, d.display) for d in se.delimiters} == {
-        ("$", "$", False), ("\\\\(", "\\\\)", False), ("$$", "$$", True), ("\\[", "\\]", True)}
-    katex = page_delimiters("<link href='katex.min.css'><script>renderMathInElement(document.body, {delimiters: ["
-                            "{left: '$$', right: '$$', display: true}, {left: '$', right: '$', display: false}]});"
-                            "</script>")
+        ("$", "$", False),
+        ("\\\\(", "\\\\)", False),
+        ("$$", "$$", True),
+        ("\\[", "\\]", True),
+    }
+    katex = page_delimiters(
+        "<link href='katex.min.css'><script>renderMathInElement(document.body, {delimiters: ["
+        "{left: '$$', right: '$$', display: true}, {left: '$', right: '$', display: false}]});"
+        "</script>"
+    )
     assert _scan("so $a$ and $$b$$", katex)[0] == [("a", False), ("b", True)]
-    custom = page_delimiters("<script>MathJax.Hub.Config({tex2jax: {inlineMath: [['[tex]','[/tex]']]}})</script>"
-                             "<script src='/MathJax.js'></script>")
+    custom = page_delimiters(
+        "<script>MathJax.Hub.Config({tex2jax: {inlineMath: [['[tex]','[/tex]']]}})</script>"
+        "<script src='/MathJax.js'></script>"
+    )
     assert custom.custom and _scan("x [tex]a^2[/tex] y", custom)[0] == [("a^2", False)]
 
 
 def test_escaped_and_unbalanced_dollars_stay_text():
-    page = PageDelimiters((page_delimiters("<script>MathJax={tex:{inlineMath:[['$','$']]}}</script>mathjax")
-                           .delimiters), True)
+    page = PageDelimiters(
+        (page_delimiters("<script>MathJax={tex:{inlineMath:[['$','$']]}}</script>mathjax").delimiters), True
+    )
     found, events = _scan("price \\$5, then $x$ and a lone $ at the end", page)
     assert found == [("x", False)] and events.unbalanced == 1
     found, events = _scan("first $a\n\nsecond paragraph$ is not a formula", page)

@@ -1,5 +1,6 @@
 """Math-preserving extraction on the shared real pages: formulas kept per markup kind, none invented,
 code verbatim, bad input counted, the `extract` stage's `math` and `lynx` modes."""
+
 from __future__ import annotations
 
 import os
@@ -65,24 +66,28 @@ def test_formulas_are_dollar_delimited_in_running_text(extracted):
 
 
 def test_code_blocks_stay_verbatim_and_are_never_read_as_math():
-    html = ("<html><head><script src='https://cdn.example/mathjax/tex-chtml.js'></script>"
-            "<script>MathJax={tex:{inlineMath:[['$','$']]}}</script></head><body><article>"
-            "<p>Inline $a^2$ math and a long enough paragraph of prose around it for the extractor.</p>"
-            "<pre><code>$price = $cost * 2;\nregex = r\"\\(\\d+\\)\"</code></pre>"
-            "<p>More prose after the code block, with $b_1$ as well, to keep the page an article.</p>"
-            "</article></body></html>")
+    html = (
+        "<html><head><script src='https://cdn.example/mathjax/tex-chtml.js'></script>"
+        "<script>MathJax={tex:{inlineMath:[['$','$']]}}</script></head><body><article>"
+        "<p>Inline $a^2$ math and a long enough paragraph of prose around it for the extractor.</p>"
+        '<pre><code>$price = $cost * 2;\nregex = r"\\(\\d+\\)"</code></pre>'
+        "<p>More prose after the code block, with $b_1$ as well, to keep the page an article.</p>"
+        "</article></body></html>"
+    )
     ex = MathExtractor()
     text = ex(html)
-    assert "$price = $cost * 2;\nregex = r\"\\(\\d+\\)\"" in text
+    assert '$price = $cost * 2;\nregex = r"\\(\\d+\\)"' in text
     assert "$a^2$" in text and "$b_1$" in text
     assert ex.page_report()[1]["math_formulas"] == 2
 
 
 def test_renderer_images_without_alt_give_the_tex_in_their_address():
-    html = ("<html><body><article><p>The integral <img src='https://latex.codecogs.com/png.latex?\\int_0^1%20x\\,dx'>"
-            " and <img src='/cgi-bin/mimetex.cgi?\\alpha+1' alt=''> and"
-            " <img src='https://s0.wp.com/latex.php?latex=e%5E%7Bi%5Cpi%7D%2B1%3D0&bg=ffffff' alt=''>"
-            " appear in this paragraph of ordinary prose text.</p></article></body></html>")
+    html = (
+        "<html><body><article><p>The integral <img src='https://latex.codecogs.com/png.latex?\\int_0^1%20x\\,dx'>"
+        " and <img src='/cgi-bin/mimetex.cgi?\\alpha+1' alt=''> and"
+        " <img src='https://s0.wp.com/latex.php?latex=e%5E%7Bi%5Cpi%7D%2B1%3D0&bg=ffffff' alt=''>"
+        " appear in this paragraph of ordinary prose text.</p></article></body></html>"
+    )
     text = MathExtractor()(html)
     assert "$\\int_0^1 x\\,dx$" in text and "$\\alpha+1$" in text and "$e^{i\\pi}+1=0$" in text
 
@@ -110,8 +115,15 @@ def test_bad_input_is_counted_never_raised():
     out = list(stage.run(_stage_docs(pages)))
     assert stage.ledger.balanced and len(out) == len(pages)
     extra = stage.ledger.extra
-    for reason in ("mathml_malformed", "mathml_unknown_elements", "unbalanced_delimiters", "custom_delimiters",
-                   "formula_too_long", "all_formula_page", "mathml_too_deep"):
+    for reason in (
+        "mathml_malformed",
+        "mathml_unknown_elements",
+        "unbalanced_delimiters",
+        "custom_delimiters",
+        "formula_too_long",
+        "all_formula_page",
+        "mathml_too_deep",
+    ):
         assert extra.get(reason, 0) >= 1, (reason, extra)
     assert "$a^2$" in out[2].text
     assert "x+x+" not in out[3].text  # the megabyte formula is cut, not passed on
@@ -131,8 +143,12 @@ def test_lynx_render_keeps_the_formulas_too(pages):
 
 def test_lynx_asked_for_without_lynx_is_a_config_error_naming_the_field(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty PATH: no lynx on this "machine"
-    raw = {"name": "m", "output": str(tmp_path / "o"), "input": {"type": "warc", "paths": ["x.warc.gz"]},
-           "stages": [{"type": "extract", "extractor": "math", "math": {"render": "lynx"}}]}
+    raw = {
+        "name": "m",
+        "output": str(tmp_path / "o"),
+        "input": {"type": "warc", "paths": ["x.warc.gz"]},
+        "stages": [{"type": "extract", "extractor": "math", "math": {"render": "lynx"}}],
+    }
     with pytest.raises(ConfigError, match=r"stages\[0\] \(extract\): math.render.*lynx is not installed"):
         validate_pipeline(raw)
     raw["stages"] = [{"type": "extract", "extractor": "lynx"}]

@@ -1,4 +1,5 @@
 """The math prefilter on the shared real pages: every math page a candidate, no page without math, routing."""
+
 from __future__ import annotations
 
 import pytest
@@ -40,8 +41,10 @@ def test_the_other_branch_and_flag_only(docs):
 
 def test_latex_in_plain_text_without_renderer_markers_is_found_by_its_commands():
     stage = MathPrefilter()
-    page = ("<html><body><p>We show that \\frac{a}{b} + \\alpha \\leq \\sum_i x_i holds for every n.</p>"
-            "<script>var s = 'line\\nbreak';</script></body></html>")
+    page = (
+        "<html><body><p>We show that \\frac{a}{b} + \\alpha \\leq \\sum_i x_i holds for every n.</p>"
+        "<script>var s = 'line\\nbreak';</script></body></html>"
+    )
     plain = "<html><body><p>A path like C:\\users\\documents is not mathematics.</p></body></html>"
     stage.setup()
     assert stage.evidence(page) == "latex_command"

@@ -1,4 +1,5 @@
 """Math quality 0-5: labels from the math score, a fastText model trained on them, the 3+ / 4+ cuts."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,10 @@ def model(tmp_path_factory):
     if not (SHARED / "benchmarks" / "gsm8k" / "train.jsonl").exists():
         pytest.skip("shared data absent")
     math = [json.loads(x) for x in (SHARED / "benchmarks" / "gsm8k" / "train.jsonl").read_text().splitlines()[:600]]
-    prose = [v["articleBody"] for v in json.loads((SHARED / "extraction" / "scrapinghub" / "ground-truth.json")
-                                                   .read_text()).values()]
+    prose = [
+        v["articleBody"]
+        for v in json.loads((SHARED / "extraction" / "scrapinghub" / "ground-truth.json").read_text()).values()
+    ]
     texts = [f"{r['question']}\n{r['answer']}" for r in math] + prose
     rows = list(MathScoreLabeller(texts).labels())
     assert len({r.label for r in rows}) >= 4
@@ -39,11 +42,15 @@ def model(tmp_path_factory):
 def test_trained_model_separates_math_from_prose_and_the_stage_cuts_at_3(model):
     path, metrics = model
     assert metrics["auc"] > 0.9, metrics
-    worked = ("Let $f(x) = x^2 - 4x + 3$. We solve $f(x) = 0$: the discriminant is $16 - 12 = 4$, so "
-              r"$x = \frac{4 \pm 2}{2}$, that is $x = 1$ or $x = 3$. The sum of the roots is $4$ and "
-              "the product is $3$, as Vieta's formulas predict for a quadratic equation.") * 3
-    news = ("The city council met on Tuesday evening to discuss the new library building, which residents "
-            "have asked for since the old one closed. Several speakers praised the design of the reading room.") * 3
+    worked = (
+        "Let $f(x) = x^2 - 4x + 3$. We solve $f(x) = 0$: the discriminant is $16 - 12 = 4$, so "
+        r"$x = \frac{4 \pm 2}{2}$, that is $x = 1$ or $x = 3$. The sum of the roots is $4$ and "
+        "the product is $3$, as Vieta's formulas predict for a quadratic equation."
+    ) * 3
+    news = (
+        "The city council met on Tuesday evening to discuss the new library building, which residents "
+        "have asked for since the old one closed. Several speakers praised the design of the reading room."
+    ) * 3
     stage = MathQuality(model=path)
     docs = [Document("m", worked, "math", {}), Document("n", news, "math", {})]
     out = list(stage.run(docs))
