@@ -8,12 +8,14 @@ EXTRAS ?= spark,ray,airflow,train,dev
 
 setup: $(VENV)/.installed
 
-# torch is pinned and installed first so no later resolver step can pull a CUDA build.
+# torch is pinned and installed first so no later resolver step can pull a CUDA build. lm-eval (the IFEval reference
+# checker of tests/synthetic/verifiers and benchmarks/verifiers.py) comes without its deps: the checker needs none of them.
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -q --no-deps "lm-eval==0.4.13"
 	touch $@
 
 ## The main job on the embedded default: sample WARCs -> web pipeline -> quality + decontamination -> token shards.

@@ -7,7 +7,7 @@ run and says why, unless the config allows running without one (`allow_unsandbox
 """
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import queue
 import selectors
@@ -83,7 +83,13 @@ def _blocking_ancestors(path: str) -> list[list[str]]:
 
 def interpreter_exposures(python: str) -> list[list[str]]:
     """The bind-mount pairs that make the interpreter and its libraries reachable by an unprivileged uid."""
-    roots = {os.path.realpath(python), sys.prefix, sys.base_prefix, sys.exec_prefix}
+    if os.path.abspath(python) == os.path.abspath(sys.executable):  # a venv is known by its (unresolved) path
+        roots = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    else:
+        probe = subprocess.run([python, "-I", "-c", "import sys; print(sys.prefix, sys.base_prefix, sep='\\n')"],
+                               capture_output=True, text=True, check=True, timeout=60)
+        roots = set(probe.stdout.split("\n")[:2])
+    roots.add(os.path.realpath(python))
     pairs: list[list[str]] = []
     for root in sorted(roots):
         for pair in _blocking_ancestors(root):
@@ -187,7 +193,7 @@ class Sandbox:
             os.close(fd)
             fds.remove(fd)
         try:
-            os.write(job_w, json.dumps(job).encode())  # the launcher reads it whole before doing anything else
+            os.write(job_w, marshal.dumps(job))  # the launcher reads it whole before doing anything else
         except BrokenPipeError:
             pass
         os.close(job_w)
@@ -203,7 +209,7 @@ class Sandbox:
         proc.stdout.close()
         proc.stderr.close()
         wall = time.monotonic() - start
-        status = json.loads(streams[status_r] or b"{}")
+        status = marshal.loads(streams[status_r]) if streams[status_r] else {}
         res = RunResult(outcome="ok", stdout=bytes(streams[out_fd]), stderr=bytes(streams[err_fd]),
                         result=bytes(streams[result_r]) if result_r is not None else b"", wall_s=wall,
                         exit_code=status.get("exit_code"), signal=status.get("signal"),

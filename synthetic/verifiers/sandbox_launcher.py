@@ -2,18 +2,19 @@
 
     python -I sandbox_launcher.py JOB_FD STATUS_FD
 
-It reads a JSON job from JOB_FD, then (isolated mode) unshares mount, network, PID, IPC and UTS namespaces and
+It reads a job from JOB_FD (a marshal-encoded dict: marshal needs no imports, json would pull in `re` and cost
+start-up time on every test), then (isolated mode) unshares mount, network, PID, IPC and UTS namespaces and
 forks the namespace's PID 1, which mounts a private /tmp (the working directory lives there and vanishes with
 the namespace), a fresh /proc, tmpfs over the other world-writable directories, and makes the interpreter's
 directories traversable for the unprivileged uid. PID 1 forks the program's process, which sets the resource
 limits, drops to a uid of its own (as root, RLIMIT_NPROC only binds a non-root uid) and runs the program in the
 already started interpreter (no second interpreter start-up). PID 1 writes the program's exit status and rusage
-to STATUS_FD as JSON and exits; the kernel then kills whatever the program left behind in the namespace.
+to STATUS_FD (marshal) and exits; the kernel then kills whatever the program left behind in the namespace.
 If the launcher is killed (wall timeout), PID 1 gets SIGKILL through PR_SET_PDEATHSIG, with the same effect.
 """
 import atexit
 import ctypes
-import json
+import marshal
 import os
 import resource
 import signal
@@ -43,7 +44,7 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
 
 
 def _report(status_fd: int, status: dict) -> None:
-    os.write(status_fd, json.dumps(status).encode())
+    os.write(status_fd, marshal.dumps(status))
 
 
 def _read_job(job_fd: int) -> dict:
@@ -51,7 +52,7 @@ def _read_job(job_fd: int) -> dict:
     while chunk := os.read(job_fd, 1 << 16):
         chunks.append(chunk)
     os.close(job_fd)
-    return json.loads(b"".join(chunks))
+    return marshal.loads(b"".join(chunks))
 
 
 def _expose(pairs: list[list[str]]) -> None:
@@ -59,15 +60,21 @@ def _expose(pairs: list[list[str]]) -> None:
     bound back in (the interpreter may live under /root, mode 700)."""
     stage = os.path.join(SANDBOX_TMP, ".expose")
     os.mkdir(stage, 0o700)
-    for i, (blocking, child) in enumerate(pairs):
-        hold = os.path.join(stage, str(i))
-        os.mkdir(hold)
-        _mount(child, hold, None, MS_BIND | MS_REC)
+    children: dict[str, list[str]] = {}
+    for blocking, child in pairs:  # several children may share one blocking dir: one tmpfs over it for all
+        children.setdefault(blocking, []).append(child)
+    for blocking in sorted(children, key=lambda path: path.count("/")):
+        holds = []
+        for child in children[blocking]:
+            hold = os.path.join(stage, str(len(os.listdir(stage))))
+            os.mkdir(hold)
+            _mount(child, hold, None, MS_BIND | MS_REC)
+            holds.append((hold, os.path.join(blocking, os.path.basename(child))))
         _mount("tmpfs", blocking, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-        target = os.path.join(blocking, os.path.basename(child))
-        os.makedirs(target, exist_ok=True)
-        _mount(hold, target, None, MS_MOVE)
-        os.rmdir(hold)
+        for hold, target in holds:
+            os.makedirs(target, exist_ok=True)
+            _mount(hold, target, None, MS_MOVE)
+            os.rmdir(hold)
     os.rmdir(stage)
 
 

@@ -5,7 +5,12 @@ import pytest
 from verifier_cases import code_mutants, load_humaneval
 
 from corpusforge.synthetic.verifiers.base import CodeSpec
-from corpusforge.synthetic.verifiers.code import CodeVerifier, CodeVerifierConfig, extract_code, stdout_matches
+from corpusforge.synthetic.verifiers.code import (
+    CodeVerifier,
+    CodeVerifierConfig,
+    extract_code,
+    stdout_matches,
+)
 from corpusforge.synthetic.verifiers.sandbox import SandboxConfig
 
 

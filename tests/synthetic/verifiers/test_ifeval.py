@@ -8,7 +8,12 @@ from collections import Counter
 import pytest
 from verifier_cases import ifeval_cases, load_ifeval, reference_ifeval
 
-from corpusforge.synthetic.verifiers.ifeval import CHECKERS, NEEDS_PUNKT, IFEvalVerifier, check_instruction
+from corpusforge.synthetic.verifiers.ifeval import (
+    CHECKERS,
+    NEEDS_PUNKT,
+    IFEvalVerifier,
+    check_instruction,
+)
 from corpusforge.synthetic.verifiers.ifeval.text import count_sentences, count_words
 
 
@@ -45,13 +50,13 @@ def test_agreement_with_lm_eval_reference(items, rows):
     prompts = {item["key"]: item["prompt"] for item in items}
     agree = total = 0
     for row in rows:
-        if row["instruction_id"] in NEEDS_PUNKT and row["response"].strip():
+        if row["instruction_id"] in NEEDS_PUNKT:
             continue  # the reference needs NLTK's punkt data, which cannot be fetched offline
         random.seed(0)  # the reference picks a random letter when given a non-letter (IFEval's '#')
         ref = check_ref(row["instruction_id"], row["kwargs"], prompts[row["key"]], row["response"])
         agree += ref == _ours(row)
         total += 1
-    assert total > 3000
+    assert total > 3000  # 23 instruction types
     assert agree >= 0.99 * total
 
 

@@ -6,7 +6,14 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from corpusforge.synthetic.verifiers import CodeSpec, IFEvalSpec, MathSpec, Reward, Verifiers, parse_spec
+from corpusforge.synthetic.verifiers import (
+    CodeSpec,
+    IFEvalSpec,
+    MathSpec,
+    Reward,
+    Verifiers,
+    parse_spec,
+)
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,24 @@
 from __future__ import annotations
 
 import pytest
-from verifier_cases import load_gsm8k, load_math500, math_perturbations, math_restatements
+from verifier_cases import (
+    load_gsm8k,
+    load_math500,
+    math_perturbations,
+    math_restatements,
+)
 
 from corpusforge.synthetic.verifiers.math import MathVerifier, MathVerifierConfig
-from corpusforge.synthetic.verifiers.math_answer import extract_answer, normalize_answer, reference_answer
-from corpusforge.synthetic.verifiers.worker_pool import WorkerFailed, WorkerPool, WorkerTimeout
+from corpusforge.synthetic.verifiers.math_answer import (
+    extract_answer,
+    normalize_answer,
+    reference_answer,
+)
+from corpusforge.synthetic.verifiers.worker_pool import (
+    WorkerFailed,
+    WorkerPool,
+    WorkerTimeout,
+)
 
 
 @pytest.fixture(scope="module")

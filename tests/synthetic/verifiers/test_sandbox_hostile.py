@@ -6,7 +6,11 @@ import os
 import pytest
 from verifier_cases import HOSTILE_OUTCOMES, run_hostile_suite
 
-from corpusforge.synthetic.verifiers.sandbox import Sandbox, SandboxConfig, SandboxUnavailable
+from corpusforge.synthetic.verifiers.sandbox import (
+    Sandbox,
+    SandboxConfig,
+    SandboxUnavailable,
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox isolates programs only when run as root")
 
