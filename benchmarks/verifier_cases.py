@@ -242,7 +242,9 @@ class _Mutator(ast.NodeTransformer):
 
     def visit_Return(self, node: ast.Return) -> ast.AST:
         self.generic_visit(node)
-        if self.kind == "return_none" and node.value is not None and self._hit():
+        returns_something = node.value is not None and not (isinstance(node.value, ast.Constant)
+                                                             and node.value.value is None)
+        if self.kind == "return_none" and returns_something and self._hit():
             node.value = ast.Constant(None)
         return node
 
@@ -542,7 +544,8 @@ def run_hostile_suite(sandbox) -> list[dict]:
     rows = []
     try:
         for name, source in _hostile_programs(canary, marker, repo_file, listener.getsockname()[1], secret):
-            run = sandbox.run({"main.py": source})
+            # Only a sleeping program needs the wall limit; the others end at their CPU or resource limits.
+            run = sandbox.run({"main.py": source}, wall_timeout_s=2 if name == "sleep_forever" else None)
             harm = []
             if marker.exists():
                 harm.append("wrote /tmp marker on the host")

@@ -9,6 +9,8 @@ Writes benchmarks/reference/verifiers.json.
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import json
 import os
 import platform
@@ -92,6 +94,12 @@ def bench_math(name: str, items: list[dict], workers: int) -> dict:
     return result
 
 
+def _changed_lines(problem: dict, mutant: str) -> str:
+    original = ast.unparse(ast.parse(problem["prompt"] + problem["canonical_solution"])).splitlines()
+    diff = difflib.unified_diff(original, mutant.splitlines(), lineterm="", n=0)
+    return " => ".join(line[1:].strip() for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---")))
+
+
 def bench_code(workers: int) -> dict:
     """HumanEval: every canonical solution must pass; AST mutants should fail (survivors listed)."""
     problems = load_humaneval()
@@ -107,8 +115,10 @@ def bench_code(workers: int) -> dict:
         mutant_rewards = list(pool.map(lambda m: verifier.score(f"```python\n{m[2]}\n```", spec(m[0])), mutants))
     wall = time.perf_counter() - start
     failed = [(p["task_id"], r.reason) for p, r in zip(problems, canonical) if not r.passed]
-    survivors = [{"task_id": p["task_id"], "mutation": name} for (p, name, _), r in zip(mutants, mutant_rewards)
-                 if r.passed]
+    survivors = [{"task_id": p["task_id"], "mutation": name, "change": _changed_lines(p, src)}
+                 for (p, name, src), r in zip(mutants, mutant_rewards) if r.passed]
+    # `return False` -> `return None` survives wherever HumanEval's tests assert falsiness (`assert not f(x)`).
+    falsy = [s for s in survivors if s["mutation"].startswith("return_none") and "return False" in s["change"]]
     by_kind = Counter(name.split("#")[0] for _, name, _ in mutants)
     killed_by_kind = Counter(name.split("#")[0] for (_, name, _), r in zip(mutants, mutant_rewards) if not r.passed)
     result = {
@@ -117,20 +127,23 @@ def bench_code(workers: int) -> dict:
         "kill_rate": round((len(mutants) - len(survivors)) / len(mutants), 4),
         "killed_by_mutation": {k: f"{killed_by_kind[k]}/{n}" for k, n in sorted(by_kind.items())},
         "mutant_failure_reasons": dict(Counter(r.reason for r in mutant_rewards if not r.passed)),
-        "survivors": survivors, "wall_s": round(wall, 1),
+        "survivors_false_to_none": len(falsy), "survivors": survivors, "wall_s": round(wall, 1),
     }
     print(f"\n[code] HumanEval canonical solutions: {result['canonical_passed']}/{len(problems)} pass {failed or ''}")
     print(f"[code] mutants killed: {result['mutants_killed']}/{len(mutants)} ({100 * result['kill_rate']:.1f}%) "
           f"by mutation {result['killed_by_mutation']}; {wall:.1f} s")
-    print(f"[code] surviving mutants (equivalent or untested behaviour): {len(survivors)}")
-    for s in survivors[:12]:
-        print(f"  {s['task_id']} {s['mutation']}")
+    print(f"[code] surviving mutants: {len(survivors)}, of which {len(falsy)} turn `return False` into "
+          f"`return None` (the tests assert falsiness); the rest are equivalent or behaviour HumanEval's tests "
+          f"do not exercise:")
+    for s in survivors:
+        if s not in falsy:
+            print(f"  {s['task_id']:<14} {s['mutation']:<18} {s['change']}")
     return result
 
 
 def bench_hostile() -> dict:
     """The hostile suite with the CI limits; every program must be contained."""
-    sandbox = Sandbox(SandboxConfig(wall_timeout_s=2, cpu_timeout_s=1, memory_mb=256, processes=16,
+    sandbox = Sandbox(SandboxConfig(wall_timeout_s=30, cpu_timeout_s=1, memory_mb=256, processes=16,
                                     file_size_mb=8, open_files=32, workdir_mb=16, output_limit_bytes=1 << 16))
     rows = run_hostile_suite(sandbox)
     print("\n[sandbox] hostile suite")

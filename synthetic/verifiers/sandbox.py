@@ -133,14 +133,15 @@ class Sandbox:
                     self.isolated = False
             self._probed = True
 
-    def run(self, files: dict[str, str], main: str = "main.py", stdin: str = "", want_result: bool = False
-            ) -> RunResult:
-        """Run `files[main]` with `files` in an empty working directory and `stdin` as its standard input."""
+    def run(self, files: dict[str, str], main: str = "main.py", stdin: str = "", want_result: bool = False,
+            wall_timeout_s: float | None = None) -> RunResult:
+        """Run `files[main]` with `files` in an empty working directory and `stdin` as its standard input
+        (`wall_timeout_s` overrides the config's wall limit for this run)."""
         self.check()
-        return self._run_once(files, main, stdin, want_result, isolate=self.isolated)
+        return self._run_once(files, main, stdin, want_result, isolate=self.isolated, wall_timeout_s=wall_timeout_s)
 
-    def _run_once(self, files: dict[str, str], main: str, stdin: str, want_result: bool, isolate: bool
-                  ) -> RunResult:
+    def _run_once(self, files: dict[str, str], main: str, stdin: str, want_result: bool, isolate: bool,
+                  wall_timeout_s: float | None = None) -> RunResult:
         cfg = self.config
         files = dict(files)
         if stdin:
@@ -170,7 +171,8 @@ class Sandbox:
                 fds += [result_r, result_w]
                 passed.append(result_w)
                 job["result_fd"] = result_w
-            return self._launch(job, job_r, job_w, status_r, status_w, result_r, passed, fds)
+            wall = wall_timeout_s or cfg.wall_timeout_s
+            return self._launch(job, job_r, job_w, status_r, status_w, result_r, passed, fds, wall)
         finally:
             for fd in fds:
                 try:
@@ -182,11 +184,12 @@ class Sandbox:
                 shutil.rmtree(workdir, ignore_errors=True)
 
     def _launch(self, job: dict, job_r: int, job_w: int, status_r: int, status_w: int, result_r: int | None,
-                passed: list[int], fds: list[int]) -> RunResult:
+                passed: list[int], fds: list[int], wall_timeout_s: float) -> RunResult:
         cfg = self.config
         start = time.monotonic()
         proc = subprocess.Popen(
-            [cfg.python, "-I", *([] if cfg.site_packages else ["-S"]), str(LAUNCHER), str(job_r), str(status_w)], stdin=subprocess.DEVNULL,
+            [cfg.python, "-I", *([] if cfg.site_packages else ["-S"]), str(LAUNCHER), str(job_r), str(status_w),
+             str(os.getpid())], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=passed, cwd="/",
             env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"})  # nothing of ours leaks in
         for fd in passed:
@@ -202,7 +205,7 @@ class Sandbox:
         streams = {out_fd: bytearray(), err_fd: bytearray(), status_r: bytearray()}
         if result_r is not None:
             streams[result_r] = bytearray()
-        outcome = self._pump(proc, streams, start + cfg.wall_timeout_s)
+        outcome = self._pump(proc, streams, start + wall_timeout_s)
         if outcome:
             proc.kill()
         proc.wait()

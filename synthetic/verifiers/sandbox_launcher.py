@@ -1,6 +1,6 @@
 """The process that runs one untrusted Python program; started by `sandbox.Sandbox` as a script, stdlib only.
 
-    python -I sandbox_launcher.py JOB_FD STATUS_FD
+    python -I -S sandbox_launcher.py JOB_FD STATUS_FD PARENT_PID
 
 It reads a job from JOB_FD (a marshal-encoded dict: marshal needs no imports, json would pull in `re` and cost
 start-up time on every test), then (isolated mode) unshares mount, network, PID, IPC and UTS namespaces and
@@ -189,7 +189,11 @@ def _prepare_workdir(job: dict, workdir: str) -> None:
 
 def main() -> None:
     """Entry point: run the job read from argv[1]'s fd, report on argv[2]'s fd."""
-    job_fd, status_fd = int(sys.argv[1]), int(sys.argv[2])
+    job_fd, status_fd, parent = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    # Die with the caller: a verifier killed mid-run must not leave a sleeping program behind.
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+    if os.getppid() != parent:
+        os._exit(0)
     job = _read_job(job_fd)
     if not job["isolate"]:
         workdir = job["workdir"]

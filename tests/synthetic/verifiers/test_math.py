@@ -24,7 +24,7 @@ from corpusforge.synthetic.verifiers.worker_pool import (
 
 @pytest.fixture(scope="module")
 def verifier():
-    v = MathVerifier(MathVerifierConfig(workers=2, timeout_s=5))
+    v = MathVerifier(MathVerifierConfig(workers=2, timeout_s=30))  # generous: a loaded CI box must not time out
     yield v
     v.close()
 
@@ -95,8 +95,15 @@ def test_reasons(verifier):
     assert (wrong.value, wrong.reason) == (0.0, "wrong_answer")
     right = verifier.score(r"\boxed{0.5}", spec)
     assert (right.value, right.passed, right.reason) == (1.0, True, "correct")
-    # SymPy would take forever on this tower; math-verify's own timer stops it and we say so.
-    slow = verifier.score(r"\boxed{10^{10^{10^{10}}}}", {"kind": "math", "answer": "3"})
+
+
+def test_a_comparison_that_hangs_is_a_timeout():
+    # SymPy would take forever on this tower; math-verify's own timer (or our kill) stops it and we say so.
+    verifier = MathVerifier(MathVerifierConfig(workers=1, timeout_s=3))
+    try:
+        slow = verifier.score(r"\boxed{10^{10^{10^{10}}}}", {"kind": "math", "answer": "3"})
+    finally:
+        verifier.close()
     assert (slow.value, slow.reason) == (0.0, "timeout")
 
 
