@@ -4,6 +4,7 @@ Extraction order: the last `\\boxed{}` / `\\fbox{}` (balanced braces), then the 
 "Final answer: ...", then GSM8K's "#### ...", then the last number. Normalisation removes what math-verify
 does not: currency and unit words, `\\text{}` units, LaTeX spacing and sizing commands, thousands separators.
 """
+
 from __future__ import annotations
 
 import re
@@ -36,7 +37,7 @@ def last_boxed(text: str) -> str | None:
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             i += 1
         if depth == 0:
-            return text[match.end():i - 1].strip()
+            return text[match.end() : i - 1].strip()
     bare = list(_BOX_BARE.finditer(text))
     return bare[-1].group(1) if bare else None
 
@@ -46,7 +47,7 @@ def _clean_sentence_answer(answer: str) -> str:
     if answer.startswith("$"):
         closing = _UNESCAPED_DOLLAR.search(answer, 1)
         if closing:
-            answer = answer[:closing.end()]
+            answer = answer[: closing.end()]
     return answer.rstrip(" .")
 
 

@@ -12,6 +12,7 @@ already started interpreter (no second interpreter start-up). PID 1 writes the p
 to STATUS_FD (marshal) and exits; the kernel then kills whatever the program left behind in the namespace.
 If the launcher is killed (wall timeout), PID 1 gets SIGKILL through PR_SET_PDEATHSIG, with the same effect.
 """
+
 import atexit
 import ctypes
 import marshal
@@ -38,9 +39,11 @@ def _check(ret: int, what: str) -> None:
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = (lambda s: s.encode() if s is not None else None)
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
-           f"mount {fstype or source} on {target}")
+    enc = lambda s: s.encode() if s is not None else None
+    _check(
+        _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+        f"mount {fstype or source} on {target}",
+    )
 
 
 def _report(status_fd: int, status: dict) -> None:
@@ -105,9 +108,13 @@ def _run_program(job: dict, workdir: str) -> None:
     os.closerange(first_closed, 1 << 16)
     lim = job["limits"]
     mib = 1 << 20
-    for which, value in ((resource.RLIMIT_CORE, 0), (resource.RLIMIT_AS, lim["memory_mb"] * mib),
-                         (resource.RLIMIT_FSIZE, lim["file_size_mb"] * mib), (resource.RLIMIT_NOFILE, lim["open_files"]),
-                         (resource.RLIMIT_NPROC, lim["processes"])):
+    for which, value in (
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_AS, lim["memory_mb"] * mib),
+        (resource.RLIMIT_FSIZE, lim["file_size_mb"] * mib),
+        (resource.RLIMIT_NOFILE, lim["open_files"]),
+        (resource.RLIMIT_NPROC, lim["processes"]),
+    ):
         resource.setrlimit(which, (value, value))
     # SIGXCPU at the soft limit, SIGKILL one second later if the program ignores it.
     resource.setrlimit(resource.RLIMIT_CPU, (lim["cpu_s"], lim["cpu_s"] + 1))
@@ -129,21 +136,22 @@ def _run_program(job: dict, workdir: str) -> None:
     try:
         with open(path, encoding="utf-8") as f:
             source = f.read()
-        exec(compile(source, path, "exec"), main.__dict__)  # noqa: S102 - running the program is the point
+        exec(compile(source, path, "exec"), main.__dict__)  # running the program is the point
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if not isinstance(exc.code, (int, type(None))):
             print(exc.code, file=sys.stderr)
-    except BaseException as exc:  # noqa: BLE001 - the program's own failure, printed as Python would
+    except BaseException as exc:  # the program's own failure, printed as Python would
         import traceback
 
-        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
+        tb = exc.__traceback__
+        traceback.print_exception(type(exc), exc, tb.tb_next if tb else None)
         code = 1
     try:
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
-    except BaseException:  # noqa: BLE001 - stdout closed or broken by the program; its exit code says enough
+    except BaseException:  # stdout closed or broken by the program; its exit code says enough
         code = code or 120
     os._exit(code & 0xFF)
 
@@ -157,22 +165,25 @@ def _supervise(job: dict, status_fd: int, workdir: str, notes: list[str]) -> Non
             if job["uid"] is None:
                 os.setpgid(0, 0)
             _run_program(job, workdir)
-        except BaseException as exc:  # noqa: BLE001 - whatever failed, the child must not return into our loop
+        except BaseException as exc:  # whatever failed, the child must not return into our loop
             os.write(2, f"sandbox: program setup failed: {exc!r}\n".encode())
             os._exit(125)
     _, status, usage = os.wait4(pid, 0)
     if job["uid"] is None and not job["isolate"]:
-        try:
+        try:  # noqa: SIM105 - contextlib would add its import to every run's start-up
             os.killpg(pid, signal.SIGKILL)  # what it left behind in its process group
         except OSError:
             pass
-    _report(status_fd, {
-        "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "maxrss_kb": usage.ru_maxrss,
-        "notes": notes,
-    })
+    _report(
+        status_fd,
+        {
+            "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "maxrss_kb": usage.ru_maxrss,
+            "notes": notes,
+        },
+    )
     os._exit(0)
 
 
@@ -200,8 +211,10 @@ def main() -> None:
         _prepare_workdir(job, workdir)
         _supervise(job, status_fd, workdir, ["no namespaces: network, /tmp and /proc are the host's"])
     try:
-        _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS),
-               "unshare(mount, network, pid, ipc, uts namespaces)")
+        _check(
+            _libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS),
+            "unshare(mount, network, pid, ipc, uts namespaces)",
+        )
     except OSError as exc:
         _report(status_fd, {"error": f"{exc} (running as uid {os.geteuid()})", "stage": "unshare"})
         os._exit(0)

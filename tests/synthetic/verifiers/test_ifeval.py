@@ -1,5 +1,6 @@
 """IFEval checkers: each of the 25 instruction types on responses written to follow and to break it, scoring
 modes, and agreement with lm-eval's reference checker where that is installed."""
+
 from __future__ import annotations
 
 import random
@@ -61,8 +62,7 @@ def test_agreement_with_lm_eval_reference(items, rows):
 
 
 def test_scoring_all_fraction_and_loose():
-    spec = {"kind": "ifeval", "instruction_id_list": ["punctuation:no_comma", "startend:quotation"],
-            "kwargs": [{}, {}]}
+    spec = {"kind": "ifeval", "instruction_id_list": ["punctuation:no_comma", "startend:quotation"], "kwargs": [{}, {}]}
     verifier = IFEvalVerifier()
     both = verifier.score('"No commas here."', spec)
     assert (both.value, both.passed, both.reason) == (1.0, True, "followed")
@@ -86,10 +86,14 @@ def test_checker_semantics_on_edges():
     assert check_instruction("detectable_format:number_highlighted_sections", "*a* and **b**", {"num_highlights": 2})
     assert not check_instruction("detectable_format:json_format", "```json\n{'a': 1}\n```", {})
     assert check_instruction("detectable_format:json_format", '```JSON\n{"a": 1}\n```', {})
-    assert check_instruction("length_constraints:nth_paragraph_first_word", 'x\n\n"Wow," she said.',
-                             {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "wow"})
-    assert check_instruction("language:response_language", "Dies ist ein kurzer Satz auf Deutsch, den wir prüfen.",
-                             {"language": "de"})
+    assert check_instruction(
+        "length_constraints:nth_paragraph_first_word",
+        'x\n\n"Wow," she said.',
+        {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "wow"},
+    )
+    assert check_instruction(
+        "language:response_language", "Dies ist ein kurzer Satz auf Deutsch, den wir prüfen.", {"language": "de"}
+    )
 
 
 def test_text_counts():

@@ -1,4 +1,5 @@
 """The hostile suite: programs that try to harm the host or the run are contained and named (small limits)."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,16 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox isolates 
 
 # CPU-bound programs stop at the 1 s CPU limit; the wall limit only has to outlast a loaded CI box (the sleeping
 # program of the suite gets 2 s).
-SMALL = SandboxConfig(wall_timeout_s=30, cpu_timeout_s=1, memory_mb=256, processes=16, file_size_mb=8,
-                      open_files=32, workdir_mb=16, output_limit_bytes=1 << 16)
+SMALL = SandboxConfig(
+    wall_timeout_s=30,
+    cpu_timeout_s=1,
+    memory_mb=256,
+    processes=16,
+    file_size_mb=8,
+    open_files=32,
+    workdir_mb=16,
+    output_limit_bytes=1 << 16,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +49,11 @@ def test_hostile_suite_is_contained(sandbox):
 
 
 def test_process_cap_holds_as_root_and_nothing_is_left_behind(sandbox):
-    program = ("import os, time\nn = 0\nfor _ in range(100):\n    try:\n        pid = os.fork()\n"
-               "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n"
-               "    n += 1\nprint(n)\n")
+    program = (
+        "import os, time\nn = 0\nfor _ in range(100):\n    try:\n        pid = os.fork()\n"
+        "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n"
+        "    n += 1\nprint(n)\n"
+    )
     run = sandbox.run({"main.py": program})
     assert run.outcome == "ok"
     assert int(run.stdout) == SMALL.processes - 1  # itself plus the children RLIMIT_NPROC allows
@@ -82,7 +93,7 @@ def test_refuses_without_privileges_and_says_why():
             os.write(write, b"no refusal")
         except SandboxUnavailable as exc:
             os.write(write, str(exc).encode())
-        except BaseException as exc:  # noqa: BLE001 - report anything else to the parent
+        except BaseException as exc:  # report anything else to the parent
             os.write(write, repr(exc).encode())
         finally:
             os._exit(0)
