@@ -262,9 +262,11 @@ class Sandbox:
         streams = {out_fd: bytearray(), err_fd: bytearray(), status_r: bytearray()}
         if result_r is not None:
             streams[result_r] = bytearray()
-        outcome = self._pump(streams, (out_fd, err_fd), start + wall_timeout_s)
+        outcome = self._pump(streams, (out_fd, err_fd), status_r, start + wall_timeout_s)
         if outcome:
             proc.kill()
+        if not job["isolate"]:
+            self._kill_leftovers(proc.pid, job["uid"])
         proc.wait()
         proc.stdout.close()
         proc.stderr.close()
@@ -291,9 +293,15 @@ class Sandbox:
             res.outcome = self._classify(res)
         return res
 
-    def _pump(self, streams: dict[int, bytearray], out_fds: tuple[int, int], deadline: float) -> str | None:
-        """Read every pipe until all close; return "timeout" or "output_limit" when the run must be killed."""
+    def _pump(
+        self, streams: dict[int, bytearray], out_fds: tuple[int, int], status_fd: int, deadline: float
+    ) -> str | None:
+        """Read every pipe until all close; return "timeout" or "output_limit" when the run must be killed.
+
+        Once the status pipe closes the program has ended; descendants it left holding stdout (possible only
+        without namespaces) get a short grace, then the run is over rather than timed out."""
         cap = self.config.output_limit_bytes
+        ended = False
         with selectors.DefaultSelector() as sel:
             for fd in streams:
                 sel.register(fd, selectors.EVENT_READ)
@@ -301,19 +309,42 @@ class Sandbox:
             while open_fds:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return "timeout"
+                    return None if ended else "timeout"
                 for key, _ in sel.select(timeout=left):
                     chunk = os.read(key.fd, 1 << 16)
                     if not chunk:
                         sel.unregister(key.fd)
                         open_fds -= 1
+                        if key.fd == status_fd:
+                            ended, deadline = True, min(deadline, time.monotonic() + 0.5)
                         continue
                     streams[key.fd] += chunk
                     if key.fd in out_fds and sum(len(streams[fd]) for fd in out_fds) > cap:
-                        for fd in out_fds:
-                            del streams[fd][cap:]
+                        out, err = out_fds
+                        del streams[out][cap:]
+                        del streams[err][cap - len(streams[out]) :]
                         return "output_limit"
         return None
+
+    @staticmethod
+    def _kill_leftovers(launcher_pid: int, uid: int | None) -> None:
+        """Without namespaces: kill the run's process group and, as root, every process of the run's own uid
+        (descendants that left the group). Called before the launcher is reaped, so its pid is not reused."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(launcher_pid, signal.SIGKILL)
+        if uid is None:
+            return
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    uids = next(line.split()[1:] for line in f if line.startswith("Uid:"))
+            except (OSError, StopIteration):
+                continue
+            if str(uid) in uids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(entry), signal.SIGKILL)
 
     def _classify(self, res: RunResult) -> str:
         if res.signal is not None:

@@ -162,18 +162,11 @@ def _supervise(job: dict, status_fd: int, workdir: str, notes: list[str]) -> Non
     if pid == 0:
         try:
             os.close(status_fd)
-            if job["uid"] is None:
-                os.setpgid(0, 0)
             _run_program(job, workdir)
         except BaseException as exc:  # whatever failed, the child must not return into our loop
             os.write(2, f"sandbox: program setup failed: {exc!r}\n".encode())
             os._exit(125)
     _, status, usage = os.wait4(pid, 0)
-    if job["uid"] is None and not job["isolate"]:
-        try:  # noqa: SIM105 - contextlib would add its import to every run's start-up
-            os.killpg(pid, signal.SIGKILL)  # what it left behind in its process group
-        except OSError:
-            pass
     _report(
         status_fd,
         {
@@ -207,6 +200,7 @@ def main() -> None:
         os._exit(0)
     job = _read_job(job_fd)
     if not job["isolate"]:
+        os.setpgid(0, 0)  # the caller kills this group (the program and what it leaves) when the run ends
         workdir = job["workdir"]
         _prepare_workdir(job, workdir)
         _supervise(job, status_fd, workdir, ["no namespaces: network, /tmp and /proc are the host's"])

@@ -62,11 +62,13 @@ def test_process_cap_holds_as_root_and_nothing_is_left_behind(sandbox):
 
 
 def _uid_of(pid: str) -> int:
+    """The uid of a live process (-1 for one that is gone or a zombie waiting to be reaped by init)."""
     try:
         with open(f"/proc/{pid}/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
-    except (OSError, StopIteration):
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    except OSError:
         return -1
+    return -1 if fields.get("State", "").strip().startswith("Z") else int(fields["Uid"].split()[0])
 
 
 def test_each_run_starts_in_an_empty_private_directory(sandbox):
@@ -102,3 +104,16 @@ def test_refuses_without_privileges_and_says_why():
     os.waitpid(pid, 0)
     os.close(read)
     assert "needs root" in message and "allow_unsandboxed_network" in message
+
+
+def test_fallback_without_namespaces_still_cleans_up():
+    # The path taken where the kernel refuses namespaces and the config allows running without them.
+    fallback = Sandbox(SMALL.model_copy(update={"allow_unsandboxed_network": True}))
+    fallback.check()
+    fallback.isolated = False
+    program = "import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n        time.sleep(60)\nprint('done')\n"
+    run = fallback.run({"main.py": program})
+    assert (run.outcome, run.stdout) == ("ok", b"done\n")  # the sleeping children do not hold the run open
+    assert "no namespaces" in run.notes[0]
+    leftover = [pid for pid in os.listdir("/proc") if pid.isdigit() and _uid_of(pid) >= SMALL.uid_base]
+    assert not leftover
