@@ -43,11 +43,13 @@ def last_boxed(text: str) -> str | None:
 
 
 def _clean_sentence_answer(answer: str) -> str:
+    """The answer stated after "The answer is": up to its closing `$`, or to the end of its sentence."""
     answer = answer.strip()
     if answer.startswith("$"):
         closing = _UNESCAPED_DOLLAR.search(answer, 1)
         if closing:
             answer = answer[: closing.end()]
+    answer = re.split(r"\.\s|;\s", answer, maxsplit=1)[0]  # "5. Let me check: ..." states 5
     return answer.rstrip(" .")
 
 

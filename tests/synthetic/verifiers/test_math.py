@@ -38,6 +38,8 @@ def verifier():
         (r"thus \boxed 7", "7"),
         ("The answer is: $\\$32,\\!348$ total.", "$\\$32,\\!348$"),
         ("Final answer: 12 apples.", "12 apples"),
+        ("So the answer is 5. Let me double-check: 2 + 3 = 5", "5"),
+        ("The answer is 3.5 dollars; done.", "3.5 dollars"),
         ("Work...\n#### 1,234", "1,234"),
         ("She has 3 cats and 4 dogs, 7 pets.", "7"),
         ("no numbers here", None),
