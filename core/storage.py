@@ -86,11 +86,11 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
     fs, p = filesystem(path)
     parent = p.rsplit("/", 1)[0]
     fs.makedirs(parent, exist_ok=True)
-    if not _is_local(fs):
+    if not is_local(fs):
         with fs.open(p, mode) as f:
             yield f
         return
-    tmp = f"{p}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = temp_name(p)
     try:
         with open(tmp, mode) as f:
             yield f
@@ -102,17 +102,26 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
             os.remove(tmp)
 
 
+def temp_name(path: str) -> str:
+    """A writer's private temporary name for `path` (`<path>.tmp-<random>`), renamed into place on commit."""
+    return f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+
+
 def remove_stale_temps(path: str) -> None:
     """Delete temporaries a killed writer of `path` left behind (they never hold committed data)."""
     fs, p = filesystem(path)
-    if _is_local(fs):
+    if is_local(fs):
         for tmp in fs.glob(f"{p}.tmp-*"):
             fs.rm(tmp)
 
 
-def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+def is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    """Whether `fs` is the local filesystem (temporaries and renames) rather than an object store (atomic PUTs)."""
     proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     return proto in ("file", "local")
+
+
+_is_local = is_local  # the name other modules used before it became public
 
 
 def write_text(path: str, text: str) -> None:

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from corpusforge.core import storage
-from corpusforge.mixtures.megatron_writer import committed, write_indexed_dataset
+from corpusforge.core import markers, storage
+from corpusforge.mixtures.megatron_writer import write_indexed_dataset
 from corpusforge.mixtures.spec import Selector, SourceSpec
 from corpusforge.mixtures.tokenizer import encode_batches, eod_id, load_tokenizer, token_dtype
 
@@ -140,7 +140,7 @@ def cache_prefix(work: str, source: str, path: str, where: Selector, tokenizer_s
 
 def tokenize_file(task: TokenizeTask) -> dict:
     """Tokenize one file into its cache (skipped when already committed); returns the cache marker."""
-    done = committed(task.prefix)
+    done = markers.committed(task.prefix)
     if done is not None:
         return done
     if task.threads:

@@ -4,9 +4,9 @@ Stages [s1, s2, G, s3] with global step G run as two segments:
   segment 0 (per task): read input -> s1 -> s2 -> G.prepare -> _work/seg0/<task>.parquet
   G.resolve (once, on the engine)
   segment 1 (per task): _work/seg0/<task>.parquet -> G.apply -> s3 -> data/<task>.parquet
-Each task writes its documents under a temporary name, commits by rename, then writes its
-ledger; the ledger file is the commit marker, so a killed run resumes where it stopped and a
-rerun is a no-op.
+Each task writes its documents under a temporary name, commits by rename, then commits its
+ledger as its marker (`core.markers`: `_work/seg<N>/<task>.done.json`), so a killed run resumes
+where it stopped and a rerun is a no-op. A resolved global step commits `_work/global/<step>`.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from corpusforge.core import storage
+from corpusforge.core import markers, storage
 from corpusforge.core.config import ConfigError
 from corpusforge.pipelines.schema import PipelineConfig, validate_pipeline
 from corpusforge.core.document import Document
@@ -92,22 +92,27 @@ def segments_of(stages: list[Stage]) -> list[tuple[int, int]]:
 
 
 def _paths(output: str, segment: int, task_id: str, last: bool) -> tuple[str, str]:
+    """The task's documents and its unit (the marker's payload is its ledger)."""
     data = storage.join(output, "data", f"{task_id}.parquet") if last else \
         storage.join(output, "_work", f"seg{segment}", f"{task_id}.parquet")
-    ledger = storage.join(output, "_work", f"seg{segment}", f"{task_id}.stats.json")
-    return data, ledger
+    unit = storage.join(output, "_work", f"seg{segment}", task_id)
+    return data, unit
+
+
+def _global_unit(output: str, step: GlobalStep) -> str:
+    return storage.join(output, "_work", "global", step.name)
 
 
 def run_segment_task(task: SegmentTask) -> str:
-    """Run one task of one segment and commit its output; returns the ledger path."""
+    """Run one task of one segment and commit its output; returns the task's unit."""
     config = validate_pipeline(task.config)
     reader, stages = build_stages(config)
     bounds = segments_of(stages)
     start, end = bounds[task.segment]
     last = task.segment == len(bounds) - 1
-    data_path, ledger_path = _paths(task.output, task.segment, task.task_id, last)
-    if storage.exists(ledger_path):
-        return ledger_path
+    data_path, unit = _paths(task.output, task.segment, task.task_id, last)
+    if markers.is_committed(unit):
+        return unit
     storage.remove_stale_temps(data_path)
     workdir = storage.join(task.output, "_work", "global")
     if task.segment == 0:
@@ -128,8 +133,8 @@ def run_segment_task(task: SegmentTask) -> str:
         ledger.append(stage.ledger)
     with DocumentWriter(data_path) as writer:
         writer.write_all(docs)
-    storage.write_text(ledger_path, json.dumps([s.to_dict() for s in ledger]))
-    return ledger_path
+    markers.commit(unit, [s.to_dict() for s in ledger])
+    return unit
 
 
 def _run_segment(engine: Engine, config: PipelineConfig, segment: int, tasks: list[tuple[str, str]],
@@ -137,20 +142,22 @@ def _run_segment(engine: Engine, config: PipelineConfig, segment: int, tasks: li
     raw = config.model_dump(mode="json")
     last = segment == n_segments - 1
     pending = [SegmentTask(raw, segment, tid, path) for tid, path in tasks
-               if not storage.exists(_paths(config.output, segment, tid, last)[1])]
+               if not markers.is_committed(_paths(config.output, segment, tid, last)[1])]
     if pending:
         engine.map(run_segment_task, pending, desc=f"{config.name}: segment {segment + 1}/{n_segments}")
 
 
 def _resolve(engine: Engine, config: PipelineConfig, step: GlobalStep, task_ids: list[str]) -> None:
-    marker = storage.join(config.output, "_work", "global", step.name, "_RESOLVED.json")
-    if storage.exists(marker):
-        return
-    step.bind(storage.join(config.output, "_work", "global", step.name))
-    t0 = time.perf_counter()
-    extra = step.resolve(engine, task_ids) or {}
-    extra["resolve_seconds"] = round(time.perf_counter() - t0, 3)
-    storage.write_text(marker, json.dumps(extra))
+    unit = _global_unit(config.output, step)
+
+    def resolve() -> dict:
+        step.bind(unit)
+        t0 = time.perf_counter()
+        extra = step.resolve(engine, task_ids) or {}
+        extra["resolve_seconds"] = round(time.perf_counter() - t0, 3)
+        return extra
+
+    markers.once(unit, resolve)
 
 
 def _load_ledgers(config: PipelineConfig, n_segments: int, task_ids: list[str],
@@ -159,15 +166,15 @@ def _load_ledgers(config: PipelineConfig, n_segments: int, task_ids: list[str],
     for tid in task_ids:
         ledger = []
         for seg in range(n_segments):
-            path = _paths(config.output, seg, tid, seg == n_segments - 1)[1]
-            ledger.extend(StageStats.from_dict(d) for d in json.loads(storage.read_text(path)))
+            unit = _paths(config.output, seg, tid, seg == n_segments - 1)[1]
+            ledger.extend(StageStats.from_dict(d) for d in markers.committed(unit))
         per_task.append(ledger)
     merged = merge_ledgers(per_task)
     by_name = {s.name: s for s in merged}
     for step in globals_:
-        marker = storage.join(config.output, "_work", "global", step.name, "_RESOLVED.json")
-        if step.name in by_name and storage.exists(marker):
-            by_name[step.name].extra.update(json.loads(storage.read_text(marker)))
+        extra = markers.committed(_global_unit(config.output, step))
+        if step.name in by_name and extra is not None:
+            by_name[step.name].extra.update(extra)
     return merged
 
 
