@@ -16,6 +16,7 @@ import numpy as np
 
 from corpusforge.core import markers, storage
 from corpusforge.core.config import ConfigError
+from corpusforge.core.lease import Lease
 from corpusforge.mixtures import manifest as mf
 from corpusforge.mixtures.megatron_writer import TokenFile, read_index, write_indexed_dataset
 from corpusforge.mixtures.scheduler import PhasePlan, SourceDocs, schedule
@@ -63,8 +64,14 @@ def run_mix(spec: BlendSpec, engine: Engine | None = None) -> MixResult:
     """Run a blend: validate against the data, tokenize, schedule and write shards, manifest and report.
 
     `engine` runs the tokenize and shard tasks; by default the one `spec.engine` names, started only
-    if there is work (a finished export reruns without starting Spark or Ray).
+    if there is work (a finished export reruns without starting Spark or Ray). The export holds a lease
+    on its output (`core.lease`): a second export to the same output is refused.
     """
+    with Lease(spec.output, what=f"mix {spec.name}"):
+        return _run_mix_leased(spec, engine)
+
+
+def _run_mix_leased(spec: BlendSpec, engine: Engine | None) -> MixResult:
     work = spec.work()
     files = _resolve(spec)
     engine = _LazyEngine(spec, engine)

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator
 
 from corpusforge.core import markers, storage
 from corpusforge.core.config import ConfigError
+from corpusforge.core.lease import Lease
 from corpusforge.pipelines.schema import PipelineConfig, validate_pipeline
 from corpusforge.core.document import Document
 from corpusforge.core.stats import StageStats, merge_ledgers
@@ -190,12 +191,21 @@ def plan_tasks(config: PipelineConfig) -> list[tuple[str, str]]:
 
 
 def run_pipeline(config: PipelineConfig, engine: Engine | None = None) -> RunResult:
-    """Run (or resume) a pipeline and write data, stats.json, manifest.json and report.html."""
+    """Run (or resume) a pipeline and write data, stats.json, manifest.json and report.html.
+
+    The run holds a lease on its output (`core.lease`): a second run on the same output is refused.
+    """
+    started = time.time()
+    tasks = plan_tasks(config)
+    with Lease(config.output, what=f"pipeline {config.name}") as lease:
+        return _run_leased(config, engine, tasks, started, lease)
+
+
+def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[tuple[str, str]], started: float,
+                lease: Lease) -> RunResult:
     from corpusforge.core.manifest import write_manifest
     from corpusforge.core.report import write_run_report
 
-    started = time.time()
-    tasks = plan_tasks(config)
     _check_resume(config)
     _, stages = build_stages(config)
     for stage in stages:
@@ -207,13 +217,16 @@ def run_pipeline(config: PipelineConfig, engine: Engine | None = None) -> RunRes
                                    storage.join(config.output, "_work"))
     try:
         for seg, (start, end) in enumerate(bounds):
+            lease.check()
             _run_segment(engine, config, seg, tasks, len(bounds))
             step = stages[end - 1] if end > start else None
             if seg < len(bounds) - 1 and isinstance(step, GlobalStep):
+                lease.check()
                 _resolve(engine, config, step, [tid for tid, _ in tasks])
     finally:
         if own_engine:
             engine.close()
+    lease.check()
     globals_ = [s for s in stages if isinstance(s, GlobalStep)]
     ledger = _load_ledgers(config, len(bounds), [tid for tid, _ in tasks], globals_)
     stats_path = storage.join(config.output, "stats.json")
