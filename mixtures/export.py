@@ -67,13 +67,15 @@ def run_mix(spec: BlendSpec, engine: Engine | None = None) -> MixResult:
     if there is work (a finished export reruns without starting Spark or Ray). The export holds a lease
     on its output (`core.lease`): a second export to the same output is refused.
     """
+    files = _resolve(spec)  # paths are checked before anything is written
+    if spec.tokenizer.path is not None and not storage.exists(spec.tokenizer.path):
+        raise ConfigError(f"tokenizer.path: {spec.tokenizer.path} does not exist")
     with Lease(spec.output, what=f"mix {spec.name}"):
-        return _run_mix_leased(spec, engine)
+        return _run_mix_leased(spec, engine, files)
 
 
-def _run_mix_leased(spec: BlendSpec, engine: Engine | None) -> MixResult:
+def _run_mix_leased(spec: BlendSpec, engine: Engine | None, files: dict[str, list[str]]) -> MixResult:
     work = spec.work()
-    files = _resolve(spec)
     engine = _LazyEngine(spec, engine)
     surveys: dict[str, list] = {}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
@@ -27,6 +28,7 @@ from corpusforge.pipelines.engines.base import Engine, make_engine
 from corpusforge.stages.base import GlobalStep, Reader, Stage
 from corpusforge.pipelines.registry import stage_class
 
+log = logging.getLogger(__name__)
 
 @dataclass
 class RunResult:
@@ -66,19 +68,50 @@ def _with_engine_defaults(stage_config, config: PipelineConfig):
     return stage_config
 
 
+def check_input_paths(config: PipelineConfig) -> None:
+    """Every file, folder or glob the reader and the stages declare must exist; ConfigError names each field.
+
+    Runs before anything is written, so a wrong path costs nothing (and the corrected config may take over).
+    """
+    problems = []
+    named = [("input", config.input)] + [(f"stages[{i}]", c) for i, c in enumerate(config.stages)]
+    for where, stage in named:
+        for field, paths in stage.input_paths().items():
+            for path in paths:
+                if any(c in path for c in "*?["):
+                    if not storage.expand([path]):
+                        problems.append(f"{where} ({stage.type}).{field}: no file matches {path}")
+                elif not storage.exists(path):
+                    problems.append(f"{where} ({stage.type}).{field}: {path} does not exist")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
 def _check_resume(config: PipelineConfig) -> None:
-    """Refuse to resume into an output left by a different pipeline: its finished tasks would be reused."""
+    """Refuse to resume into an output left by a different pipeline: its finished tasks would be reused.
+
+    An earlier attempt that committed no task (it failed at once, e.g. on a path fixed since) is replaced.
+    """
     work = config.model_dump(mode="json", exclude={"engine", "progress"})
     digest = hashlib.sha256(json.dumps(work, sort_keys=True).encode()).hexdigest()[:16]
     marker = storage.join(config.output, "_work", "pipeline.json")
     if storage.exists(marker):
         previous = json.loads(storage.read_text(marker))
-        if previous["digest"] != digest:
+        if previous["digest"] == digest:
+            return
+        if _committed_units(config.output):
             raise ConfigError(
                 f"output: {config.output} holds a run of a different pipeline (config digest {previous['digest']}, "
                 f"now {digest}); finished tasks would be reused. Choose another `output` or delete that one.")
-        return
+        log.info("output %s: replacing the config of an earlier attempt that committed no task", config.output)
     storage.write_text(marker, json.dumps({"digest": digest, "config": work}, indent=2))
+
+
+def _committed_units(output: str) -> list[str]:
+    """Markers of tasks and global steps an earlier attempt committed under `output`."""
+    work = storage.join(output, "_work")
+    return storage.expand([storage.join(work, "seg*", "*" + markers.SUFFIX),
+                           storage.join(work, "global", "*" + markers.SUFFIX)])
 
 
 def segments_of(stages: list[Stage]) -> list[tuple[int, int]]:
@@ -196,6 +229,7 @@ def run_pipeline(config: PipelineConfig, engine: Engine | None = None) -> RunRes
     The run holds a lease on its output (`core.lease`): a second run on the same output is refused.
     """
     started = time.time()
+    check_input_paths(config)
     tasks = plan_tasks(config)
     with Lease(config.output, what=f"pipeline {config.name}") as lease:
         return _run_leased(config, engine, tasks, started, lease)

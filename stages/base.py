@@ -27,6 +27,10 @@ class StageConfig(BaseModel):
     type: str = ""
     name: str | None = None  # ledger name; defaults to the type (set it to run a type twice)
 
+    def input_paths(self) -> dict[str, list[str]]:
+        """Files, folders or globs this stage reads, by field name: the runner checks each before any work."""
+        return {}
+
 
 class Stage(PipelineStep):
     """Turns an iterable of documents into an iterable of documents, counting every drop."""

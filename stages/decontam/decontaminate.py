@@ -69,6 +69,9 @@ class Decontaminate(Stage):
         batch_chars: int = Field(1 << 20, ge=1)  # documents are hashed in batches of about this size
         examples_per_benchmark: int = Field(3, ge=0)  # per task; the merged ledger keeps at most 50
 
+        def input_paths(self) -> dict[str, list[str]]:
+            return {f"benchmarks[{i}].path": [b.path] for i, b in enumerate(self.benchmarks)}
+
     config: Config
 
     @property

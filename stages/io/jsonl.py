@@ -18,6 +18,9 @@ class JsonlReader(Reader):
 
     class Config(StageConfig):
         paths: list[str]
+
+        def input_paths(self) -> dict[str, list[str]]:
+            return {f"paths[{i}]": [p] for i, p in enumerate(self.paths)}
         source: str = "web"          # the documents' source kind: web, code, math, synthetic, ...
         text_field: str = "text"
         id_field: str | None = "id"  # None: derive a stable id from file and line number

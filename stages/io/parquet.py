@@ -19,6 +19,9 @@ class ParquetReader(Reader):
     class Config(StageConfig):
         paths: list[str]
 
+        def input_paths(self) -> dict[str, list[str]]:
+            return {f"paths[{i}]": [p] for i, p in enumerate(self.paths)}
+
     def read(self, path: str) -> Iterator[Document]:
         try:
             f = storage.open_file(path, "rb")

@@ -77,6 +77,9 @@ class WarcReader(Reader):
         max_replacement_fraction: float = 0.1
         dump: str | None = None  # e.g. CC-MAIN-2024-10; default: taken from the file name or warcinfo
 
+        def input_paths(self) -> dict[str, list[str]]:
+            return {f"paths[{i}]": [p] for i, p in enumerate(self.paths)}
+
     def read(self, path: str) -> Iterator[Document]:
         cfg = self.config
         dump = cfg.dump or _dump_from(path)
