@@ -288,6 +288,26 @@ def temp_name(path: str) -> str:
     return f"{path}.tmp-{uuid.uuid4().hex[:8]}"
 
 
+def sweep_temps(prefix: str) -> int:
+    """Delete every temporary that killed writers left under a local `prefix`; returns how many.
+
+    Only the holder of the prefix's lease may call this: any temporary there belongs to a dead writer. (Object
+    stores have none: their writes are single atomic uploads.)
+    """
+    fs, p = filesystem(prefix)
+    if not is_local(fs) or not os.path.isdir(p):
+        return 0
+    removed = 0
+    for folder, _, names in os.walk(p):
+        for name in names:
+            # the lease's own temporary belongs to a run taking the lease right now
+            if ".tmp-" in name and not name.startswith("lease.json"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(folder, name))
+                    removed += 1
+    return removed
+
+
 def remove_stale_temps(path: str) -> None:
     """Delete temporaries a killed writer of `path` left behind (they never hold committed data)."""
     fs, p = filesystem(path)

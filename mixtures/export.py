@@ -76,6 +76,10 @@ def run_mix(spec: BlendSpec, engine: Engine | None = None) -> MixResult:
 
 def _run_mix_leased(spec: BlendSpec, engine: Engine | None, files: dict[str, list[str]]) -> MixResult:
     work = spec.work()
+    # This export holds the output: temporaries there are a killed export's, never committed data.
+    storage.sweep_temps(spec.output)
+    if not work.startswith(spec.output.rstrip("/") + "/"):
+        storage.sweep_temps(work)
     engine = _LazyEngine(spec, engine)
     surveys: dict[str, list] = {}
 

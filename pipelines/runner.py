@@ -241,6 +241,8 @@ def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[tuple
     from corpusforge.core.report import write_run_report
 
     _check_resume(config)
+    # This run holds the output: temporaries there are a killed run's, never committed data.
+    storage.sweep_temps(config.output)
     _, stages = build_stages(config)
     for stage in stages:
         if hasattr(stage, "before_run"):

@@ -19,6 +19,9 @@ from corpusforge.pipelines.engines.base import Engine
 from corpusforge.pipelines.engines.worker_env import call_with_env, driver_env
 from corpusforge.pipelines.progress import task_progress
 
+# Scratch folders are named by the driver's pid, so a later run can tell a killed driver's folder from a live one.
+SCRATCH_PREFIX = "corpusforge-local-"
+
 
 class _CallEach(PipelineStep):
     """A datatrove step that runs `fn(items[rank])` and keeps the result for the driver."""
@@ -53,7 +56,8 @@ class LocalEngine(Engine):
             # datatrove runs a one-worker executor in this process too, but first starts a
             # multiprocess Manager (~0.2 s a call, and global steps make many short calls).
             return self._map_inline(fn, items, desc)
-        scratch = tempfile.mkdtemp(prefix="corpusforge-local-")
+        _remove_dead_scratch()
+        scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
         results_dir = os.path.join(scratch, "results")
         os.makedirs(results_dir)
         try:
@@ -126,6 +130,27 @@ def _task_logger(logging_dir, rank, local_rank=0, node_rank=-1):
 
 _dt_executor_base.add_task_logger = _task_logger
 _dt_logging.setup_default_logger = _quiet_datatrove
+
+
+def _remove_dead_scratch() -> None:
+    """Delete scratch folders of driver processes that died without cleaning up (killed runs)."""
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        if not name.startswith(SCRATCH_PREFIX):
+            continue
+        pid = name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _count_results(results_dir: str) -> int:
