@@ -1,4 +1,4 @@
-"""Runs a pipeline config on an engine: tasks per input file, segments split at global steps.
+"""Runs a pipeline config on an engine: tasks per input file (or byte range of one), segments split at global steps.
 
 Stages [s1, s2, G, s3] with global step G run as two segments:
   segment 0 (per task): read input -> s1 -> s2 -> G.prepare -> _work/seg0/<task>.parquet
@@ -25,7 +25,7 @@ from corpusforge.core.document import Document
 from corpusforge.core.stats import StageStats, merge_ledgers
 from corpusforge.core.writer import DocumentWriter
 from corpusforge.pipelines.engines.base import Engine, make_engine
-from corpusforge.stages.base import GlobalStep, Reader, Stage
+from corpusforge.stages.base import ByteRange, GlobalStep, Reader, Stage
 from corpusforge.pipelines.registry import stage_class
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,15 @@ class RunResult:
 
 
 @dataclass(frozen=True)
+class InputTask:
+    """One input file, or one byte range of a large one: the unit every segment's task works on."""
+
+    task_id: str
+    path: str
+    part: ByteRange = ByteRange()
+
+
+@dataclass(frozen=True)
 class SegmentTask:
     """One unit of work: one input shard through one segment of the stage chain."""
 
@@ -48,6 +57,7 @@ class SegmentTask:
     segment: int
     task_id: str
     input_path: str
+    part: ByteRange = ByteRange()
 
     @property
     def output(self) -> str:
@@ -150,7 +160,7 @@ def run_segment_task(task: SegmentTask) -> str:
     storage.remove_stale_temps(data_path)
     workdir = storage.join(task.output, "_work", "global")
     if task.segment == 0:
-        docs: Iterable[Document] = reader.read_counted(task.input_path)
+        docs: Iterable[Document] = reader.read_counted(task.input_path, task.part)
         ledger = [reader.ledger]
     else:
         prev, _ = _paths(task.output, task.segment - 1, task.task_id, False)
@@ -171,12 +181,12 @@ def run_segment_task(task: SegmentTask) -> str:
     return unit
 
 
-def _run_segment(engine: Engine, config: PipelineConfig, segment: int, tasks: list[tuple[str, str]],
+def _run_segment(engine: Engine, config: PipelineConfig, segment: int, tasks: list[InputTask],
                  n_segments: int) -> None:
     raw = config.model_dump(mode="json")
     last = segment == n_segments - 1
-    pending = [SegmentTask(raw, segment, tid, path) for tid, path in tasks
-               if not markers.is_committed(_paths(config.output, segment, tid, last)[1])]
+    pending = [SegmentTask(raw, segment, t.task_id, t.path, t.part) for t in tasks
+               if not markers.is_committed(_paths(config.output, segment, t.task_id, last)[1])]
     if pending:
         engine.map(run_segment_task, pending, desc=f"{config.name}: segment {segment + 1}/{n_segments}")
 
@@ -212,15 +222,29 @@ def _load_ledgers(config: PipelineConfig, n_segments: int, task_ids: list[str],
     return merged
 
 
-def plan_tasks(config: PipelineConfig) -> list[tuple[str, str]]:
-    """(task id, input file) per input file; ids are positions in the sorted input list."""
+def plan_tasks(config: PipelineConfig) -> list[InputTask]:
+    """One task per input file, or per byte range of a file the reader splits (`task_bytes`).
+
+    Ids are positions in the sorted input list (`00003`), with the part's number for a split file
+    (`00003-00001`): they depend only on the inputs, their sizes and the settings, so a resumed run
+    finds the same tasks.
+    """
     patterns = getattr(config.input, "paths", None)
     if not patterns:
         raise ConfigError("input.paths: no input given")
     inputs = storage.expand(list(patterns))
     if not inputs:
         raise ConfigError(f"input.paths: {list(patterns)} matched no files")
-    return [(f"{i:05d}", path) for i, path in enumerate(inputs)]
+    reader = stage_class(config.input.type)(config.input)
+    splits = type(reader).ranges is not Reader.ranges
+    tasks = []
+    for i, path in enumerate(inputs):
+        parts = reader.ranges(path, storage.size(path)) if splits else [ByteRange()]
+        if len(parts) == 1:
+            tasks.append(InputTask(f"{i:05d}", path, parts[0]))
+        else:
+            tasks += [InputTask(f"{i:05d}-{k:05d}", path, part) for k, part in enumerate(parts)]
+    return tasks
 
 
 def run_pipeline(config: PipelineConfig, engine: Engine | None = None) -> RunResult:
@@ -235,7 +259,7 @@ def run_pipeline(config: PipelineConfig, engine: Engine | None = None) -> RunRes
         return _run_leased(config, engine, tasks, started, lease)
 
 
-def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[tuple[str, str]], started: float,
+def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[InputTask], started: float,
                 lease: Lease) -> RunResult:
     from corpusforge.core.manifest import write_manifest
     from corpusforge.core.report import write_run_report
@@ -258,13 +282,13 @@ def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[tuple
             step = stages[end - 1] if end > start else None
             if seg < len(bounds) - 1 and isinstance(step, GlobalStep):
                 lease.check()
-                _resolve(engine, config, step, [tid for tid, _ in tasks])
+                _resolve(engine, config, step, [t.task_id for t in tasks])
     finally:
         if own_engine:
             engine.close()
     lease.check()
     globals_ = [s for s in stages if isinstance(s, GlobalStep)]
-    ledger = _load_ledgers(config, len(bounds), [tid for tid, _ in tasks], globals_)
+    ledger = _load_ledgers(config, len(bounds), [t.task_id for t in tasks], globals_)
     stats_path = storage.join(config.output, "stats.json")
     stats = {
         "pipeline": config.name,
@@ -276,7 +300,7 @@ def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[tuple
     }
     storage.write_text(stats_path, json.dumps(stats, indent=2))
     data_dir = storage.join(config.output, "data")
-    manifest_path = write_manifest(config, [p for _, p in tasks], data_dir, started)
+    manifest_path = write_manifest(config, list(dict.fromkeys(t.path for t in tasks)), data_dir, started)
     report_path = write_run_report(config.output, stats)
     return RunResult(config.output, data_dir, stats_path, manifest_path, report_path, ledger)
 

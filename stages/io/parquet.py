@@ -8,7 +8,8 @@ Columns are mapped per file, from what the file holds:
   columns the core schema knows (`url`, `language`, `language_score`, `dump`, ...) become `meta`.
 A missing id is derived from the file and the row. A file without a text column, or one that cannot be read,
 is one counted drop (`unreadable_file:<why>`) and the next file goes on; a row without usable text is a
-counted drop too.
+counted drop too. A file larger than `task_bytes` runs as several tasks, each reading the row groups that
+start in its byte range.
 """
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import Field
+
 from corpusforge.core import storage
 from corpusforge.core.document import ANNOTATION_FIELDS, META_FIELDS, SCHEMA, Document, from_table, make_id
-from corpusforge.stages.base import Reader, StageConfig
+from corpusforge.stages.base import WHOLE_FILE, ByteRange, Reader, StageConfig
+from corpusforge.stages.io.ranges import DEFAULT_TASK_BYTES, fixed_ranges
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "float": (int, float)}
 
@@ -34,35 +38,53 @@ class ParquetReader(Reader):
         source: str = "web"          # the documents' source kind when the file has no `source` column
         text_field: str = "text"
         id_field: str = "id"         # a file without it gets ids derived from file and row
+        # Files larger than this run as several tasks (row groups by byte range): bounded, parallel, resumable.
+        task_bytes: int = Field(DEFAULT_TASK_BYTES, ge=1)
 
         def input_paths(self) -> dict[str, list[str]]:
             return {f"paths[{i}]": [p] for i, p in enumerate(self.paths)}
 
+    def ranges(self, path: str, size: int) -> list[ByteRange]:
+        return fixed_ranges(size, self.config.task_bytes)
+
     def read(self, path: str) -> Iterator[Document]:
+        return self.read_range(path, WHOLE_FILE)
+
+    def read_range(self, path: str, part: ByteRange) -> Iterator[Document]:
         try:
             f = storage.open_file(path, "rb")
             pf = pq.ParquetFile(f)
         except Exception as e:  # noqa: BLE001 - any unreadable file is a counted drop, not a crash
-            self._unreadable(type(e).__name__)
+            if part.holds(0):  # counted once, by the part the file starts in
+                self._unreadable(type(e).__name__)
             return
         with f:
             mapping = _Mapping.of(pf.schema_arrow, self.config)
             if isinstance(mapping, str):
-                self._unreadable(mapping)
+                if part.holds(0):
+                    self._unreadable(mapping)
                 return
             first_row = 0
             for i in range(pf.num_row_groups):
-                try:
-                    table = pf.read_row_group(i, columns=mapping.columns)
-                except Exception as e:  # noqa: BLE001 - a damaged row group ends this file, counted
-                    self._unreadable(f"row_group_{type(e).__name__}")
-                    return
-                yield from mapping.documents(self, table, path, first_row)
-                first_row += table.num_rows
+                rows = pf.metadata.row_group(i).num_rows
+                if part.whole or part.holds(_group_start(pf.metadata, i)):
+                    try:
+                        table = pf.read_row_group(i, columns=mapping.columns)
+                    except Exception as e:  # noqa: BLE001 - a damaged row group ends this part, counted
+                        self._unreadable(f"row_group_{type(e).__name__}")
+                        return
+                    yield from mapping.documents(self, table, path, first_row)
+                first_row += rows
 
     def _unreadable(self, why: str) -> None:
         self.seen()
         self.drop_record(f"unreadable_file:{why}")
+
+
+def _group_start(meta: pq.FileMetaData, i: int) -> int:
+    """The byte offset where row group `i` starts (its first column chunk)."""
+    col = meta.row_group(i).column(0)
+    return int(col.dictionary_page_offset or col.data_page_offset)
 
 
 class _Mapping:

@@ -5,6 +5,10 @@ member, a truncated or malformed record) the reader switches, from the last good
 a recovery path: gzip members are split with zlib, a corrupt member is skipped by resyncing on
 the next gzip header that decompresses to a WARC record, and each record is parsed with warcio.
 A damaged file therefore loses only its damaged records, each counted under a named reason.
+
+A file larger than `task_bytes` runs as several tasks: each finds the first record that starts in its byte
+range (the next gzip member that decompresses to a WARC header; in an uncompressed file the next line that
+opens one) and reads the records that start before its end.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from dataclasses import dataclass
 from typing import IO, Iterator
 from urllib.parse import urlsplit
 
+from pydantic import Field
+
 from corpusforge.core import storage
 from corpusforge.core.charset import decode_html
 from corpusforge.core.document import Document, make_id
-from corpusforge.stages.base import Reader, StageConfig
+from corpusforge.stages.base import WHOLE_FILE, ByteRange, Reader, StageConfig
+from corpusforge.stages.io.ranges import DEFAULT_TASK_BYTES, fixed_ranges
 
 _WARC_TYPES = frozenset(
     {"warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation"}
@@ -52,6 +59,7 @@ class Damage:
 
     reason: str
     nbytes: int
+    offset: int  # where the damaged stretch starts (the part holding it counts it)
 
 
 class WarcReader(Reader):
@@ -65,7 +73,7 @@ class WarcReader(Reader):
         # Common Crawl truncates payloads at 1 MiB (WARC-Truncated: length); anything far above
         # that is not a CC page, and holding it would only cost memory.
         max_payload_bytes: int = 16 * 1024 * 1024
-        # Documents per input file, -1 for all (datatrove readers' `limit`).
+        # Documents per input file, -1 for all (datatrove readers' `limit`; a limited file is not split).
         limit: int = -1
         # False: `docs_in` counts response records only (what a user means by "pages read");
         # request/metadata/warcinfo records go to extra["records_by_type"]. True: they are
@@ -76,16 +84,31 @@ class WarcReader(Reader):
         # A replacement-character share above this means the bytes are not text at all.
         max_replacement_fraction: float = 0.1
         dump: str | None = None  # e.g. CC-MAIN-2024-10; default: taken from the file name or warcinfo
+        # Files larger than this run as several tasks (whole records): bounded, parallel, resumable.
+        task_bytes: int = Field(DEFAULT_TASK_BYTES, ge=1)
 
         def input_paths(self) -> dict[str, list[str]]:
             return {f"paths[{i}]": [p] for i, p in enumerate(self.paths)}
 
+    def ranges(self, path: str, size: int) -> list[ByteRange]:
+        if self.config.limit >= 0:
+            return [WHOLE_FILE]
+        return fixed_ranges(size, self.config.task_bytes)
+
     def read(self, path: str) -> Iterator[Document]:
+        return self.read_range(path, WHOLE_FILE)
+
+    def read_range(self, path: str, part: ByteRange) -> Iterator[Document]:
         cfg = self.config
         dump = cfg.dump or _dump_from(path)
+        if dump is None and part.start > 0:
+            dump = _leading_dump(path)  # the file's warcinfo record is in the first part
         filename = _warc_filename(path)
         made = 0
-        for item in self._records(path):
+        for item in self._records(path, part.start):
+            if not part.holds(item.offset) and (isinstance(item, RawRecord) or _record_starts_at(path, item.offset)):
+                return  # the first record of the next part: where that part's reading starts
+            # (a damaged stretch the next part's start skips over is this part's to count)
             if isinstance(item, Damage):
                 self.seen(item.nbytes)
                 self.drop_record(item.reason, item.nbytes)
@@ -160,15 +183,15 @@ class WarcReader(Reader):
 
     # -- records -----------------------------------------------------------------------------
 
-    def _records(self, path: str) -> Iterator[RawRecord | Damage]:
+    def _records(self, path: str, begin: int = 0) -> Iterator[RawRecord | Damage]:
         try:
             f = storage.open_file(path, "rb")
         except Exception as e:  # noqa: BLE001 - an unreadable file is a counted drop, not a crash
-            yield Damage(f"unreadable_file:{type(e).__name__}", 0)
+            yield Damage(f"unreadable_file:{type(e).__name__}", 0, 0)
             return
         with f:
             gz = f.read(2) == b"\x1f\x8b"
-            start: int | None = 0
+            start: int | None = begin if begin == 0 else _first_record(f, begin, gz)
             while start is not None:
                 f.seek(start)
                 last = -1
@@ -328,7 +351,7 @@ def _gzip_members(f: IO[bytes], start: int, max_payload: int) -> Iterator[tuple[
         # Damaged member: find the next gzip header that really starts a WARC record.
         found = _resync(win, pos + 1)
         end = found if found >= 0 else win.end()
-        yield Damage(err, end - pos)
+        yield Damage(err, end - pos, pos)
         if found < 0:
             return
         pos = found
@@ -386,7 +409,7 @@ def _plain_segments(f: IO[bytes], start: int, max_payload: int) -> Iterator[tupl
         else:  # no record start within the cap: skip the oversized stretch in constant memory
             nxt = _next_warc_line(win, pos + cap, None, forget=True)
             end = nxt if nxt >= 0 else win.end()
-            yield Damage("too_large", end - pos)
+            yield Damage("too_large", end - pos, pos)
         if nxt < 0:
             return
         pos = nxt
@@ -412,24 +435,24 @@ def _parse_block(data: bytes, offset: int, max_payload: int) -> Iterator[RawReco
         head_end = data.find(b"\r\n\r\n", pos)
         lines = data[pos:head_end].split(b"\r\n") if head_end >= 0 else []
         if not lines or not lines[0].startswith(b"WARC/1.") or any(b":" not in ln for ln in lines[1:]):
-            yield Damage("broken_header", len(data) - pos)
+            yield Damage("broken_header", len(data) - pos, offset + pos)
             return
         fields = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(b":") for ln in lines[1:])}
         try:
             length = int(fields.get(b"content-length", b""))
         except ValueError:
-            yield Damage("broken_header", len(data) - pos)
+            yield Damage("broken_header", len(data) - pos, offset + pos)
             return
         body_start = head_end + 4
         if len(data) - body_start < length:
-            yield Damage("truncated_record", len(data) - pos)
+            yield Damage("truncated_record", len(data) - pos, offset + pos)
             return
         end = body_start + length
         try:
             rec = next(iter(ArchiveIterator(io.BytesIO(data[pos:end] + b"\r\n\r\n"), check_digests=False)))
             yield _from_warcio(rec, length, offset + pos, max_payload)
         except Exception:  # noqa: BLE001 - whatever warcio rejects is a counted broken record
-            yield Damage("broken_header", length)
+            yield Damage("broken_header", length, offset + pos)
         pos = end
         while data[pos : pos + 2] == b"\r\n":
             pos += 2
@@ -453,6 +476,44 @@ def _from_warcio(rec, length: int, offset: int, max_payload: int) -> RawRecord:
     else:
         payload = b""
     return RawRecord(rec.rec_type, headers, status, http_headers, payload, length, offset)
+
+
+# -- byte ranges ---------------------------------------------------------------------------------
+
+
+def _first_record(f: IO[bytes], start: int, gz: bool) -> int | None:
+    """Offset of the first record that starts at or after `start`, or None if there is none."""
+    win = _Window(f, start)
+    if gz:
+        found = _resync(win, start)
+    else:
+        found = start - 1
+        while True:
+            found = _next_warc_line(win, found + 1, None, forget=True)
+            # a record opens a line: the bytes before it end the previous record ("\r\n\r\n")
+            if found <= 0 or win.get(found - 1, 1) == b"\n":
+                break
+    return found if found >= 0 else None
+
+
+def _record_starts_at(path: str, offset: int) -> bool:
+    """Whether a part starting at `offset` would start reading there (its first record boundary)."""
+    with storage.open_file(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+        return _first_record(f, offset, gz) == offset
+
+
+def _leading_dump(path: str) -> str | None:
+    """The crawl named in the file's warcinfo record (its first record), if it has one."""
+    try:
+        with storage.open_file(path, "rb") as f:
+            for rec in _fastwarc_records(f, 1 << 20):
+                if rec.rec_type != "warcinfo":
+                    return None
+                return _dump_from((rec.payload or b"").decode("utf-8", "replace"))
+    except (OSError, ValueError, IndexError, UnicodeError):
+        return None
+    return None
 
 
 # -- content type and charset --------------------------------------------------------------------
