@@ -194,20 +194,27 @@ class WarcReader(Reader):
             start: int | None = begin if begin == 0 else _first_record(f, begin, gz)
             while start is not None:
                 f.seek(start)
-                last = -1
+                # A record is handed on only once the next one parsed: when fastwarc stops on damage, the
+                # record before it (a short Content-Length leaves its tail where the next header should be)
+                # is judged by the strict path too.
+                held: RawRecord | None = None
                 try:
                     for rec in _fastwarc_records(f, self.config.max_payload_bytes):
-                        last = rec.offset
-                        yield rec
+                        if held is not None:
+                            yield held
+                        held = rec
+                    if held is not None:
+                        yield held
                     return
                 except (OSError, ValueError, IndexError, UnicodeError) as e:
                     self.ledger.histogram(
                         "recovered_after", "malformed_record" if isinstance(e, _NeedsRecovery) else type(e).__name__
                     )
-                # fastwarc stopped on damage: the strict path takes over after the last record it
-                # gave us, and hands back once it is past the damage.
+                # fastwarc stopped on damage: the strict path takes over from the record it still holds,
+                # and hands back once it is past the damage.
                 resume: list[int] = []
-                yield from _recover(f, max(last, start), last >= 0, gz, self.config.max_payload_bytes, resume)
+                yield from _recover(f, held.offset if held else start, 2 if held else 1, gz,
+                                    self.config.max_payload_bytes, resume)
                 start = resume[0] if resume else None
                 if start is not None:
                     self.ledger.count("fast_path_resumed")
@@ -303,31 +310,29 @@ class _Window:
 
 
 def _recover(
-    f: IO[bytes], start: int, skip_first: bool, gz: bool, max_payload: int, resume: list[int]
+    f: IO[bytes], start: int, judge: int, gz: bool, max_payload: int, resume: list[int]
 ) -> Iterator[RawRecord | Damage]:
-    """Records from `start` by the strict path; appends to `resume` where fastwarc can take over."""
+    """Records from `start` by the strict path; appends to `resume` where fastwarc can take over.
+
+    The first `judge` units (the record fastwarc still held, then the one it failed on) are judged here;
+    fastwarc takes over again at the next whole unit.
+    """
     units = _gzip_members(f, start, max_payload) if gz else _plain_segments(f, start, max_payload)
-    skip = skip_first  # the first record from `start` is one fastwarc already yielded
-    past_failure = False  # the unit fastwarc failed on has been judged here
+    judged = 0
     for unit in units:
         if isinstance(unit, Damage):
             yield unit
-            past_failure = True
+            judged = max(judged + 1, judge)  # the damage fastwarc stopped on is behind us
             continue
         offset, data, complete = unit
-        if past_failure and complete:
+        if judged >= judge and complete:
             resume.append(offset)
             return
-        skipping = skip
         for item in _parse_block(data, offset, max_payload):
-            if skip and isinstance(item, RawRecord):
-                skip = False
-                continue
             if isinstance(item, Damage) and not complete:
                 continue  # the cut-off tail is part of the damage counted next
             yield item
-        past_failure = past_failure or not skipping
-        skip = False
+        judged += 1
 
 
 def _gzip_members(f: IO[bytes], start: int, max_payload: int) -> Iterator[tuple[int, bytes, bool] | Damage]:
@@ -448,14 +453,24 @@ def _parse_block(data: bytes, offset: int, max_payload: int) -> Iterator[RawReco
             yield Damage("truncated_record", len(data) - pos, offset + pos)
             return
         end = body_start + length
+        after = end
+        while data[after : after + 2] == b"\r\n":
+            after += 2
+        if data[after:].strip() and not _WARC_START.match(data, after):
+            # Bytes that are neither a record nor the end: the Content-Length was short and the record's
+            # tail is left over. The record is damaged (its page would be cut): one drop, then resync on
+            # the next record header.
+            nxt = _WARC_START.search(data, after)
+            stop = nxt.start() if nxt else len(data)
+            yield Damage("short_content_length", stop - pos, offset + pos)
+            pos = stop
+            continue
         try:
             rec = next(iter(ArchiveIterator(io.BytesIO(data[pos:end] + b"\r\n\r\n"), check_digests=False)))
             yield _from_warcio(rec, length, offset + pos, max_payload)
         except Exception:  # noqa: BLE001 - whatever warcio rejects is a counted broken record
             yield Damage("broken_header", length, offset + pos)
-        pos = end
-        while data[pos : pos + 2] == b"\r\n":
-            pos += 2
+        pos = after
 
 
 def _from_warcio(rec, length: int, offset: int, max_payload: int) -> RawRecord:
