@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import socket
 import sys
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from corpusforge.core import storage
+
+log = logging.getLogger(__name__)
 
 # A holder refreshes its heartbeat this often; a lease not refreshed for `STALE_S` belongs to a dead run. The
 # margin covers a store that stalls for a while (a refresh is retried like any storage call).
@@ -94,6 +97,7 @@ class Lease:
             version = self._store.replace(seen.version, self._record())
             if version is not None:
                 self.took_over = {**seen.holder, "reason": reason}
+                log.warning("took over the lease on %s from %s: %s", self.output, describe(seen.holder), reason)
                 break
         self._version = version
         self._thread = threading.Thread(target=self._beat, name="corpusforge-lease", daemon=True)
@@ -111,7 +115,10 @@ class Lease:
             self._thread.join()
             self._thread = None
         if self._version is not None and not self.lost:
-            self._store.delete(self._version)
+            try:
+                self._store.delete(self._version)
+            except Exception as e:  # noqa: BLE001 - an unreachable store: the lease goes stale, the next run takes it
+                log.warning("could not release the lease on %s (%s); the next run takes it over", self.output, e)
         self._version = None
 
     # ------------------------------------------------------------------ internals

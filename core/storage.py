@@ -82,14 +82,14 @@ def retrying(what: str, path: str, fn: Callable[..., T], *args: Any, **kwargs: A
             if not transient(e):
                 raise
             left = deadline - time.monotonic()
+            if attempt == 0:
+                log.warning("storage: %s %s failed (%s); retrying for up to %.0f s", what, path, type(e).__name__,
+                            budget)
             if left <= 0:
                 raise StorageUnavailable(
                     f"storage unreachable: {what} {path} kept failing for {budget:.0f} s "
                     f"({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}); "
                     f"the committed work is kept: rerun the same command to resume") from e
-            if attempt == 0:
-                log.warning("storage: %s %s failed (%s); retrying for up to %.0f s", what, path, type(e).__name__,
-                            budget)
             time.sleep(min(left, random.uniform(0, min(RETRY_CAP_S, RETRY_BASE_S * 2 ** attempt))))
             attempt += 1
 
@@ -102,9 +102,14 @@ def filesystem(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
 def _options(path: str) -> dict:
     # Endpoint, keys and region come from the usual AWS variables; an explicit endpoint
     # (MinIO, moto, Ceph) from CORPUSFORGE_S3_ENDPOINT so on-prem stores need no code change.
-    if path.startswith("s3://") and os.environ.get("CORPUSFORGE_S3_ENDPOINT"):
-        return {"client_kwargs": {"endpoint_url": os.environ["CORPUSFORGE_S3_ENDPOINT"]}}
-    return {}
+    if not path.startswith("s3://"):
+        return {}
+    # botocore retries a few times itself (standard mode: jittered backoff, SlowDown and 5xx included);
+    # longer outages are `retrying`'s, with its time budget.
+    options: dict = {"config_kwargs": {"retries": {"mode": "standard", "max_attempts": 3}}}
+    if os.environ.get("CORPUSFORGE_S3_ENDPOINT"):
+        options["client_kwargs"] = {"endpoint_url": os.environ["CORPUSFORGE_S3_ENDPOINT"]}
+    return options
 
 
 def join(base: str, *parts: str) -> str:

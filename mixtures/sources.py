@@ -129,8 +129,7 @@ class TokenizeTask:
 
 def cache_prefix(work: str, source: str, path: str, where: Selector, tokenizer_sha: str, eod: str | None) -> str:
     """Cache location keyed by everything that decides its tokens: file identity, selector, tokenizer, EOD."""
-    fs, p = storage.filesystem(path)
-    info = fs.info(p)
+    info = storage.info(path)
     ident = [path, info.get("size"), str(info.get("mtime") or info.get("LastModified") or info.get("ETag")),
              where.digest(), tokenizer_sha, eod]
     key = hashlib.sha256(json.dumps(ident, default=str).encode()).hexdigest()[:16]

@@ -19,6 +19,14 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Build LLM pr
 console = Console(stderr=True)
 
 
+def _log_warnings() -> None:
+    """Warnings of the library (a storage call being retried, a lease taken over) as one plain line each."""
+    import logging
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+
+
 def _fail(e: BaseException, command: str, output: str | None) -> NoReturn:
     """One line on the terminal for a runtime error; the traceback goes to a log file that line names."""
     log = _error_log(command, output)
@@ -54,6 +62,7 @@ def run(
     from corpusforge.pipelines.runner import run_pipeline
 
     overrides = list(set_) + ([f"engine.type={engine}"] if engine else [])
+    _log_warnings()
     config = None
     try:
         config = load_pipeline(pipeline, overrides)
@@ -106,6 +115,7 @@ def mix(
     from corpusforge.mixtures.export import run_mix
     from corpusforge.mixtures.spec import load_blend
 
+    _log_warnings()
     spec = None
     try:
         spec = load_blend(blend, list(set_))

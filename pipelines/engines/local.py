@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import sys
 import threading
+import traceback
 from typing import Any, Callable, Sequence
 
 from datatrove.executor import LocalPipelineExecutor
@@ -36,12 +37,31 @@ class _CallEach(PipelineStep):
         self.env = driver_env()
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        result = call_with_env(self.env, self.fn, self.items[rank])
+        try:
+            result = call_with_env(self.env, self.fn, self.items[rank])
+        except Exception as e:  # noqa: BLE001 - handed to the driver, which raises it as one error
+            result = _TaskFailed(e, "".join(traceback.format_exception(e)))
         tmp = os.path.join(self.results_dir, f"{rank}.pkl.tmp")
         with open(tmp, "wb") as f:
-            pickle.dump(result, f)
+            try:
+                pickle.dump(result, f)
+            except Exception:  # noqa: BLE001 - an exception that does not pickle travels as its text
+                f.seek(0)
+                f.truncate()
+                pickle.dump(_TaskFailed(RuntimeError(str(result.error)), result.traceback), f)
         os.replace(tmp, os.path.join(self.results_dir, f"{rank}.pkl"))
         return None
+
+
+class _TaskFailed:
+    """A task's exception and its traceback, carried from the worker to the driver."""
+
+    def __init__(self, error: BaseException, traceback_text: str):
+        self.error, self.traceback = error, traceback_text
+
+    def raise_on_driver(self) -> None:
+        self.error.add_note(f"in a worker process:\n{self.traceback}")
+        raise self.error
 
 
 class LocalEngine(Engine):
@@ -112,7 +132,10 @@ class LocalEngine(Engine):
         if not os.path.exists(path):
             raise RuntimeError(f"task {rank} failed; see the worker log above")
         with open(path, "rb") as f:
-            return pickle.load(f)
+            result = pickle.load(f)
+        if isinstance(result, _TaskFailed):
+            result.raise_on_driver()
+        return result
 
 
 def _quiet_datatrove() -> None:
