@@ -8,6 +8,7 @@ under a short `flock`. A second run finds the lease held and stops before writin
 A lease whose heartbeat is older than `stale_s`, or whose holder is a process of this host that no longer
 exists, is stale: the next run takes it over (the holder was killed) and resumes the output.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from corpusforge.core import storage
 
@@ -56,8 +58,7 @@ class _Seen:
 class Lease:
     """Hold `<output>/_work/lease.json` while a run writes to `output` (a context manager)."""
 
-    def __init__(self, output: str, what: str = "run", heartbeat_s: float | None = None,
-                 stale_s: float | None = None):
+    def __init__(self, output: str, what: str = "run", heartbeat_s: float | None = None, stale_s: float | None = None):
         self.output, self.path = output, lease_path(output)
         self.heartbeat_s = HEARTBEAT_S if heartbeat_s is None else heartbeat_s
         self.stale_s = STALE_S if stale_s is None else stale_s
@@ -73,7 +74,7 @@ class Lease:
 
     # ------------------------------------------------------------------ holding
 
-    def __enter__(self) -> "Lease":
+    def __enter__(self) -> Lease:
         self.acquire()
         return self
 
@@ -91,9 +92,11 @@ class Lease:
                 continue  # released between our create and read: try again
             reason = self._stale(seen.holder)
             if reason is None:
-                raise LeaseHeld(f"output {self.output} is in use by another run: {describe(seen.holder)}. "
-                                f"Wait for it to finish or choose another `output` "
-                                f"(a holder that stops heartbeating for {self.stale_s:.0f} s is taken over).")
+                raise LeaseHeld(
+                    f"output {self.output} is in use by another run: {describe(seen.holder)}. "
+                    f"Wait for it to finish or choose another `output` "
+                    f"(a holder that stops heartbeating for {self.stale_s:.0f} s is taken over)."
+                )
             version = self._store.replace(seen.version, self._record())
             if version is not None:
                 self.took_over = {**seen.holder, "reason": reason}
@@ -117,7 +120,7 @@ class Lease:
         if self._version is not None and not self.lost:
             try:
                 self._store.delete(self._version)
-            except Exception as e:  # noqa: BLE001 - an unreachable store: the lease goes stale, the next run takes it
+            except Exception as e:  # an unreachable store: the lease goes stale, the next run takes it
                 log.warning("could not release the lease on %s (%s); the next run takes it over", self.output, e)
         self._version = None
 
@@ -125,9 +128,16 @@ class Lease:
 
     def _record(self) -> dict[str, Any]:
         now = time.time()
-        return {"owner": self.owner, "host": socket.gethostname(), "pid": os.getpid(),
-                "pid_started": _process_start(os.getpid()), "command": " ".join(sys.argv)[:300],
-                "what": self.what, "started": self.started, "heartbeat": now}
+        return {
+            "owner": self.owner,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "pid_started": _process_start(os.getpid()),
+            "command": " ".join(sys.argv)[:300],
+            "what": self.what,
+            "started": self.started,
+            "heartbeat": now,
+        }
 
     def _stale(self, holder: dict[str, Any]) -> str | None:
         """Why a holder is dead ("process gone", "heartbeat stale"), or None if it may be alive."""
@@ -141,12 +151,14 @@ class Lease:
         while not self._stop.wait(self.heartbeat_s):
             try:
                 version = self._store.replace(self._version, self._record())
-            except Exception:  # noqa: BLE001 - an unreachable store: the next beat tries again
+            except Exception:  # an unreachable store: the next beat tries again
                 continue
             if version is None:
                 seen = self._store.read()
-                self.lost = (f"the lease on {self.output} was taken over by "
-                             f"{describe(seen.holder) if seen else 'another run'} while this run held it")
+                self.lost = (
+                    f"the lease on {self.output} was taken over by "
+                    f"{describe(seen.holder) if seen else 'another run'} while this run held it"
+                )
                 return
             self._version = version
 
@@ -155,8 +167,10 @@ def describe(holder: dict[str, Any]) -> str:
     """One line naming a lease holder."""
     beat = time.time() - float(holder.get("heartbeat", 0))
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(holder.get("started", 0))))
-    return (f"pid {holder.get('pid')} on {holder.get('host')} ({holder.get('what', 'run')} started {started}, "
-            f"last heartbeat {beat:.0f} s ago, owner {holder.get('owner', '?')[:8]}: {holder.get('command', '')})")
+    return (
+        f"pid {holder.get('pid')} on {holder.get('host')} ({holder.get('what', 'run')} started {started}, "
+        f"last heartbeat {beat:.0f} s ago, owner {holder.get('owner', '?')[:8]}: {holder.get('command', '')})"
+    )
 
 
 def _process_start(pid: int) -> str:
@@ -182,7 +196,8 @@ def _alive(pid: Any, started: Any) -> bool:
 
 # ---------------------------------------------------------------------------- stores
 
-def _store_for(path: str) -> "_LocalStore | _ObjectStore":
+
+def _store_for(path: str) -> _LocalStore | _ObjectStore:
     fs, p = storage.filesystem(path)
     return _LocalStore(p) if storage.is_local(fs) else _ObjectStore(fs, p)
 
@@ -261,8 +276,14 @@ class _ObjectStore:
 
     def read(self) -> _Seen | None:
         try:
-            out = storage.retrying("read lease", f"s3://{self.bucket}/{self.key}", self.fs.call_s3, "get_object",
-                                   Bucket=self.bucket, Key=self.key)
+            out = storage.retrying(
+                "read lease",
+                f"s3://{self.bucket}/{self.key}",
+                self.fs.call_s3,
+                "get_object",
+                Bucket=self.bucket,
+                Key=self.key,
+            )
         except FileNotFoundError:
             return None
         data = _read_body(self.fs, out["Body"])
@@ -273,20 +294,37 @@ class _ObjectStore:
         return _Seen(holder, out["ETag"])
 
     def replace(self, version: str | None, record: dict) -> str | None:
+        if version is None:
+            return None
         return self._put(record, IfMatch=version)
 
     def delete(self, version: str) -> None:
         try:
-            storage.retrying("release lease", f"s3://{self.bucket}/{self.key}", self.fs.call_s3, "delete_object",
-                             Bucket=self.bucket, Key=self.key, IfMatch=version)
+            storage.retrying(
+                "release lease",
+                f"s3://{self.bucket}/{self.key}",
+                self.fs.call_s3,
+                "delete_object",
+                Bucket=self.bucket,
+                Key=self.key,
+                IfMatch=version,
+            )
         except (FileNotFoundError, OSError) as e:
             if not _precondition_failed(e) and not isinstance(e, FileNotFoundError):
                 raise
 
     def _put(self, record: dict, **condition: str) -> str | None:
         try:
-            out = storage.retrying("write lease", f"s3://{self.bucket}/{self.key}", self.fs.call_s3, "put_object",
-                                   Bucket=self.bucket, Key=self.key, Body=json.dumps(record).encode(), **condition)
+            out = storage.retrying(
+                "write lease",
+                f"s3://{self.bucket}/{self.key}",
+                self.fs.call_s3,
+                "put_object",
+                Bucket=self.bucket,
+                Key=self.key,
+                Body=json.dumps(record).encode(),
+                **condition,
+            )
         except OSError as e:
             if _precondition_failed(e):
                 return None

@@ -7,10 +7,12 @@ marker exists is done, and its payload (counts, checksums, a ledger) is what a r
 the work. A unit is named by a path prefix: a file stem (`phase1/shard_00000` beside its `.bin`/`.idx`) or a
 folder (`candidates`, whose marker `candidates.done.json` sits beside it).
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from corpusforge.core import storage
 

@@ -9,10 +9,12 @@ A shuffle step (one `engine.map` over reduce tasks) commits with the marker idio
 reduce task under `<out>/_items/<key>`, the step under `<out>` itself, so a killed step resumes at its
 first unfinished reduce task and a finished one is never redone.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -91,7 +93,7 @@ class PartitionWriter:
         self.base, self.writer, self.schema = base, writer, schema
         self._open: dict[int | str, tuple[Any, pq.ParquetWriter]] = {}
 
-    def __enter__(self) -> "PartitionWriter":
+    def __enter__(self) -> PartitionWriter:
         return self
 
     def write(self, table: pa.Table, parts: np.ndarray) -> None:
@@ -113,7 +115,7 @@ class PartitionWriter:
         for _, writer in self._open.values():
             try:
                 writer.close()
-            except Exception as e:  # noqa: BLE001 - the other files must still be closed or removed
+            except Exception as e:  # the other files must still be closed or removed
                 failure = failure or e
         for cm, _ in self._open.values():
             # a failed task leaves no file behind: its temporaries are removed, nothing is renamed

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from typing import IO, Any, Callable, Iterator, TypeVar
+from typing import IO, Any, Callable, Iterator, TypeVar, cast
 
 import fsspec
 import pyarrow as pa
@@ -46,7 +46,9 @@ def retry_seconds() -> float:
 def transient(e: BaseException) -> bool:
     """Whether a storage error is worth retrying: connection trouble, timeouts, 5xx, throttling."""
     seen: set[int] = set()
-    while e is not None and id(e) not in seen:
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        e = cur
         seen.add(id(e))
         if isinstance(e, (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError)):
             return False
@@ -66,7 +68,7 @@ def transient(e: BaseException) -> bool:
                 return True
         if isinstance(e, OSError) and e.errno == errno.EBUSY:  # s3fs's translation of SlowDown / 503
             return True
-        e = e.__cause__ or e.__context__
+        cur = e.__cause__ or e.__context__
     return False
 
 
@@ -168,12 +170,12 @@ def open_file(path: str, mode: str = "rb", compression: str | None = None, **kwa
     fs, p = filesystem(path)
     if is_local(fs) or "r" not in mode or "b" not in mode:
         return fsspec.open(path, mode, compression=compression, **_options(path), **kwargs).open()
-    raw = _RetryingReader(_call(fs, "open", path, fs.open, p, mode, **kwargs), path)
+    raw = cast(IO, _RetryingReader(_call(fs, "open", path, fs.open, p, mode, **kwargs), path))
     if compression == "infer":
         compression = fsspec.utils.infer_compression(path)
     if not compression:
         return raw
-    return _Closing(fsspec.compression.compr[compression](raw, mode="rb"), raw)
+    return cast(IO, _Closing(fsspec.compression.compr[compression](raw, mode="rb"), raw))
 
 
 def read_bytes(path: str) -> bytes:
@@ -219,7 +221,7 @@ class _RetryingReader:
         while line := self.readline():
             yield line
 
-    def __enter__(self) -> "_RetryingReader":
+    def __enter__(self) -> _RetryingReader:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -244,7 +246,7 @@ class _Closing:
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._f)
 
-    def __enter__(self) -> "_Closing":
+    def __enter__(self) -> _Closing:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -211,7 +211,7 @@ def _load_ledgers(config: PipelineConfig, n_segments: int, task_ids: list[str],
         ledger = []
         for seg in range(n_segments):
             unit = _paths(config.output, seg, tid, seg == n_segments - 1)[1]
-            ledger.extend(StageStats.from_dict(d) for d in markers.committed(unit))
+            ledger.extend(StageStats.from_dict(d) for d in markers.committed(unit) or [])
         per_task.append(ledger)
     merged = merge_ledgers(per_task)
     by_name = {s.name: s for s in merged}

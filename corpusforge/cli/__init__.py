@@ -70,7 +70,7 @@ def run(
     except ConfigError as e:  # raised before any task runs: nothing to clean up
         console.print(f"[red]config error:[/red] {escape(str(e))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
-    except Exception as e:  # noqa: BLE001 - one line here, the traceback in the log file
+    except Exception as e:  # one line here, the traceback in the log file
         _fail(e, "run", config.output if config else None)
     console.print(f"documents: [bold]{result.data_dir}[/bold]")
     console.print(f"stats:     [bold]{result.stats_path}[/bold]")
@@ -123,7 +123,7 @@ def mix(
     except ConfigError as e:
         console.print(f"[red]blend error:[/red] {escape(str(e))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
-    except Exception as e:  # noqa: BLE001 - one line here, the traceback in the log file
+    except Exception as e:  # one line here, the traceback in the log file
         _fail(e, "mix", spec.output if spec else None)
     for p in result.manifest.phases:
         console.print(f"{p.name}: {p.tokens:,} tokens, {len(p.shards)} shards, "

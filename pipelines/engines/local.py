@@ -39,13 +39,13 @@ class _CallEach(PipelineStep):
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         try:
             result = call_with_env(self.env, self.fn, self.items[rank])
-        except Exception as e:  # noqa: BLE001 - handed to the driver, which raises it as one error
+        except Exception as e:  # handed to the driver, which raises it as one error
             result = _TaskFailed(e, "".join(traceback.format_exception(e)))
         tmp = os.path.join(self.results_dir, f"{rank}.pkl.tmp")
         with open(tmp, "wb") as f:
             try:
                 pickle.dump(result, f)
-            except Exception:  # noqa: BLE001 - an exception that does not pickle travels as its text
+            except Exception:  # an exception that does not pickle travels as its text
                 f.seek(0)
                 f.truncate()
                 pickle.dump(_TaskFailed(RuntimeError(str(result.error)), result.traceback), f)

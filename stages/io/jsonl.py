@@ -1,7 +1,9 @@
 """Read JSONL(.gz/.zst) documents from peers (datatrove, Dolma, The Stack exports, math sets)."""
+
 from __future__ import annotations
 
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 import orjson
 from pydantic import Field
@@ -24,7 +26,7 @@ class JsonlReader(Reader):
 
     class Config(StageConfig):
         paths: list[str]
-        source: str = "web"          # the documents' source kind: web, code, math, synthetic, ...
+        source: str = "web"  # the documents' source kind: web, code, math, synthetic, ...
         text_field: str = "text"
         id_field: str | None = "id"  # None: derive a stable id from the file and the line's byte offset
         compression: Literal["infer", "gzip", "zstd", "none"] = "infer"
@@ -53,7 +55,7 @@ class JsonlReader(Reader):
     def read_range(self, path: str, part: ByteRange) -> Iterator[Document]:
         try:
             f = storage.open_file(path, "rb", compression=self._compression(path))
-        except Exception as e:  # noqa: BLE001 - a missing or unreadable file is a counted drop
+        except Exception as e:  # a missing or unreadable file is a counted drop
             if part.holds(0):
                 self.seen()
                 self.drop_record(f"unreadable_file:{type(e).__name__}")

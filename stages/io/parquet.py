@@ -11,9 +11,11 @@ is one counted drop (`unreadable_file:<why>`) and the next file goes on; a row w
 counted drop too. A file larger than `task_bytes` runs as several tasks, each reading the row groups that
 start in its byte range.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,8 +26,6 @@ from corpusforge.core.document import ANNOTATION_FIELDS, META_FIELDS, SCHEMA, Do
 from corpusforge.stages.base import WHOLE_FILE, ByteRange, Reader, StageConfig
 from corpusforge.stages.io.ranges import DEFAULT_TASK_BYTES, fixed_ranges
 
-_PY_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "float": (int, float)}
-
 
 class ParquetReader(Reader):
     """Streams documents from Parquet files (core schema or a peer's), one row group at a time."""
@@ -35,9 +35,9 @@ class ParquetReader(Reader):
 
     class Config(StageConfig):
         paths: list[str]
-        source: str = "web"          # the documents' source kind when the file has no `source` column
+        source: str = "web"  # the documents' source kind when the file has no `source` column
         text_field: str = "text"
-        id_field: str = "id"         # a file without it gets ids derived from file and row
+        id_field: str = "id"  # a file without it gets ids derived from file and row
         # Files larger than this run as several tasks (row groups by byte range): bounded, parallel, resumable.
         task_bytes: int = Field(DEFAULT_TASK_BYTES, ge=1)
 
@@ -54,7 +54,7 @@ class ParquetReader(Reader):
         try:
             f = storage.open_file(path, "rb")
             pf = pq.ParquetFile(f)
-        except Exception as e:  # noqa: BLE001 - any unreadable file is a counted drop, not a crash
+        except Exception as e:  # any unreadable file is a counted drop, not a crash
             if part.holds(0):  # counted once, by the part the file starts in
                 self._unreadable(type(e).__name__)
             return
@@ -70,7 +70,7 @@ class ParquetReader(Reader):
                 if part.whole or part.holds(_group_start(pf.metadata, i)):
                     try:
                         table = pf.read_row_group(i, columns=mapping.columns)
-                    except Exception as e:  # noqa: BLE001 - a damaged row group ends this part, counted
+                    except Exception as e:  # a damaged row group ends this part, counted
                         self._unreadable(f"row_group_{type(e).__name__}")
                         return
                     yield from mapping.documents(self, table, path, first_row)
@@ -90,21 +90,33 @@ def _group_start(meta: pq.FileMetaData, i: int) -> int:
 class _Mapping:
     """How one file's columns become documents."""
 
-    def __init__(self, config: ParquetReader.Config, columns: list[str], core: bool, text_type: pa.DataType,
-                 meta_columns: list[str], metadata: str | None, source: bool):
+    def __init__(
+        self,
+        config: ParquetReader.Config,
+        columns: list[str],
+        core: bool,
+        text_type: pa.DataType,
+        meta_columns: list[str],
+        metadata: str | None,
+        source: bool,
+    ):
         self.config, self.columns, self.core = config, columns, core
         self.text_binary = pa.types.is_binary(text_type) or pa.types.is_large_binary(text_type)
         self.meta_columns, self.metadata, self.source = meta_columns, metadata, source
 
     @classmethod
-    def of(cls, schema: pa.Schema, config: ParquetReader.Config) -> "_Mapping | str":
+    def of(cls, schema: pa.Schema, config: ParquetReader.Config) -> _Mapping | str:
         """The mapping of a file's schema, or why the file cannot give documents."""
         names = schema.names
         if config.text_field not in names:
             return "no_text_column"
         text_type = schema.field(config.text_field).type
-        if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
-                or pa.types.is_binary(text_type) or pa.types.is_large_binary(text_type)):
+        if not (
+            pa.types.is_string(text_type)
+            or pa.types.is_large_string(text_type)
+            or pa.types.is_binary(text_type)
+            or pa.types.is_large_binary(text_type)
+        ):
             return "text_column_type"
         if _is_core(schema) and config.text_field == "text" and config.id_field == "id":
             return cls(config, [n for n in SCHEMA.names if n in names], True, text_type, [], None, True)
@@ -190,12 +202,14 @@ def _as_dict(value: Any) -> dict:
 
 def _known_meta(values: dict) -> dict:
     """The keys the core schema knows, with values of its types (others are left out, never a write error)."""
-    out = {}
+    out: dict[str, str | float] = {}
     for k, v in values.items():
         t = META_FIELDS.get(k)
         if t is None or v is None:
             continue
-        kind = "float" if pa.types.is_floating(t) else "string"
-        if isinstance(v, _PY_TYPES[kind]) and not isinstance(v, bool):
-            out[k] = float(v) if kind == "float" else v
+        if pa.types.is_floating(t):
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[k] = float(v)
+        elif isinstance(v, str):
+            out[k] = v
     return out

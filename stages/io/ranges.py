@@ -6,6 +6,7 @@ record boundary at or after its start (a gzip member that opens a WARC record, t
 Parquet row group) and reads every record that starts before its end, even one that runs past it: each
 record belongs to exactly one part.
 """
+
 from __future__ import annotations
 
 from corpusforge.stages.base import ByteRange

@@ -197,7 +197,7 @@ def _stoplist_once() -> None:
     if getattr(justext.core.define_stoplist, "_corpusforge", False):
         return
     lowered = frozenset(w.lower() for w in trafilatura.external.jt_stoplist_init())
-    trafilatura.external.JT_STOPLIST = lowered
+    trafilatura.external.JT_STOPLIST = lowered  # type: ignore[assignment]  # trafilatura types it as a tuple
     rebuild = justext.core.define_stoplist
 
     def define_stoplist(stoplist):

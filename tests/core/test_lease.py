@@ -1,4 +1,5 @@
 """The output lease: one writer per output prefix, a clear refusal naming the holder, takeover of a dead holder."""
+
 import json
 import os
 import socket
@@ -11,10 +12,23 @@ import pytest
 from corpusforge.core.lease import Lease, LeaseHeld, LeaseLost, lease_path
 
 
+def _holder(output: str) -> dict:
+    with open(lease_path(output)) as f:
+        return json.load(f)
+
+
 def _forge(path: str, **holder) -> None:
     """A lease left by another run (written as that run would have)."""
-    record = {"owner": "f" * 32, "host": "other-host", "pid": 4242, "command": "corpusforge run x.yaml",
-              "what": "pipeline x", "started": time.time() - 60, "heartbeat": time.time(), **holder}
+    record = {
+        "owner": "f" * 32,
+        "host": "other-host",
+        "pid": 4242,
+        "command": "corpusforge run x.yaml",
+        "what": "pipeline x",
+        "started": time.time() - 60,
+        "heartbeat": time.time(),
+        **holder,
+    }
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         json.dump(record, f)
@@ -27,7 +41,7 @@ def test_second_writer_is_refused_with_the_holder_named(tmp_path):
             Lease(out).acquire()
         message = str(refused.value)
         assert f"pid {os.getpid()} on {socket.gethostname()}" in message and "pipeline a" in message
-        assert out in message and json.loads(open(lease_path(out)).read())["pid"] == os.getpid()
+        assert out in message and _holder(out)["pid"] == os.getpid()
     assert not os.path.exists(lease_path(out))  # released
     with Lease(out):  # free again
         pass
@@ -42,7 +56,7 @@ def test_a_live_holder_elsewhere_is_respected_and_a_stale_one_taken_over(tmp_pat
     _forge(lease_path(out), heartbeat=time.time() - 3600)
     with Lease(out, stale_s=60) as lease:
         assert lease.took_over["pid"] == 4242 and lease.took_over["reason"] == "heartbeat stale"
-        assert json.loads(open(lease_path(out)).read())["owner"] == lease.owner
+        assert _holder(out)["owner"] == lease.owner
 
 
 def test_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_path):
@@ -65,7 +79,7 @@ def test_a_holder_whose_lease_was_taken_over_notices(tmp_path):
     with pytest.raises(LeaseLost, match="taken over by pid 4242"):
         lease.check()
     lease.release()
-    assert json.loads(open(lease_path(out)).read())["pid"] == 4242  # the new holder's lease is left alone
+    assert _holder(out)["pid"] == 4242  # the new holder's lease is left alone
 
 
 @pytest.mark.slow
@@ -79,8 +93,9 @@ def test_lease_on_s3_uses_conditional_puts(s3_server):
         first._thread.join()
         import s3fs
 
-        fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": os.environ["CORPUSFORGE_S3_ENDPOINT"]},
-                               skip_instance_cache=True)
+        fs = s3fs.S3FileSystem(
+            client_kwargs={"endpoint_url": os.environ["CORPUSFORGE_S3_ENDPOINT"]}, skip_instance_cache=True
+        )
         record = json.loads(fs.cat_file(lease_path(out)[5:]))
         fs.pipe_file(lease_path(out)[5:], json.dumps({**record, "host": "gone", "heartbeat": 0}).encode())
         with Lease(out) as second:

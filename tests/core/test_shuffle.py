@@ -1,4 +1,5 @@
 """The shared file shuffle and the one completion-marker idiom every global step and the export use."""
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -38,10 +39,9 @@ def test_partition_writer_streams_batches_and_commits_on_close(tmp_path):
 
 
 def test_a_failed_map_task_leaves_no_file_and_no_temporary(tmp_path):
-    with pytest.raises(RuntimeError, match="killed"):
-        with shuffle.PartitionWriter(str(tmp_path / "s"), "w0", SCHEMA) as w:
-            w.write(pa.table({"k": [1, 2], "v": ["a", "b"]}, schema=SCHEMA), np.array([0, 1]))
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError, match="killed"), shuffle.PartitionWriter(str(tmp_path / "s"), "w0", SCHEMA) as w:
+        w.write(pa.table({"k": [1, 2], "v": ["a", "b"]}, schema=SCHEMA), np.array([0, 1]))
+        raise RuntimeError("killed")
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
@@ -55,6 +55,7 @@ def test_a_step_commits_once_and_a_rerun_returns_its_payload(tmp_path):
             if k == 2 and len(done) == 3:
                 raise RuntimeError("worker killed")
             return {"k": k}
+
         return shuffle.reduce_once(out, k, work)
 
     engine = SerialEngine()

@@ -1,5 +1,7 @@
 """Object-store outages: refused connections and SlowDown are retried with backoff; a lasting outage ends the
 run with one line that says what failed and that rerunning resumes."""
+
+import contextlib
 import json
 import os
 import socket
@@ -16,8 +18,9 @@ from corpusforge.core.document import Document
 
 pytestmark = pytest.mark.slow
 
-SLOWDOWN = (b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nConnection: close\r\nContent-Length: %d\r\n"
-            b"\r\n%s")
+SLOWDOWN = (
+    b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+)
 SLOWDOWN_BODY = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
 
 
@@ -55,10 +58,8 @@ class FlakyProxy:
         """Switch modes; "refuse" closes the port so connections are refused, as when a server is down."""
         if mode != "up":  # open keep-alive connections break too, as they do when a server goes away
             for sock in list(self._open):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
         if mode == "refuse" and self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -74,7 +75,7 @@ class FlakyProxy:
                 continue
             try:
                 conn, _ = listener.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
@@ -109,19 +110,21 @@ def _pipe(a: socket.socket, b: socket.socket, open_: set) -> None:
     finally:
         for s in (a, b):
             open_.discard(s)
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def _setup(s3_server: str, tmp_path) -> tuple[list, dict]:
     for s in range(3):
         docs = [Document(f"s{s}-{i}", f"page {i % 4} text" if i % 2 else f"unique {s} {i}") for i in range(20)]
         storage.write_documents(f"{s3_server}/in/{s}.parquet", docs)
-    config = {"name": "outage", "output": f"{s3_server}/out", "engine": {"type": "local", "workers": 1},
-              "input": {"type": "parquet", "paths": [f"{s3_server}/in/*.parquet"]},
-              "stages": [{"type": "exact_dedup", "buckets": 3}]}
+    config = {
+        "name": "outage",
+        "output": f"{s3_server}/out",
+        "engine": {"type": "local", "workers": 1},
+        "input": {"type": "parquet", "paths": [f"{s3_server}/in/*.parquet"]},
+        "stages": [{"type": "exact_dedup", "buckets": 3}],
+    }
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(config))
     cli = [sys.executable, "-m", "corpusforge.cli", "run", str(tmp_path / "p.yaml")]
     return cli, {**os.environ, "CORPUSFORGE_PROGRESS": "0"}
@@ -131,8 +134,13 @@ def test_an_outage_is_survived_and_the_output_is_whole(s3_server, tmp_path):
     cli, env = _setup(s3_server, tmp_path)
     proxy = FlakyProxy(os.environ["CORPUSFORGE_S3_ENDPOINT"])
     try:
-        run = subprocess.Popen(cli, env={**env, "CORPUSFORGE_S3_ENDPOINT": proxy.endpoint}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+        run = subprocess.Popen(
+            cli,
+            env={**env, "CORPUSFORGE_S3_ENDPOINT": proxy.endpoint},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         # the store goes away once the run has started writing, then throttles, then comes back
         deadline = time.time() + 120
         while time.time() < deadline and not storage.exists(f"{s3_server}/out/_work/lease.json"):
@@ -157,9 +165,13 @@ def test_a_lasting_outage_ends_with_one_line_and_a_rerun_resumes(s3_server, tmp_
     cli, env = _setup(s3_server, tmp_path)
     proxy = FlakyProxy(os.environ["CORPUSFORGE_S3_ENDPOINT"])
     try:
-        run = subprocess.Popen(cli, env={**env, "CORPUSFORGE_S3_ENDPOINT": proxy.endpoint,
-                                         "CORPUSFORGE_STORAGE_RETRY_S": "3"},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        run = subprocess.Popen(
+            cli,
+            env={**env, "CORPUSFORGE_S3_ENDPOINT": proxy.endpoint, "CORPUSFORGE_STORAGE_RETRY_S": "3"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.time() + 120
         while time.time() < deadline and not storage.exists(f"{s3_server}/out/_work/pipeline.json"):
             time.sleep(0.02)
@@ -172,7 +184,8 @@ def test_a_lasting_outage_ends_with_one_line_and_a_rerun_resumes(s3_server, tmp_
     assert len(errors) == 1 and "storage unreachable" in errors[0] and "rerun the same command" in errors[0]
     assert "Traceback" not in err and "│" not in err  # no wall of frames: retry warnings and the error line
     log = errors[0].split("(traceback: ")[1].rstrip(")")
-    assert "EndpointConnectionError" in open(log).read()
+    with open(log) as f:
+        assert "EndpointConnectionError" in f.read()
     # the store is back: the same command resumes and finishes
     again = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr

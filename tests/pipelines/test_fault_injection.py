@@ -5,6 +5,7 @@ per-document stage, exact dedup and fuzzy dedup (global steps with file shuffles
 points are drawn (seeded) over the run's progress, measured in committed markers, so they land in the reading
 segment, in both resolves and in the last segment.
 """
+
 import hashlib
 import json
 import os
@@ -46,9 +47,13 @@ def _corpus(root: str) -> None:
 
 def _config(inputs: str, output: str, fuzzy: bool = True) -> dict:
     stages = [{"type": "pii_normalize"}, {"type": "exact_dedup", "buckets": 3}]
-    return {"name": "faults", "output": output, "engine": {"type": "local", "workers": 1},
-            "input": {"type": "parquet", "paths": [inputs], "task_bytes": 30_000},
-            "stages": stages + ([{"type": "fuzzy_dedup", "partitions": 3}] if fuzzy else [])}
+    return {
+        "name": "faults",
+        "output": output,
+        "engine": {"type": "local", "workers": 1},
+        "input": {"type": "parquet", "paths": [inputs], "task_bytes": 30_000},
+        "stages": stages + ([{"type": "fuzzy_dedup", "partitions": 3}] if fuzzy else []),
+    }
 
 
 def _cli(tmp_path: Path, config: dict, name: str) -> list[str]:
@@ -69,8 +74,10 @@ def _markers(output: str) -> int:
 
 def _result(output: str) -> tuple[dict, list]:
     """sha256 of every output document file, and the ledger without timings."""
-    files = {p.rsplit("/", 1)[-1]: hashlib.sha256(storage.read_bytes(p)).hexdigest()
-             for p in storage.expand([storage.join(output, "data", "*.parquet")])}
+    files = {
+        p.rsplit("/", 1)[-1]: hashlib.sha256(storage.read_bytes(p)).hexdigest()
+        for p in storage.expand([storage.join(output, "data", "*.parquet")])
+    }
     stats = json.loads(storage.read_text(storage.join(output, "stats.json")))
     ledger = [{k: v for k, v in s.items() if k not in ("seconds", "extra")} for s in stats["stages"]]
     return files, ledger
@@ -78,8 +85,7 @@ def _result(output: str) -> tuple[dict, list]:
 
 def _kill_at(cli: list[str], env: dict, output: str, markers: int, timeout: float = 120) -> bool:
     """Start the run and kill its process group once `markers` units have committed; False if it finished."""
-    proc = subprocess.Popen(cli, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cli, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + timeout
     while proc.poll() is None and time.time() < deadline:
         if _markers(output) >= markers:

@@ -1,4 +1,5 @@
 """Every path a config names is checked before any work; a failed attempt that committed nothing is replaceable."""
+
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from corpusforge.core.document import Document
 from corpusforge.pipelines.runner import iter_output, run_pipeline
 from corpusforge.pipelines.schema import validate_pipeline
 
-FAILING_STAGE = '''
+FAILING_STAGE = """
 from corpusforge.stages.base import Stage, StageConfig
 
 class Flaky(Stage):
@@ -25,7 +26,7 @@ class Flaky(Stage):
     def setup(self):
         if self.config.fail:
             raise RuntimeError("model folder is empty")
-'''
+"""
 
 
 def _inputs(tmp_path: Path) -> str:
@@ -37,7 +38,8 @@ def _inputs(tmp_path: Path) -> str:
 
 def test_missing_paths_stop_the_run_before_anything_is_written(tmp_path):
     config = {
-        "name": "paths", "output": str(tmp_path / "out"),
+        "name": "paths",
+        "output": str(tmp_path / "out"),
         "input": {"type": "parquet", "paths": [_inputs(tmp_path), str(tmp_path / "nowhere" / "*.parquet")]},
         "stages": [
             {"type": "url_filter", "blocklists": [str(tmp_path / "block.txt")]},
@@ -48,8 +50,12 @@ def test_missing_paths_stop_the_run_before_anything_is_written(tmp_path):
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(config))
     result = CliRunner().invoke(app, ["run", str(tmp_path / "p.yaml")])
     assert result.exit_code == 2, result.output
-    for field in ("input (parquet).paths[1]: no file matches", "stages[0] (url_filter).blocklists[0]",
-                  "stages[1] (quality).classifiers.dclm", "stages[2] (decontaminate).benchmarks[0].path"):
+    for field in (
+        "input (parquet).paths[1]: no file matches",
+        "stages[0] (url_filter).blocklists[0]",
+        "stages[1] (quality).classifiers.dclm",
+        "stages[2] (decontaminate).benchmarks[0].path",
+    ):
         assert field in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()  # nothing written: no pipeline.json, no index, no lease
@@ -58,9 +64,13 @@ def test_missing_paths_stop_the_run_before_anything_is_written(tmp_path):
 def test_an_attempt_that_committed_nothing_is_replaced_by_the_corrected_config(tmp_path, monkeypatch):
     (tmp_path / "flakymod.py").write_text(FAILING_STAGE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    config = {"name": "fix", "output": str(tmp_path / "out"), "engine": {"type": "local", "workers": 1},
-              "input": {"type": "parquet", "paths": [_inputs(tmp_path)]},
-              "stages": [{"type": "flakymod:Flaky", "fail": True}]}
+    config = {
+        "name": "fix",
+        "output": str(tmp_path / "out"),
+        "engine": {"type": "local", "workers": 1},
+        "input": {"type": "parquet", "paths": [_inputs(tmp_path)]},
+        "stages": [{"type": "flakymod:Flaky", "fail": True}],
+    }
     with pytest.raises(RuntimeError, match="model folder is empty"):
         run_pipeline(validate_pipeline(config))
     assert (tmp_path / "out" / "_work" / "pipeline.json").exists()  # the failed attempt recorded its config

@@ -1,4 +1,5 @@
 """Two runs started together on one output: one writes, the other is refused with the holder named."""
+
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ from corpusforge.pipelines.runner import iter_output
 
 pytestmark = pytest.mark.slow
 
-SLOW_STAGE = textwrap.dedent('''
+SLOW_STAGE = textwrap.dedent("""
     import time
     from corpusforge.stages.base import Stage, StageConfig
 
@@ -29,7 +30,7 @@ SLOW_STAGE = textwrap.dedent('''
             for doc in docs:
                 time.sleep(self.config.delay)
                 yield doc
-''')
+""")
 
 
 def test_two_runs_on_one_output_one_is_refused_and_the_output_is_whole(tmp_path):
@@ -37,15 +38,21 @@ def test_two_runs_on_one_output_one_is_refused_and_the_output_is_whole(tmp_path)
     for s in range(4):
         docs = [Document(f"s{s}-{i}", f"text {i % 5} of shard" if i % 2 else f"unique {s}/{i}") for i in range(30)]
         storage.write_documents(str(tmp_path / "in" / f"{s}.parquet"), docs)
-    config = {"name": "two", "output": str(tmp_path / "out"), "engine": {"type": "local", "workers": 2},
-              "input": {"type": "parquet", "paths": [str(tmp_path / "in" / "*.parquet")]},
-              "stages": [{"type": "slowmod:Slow", "delay": 0.02}, {"type": "exact_dedup", "buckets": 4}]}
+    config = {
+        "name": "two",
+        "output": str(tmp_path / "out"),
+        "engine": {"type": "local", "workers": 2},
+        "input": {"type": "parquet", "paths": [str(tmp_path / "in" / "*.parquet")]},
+        "stages": [{"type": "slowmod:Slow", "delay": 0.02}, {"type": "exact_dedup", "buckets": 4}],
+    }
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(config))
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "CORPUSFORGE_PROGRESS": "0"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "CORPUSFORGE_PROGRESS": "0",
+    }
     cli = [sys.executable, "-m", "corpusforge.cli", "run", str(tmp_path / "p.yaml")]
-    runs = [subprocess.Popen(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    runs = [subprocess.Popen(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = []
     for proc in runs:
         out, err = proc.communicate(timeout=300)

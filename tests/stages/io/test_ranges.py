@@ -1,4 +1,5 @@
 """Large inputs split into byte ranges: the parts together read exactly what the whole file reads, damage included."""
+
 import gzip
 import json
 import zlib
@@ -18,11 +19,18 @@ from corpusforge.stages.io.parquet import ParquetReader
 from corpusforge.stages.io.warc import WarcReader
 
 
-
 def _pages(n: int) -> list[tuple[str, bytes]]:
-    return [(f"http://site.test/{i}", (f"<html><body><article><h1>Page {i}</h1>"
-             + f"<p>Paragraph {i}: the towpath follows the water past locks and mills.</p>" * 4
-             + "</article></body></html>").encode()) for i in range(n)]
+    return [
+        (
+            f"http://site.test/{i}",
+            (
+                f"<html><body><article><h1>Page {i}</h1>"
+                + f"<p>Paragraph {i}: the towpath follows the water past locks and mills.</p>" * 4
+                + "</article></body></html>"
+            ).encode(),
+        )
+        for i in range(n)
+    ]
 
 
 def _members(blob: bytes) -> list[bytes]:
@@ -51,8 +59,11 @@ def _whole_and_parts(reader_cls, path: Path, task_bytes: int, **settings):
 
 def _same(docs, ledger, got, split_ledger):
     assert [(d.id, d.text, d.meta) for d in got] == [(d.id, d.text, d.meta) for d in docs]
-    assert (split_ledger.docs_in, split_ledger.docs_out, dict(split_ledger.dropped)) == \
-        (ledger.docs_in, ledger.docs_out, dict(ledger.dropped))
+    assert (split_ledger.docs_in, split_ledger.docs_out, dict(split_ledger.dropped)) == (
+        ledger.docs_in,
+        ledger.docs_out,
+        dict(ledger.dropped),
+    )
     assert split_ledger.balanced
 
 
@@ -116,12 +127,21 @@ def test_parquet_parts_split_at_row_groups(tmp_path):
 def test_split_runs_give_the_unsplit_output_with_stable_task_ids(tmp_path):
     members = _members(Path(wrap_pages_as_warc(_pages(40), tmp_path / "in" / "a.warc.gz")).read_bytes())
     (tmp_path / "in" / "b.warc.gz").write_bytes(b"".join(members[:5]))
-    base = {"name": "split", "engine": {"type": "local", "workers": 1},
-            "input": {"type": "warc", "paths": [str(tmp_path / "in" / "*.warc.gz")]},
-            "stages": [{"type": "exact_dedup", "buckets": 2}]}
+    base = {
+        "name": "split",
+        "engine": {"type": "local", "workers": 1},
+        "input": {"type": "warc", "paths": [str(tmp_path / "in" / "*.warc.gz")]},
+        "stages": [{"type": "exact_dedup", "buckets": 2}],
+    }
     whole = run_pipeline(validate_pipeline({**base, "output": str(tmp_path / "whole")}))
-    split_cfg = validate_pipeline({**base, "output": str(tmp_path / "split"), "engine": {"workers": 2},
-                                   "input": {**base["input"], "task_bytes": 4000}})
+    split_cfg = validate_pipeline(
+        {
+            **base,
+            "output": str(tmp_path / "split"),
+            "engine": {"workers": 2},
+            "input": {**base["input"], "task_bytes": 4000},
+        }
+    )
     tasks = plan_tasks(split_cfg)
     assert [t.task_id for t in tasks][:3] == ["00000-00000", "00000-00001", "00000-00002"]
     assert tasks[-1].task_id == "00001" and [t.task_id for t in plan_tasks(split_cfg)] == [t.task_id for t in tasks]
