@@ -210,6 +210,8 @@ def trafilatura_extractor(
     """trafilatura.extract with datatrove's settings bound."""
     from trafilatura import extract
 
+    _stoplist_once()
+
     def run(html: str) -> str | None:
         return extract(
             html,
@@ -220,6 +222,30 @@ def trafilatura_extractor(
         )
 
     return run
+
+
+def _stoplist_once() -> None:
+    """Lower-case justext's all-language stoplist once per process instead of once per page.
+
+    trafilatura's justext fallback passes the union of every language's stoplist (~155k words) and
+    justext's `classify_paragraphs` lower-cases it into a new frozenset on every call: on small pages
+    that is most of the extraction time. Handing it the lower-cased set it would build gives the same
+    classification without the rebuild.
+    """
+    import justext.core
+    import trafilatura.external
+
+    if getattr(justext.core.define_stoplist, "_corpusforge", False):
+        return
+    lowered = frozenset(w.lower() for w in trafilatura.external.jt_stoplist_init())
+    trafilatura.external.JT_STOPLIST = lowered  # type: ignore[assignment]  # trafilatura types it as a tuple
+    rebuild = justext.core.define_stoplist
+
+    def define_stoplist(stoplist):
+        return stoplist if stoplist is lowered else rebuild(stoplist)
+
+    define_stoplist._corpusforge = True  # type: ignore[attr-defined]
+    justext.core.define_stoplist = define_stoplist
 
 
 def resiliparse_text(html: str) -> str:
