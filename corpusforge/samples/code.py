@@ -208,6 +208,24 @@ def feature_flags() -> dict:
         if item.strip():
             flags[item.strip()] = True
     return flags
+
+
+def notify_channel(message: str, level: str = "info") -> dict:
+    """The payload the deploy bot posts to the team channel after each release."""
+    colour = {{"info": "good", "warning": "warning", "error": "danger"}}.get(level, "good")
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    summary = lines[0] if lines else "deploy finished"
+    details = "\\n".join(lines[1:])
+    return {{"attachments": [{{"color": colour, "title": summary, "text": details}}]}}
+
+
+def cache_settings(debug: bool) -> dict:
+    """Cache sizes and lifetimes; debug runs keep nothing between requests."""
+    if debug:
+        return {{"backend": "memory", "max_entries": 0, "ttl_seconds": 0}}
+    size = int(os.environ.get("ACME_CACHE_ENTRIES", "10000"))
+    ttl = int(os.environ.get("ACME_CACHE_TTL", "300"))
+    return {{"backend": "redis", "max_entries": size, "ttl_seconds": ttl}}
 '''
     files["deploy/id_rsa_deploy.py"] = f'''"""Key material the deploy script writes to disk before it connects."""
 import pathlib
@@ -224,8 +242,35 @@ def write_key(path: str) -> None:
     print("wrote", target)
 
 
-if __name__ == "__main__":
-    write_key("/tmp/deploy_key")
+def ssh_command(host: str, key_path: str, user: str = "deploy", port: int = 22) -> list:
+    """The ssh invocation the deploy step runs against one host."""
+    options = ["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+    return ["ssh", "-i", key_path, "-p", str(port), *options, f"{{user}}@{{host}}"]
+
+
+def rollout(hosts: list, key_path: str, batch_size: int = 2) -> list:
+    """Deploy to the hosts in small batches; stop at the first batch that fails."""
+    done = []
+    for start in range(0, len(hosts), batch_size):
+        batch = hosts[start:start + batch_size]
+        for host in batch:
+            command = ssh_command(host, key_path)
+            print("would run:", " ".join(command))
+            done.append(host)
+    return done
+
+
+def main(argv: list) -> int:
+    """Write the key, then roll out to the hosts named on the command line."""
+    key_path = "/tmp/deploy_key"
+    write_key(key_path)
+    hosts = [arg for arg in argv if not arg.startswith("-")]
+    if not hosts:
+        print("usage: id_rsa_deploy.py HOST [HOST ...]")
+        return 2
+    finished = rollout(hosts, key_path)
+    print(f"deployed to {{len(finished)}} of {{len(hosts)}} hosts")
+    return 0
 '''
     files["acme/checksums.py"] = f'''"""Release artefacts and their digests, checked before an upgrade."""
 import hashlib
@@ -258,14 +303,40 @@ ALPHABET = "{ns["fixture_sequential"]}"
 
 
 class LoginTest(unittest.TestCase):
+    def setUp(self):
+        self.users = {{"admin": TEST_PASSWORD, "guest": ""}}
+        self.attempts = []
+
+    def login(self, user, password):
+        ok = check_login(user, password)
+        self.attempts.append((user, ok))
+        return ok
+
     def test_rejects_empty_password(self):
-        self.assertFalse(check_login("admin", ""))
+        result = self.login("admin", "")
+        self.assertFalse(result)
+        self.assertEqual(self.attempts, [("admin", False)])
 
     def test_accepts_fixture_password(self):
-        self.assertTrue(check_login("admin", TEST_PASSWORD))
+        result = self.login("admin", self.users["admin"])
+        self.assertTrue(result)
+        self.assertEqual(len(self.attempts), 1)
+
+    def test_unknown_user_is_rejected(self):
+        result = self.login("", TEST_PASSWORD)
+        self.assertFalse(result)
+        self.assertIn(("", False), self.attempts)
 
     def test_alphabet_is_complete(self):
+        letters = [c for c in ALPHABET if c.isalpha()]
+        digits = [c for c in ALPHABET if c.isdigit()]
+        self.assertEqual(len(letters), 26)
+        self.assertEqual(len(digits), 10)
         self.assertEqual(len(set(ALPHABET)), 36)
+
+    def test_placeholders_are_not_keys(self):
+        for value in (API_KEY, TOKEN_FROM_ENV):
+            self.assertFalse(value.isalnum())
 
 
 def check_login(user: str, password: str) -> bool:
@@ -402,6 +473,25 @@ def _near_duplicate(src: str, rng: random.Random) -> str:
     return "".join(lines)
 
 
+_TEXTUTILS_HEAD = '''"""Small string and list helpers used by the templates."""
+from typing import List
+
+
+def slugify(title: str) -> str:
+    """Lower-case words joined by hyphens, for URLs."""
+    words = [w for w in "".join(c if c.isalnum() else " " for c in title.lower()).split() if w]
+    return "-".join(words)
+
+
+def truncate(text: str, limit: int = 80) -> str:
+    """Cut text at a word boundary and mark the cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
+    return cut + "\u2026"
+
+
+'''
 # Planted when the real HumanEval file is absent: an item in HumanEval's shape, written for this module.
 _OWN_EVAL_ITEM = {
     "task_id": "Sample/0",
@@ -469,8 +559,7 @@ def write_code_sample(out_dir: str, seed: int = 0) -> dict:
         planted["exact_duplicates"].append(["six/six.py", "acme-webapp/acme/vendor/six.py"])
     item = _humaneval_item() or _OWN_EVAL_ITEM
     if item is not None:
-        (acme / "acme" / "textutils.py").write_text(
-            '"""Small string helpers."""\n\n\n' + item["prompt"] + item["canonical_solution"])
+        (acme / "acme" / "textutils.py").write_text(_TEXTUTILS_HEAD + item["prompt"] + item["canonical_solution"])
         planted["humaneval"] = item["task_id"]
     # Damaged snapshots: a tarball cut in half and a zip that is not one.
     good_tar = repos / "markupsafe.tar.gz"

@@ -25,7 +25,9 @@ from corpusforge.stages.text.gopher import _NGramHashes, duplicates
 _WORD = re.compile(r"\w+")
 _URL = re.compile(r"^(?:https?|ftp)://|^www\.")
 _HEX_WORD = re.compile(r"\b0[xX][0-9a-fA-F]+\b")
-_STRING = re.compile(r"\"\"\".*?\"\"\"|'''.*?'''|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|`(?:\\.|[^`\\])*`", re.S)
+# String literals; triple-quoted ones are docstrings (documentation, not data) and do not count.
+_DOCSTRING = re.compile(r"\"\"\".*?\"\"\"|'''.*?'''", re.S)
+_STRING = re.compile(r"\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|`(?:\\.|[^`\\])*`")
 _TODO = re.compile(r"\b(?:todo|fixme)\b|your code here", re.I)
 _ASSERT = re.compile(r"^\s*(?:assert\b|self\.assert\w*\(|expect\(|EXPECT_|ASSERT_)")
 _CPP_MAIN = re.compile(r"\bint\s+main\s*\(")
@@ -214,7 +216,7 @@ class OpenCoderRules(Filter):
     def _strings(self, text: str, lines: list[str], words: list[str]) -> str | None:
         g = self.config.general
         n_chars, n_lines = len(text), max(len(lines), 1)
-        strings = [m for m in _STRING.finditer(text)]
+        strings = list(_STRING.finditer(_DOCSTRING.sub("", text)))
         if _fraction(sum(m.end() - m.start() for m in strings), n_chars) > g.max_string_chars:
             return "opc_string_chars"
         long_string_lines = sum(m.group(0).count("\n") + 1 for m in strings if len(_WORD.findall(m.group(0))) > 20)
