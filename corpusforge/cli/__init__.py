@@ -38,14 +38,18 @@ def run(
 
 
 @app.command()
-def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo input (warc/ and eval/)"),
+def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo input (warc/, eval/ and code/)"),
            seed: int = typer.Option(0, help="Random seed")) -> None:
-    """Write the demo input: WARC files that give every stage work, and the eval items they plant."""
+    """Write the demo input: WARC files and code repositories that give every stage work, and the eval items."""
+    from corpusforge.samples.code import write_code_sample
     from corpusforge.samples.web import write_sample, write_sample_evals
 
     paths = write_sample(str(out_dir / "warc"), seed=seed)
     evals = write_sample_evals(str(out_dir / "eval"), seed=seed)
     console.print(f"wrote {len(paths)} WARC files under {out_dir / 'warc'}; eval items: {', '.join(evals)}")
+    planted = write_code_sample(str(out_dir / "code"), seed=seed)
+    console.print(f"wrote {len(planted['repositories']) + 1} code repositories under {out_dir / 'code' / 'repos'} "
+                  f"(planted items: {out_dir / 'code' / 'planted.json'})")
 
 
 @app.command()

@@ -14,10 +14,10 @@ import re
 from typing import Iterable, Literal
 
 # Candidate license files by name, after The Stack v2's rule (appendix A.3): LICENSE/LICENCE/COPYING and
-# their variants (LICENSE-MIT, LICENSE.APACHE2, COPYING.LESSER), files named after a license (MIT.txt,
+# their variants (LICENSE-MIT, LICENSE.APACHE2, COPYING.LESSER; never a source or data file such as license.py), files named after a license (MIT.txt,
 # Apache2.0, apache-2.0.LICENSE), NOTICE/COPYRIGHT/LEGAL/PATENTS, README and GUIDELINES files.
 LICENSE_FILE_PATTERN = (
-    r"(?i)^(?:"
+    r"(?i)^(?!.*\.(?:py|pyi|js|ts|go|rs|java|c|h|cc|cpp|hpp|rb|php|cs|json|ya?ml|toml|xml|html?|css|sh)$)(?:"
     r"(?:un)?licen[cs]es?(?:[-_. ].*)?"
     r"|copying(?:[-_. ].*)?|copyright(?:[-_. ].*)?|notice(?:[-_. ].*)?|legal(?:[-_. ].*)?|patents(?:[-_. ].*)?"
     r"|readme(?:[-_. ].*)?|guidelines(?:[-_. ].*)?"
@@ -55,6 +55,7 @@ _BSD_REDIST = r"redistribution and use in source and binary forms with or withou
 _BSD_NAME = r"neither the name|the names? of (?:the )?(?:\w+ ){0,8}(?:may|must) not be used to endorse"
 _ISC_GRANT = r"permission to use copy modify and ?/?(?:or )?distribute this software for any purpose"
 _GPL_OR_LATER = r"or at your option any later version"
+_FSF = r"version |as published by the free software foundation (?:either )?version "
 
 RULES: list[tuple[str, list[str], list[str]]] = [
     ("MIT", [_MIT_GRANT, _MIT_NOTICE], []),
@@ -82,11 +83,13 @@ RULES: list[tuple[str, list[str], list[str]]] = [
     # The GPL-3.0 text names the AGPL in its section 13, so only the AGPL's own title or grant counts.
     ("AGPL-3.0", [r"gnu affero general public license version 3|"
                   r"under the terms of the gnu affero general public license"], []),
-    ("LGPL-3.0", [r"gnu lesser general public license version 3"], []),
-    ("LGPL-2.1", [r"gnu lesser general public license version 2[. ]?1"], []),
-    ("LGPL-2.0", [r"gnu library general public license version 2"], []),
-    ("GPL-3.0", [r"gnu general public license version 3|gnu general public license v3"], []),
-    ("GPL-2.0", [r"gnu general public license version 2|gnu general public license v2"], []),
+    # The license's own title, or the standard notice ("... as published by the Free Software Foundation,
+    # either version 3 of the License").
+    ("LGPL-3.0", [r"gnu lesser general public license (?:%s)?3" % _FSF], []),
+    ("LGPL-2.1", [r"gnu lesser general public license (?:%s)?2[. ]?1" % _FSF], []),
+    ("LGPL-2.0", [r"gnu library general public license (?:%s)?2" % _FSF], []),
+    ("GPL-3.0", [r"gnu general public license (?:%s)?3|gnu general public license v3" % _FSF], []),
+    ("GPL-2.0", [r"gnu general public license (?:%s)?2|gnu general public license v2" % _FSF], []),
     ("MPL-2.0", [r"mozilla public license version 2[. ]?0|mozilla public license v ?2[. ]?0|mpl 2[. ]?0"], []),
     ("MPL-1.1", [r"mozilla public license version 1[. ]?1"], []),
     ("EPL-2.0", [r"eclipse public license v(?:ersion)? ?2[. ]?0"], []),

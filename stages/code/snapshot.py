@@ -271,8 +271,10 @@ class GitSnapshot(Snapshot):
                 yield Entry(path, 0, "symlink")
             elif otype == "commit":
                 yield Entry(path, 0, "submodule")
+            elif not size.isdigit():
+                yield Entry(path, 0, "corrupt_git_object")  # ls-tree --long prints BAD for an unreadable blob
             else:
-                yield _file_entry(path, int(size) if size != "-" else 0, self.max_depth + 1, self.max_file_bytes, oid)
+                yield _file_entry(path, int(size), self.max_depth + 1, self.max_file_bytes, oid)
         if out.returncode != 0:
             # ls-tree stops at the first tree it cannot read: the rest of the listing is one counted loss.
             yield Entry(".", 0, "corrupt_git_object")
