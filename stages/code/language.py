@@ -27,8 +27,8 @@ _MATLAB = re.compile(r"^\s*(?:function\s+(?:\[[^\]]*\]\s*=\s*|\w+\s*=\s*)?\w+\s*
                      r"(?:disp|fprintf|zeros|ones|plot)\s*\()", re.M)
 _MERCURY = re.compile(r"^:- module\s+\w+\.", re.M)
 _PROLOG = re.compile(r"^\s*(?::-\s*(?:module|use_module|dynamic|initialization)\b|[a-z]\w*(?:\([^)]*\))?\s*:-)", re.M)
-_PERL = re.compile(r"^\s*(?:use\s+(?:strict|warnings|[A-Z]\w*(?:::\w+)*)|my\s+[$@%]|sub\s+\w+|package\s+\w+(?:::\w+)*;)",
-                   re.M)
+_PERL = re.compile(r"^\s*(?:use\s+(?:strict|warnings|[A-Z]\w*(?:::\w+)*)|my\s+[$@%]|sub\s+\w+|"
+                   r"package\s+\w+(?:::\w+)*;)", re.M)
 _QT_TS = re.compile(r"^\s*(?:<\?xml|<!DOCTYPE TS|<TS\b)", re.M)
 _COQ = re.compile(r"^\s*(?:Theorem|Lemma|Proof\.|Qed\.|Require Import|Inductive|Fixpoint)\b", re.M)
 _SHEBANG = re.compile(r"^#!\s*(?:/usr/bin/env\s+)?(?:\S*/)?([\w.+-]+)")

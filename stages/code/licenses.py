@@ -14,8 +14,9 @@ import re
 from typing import Iterable, Literal
 
 # Candidate license files by name, after The Stack v2's rule (appendix A.3): LICENSE/LICENCE/COPYING and
-# their variants (LICENSE-MIT, LICENSE.APACHE2, COPYING.LESSER; never a source or data file such as license.py), files named after a license (MIT.txt,
-# Apache2.0, apache-2.0.LICENSE), NOTICE/COPYRIGHT/LEGAL/PATENTS, README and GUIDELINES files.
+# their variants (LICENSE-MIT, LICENSE.APACHE2, COPYING.LESSER; never a source or data file such as
+# license.py), files named after a license (MIT.txt, Apache2.0, apache-2.0.LICENSE), NOTICE, COPYRIGHT,
+# LEGAL, PATENTS, README and GUIDELINES files.
 LICENSE_FILE_PATTERN = (
     r"(?i)^(?!.*\.(?:py|pyi|js|ts|go|rs|java|c|h|cc|cpp|hpp|rb|php|cs|json|ya?ml|toml|xml|html?|css|sh)$)(?:"
     r"(?:un)?licen[cs]es?(?:[-_. ].*)?"

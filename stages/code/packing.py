@@ -102,10 +102,10 @@ class RepoPack(Stage):
         if len(languages) == 1:
             meta["language"] = languages[0]
         ann = {}
-        tiers = [d.annotations.get("quality_bucket") for d, _ in part if d.annotations.get("quality_bucket") is not None]
-        if tiers:
+        buckets = [d.annotations["quality_bucket"] for d, _ in part if d.annotations.get("quality_bucket") is not None]
+        if buckets:
             # The repository's bucket is its files' median: one bad file does not sink a repository.
-            bucket = sorted(tiers)[len(tiers) // 2]
+            bucket = sorted(buckets)[len(buckets) // 2]
             ann["quality_bucket"] = bucket
             ann["quality_tier"] = next(d.annotations["quality_tier"] for d, _ in part
                                        if d.annotations.get("quality_bucket") == bucket)

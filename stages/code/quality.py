@@ -89,7 +89,7 @@ class CodeQuality(Stage):
         it = iter(docs)
         while batch := list(islice(it, self.config.batch_size)):
             code_scores = self.domain.score([d.text for d in batch])
-            for doc, code in zip(batch, code_scores):
+            for doc, code in zip(batch, code_scores, strict=True):
                 signals = quality_signals(doc.text)
                 score = (float(code) + sum(signals.values())) / (len(signals) + 1)
                 ann = doc.annotations

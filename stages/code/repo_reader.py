@@ -115,7 +115,8 @@ class RepoReader(Reader):
             if entry.error:
                 continue
             n_files += 1
-            if entry.size <= self.config.max_license_file_bytes and self._license_re.match(entry.path.rsplit("/", 1)[-1]):
+            name = entry.path.rsplit("/", 1)[-1]
+            if entry.size <= self.config.max_license_file_bytes and self._license_re.match(name):
                 candidates.append(entry)
         if candidates:
             wanted = {e.path for e in candidates}

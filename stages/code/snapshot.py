@@ -64,7 +64,7 @@ class Snapshot(ABC):
             except Exception as exc:  # noqa: BLE001 - any member that cannot be read is counted, never fatal
                 yield e, None, _read_reason(exc)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most snapshots hold nothing open
         """Release what the snapshot holds open."""
 
 
@@ -214,7 +214,8 @@ class ZipSnapshot(Snapshot):
             self._file = storage.open_file(path, "rb")
             self._zip = zipfile.ZipFile(self._file)
         except (OSError, zipfile.BadZipFile, EOFError) as exc:
-            raise SnapshotError("corrupt_archive" if not isinstance(exc, FileNotFoundError) else "unreadable_file")
+            reason = "unreadable_file" if isinstance(exc, FileNotFoundError) else "corrupt_archive"
+            raise SnapshotError(reason) from exc
 
     def entries(self) -> Iterator[Entry]:
         for info in self._zip.infolist():

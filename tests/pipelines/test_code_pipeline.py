@@ -53,7 +53,8 @@ def test_code_yaml_on_the_sample(code_run):
     assert {"binary_file", "corrupt_archive", "invalid_utf8", "symlink", "empty_file"} <= set(st["repo"]["dropped"])
     dropped_licenses = {r.split(":", 1)[1] for r in st["license_filter"]["dropped"]}
     assert {"GPL-2.0-only", "GPL-3.0-only", "MPL-2.0"} <= dropped_licenses
-    assert {"MIT", "BSD-3-Clause", "Apache-2.0", "PSF-2.0", "no license"} <= set(st["license_filter"]["extra"]["licenses"])
+    kept_licenses = set(st["license_filter"]["extra"]["licenses"])
+    assert {"MIT", "BSD-3-Clause", "Apache-2.0", "PSF-2.0", "no license"} <= kept_licenses
     langs = st["code_language"]["extra"]["languages"]
     assert {"Python", "C", "C++", "Objective-C", "MATLAB", "Perl", "Prolog"} <= set(langs)
     assert st["exact_dedup"]["dropped"]["exact_duplicate"] >= 1
@@ -91,7 +92,7 @@ def test_packed_repositories_blend_into_shards_megatron_reads(code_run):
         source["paths"] = [str(tmp / "runs" / ("code-repo" if name == "code_repos" else "code"))]
     manifest = load_mix_manifest(run_mix(validate_blend(blend)).output)
     sources = set()
-    for shard, prefix in zip(manifest.shards(), manifest.prefixes()):
+    for shard, prefix in zip(manifest.shards(), manifest.prefixes(), strict=True):
         ds = idx_mod.IndexedDataset(prefix)
         assert len(ds) == shard.documents and ds.sequence_lengths.sum() == shard.tokens > 0
     for phase in manifest.phases:

@@ -58,7 +58,8 @@ def test_basic_filters_each_rule_has_its_reason():
         "numbers": (_doc("t.py", "x = [" + ", ".join(["1, 2, 3"] * 20) + "]\n" * 3, "Python"), "low_alpha"),
         "base64": (_doc("blob.py", 'DATA = """\n' + "\n".join(["QUJDREVGR0hJSktMTU5PUFFSU1RVVldY" * 2] * 30)
                         + '"""\n' + SIX[:3000], "Python"), "encoded_data"),
-        "data": (_doc("big.json", "\n".join(f'{{"description": "another small record", "n": {i}}}' for i in range(600)), "JSON"),
+        "data": (_doc("big.json", "\n".join(f'{{"description": "another record", "n": {i}}}' for i in range(600)),
+                      "JSON"),
                  "data_file_too_long"),
         "html": (_doc("p.html", "<html><body><script>" + "var x = 1;" * 50 + "</script></body></html>", "HTML"),
                  "html_little_text"),

@@ -48,7 +48,7 @@ def test_stack_rows_from_parquet_and_jsonl(tmp_path):
         '{"hexsha": "h1", "content": "print(1)\\n", "max_stars_repo_path": "a.py", "max_stars_repo_name": "o/r",'
         ' "max_stars_repo_licenses": ["Apache-2.0"], "max_stars_count": 3, "lang": "Python"}\nnot json\n')
     reader = StackRowsReader(paths=[])
-    docs = list(reader.read_counted(str(tmp_path / "v2.parquet"))) + list(reader.read_counted(str(tmp_path / "v1.jsonl")))
+    docs = [d for name in ("v2.parquet", "v1.jsonl") for d in reader.read_counted(str(tmp_path / name))]
     assert [d.meta["path"] for d in docs] == ["six.py", "a.py"]
     assert docs[0].meta["license"] == "MIT" and docs[0].meta["repo_stars"] == 900 and docs[0].meta["commit"] == "abc"
     assert docs[1].meta["repo"] == "o/r" and docs[1].meta["license"] == "Apache-2.0"

@@ -133,7 +133,7 @@ def test_corrupt_archives_and_git_objects_are_counted(tmp_path, repo_shapes):
 
 
 def test_expand_inputs_takes_folders_archives_and_git_repositories(repo_shapes, tmp_path):
-    for shape, path in repo_shapes.items():
+    for path in repo_shapes.values():
         link = tmp_path / "inputs" / path.name
         link.parent.mkdir(exist_ok=True)
         if path.is_dir():
