@@ -34,12 +34,26 @@ def line_stats(text: str) -> tuple[int, int, float]:
     return len(lines), max(lengths), sum(lengths) / len(lengths)
 
 
+_ASCII = bytes(range(128))
+_DELETE = {kind: bytes(b for b in _ASCII if getattr(chr(b), f"is{kind}")())
+           for kind in ("alpha", "alnum", "digit", "space")}
+
+
+def char_count(text: str, kind: str) -> int:
+    """Characters of a class (alpha, alnum, digit, space) as str.isX counts them; bytes.translate for ASCII."""
+    if text.isascii():
+        data = text.encode("ascii")
+        return len(data) - len(data.translate(None, _DELETE[kind]))
+    test = getattr(str, f"is{kind}")
+    return sum(1 for c in text if test(c))
+
+
 def alpha_fraction(text: str) -> float:
-    return sum(c.isalpha() for c in text) / max(len(text), 1)
+    return char_count(text, "alpha") / max(len(text), 1)
 
 
 def alnum_fraction(text: str) -> float:
-    return sum(c.isalnum() for c in text) / max(len(text), 1)
+    return char_count(text, "alnum") / max(len(text), 1)
 
 
 class CodeBasicFilters(Filter):

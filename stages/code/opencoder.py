@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Filter, StageConfig
-from corpusforge.stages.code.basic_filters import AUTOGEN_MARKERS, line_stats
+from corpusforge.stages.code.basic_filters import AUTOGEN_MARKERS, char_count, line_stats
 from corpusforge.stages.text.gopher import _NGramHashes, duplicates
 
 _WORD = re.compile(r"\w+")
@@ -163,12 +163,12 @@ class OpenCoderRules(Filter):
             return "opc_long_line"
         if not g.min_mean_line <= mean <= g.max_mean_line:
             return "opc_mean_line_length"
-        if _fraction(sum(c.isalpha() for c in text), n_chars) < g.min_alpha:
+        if _fraction(char_count(text, "alpha"), n_chars) < g.min_alpha:
             return "opc_low_alpha"
         max_digits = g.max_digits_sql if lang == "SQL" else g.max_digits
-        if _fraction(sum(c.isdigit() for c in text), n_chars) > max_digits:
+        if _fraction(char_count(text, "digit"), n_chars) > max_digits:
             return "opc_digits"
-        if _fraction(sum(c.isspace() for c in text), n_chars) > g.max_whitespace:
+        if _fraction(char_count(text, "space"), n_chars) > g.max_whitespace:
             return "opc_whitespace"
         if _fraction(text.count("\ufffd"), n_chars) > g.max_replacement_chars:
             return "opc_replacement_chars"

@@ -14,6 +14,7 @@ every engine write the same bytes.
 """
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import random
 import re
@@ -85,6 +86,26 @@ def _looks_random(detector, value: str) -> bool:
     return detector.is_gibberish(value.lower())
 
 
+def _screens() -> list[re.Pattern] | None:
+    """Patterns that find every line a configured plugin can fire on (see `_candidate_lines`)."""
+    from detect_secrets.plugins.base import RegexBasedDetector
+    from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
+    from detect_secrets.settings import get_plugins
+
+    screens: list[re.Pattern] = []
+    for plugin in get_plugins():
+        if isinstance(plugin, RegexBasedDetector):
+            screens += [re.compile(p.pattern, p.flags | re.M) for p in plugin.denylist]
+        elif isinstance(plugin, HighEntropyStringsPlugin):
+            # A string of n characters has at most log2(n) bits of entropy per character, so the plugin's
+            # limit needs at least 2**limit characters; detect-secrets only scores quoted strings in files.
+            shortest = max(int(2 ** plugin.entropy_limit), 1)
+            screens.append(re.compile(r"([\'\"])[%s]{%d,}\1" % (re.escape(plugin.charset), shortest)))
+        else:
+            return None
+    return screens
+
+
 def _rng(doc_id: str, value: str) -> random.Random:
     return random.Random(xxhash.xxh64_intdigest(f"{doc_id}\0{value}".encode("utf-8", "surrogatepass")))
 
@@ -110,6 +131,8 @@ class CodeSecrets(Stage):
         emails: bool = True
         ips: bool = True
         key_length: int = Field(32, ge=8)  # bigcode: 32 random alphanumerics per key
+        # Scan only the lines a plugin can fire on (same findings, several times faster; see _candidate_lines).
+        screen_lines: bool = True
 
     def setup(self) -> None:
         from detect_secrets.settings import transient_settings
@@ -123,6 +146,7 @@ class CodeSecrets(Stage):
             from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
             self._plugin_of = get_mapping_from_secret_type_to_class()
+            self._screens = _screens() if self.config.screen_lines else None
             self._gibberish = _gibberish_detector(self.config.gibberish_limit) if self.config.gibberish_check else None
             for doc in docs:
                 self.redact(doc)
@@ -160,6 +184,27 @@ class CodeSecrets(Stage):
             self.ledger.histogram("secrets_redacted", "Private Key Block", count)
         return text, count
 
+    def _candidate_lines(self, text: str, lines: list[str]) -> list[tuple[int, str]] | None:
+        """The (number, line) pairs any configured plugin could fire on; None when a plugin cannot be screened.
+
+        detect-secrets calls every plugin on every line through its dependency injection, which costs more
+        than the plugins' own regexes. A regex plugin can only fire on a line its patterns match, and an
+        entropy plugin only on a quoted string long enough to reach its entropy limit, so one pass of those
+        patterns over the whole text finds every line worth scanning.
+        """
+        if self._screens is None:
+            return None
+        starts = [0]
+        for ln in lines[:-1]:
+            starts.append(starts[-1] + len(ln) + 1)
+        hit: set[int] = set()
+        for pattern in self._screens:
+            for m in pattern.finditer(text):
+                first = bisect.bisect_right(starts, m.start())
+                last = bisect.bisect_right(starts, max(m.end() - 1, m.start()))
+                hit.update(range(first, last + 1))
+        return [(n, lines[n - 1]) for n in sorted(hit)]
+
     def _keys(self, doc: Document, text: str) -> tuple[str, int]:
         from detect_secrets.core.scan import _process_line_based_plugins
 
@@ -167,7 +212,12 @@ class CodeSecrets(Stage):
         hash_lines = sum(1 for ln in lines if _HASH_WORDS.search(ln))
         file_has_hashes = hash_lines > self.config.file_hash_line_share * len(lines)
         hits: dict[int, list[tuple[str, str]]] = {}
-        for secret in _process_line_based_plugins(list(enumerate(lines, 1)), doc.meta.get("path") or doc.id):
+        candidates = self._candidate_lines(text, lines)
+        if candidates is None:
+            candidates = list(enumerate(lines, 1))
+        if not candidates:
+            return text, 0
+        for secret in _process_line_based_plugins(candidates, doc.meta.get("path") or doc.id):
             value = secret.secret_value or ""
             line = lines[secret.line_number - 1]
             if len(value) in self.config.hash_lengths and (file_has_hashes or _HASH_WORDS.search(line)):

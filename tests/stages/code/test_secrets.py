@@ -21,8 +21,8 @@ def planted(tmp_path_factory):
     return json.loads((out / "planted.json").read_text()), docs
 
 
-def _run(docs):
-    stage = CodeSecrets()
+def _run(docs, **settings):
+    stage = CodeSecrets(**settings)
     out = list(stage.run([Document(d.id, d.text, d.source, dict(d.meta)) for d in docs]))
     return out, stage
 
@@ -50,3 +50,18 @@ def test_replacements_are_deterministic(planted):
     first, _ = _run(docs)
     second, _ = _run(docs)
     assert [d.text for d in first] == [d.text for d in second]
+
+
+def test_line_screening_finds_what_scanning_every_line_finds(planted, tmp_path):
+    """On every text file of the sample (real packages and the planted repository) the screened scan and the
+    full scan make the same redactions."""
+    from corpusforge.samples.code import SITE_PACKAGES
+
+    _, docs = planted
+    real = [Document(f"real-{i}", p.read_text(encoding="utf-8", errors="replace"), "code", {"path": p.name})
+            for i, p in enumerate(sorted((SITE_PACKAGES / "idna").glob("*.py")) + [SITE_PACKAGES / "six.py"])
+            if p.stat().st_size < 60_000]
+    screened, a = _run(docs + real)
+    full, b = _run(docs + real, screen_lines=False)
+    assert [d.text for d in screened] == [d.text for d in full]
+    assert a.ledger.extra == b.ledger.extra
