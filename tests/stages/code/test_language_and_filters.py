@@ -84,3 +84,12 @@ def test_opencoder_rules():
     assert stage.reject(_doc("s.py", "x = 1\n", "Python")) == "opc_too_few_lines"
     assert stage.reject(_doc("c.json", '{"a": 1}', "JSON")) == "opc_data_size"
     assert stage.reject(_doc("README.md", "# hi", "Markdown")) is None  # prose is not judged by code rules
+
+
+def test_character_counts_equal_python_str_methods():
+    from corpusforge.stages.code.basic_filters import char_count
+
+    texts = [SIX, "caf\xe9 \u00a0x2 \U0001d400 \U0001f600 \u0663\u0664 \u3000end", ""]
+    for text in texts:
+        for kind in ("alpha", "alnum", "digit", "space"):
+            assert char_count(text, kind) == sum(getattr(c, f"is{kind}")() for c in text), (kind, text[:20])
