@@ -305,7 +305,8 @@ def main() -> None:
         work = Path(tmp)
         repo_dirs, planted = build_corpus(work, args.mb)
         humaneval = str(work / "sample" / "eval" / "humaneval.jsonl")
-        result = {"benchmark": "code_pipeline", "cpu": os.cpu_count(), "one_core": True}
+        result = {"benchmark": "code_pipeline", "cpu": os.cpu_count(), "one_core": True,
+                  "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
         result["throughput"] = throughput(repo_dirs, humaneval)
         print(json.dumps(result["throughput"], indent=2), flush=True)
         if not args.skip_lane:
