@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import PurePosixPath
-from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -74,7 +73,6 @@ class CodeBasicFilters(Filter):
     type = "code_basic_filters"
 
     class Config(StageConfig):
-        type: Literal["code_basic_filters"] = "code_basic_filters"
         # Long lines: > 100k lines goes; mean > 100 or max > 1000 goes, except for the exempt languages,
         # which go only past a 100k-character line (The Stack v2).
         max_lines: int = Field(100_000, ge=1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import Iterable, Iterator, Literal
+from typing import Iterable, Iterator
 
 import orjson
 
@@ -127,7 +127,6 @@ class CodeLanguage(Stage):
     type = "code_language"
 
     class Config(StageConfig):
-        type: Literal["code_language"] = "code_language"
         # The Stack v2 keeps the languages linguist knows (619 after inspection): unknown files go.
         drop_unknown: bool = True
         languages: list[str] | None = None  # keep only these (None: every known language)

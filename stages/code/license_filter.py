@@ -6,8 +6,6 @@ Domain categories); a file with no license found is kept as "no license"; anythi
 """
 from __future__ import annotations
 
-from typing import Literal
-
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Filter, StageConfig
 from corpusforge.stages.code import licenses
@@ -19,7 +17,6 @@ class LicenseFilter(Filter):
     type = "license_filter"
 
     class Config(StageConfig):
-        type: Literal["license_filter"] = "license_filter"
         keep_unlicensed: bool = True  # The Stack v2 keeps "no license" files
         # Extra ids to treat as permissive (an organisation's own allow-list), on top of licenses.CATEGORIES.
         also_permissive: list[str] = []

@@ -13,7 +13,6 @@ import ast
 import re
 import warnings
 from pathlib import PurePosixPath
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -121,7 +120,6 @@ class OpenCoderRules(Filter):
     type = "opencoder_rules"
 
     class Config(StageConfig):
-        type: Literal["opencoder_rules"] = "opencoder_rules"
         general: GeneralRules = Field(default_factory=GeneralRules)
         data: DataRules = Field(default_factory=DataRules)
         python: PythonRules = Field(default_factory=PythonRules)

@@ -14,7 +14,7 @@ default, so a blend selects file-level (`code`) and repository-level code apart.
 from __future__ import annotations
 
 import random
-from typing import Iterable, Iterator, Literal
+from typing import Iterable, Iterator
 
 import xxhash
 from pydantic import Field
@@ -29,7 +29,6 @@ class RepoPack(Stage):
     type = "repo_pack"
 
     class Config(StageConfig):
-        type: Literal["repo_pack"] = "repo_pack"
         source: str = "code-repo"  # source kind of the packed documents
         metadata_rate: float = Field(0.5, ge=0, le=1)  # StarCoder2: 50% of samples with repo name and paths
         fim_rate: float = Field(0.5, ge=0, le=1)  # StarCoder2: FIM on 50% of repositories

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from itertools import islice
-from typing import Iterable, Iterator, Literal
+from typing import Iterable, Iterator
 
 from pydantic import Field, field_validator
 
@@ -64,7 +64,6 @@ class CodeQuality(Stage):
     type = "code_quality"
 
     class Config(StageConfig):
-        type: Literal["code_quality"] = "code_quality"
         # lowest bucket of medium-low, medium, medium-high, high: Nemotron-CC (Su et al. 2024), as `quality`
         tier_cuts: list[int] = [3, 7, 12, 18]
         set_bucket: bool = True  # False: only add the scores (a later `quality` stage buckets)

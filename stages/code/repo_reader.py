@@ -54,7 +54,6 @@ class RepoReader(Reader):
     type = "repo"
 
     class Config(StageConfig):
-        type: Literal["repo"] = "repo"
         paths: list[str]
         source: str = "code"
         ref: str = "HEAD"  # git repositories: the ref read (The Stack v2 reads the main branch only)

@@ -19,7 +19,7 @@ import ipaddress
 import random
 import re
 import string
-from typing import Iterable, Iterator, Literal
+from typing import Iterable, Iterator
 
 import xxhash
 from pydantic import Field
@@ -120,7 +120,6 @@ class CodeSecrets(Stage):
     type = "code_secrets"
 
     class Config(StageConfig):
-        type: Literal["code_secrets"] = "code_secrets"
         plugins: list[dict] = Field(default_factory=lambda: [dict(p) for p in STARCODER_PLUGINS])
         filters: list[str] = list(STARCODER_FILTERS)
         gibberish_check: bool = True  # keep a key only if it looks random (bigcode: gibberish-detector)

@@ -43,7 +43,6 @@ class StackRowsReader(Reader):
     type = "stack_rows"
 
     class Config(StageConfig):
-        type: Literal["stack_rows"] = "stack_rows"
         paths: list[str]
         source: str = "code"
         format: Literal["infer", "parquet", "jsonl"] = "infer"
