@@ -22,6 +22,7 @@ license files (the `corpusforge sample` code sample plus larger packages), read 
 
     .venv/bin/python benchmarks/code_pipeline.py [--mb 12] [--skip-scancode]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,10 +49,22 @@ from corpusforge.samples.code import SITE_PACKAGES, _copy_package, write_code_sa
 from corpusforge.stages.code import licenses  # noqa: E402
 
 # Larger packages added to the sample for the throughput corpus (their sources and license files).
-EXTRA_PACKAGES = [("pydantic", ("pydantic",)), ("rich", ("rich",)), ("jinja2", ("jinja2",)), ("click", ("click",)),
-                  ("pyyaml", ("yaml",)), ("attrs", ("attr", "attrs")), ("packaging", ("packaging",)),
-                  ("fsspec", ("fsspec",)), ("typer", ("typer",)), ("tqdm", ("tqdm",)), ("pygments", ("pygments",)),
-                  ("requests", ("requests",)), ("urllib3", ("urllib3",)), ("networkx", ("networkx",))]
+EXTRA_PACKAGES = [
+    ("pydantic", ("pydantic",)),
+    ("rich", ("rich",)),
+    ("jinja2", ("jinja2",)),
+    ("click", ("click",)),
+    ("pyyaml", ("yaml",)),
+    ("attrs", ("attr", "attrs")),
+    ("packaging", ("packaging",)),
+    ("fsspec", ("fsspec",)),
+    ("typer", ("typer",)),
+    ("tqdm", ("tqdm",)),
+    ("pygments", ("pygments",)),
+    ("requests", ("requests",)),
+    ("urllib3", ("urllib3",)),
+    ("networkx", ("networkx",)),
+]
 
 
 def _cpu() -> float:
@@ -133,9 +146,15 @@ def throughput(repo_dirs: list[str], humaneval: str) -> dict:
 
     # Later stages see what the chain kept; their rate is per MB they read.
     kept_mb = sum(len(d.text.encode()) for d in batch) / 1e6
-    for stage in (CodeSecrets(), Decontaminate(benchmarks=[{"name": "humaneval", "path": humaneval}], mode="char",
-                                               index_path=str(Path(humaneval).with_suffix(".idx.npz"))),
-                  CodeQuality()):
+    for stage in (
+        CodeSecrets(),
+        Decontaminate(
+            benchmarks=[{"name": "humaneval", "path": humaneval}],
+            mode="char",
+            index_path=str(Path(humaneval).with_suffix(".idx.npz")),
+        ),
+        CodeQuality(),
+    ):
         stage._ensure_ready()
         if hasattr(stage, "before_run"):
             stage.before_run(str(Path(humaneval).parent / "_bench_run"))
@@ -163,15 +182,25 @@ def whole_lane(repo_dirs: list[str], humaneval: str, work: Path) -> dict:
     result = run_pipeline(validate_pipeline(data), engine=LocalEngine(workers=1))
     wall = time.perf_counter() - t0
     mb = result.stages[0].bytes_in / 1e6
-    return {"wall_seconds": round(wall, 1), "mb_s_wall": round(mb / wall, 2),
-            "docs_in": result.stages[0].docs_in, "docs_out": result.stages[-1].docs_out}
+    return {
+        "wall_seconds": round(wall, 1),
+        "mb_s_wall": round(mb / wall, 2),
+        "docs_in": result.stages[0].docs_in,
+        "docs_out": result.stages[-1].docs_out,
+    }
 
 
 def license_agreement(sample_repos: str, skip_scancode: bool) -> dict:
-    sample = [f for f in glob.glob(f"{sample_repos}/**/*", recursive=True)
-              if os.path.isfile(f) and licenses.is_license_file(f) and ".git/" not in f]
-    venv = [f for f in glob.glob(str(SITE_PACKAGES / "*.dist-info" / "**" / "*"), recursive=True)
-            if os.path.isfile(f) and licenses.is_license_file(f)]
+    sample = [
+        f
+        for f in glob.glob(f"{sample_repos}/**/*", recursive=True)
+        if os.path.isfile(f) and licenses.is_license_file(f) and ".git/" not in f
+    ]
+    venv = [
+        f
+        for f in glob.glob(str(SITE_PACKAGES / "*.dist-info" / "**" / "*"), recursive=True)
+        if os.path.isfile(f) and licenses.is_license_file(f)
+    ]
     out: dict = {"sample_files": len(sample), "venv_files": len(venv)}
     t0 = _cpu()
     ours = {f: licenses.classify(Path(f).read_text(encoding="utf-8", errors="replace")) for f in sample + venv}
@@ -191,7 +220,9 @@ def license_agreement(sample_repos: str, skip_scancode: bool) -> dict:
         out[f"{name}_same_decision"] = f"{decision}/{len(files)} ({decision / max(len(files), 1):.3f})"
         out[f"{name}_disagreements"] = [
             {"file": f.split("repos/")[-1].split("site-packages/")[-1], "fast": ours[f], "scancode": theirs[f]}
-            for f in files if licenses.decide(ours[f])[0] != licenses.decide(theirs[f])[0]][:10]
+            for f in files
+            if licenses.decide(ours[f])[0] != licenses.decide(theirs[f])[0]
+        ][:10]
     return out
 
 
@@ -199,25 +230,32 @@ def secrets_recall(sample_root: Path, planted: dict) -> dict:
     from corpusforge.stages.code.secrets import CodeSecrets
 
     acme = sample_root / "repos" / "acme-webapp"
-    docs = [Document(str(p), p.read_text(encoding="utf-8", errors="replace"), "code",
-                     {"path": str(p.relative_to(acme))})
-            for p in sorted(acme.rglob("*.py")) if p.is_file()]
+    docs = [
+        Document(str(p), p.read_text(encoding="utf-8", errors="replace"), "code", {"path": str(p.relative_to(acme))})
+        for p in sorted(acme.rglob("*.py"))
+        if p.is_file()
+    ]
     stage = CodeSecrets()
     text = "\n".join(d.text for d in stage.run(docs))
     found = {k: (v.splitlines()[1] if k == "private_key" else v) not in text for k, v in planted["secrets"].items()}
     kept = {k: v in text for k, v in planted["non_secrets"].items()}
-    return {"recall": f"{sum(found.values())}/{len(found)}", "missed": [k for k, v in found.items() if not v],
-            "look_alikes_kept": f"{sum(kept.values())}/{len(kept)}",
-            "look_alikes_changed": [k for k, v in kept.items() if not v],
-            "redacted_by_type": stage.ledger.extra.get("secrets_redacted", {})}
+    return {
+        "recall": f"{sum(found.values())}/{len(found)}",
+        "missed": [k for k, v in found.items() if not v],
+        "look_alikes_kept": f"{sum(kept.values())}/{len(kept)}",
+        "look_alikes_changed": [k for k, v in kept.items() if not v],
+        "redacted_by_type": stage.ledger.extra.get("secrets_redacted", {}),
+    }
 
 
 def _code_variant(text: str, target: float, vocab: list[str], rng: random.Random) -> tuple[str, float]:
     """A copy of a source file edited line by line (renamed names, changed or deleted lines) to about `target`."""
     lines = text.splitlines()
     base = shingle_sets([text], "code", 5)[0]
-    edits = [(rng.randrange(max(len(lines), 1)), rng.random(), vocab[rng.randrange(len(vocab))], rng.random())
-             for _ in range(len(lines))]
+    edits = [
+        (rng.randrange(max(len(lines), 1)), rng.random(), vocab[rng.randrange(len(vocab))], rng.random())
+        for _ in range(len(lines))
+    ]
 
     def apply(k: int) -> str:
         out = list(lines)
@@ -253,8 +291,9 @@ def near_dup_quality(work: Path, n_files: int = 400, n_planted: int = 120, seed:
     from corpusforge.pipelines.schema import validate_pipeline
 
     rng = random.Random(seed)
-    files = sorted(p for p in SITE_PACKAGES.rglob("*.py")
-                   if "__pycache__" not in p.parts and 2_000 < p.stat().st_size < 40_000)
+    files = sorted(
+        p for p in SITE_PACKAGES.rglob("*.py") if "__pycache__" not in p.parts and 2_000 < p.stat().st_size < 40_000
+    )
     rng.shuffle(files)
     texts, seen = [], set()
     for p in files:
@@ -274,10 +313,15 @@ def near_dup_quality(work: Path, n_files: int = 400, n_planted: int = 120, seed:
         planted_j.append(round(j, 3))
     docs = [Document(f"d{i:05d}", t, "code", {"repo": f"r{i}", "repo_files": 1}) for i, t in enumerate(texts)]
     storage.write_documents(str(work / "in" / "0.parquet"), docs)
-    config = validate_pipeline({
-        "name": "code-near-dup", "output": str(work / "out"), "engine": {"type": "local", "workers": 1},
-        "input": {"type": "parquet", "paths": [str(work / "in" / "0.parquet")]},
-        "stages": [{"type": "fuzzy_dedup", "preset": "code", "keep": "repo", "partitions": 4}]})
+    config = validate_pipeline(
+        {
+            "name": "code-near-dup",
+            "output": str(work / "out"),
+            "engine": {"type": "local", "workers": 1},
+            "input": {"type": "parquet", "paths": [str(work / "in" / "0.parquet")]},
+            "stages": [{"type": "fuzzy_dedup", "preset": "code", "keep": "repo", "partitions": 4}],
+        }
+    )
     t0 = time.perf_counter()
     run_pipeline(config, engine=LocalEngine(workers=1))
     wall = time.perf_counter() - t0
@@ -289,9 +333,16 @@ def near_dup_quality(work: Path, n_files: int = 400, n_planted: int = 120, seed:
     for j in planted_j:
         key = f"{min(int(j * 20) / 20, 0.95):.2f}"
         hist[key] = hist.get(key, 0) + 1
-    return {"documents": len(texts), "planted_variants": n_planted, "planted_jaccard_histogram": dict(sorted(
-        hist.items())), "brute_force_removed": len(truth), "lsh_removed": len(removed),
-        "precision": round(p, 4), "recall": round(r, 4), "wall_seconds": round(wall, 1)}
+    return {
+        "documents": len(texts),
+        "planted_variants": n_planted,
+        "planted_jaccard_histogram": dict(sorted(hist.items())),
+        "brute_force_removed": len(truth),
+        "lsh_removed": len(removed),
+        "precision": round(p, 4),
+        "recall": round(r, 4),
+        "wall_seconds": round(wall, 1),
+    }
 
 
 def main() -> None:
@@ -305,8 +356,12 @@ def main() -> None:
         work = Path(tmp)
         repo_dirs, planted = build_corpus(work, args.mb)
         humaneval = str(work / "sample" / "eval" / "humaneval.jsonl")
-        result = {"benchmark": "code_pipeline", "cpu": os.cpu_count(), "one_core": True,
-                  "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+        result = {
+            "benchmark": "code_pipeline",
+            "cpu": os.cpu_count(),
+            "one_core": True,
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        }
         result["throughput"] = throughput(repo_dirs, humaneval)
         print(json.dumps(result["throughput"], indent=2), flush=True)
         if not args.skip_lane:

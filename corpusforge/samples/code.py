@@ -16,6 +16,7 @@ notebook, a near-duplicate fork of a real file and an exact copy of one, a Human
 UTF-16 file with a BOM, a megabyte-long minified line, an empty file and a symlink loop. A corrupt
 tarball and a corrupt zip sit beside the good snapshots.
 """
+
 from __future__ import annotations
 
 import base64
@@ -35,31 +36,37 @@ from importlib import metadata
 from pathlib import Path
 
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
-SHARED_HUMANEVAL = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "benchmarks" / "humaneval"
-                    / "HumanEval.jsonl.gz")
+SHARED_HUMANEVAL = (
+    Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "benchmarks" / "humaneval" / "HumanEval.jsonl.gz"
+)
 
 # (distribution, import names, snapshot shape); licenses as their wheels declare them.
 PACKAGES: list[tuple[str, tuple[str, ...], str]] = [
-    ("six", ("six.py",), "folder"),                         # MIT
-    ("annotated-types", ("annotated_types",), "git"),       # MIT
-    ("markupsafe", ("markupsafe",), "tar"),                 # BSD-3-Clause, with a compiled .so
-    ("cycler", ("cycler",), "zip"),                         # BSD-3-Clause
-    ("idna", ("idna",), "folder"),                          # BSD-3-Clause, large generated tables
-    ("sniffio", ("sniffio",), "folder"),                    # MIT OR Apache-2.0, three license files
-    ("mdurl", ("mdurl",), "folder"),                        # MIT
-    ("defusedxml", ("defusedxml",), "folder"),              # PSF-2.0
+    ("six", ("six.py",), "folder"),  # MIT
+    ("annotated-types", ("annotated_types",), "git"),  # MIT
+    ("markupsafe", ("markupsafe",), "tar"),  # BSD-3-Clause, with a compiled .so
+    ("cycler", ("cycler",), "zip"),  # BSD-3-Clause
+    ("idna", ("idna",), "folder"),  # BSD-3-Clause, large generated tables
+    ("sniffio", ("sniffio",), "folder"),  # MIT OR Apache-2.0, three license files
+    ("mdurl", ("mdurl",), "folder"),  # MIT
+    ("defusedxml", ("defusedxml",), "folder"),  # PSF-2.0
     ("typing-extensions", ("typing_extensions.py",), "folder"),  # PSF-2.0
-    ("tld", ("tld",), "folder"),                            # MPL-1.1 OR GPL-2.0 OR LGPL-2.1
-    ("python-daemon", ("daemon",), "folder"),               # Apache-2.0 files and a GPL-3.0 file
-    ("text-unidecode", ("text_unidecode",), "folder"),      # Artistic or GPL
-    ("certifi", ("certifi",), "folder"),                    # MPL-2.0
-    ("faust-cchardet", ("cchardet",), "folder"),            # no license file in the wheel: unlicensed
+    ("tld", ("tld",), "folder"),  # MPL-1.1 OR GPL-2.0 OR LGPL-2.1
+    ("python-daemon", ("daemon",), "folder"),  # Apache-2.0 files and a GPL-3.0 file
+    ("text-unidecode", ("text_unidecode",), "folder"),  # Artistic or GPL
+    ("certifi", ("certifi",), "folder"),  # MPL-2.0
+    ("faust-cchardet", ("cchardet",), "folder"),  # no license file in the wheel: unlicensed
 ]
 MAX_COPIED_BYTES = 300_000  # per file: keeps the sample a few MB (large data files and binaries skipped)
 _SKIP_DIRS = {"__pycache__"}
-_GIT_ENV = {"GIT_AUTHOR_NAME": "corpusforge", "GIT_AUTHOR_EMAIL": "sample@example.com",
-            "GIT_COMMITTER_NAME": "corpusforge", "GIT_COMMITTER_EMAIL": "sample@example.com",
-            "GIT_AUTHOR_DATE": "2024-01-01T00:00:00+0000", "GIT_COMMITTER_DATE": "2024-01-01T00:00:00+0000"}
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "corpusforge",
+    "GIT_AUTHOR_EMAIL": "sample@example.com",
+    "GIT_COMMITTER_NAME": "corpusforge",
+    "GIT_COMMITTER_EMAIL": "sample@example.com",
+    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00+0000",
+    "GIT_COMMITTER_DATE": "2024-01-01T00:00:00+0000",
+}
 
 
 def _license_files(dist: metadata.Distribution) -> list[Path]:
@@ -67,7 +74,7 @@ def _license_files(dist: metadata.Distribution) -> list[Path]:
     for f in dist.files or []:
         name = f.name.upper()
         if ".dist-info" in str(f) and any(k in name for k in ("LICEN", "COPYING")):
-            out.append(Path(dist.locate_file(f)))
+            out.append(Path(str(dist.locate_file(f))))
     return sorted(out)
 
 
@@ -127,8 +134,9 @@ def _git_bare(src: Path, out: Path) -> bool:
     if shutil.which("git") is None:
         return False
     env = {**os.environ, **_GIT_ENV}
-    run = lambda *a: subprocess.run(["git", f"--git-dir={out}", f"--work-tree={src}", *a], env=env,  # noqa: E731
-                                    check=True, capture_output=True)
+    run = lambda *a: subprocess.run(
+        ["git", f"--git-dir={out}", f"--work-tree={src}", *a], env=env, check=True, capture_output=True
+    )
     subprocess.run(["git", "init", "--bare", "-q", "-b", "main", str(out)], env=env, check=True, capture_output=True)
     run("add", "-A")
     run("commit", "-q", "-m", "snapshot")
@@ -136,6 +144,7 @@ def _git_bare(src: Path, out: Path) -> bool:
 
 
 # -- the planted repository ---------------------------------------------------------------------
+
 
 def _token(rng: random.Random, n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
     return "".join(rng.choice(alphabet) for _ in range(n))
@@ -150,14 +159,14 @@ def _secrets(rng: random.Random) -> dict[str, str]:
     header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
     payload = _b64url(json.dumps({"sub": "1290384756", "name": "svc-deploy", "iat": 1717171717}).encode())
     key_body = base64.b64encode(bytes(rng.getrandbits(8) for _ in range(600))).decode()
-    key_lines = "\n".join(key_body[i:i + 64] for i in range(0, len(key_body), 64))
+    key_lines = "\n".join(key_body[i : i + 64] for i in range(0, len(key_body), 64))
     return {
         "aws_access_key": "AKIA" + _token(rng, 16, upper),
         "github_token": "ghp_" + _token(rng, 36),
         "private_key": f"-----BEGIN RSA PRIVATE KEY-----\n{key_lines}\n-----END RSA PRIVATE KEY-----",
         "jwt": f"{header}.{payload}.{_b64url(bytes(rng.getrandbits(8) for _ in range(32)))}",
         "slack_webhook": f"https://hooks.slack.com/services/T{_token(rng, 8, upper)}/B{_token(rng, 8, upper)}/"
-                         f"{_token(rng, 24)}",
+        f"{_token(rng, 24)}",
         "email": "jane.doe@acme-corp.com",
         "public_ip": "34.201.17.88",
     }
@@ -166,7 +175,7 @@ def _secrets(rng: random.Random) -> dict[str, str]:
 def _non_secrets(rng: random.Random) -> dict[str, str]:
     return {
         "sha256": hashlib.sha256(b"acme release 1.4.2").hexdigest(),
-        "md5": hashlib.md5(b"acme release 1.4.2").hexdigest(),  # noqa: S324 - a checksum value, not security
+        "md5": hashlib.md5(b"acme release 1.4.2").hexdigest(),
         "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         "fixture_password": "changeme",
         "fixture_template": "${GITHUB_TOKEN}",
@@ -434,22 +443,46 @@ parent(bob, dan).
 grandparent(X, Z) :- parent(X, Y), parent(Y, Z).
 sibling(X, Y) :- parent(P, X), parent(P, Y), X \\= Y.
 """
-    files["notebooks/explore.ipynb"] = json.dumps({
-        "cells": [
-            {"cell_type": "markdown", "metadata": {}, "source": ["# Request latency\n", "\n",
-                                                                 "Load one day of access logs and plot p50/p99."]},
-            {"cell_type": "code", "metadata": {}, "execution_count": 1, "outputs": [{"output_type": "stream",
-             "name": "stdout", "text": ["1440 rows\n"]}],
-             "source": ["import statistics\n", "\n", "def percentile(values, q):\n",
-                        "    ordered = sorted(values)\n", "    k = int(round(q * (len(ordered) - 1)))\n",
-                        "    return ordered[k]\n"]},
-            {"cell_type": "code", "metadata": {}, "execution_count": 2, "outputs": [],
-             "source": ["latencies = [12.5, 14.1, 13.3, 120.0, 15.2, 11.9]\n",
+    files["notebooks/explore.ipynb"] = json.dumps(
+        {
+            "cells": [
+                {
+                    "cell_type": "markdown",
+                    "metadata": {},
+                    "source": ["# Request latency\n", "\n", "Load one day of access logs and plot p50/p99."],
+                },
+                {
+                    "cell_type": "code",
+                    "metadata": {},
+                    "execution_count": 1,
+                    "outputs": [{"output_type": "stream", "name": "stdout", "text": ["1440 rows\n"]}],
+                    "source": [
+                        "import statistics\n",
+                        "\n",
+                        "def percentile(values, q):\n",
+                        "    ordered = sorted(values)\n",
+                        "    k = int(round(q * (len(ordered) - 1)))\n",
+                        "    return ordered[k]\n",
+                    ],
+                },
+                {
+                    "cell_type": "code",
+                    "metadata": {},
+                    "execution_count": 2,
+                    "outputs": [],
+                    "source": [
+                        "latencies = [12.5, 14.1, 13.3, 120.0, 15.2, 11.9]\n",
                         "print(percentile(latencies, 0.5), percentile(latencies, 0.99))\n",
-                        "print(statistics.mean(latencies))\n"]},
-        ],
-        "metadata": {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}},
-        "nbformat": 4, "nbformat_minor": 5}, indent=1)
+                        "print(statistics.mean(latencies))\n",
+                    ],
+                },
+            ],
+            "metadata": {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        },
+        indent=1,
+    )
     files["notebooks/broken.ipynb"] = '{"cells": [{"cell_type": "code", "source": ["x = 1"'  # truncated JSON
     # Bad input the reader and filters must count.
     files["acme/_native.py"] = bytes(rng.getrandbits(8) for _ in range(4096)) + b"\0" * 64  # binary, .py name
@@ -496,11 +529,12 @@ def truncate(text: str, limit: int = 80) -> str:
 _OWN_EVAL_ITEM = {
     "task_id": "Sample/0",
     "prompt": 'def run_length_encode(text: str) -> str:\n    """Encode runs of a repeated character as the '
-              'character and its count.\n    >>> run_length_encode("aaabcc")\n    \'a3b1c2\'\n    """\n',
+    'character and its count.\n    >>> run_length_encode("aaabcc")\n    \'a3b1c2\'\n    """\n',
     "canonical_solution": "    out = []\n    i = 0\n    while i < len(text):\n        j = i\n"
-                          "        while j < len(text) and text[j] == text[i]:\n            j += 1\n"
-                          "        out.append(f\"{text[i]}{j - i}\")\n        i = j\n    return \"\".join(out)\n",
-    "test": "", "entry_point": "run_length_encode",
+    "        while j < len(text) and text[j] == text[i]:\n            j += 1\n"
+    '        out.append(f"{text[i]}{j - i}")\n        i = j\n    return "".join(out)\n',
+    "test": "",
+    "entry_point": "run_length_encode",
 }
 
 

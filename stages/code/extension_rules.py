@@ -5,6 +5,7 @@ the longest line allowed (None: no long-line test; the mean line limit is 100 wh
 is set) and, for some rows, an extra alphabetic-fraction test. Extensions the table does not list
 get the default row. The table is config (`code_basic_filters.extensions`): override any row.
 """
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,11 +26,88 @@ class ExtensionRule(BaseModel):
 DEFAULT_RULE = ExtensionRule()
 
 # The rows that differ from the default (220 of the 305 rows are the default).
-_EXCLUDED = ("bison cats w csx cl2 sexp f77 frg geo vrx grt xrl cdf nbp wlt dpr al ph plx rktd rktl rest pck pls "
-             "tab sig ltx aux toc vhf vht frx yy").split()
-_NO_LONG_LINE = ("bsv cmake asm markdown md mkd mkdn ron nb matlab r rst rmd sql ado do bbx bib cbx dtx ins lbx "
-                 "mkii mkiv mkvi sty tex").split()
-_ALPHA_025 = "ads aug fp mpl ma wl scm sld sps prc sv vhd bas y matlab nb".split()
+_EXCLUDED = [
+    "bison",
+    "cats",
+    "w",
+    "csx",
+    "cl2",
+    "sexp",
+    "f77",
+    "frg",
+    "geo",
+    "vrx",
+    "grt",
+    "xrl",
+    "cdf",
+    "nbp",
+    "wlt",
+    "dpr",
+    "al",
+    "ph",
+    "plx",
+    "rktd",
+    "rktl",
+    "rest",
+    "pck",
+    "pls",
+    "tab",
+    "sig",
+    "ltx",
+    "aux",
+    "toc",
+    "vhf",
+    "vht",
+    "frx",
+    "yy",
+]
+_NO_LONG_LINE = [
+    "bsv",
+    "cmake",
+    "asm",
+    "markdown",
+    "md",
+    "mkd",
+    "mkdn",
+    "ron",
+    "nb",
+    "matlab",
+    "r",
+    "rst",
+    "rmd",
+    "sql",
+    "ado",
+    "do",
+    "bbx",
+    "bib",
+    "cbx",
+    "dtx",
+    "ins",
+    "lbx",
+    "mkii",
+    "mkiv",
+    "mkvi",
+    "sty",
+    "tex",
+]
+_ALPHA_025 = [
+    "ads",
+    "aug",
+    "fp",
+    "mpl",
+    "ma",
+    "wl",
+    "scm",
+    "sld",
+    "sps",
+    "prc",
+    "sv",
+    "vhd",
+    "bas",
+    "y",
+    "matlab",
+    "nb",
+]
 
 
 def default_table() -> dict[str, ExtensionRule]:

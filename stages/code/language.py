@@ -7,11 +7,12 @@ directives or C++ syntax, else C; `.m`: Objective-C or MATLAB; `.pl`: Prolog cla
 Jupyter notebooks become one script in Jupytext's percent format (`# %%` code cells, markdown cells
 as comments; outputs dropped), the form in which The Stack v2 kept notebooks as scripts.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
-from typing import Iterable, Iterator
 
 import orjson
 
@@ -20,27 +21,69 @@ from corpusforge.stages.base import Stage, StageConfig
 from corpusforge.stages.code.language_map import AMBIGUOUS, EXTENSIONS, FILENAMES, INTERPRETERS
 
 _OBJC = re.compile(r"^\s*(?:@(?:interface|implementation|protocol|property|end|class|synthesize)\b|#import\s)", re.M)
-_CPP = re.compile(r"^\s*(?:(?:template\s*<|namespace\s+\w+|class\s+\w+[^;]*\{|using\s+namespace\b)|"
-                  r"(?:public|private|protected)\s*:)|std::|\bconstexpr\b|#include\s*<(?:iostream|vector|string|"
-                  r"memory|map|algorithm|cstdint|cstdio|cstdlib)>", re.M)
-_MATLAB = re.compile(r"^\s*(?:function\s+(?:\[[^\]]*\]\s*=\s*|\w+\s*=\s*)?\w+\s*\(|%[%{ ]|end\s*$|"
-                     r"(?:disp|fprintf|zeros|ones|plot)\s*\()", re.M)
+_CPP = re.compile(
+    r"^\s*(?:(?:template\s*<|namespace\s+\w+|class\s+\w+[^;]*\{|using\s+namespace\b)|"
+    r"(?:public|private|protected)\s*:)|std::|\bconstexpr\b|#include\s*<(?:iostream|vector|string|"
+    r"memory|map|algorithm|cstdint|cstdio|cstdlib)>",
+    re.M,
+)
+_MATLAB = re.compile(
+    r"^\s*(?:function\s+(?:\[[^\]]*\]\s*=\s*|\w+\s*=\s*)?\w+\s*\(|%[%{ ]|end\s*$|"
+    r"(?:disp|fprintf|zeros|ones|plot)\s*\()",
+    re.M,
+)
 _MERCURY = re.compile(r"^:- module\s+\w+\.", re.M)
 _PROLOG = re.compile(r"^\s*(?::-\s*(?:module|use_module|dynamic|initialization)\b|[a-z]\w*(?:\([^)]*\))?\s*:-)", re.M)
-_PERL = re.compile(r"^\s*(?:use\s+(?:strict|warnings|[A-Z]\w*(?:::\w+)*)|my\s+[$@%]|sub\s+\w+|"
-                   r"package\s+\w+(?:::\w+)*;)", re.M)
+_PERL = re.compile(
+    r"^\s*(?:use\s+(?:strict|warnings|[A-Z]\w*(?:::\w+)*)|my\s+[$@%]|sub\s+\w+|"
+    r"package\s+\w+(?:::\w+)*;)",
+    re.M,
+)
 _QT_TS = re.compile(r"^\s*(?:<\?xml|<!DOCTYPE TS|<TS\b)", re.M)
 _COQ = re.compile(r"^\s*(?:Theorem|Lemma|Proof\.|Qed\.|Require Import|Inductive|Fixpoint)\b", re.M)
 _SHEBANG = re.compile(r"^#!\s*(?:/usr/bin/env\s+)?(?:\S*/)?([\w.+-]+)")
 
 # Comment prefix for markdown cells of a notebook, by kernel language.
-_LINE_COMMENT = {"python": "#", "r": "#", "julia": "#", "ruby": "#", "bash": "#", "perl": "#",
-                 "scala": "//", "javascript": "//", "typescript": "//", "c++": "//", "java": "//", "go": "//",
-                 "rust": "//", "c#": "//", "kotlin": "//", "matlab": "%", "octave": "%", "sql": "--"}
-_KERNEL_LANGUAGE = {"python": "Python", "r": "R", "julia": "Julia", "scala": "Scala", "javascript": "JavaScript",
-                    "typescript": "TypeScript", "c++": "C++", "java": "Java", "ruby": "Ruby", "bash": "Shell",
-                    "go": "Go", "rust": "Rust", "c#": "C#", "kotlin": "Kotlin", "matlab": "MATLAB",
-                    "octave": "MATLAB", "sql": "SQL", "perl": "Perl"}
+_LINE_COMMENT = {
+    "python": "#",
+    "r": "#",
+    "julia": "#",
+    "ruby": "#",
+    "bash": "#",
+    "perl": "#",
+    "scala": "//",
+    "javascript": "//",
+    "typescript": "//",
+    "c++": "//",
+    "java": "//",
+    "go": "//",
+    "rust": "//",
+    "c#": "//",
+    "kotlin": "//",
+    "matlab": "%",
+    "octave": "%",
+    "sql": "--",
+}
+_KERNEL_LANGUAGE = {
+    "python": "Python",
+    "r": "R",
+    "julia": "Julia",
+    "scala": "Scala",
+    "javascript": "JavaScript",
+    "typescript": "TypeScript",
+    "c++": "C++",
+    "java": "Java",
+    "ruby": "Ruby",
+    "bash": "Shell",
+    "go": "Go",
+    "rust": "Rust",
+    "c#": "C#",
+    "kotlin": "Kotlin",
+    "matlab": "MATLAB",
+    "octave": "MATLAB",
+    "sql": "SQL",
+    "perl": "Perl",
+}
 
 
 def resolve_ambiguous(ext: str, text: str) -> str:
@@ -100,7 +143,7 @@ def flatten_notebook(raw: str) -> tuple[str, str] | None:
         return None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         return None
-    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    meta: dict = nb["metadata"] if isinstance(nb.get("metadata"), dict) else {}
     kernel = (meta.get("kernelspec") or {}).get("language") or (meta.get("language_info") or {}).get("name") or "python"
     kernel = str(kernel).lower()
     comment = _LINE_COMMENT.get(kernel, "#")
@@ -125,6 +168,7 @@ class CodeLanguage(Stage):
     """Sets `meta.language` from the path (and content where the extension is ambiguous); flattens notebooks."""
 
     type = "code_language"
+    config: Config
 
     class Config(StageConfig):
         # The Stack v2 keeps the languages linguist knows (619 after inspection): unknown files go.

@@ -4,6 +4,7 @@ The Stack v2 decision (StarCoder2 paper Fig. 1, appendix A.4): a file is permiss
 license found for it is permissive (Blue Oak Council approved, ScanCode's Permissive or Public
 Domain categories); a file with no license found is kept as "no license"; anything else goes.
 """
+
 from __future__ import annotations
 
 from corpusforge.core.document import Document
@@ -15,6 +16,7 @@ class LicenseFilter(Filter):
     """Drops files whose licenses are not all permissive (reason `non_permissive:<SPDX id>`)."""
 
     type = "license_filter"
+    config: Config
 
     class Config(StageConfig):
         keep_unlicensed: bool = True  # The Stack v2 keeps "no license" files

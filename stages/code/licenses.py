@@ -8,10 +8,12 @@ fast default: each license is recognised by the phrases its text cannot do witho
 normalised copy of the text (lower case, markup and punctuation gone, whitespace collapsed).
 ScanCode stays the reference: `benchmarks/code_pipeline.py` and the tests measure agreement.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Iterable, Literal
+from collections.abc import Iterable
+from typing import Literal
 
 # Candidate license files by name, after The Stack v2's rule (appendix A.3): LICENSE/LICENCE/COPYING and
 # their variants (LICENSE-MIT, LICENSE.APACHE2, COPYING.LESSER; never a source or data file such as
@@ -64,9 +66,15 @@ RULES: list[tuple[str, list[str], list[str]]] = [
     ("BSD-3-Clause", [_BSD_REDIST, _BSD_NAME], [r"all advertising materials mentioning"]),
     ("BSD-2-Clause", [_BSD_REDIST], [_BSD_NAME, r"all advertising materials mentioning"]),
     ("BSD-4-Clause", [_BSD_REDIST, r"all advertising materials mentioning"], []),
-    ("Apache-2.0", [r"apache license version 2[. ]?0|apache license 2[. ]?0|www apache org licenses license 2[. ]?0|"
-                    r"includes software developed at the apache software foundation|"
-                    r"made available under the terms of either of the licenses found in license apache"], []),
+    (
+        "Apache-2.0",
+        [
+            r"apache license version 2[. ]?0|apache license 2[. ]?0|www apache org licenses license 2[. ]?0|"
+            r"includes software developed at the apache software foundation|"
+            r"made available under the terms of either of the licenses found in license apache"
+        ],
+        [],
+    ),
     # The dual-license notice of PyPA projects (packaging, sniffio, ...): ScanCode's rule for it reads
     # Apache-2.0 and BSD-3-Clause, whichever second file it names.
     ("BSD-3-Clause", [r"made available under the terms of either of the licenses found in license apache"], []),
@@ -74,23 +82,35 @@ RULES: list[tuple[str, list[str], list[str]]] = [
     ("0BSD", [_ISC_GRANT], [r"provided that the above copyright notice"]),
     ("Zlib", [r"altered source versions must be plainly marked as such"], []),
     ("BSL-1.0", [r"boost software license version 1[. ]?0"], []),
-    ("PSF-2.0", [r"python software foundation license version 2|psf license agreement|"
-                 r"this license agreement is between the python software foundation"], []),
+    (
+        "PSF-2.0",
+        [
+            r"python software foundation license version 2|psf license agreement|"
+            r"this license agreement is between the python software foundation"
+        ],
+        [],
+    ),
     ("Unlicense", [r"this is free and unencumbered software released into the public domain"], []),
     ("CC0-1.0", [r"cc0 1[. ]?0 universal|creative commons legal code cc0"], []),
     ("WTFPL", [r"do what the fuck you want to public license"], []),
     ("Artistic-2.0", [r"the artistic license 2[. ]?0"], []),
     ("Artistic-1.0", [r"the artistic license"], [r"the artistic license 2[. ]?0"]),
     # The GPL-3.0 text names the AGPL in its section 13, so only the AGPL's own title or grant counts.
-    ("AGPL-3.0", [r"gnu affero general public license version 3|"
-                  r"under the terms of the gnu affero general public license"], []),
+    (
+        "AGPL-3.0",
+        [
+            r"gnu affero general public license version 3|"
+            r"under the terms of the gnu affero general public license"
+        ],
+        [],
+    ),
     # The license's own title, or the standard notice ("... as published by the Free Software Foundation,
     # either version 3 of the License").
-    ("LGPL-3.0", [r"gnu lesser general public license (?:%s)?3" % _FSF], []),
-    ("LGPL-2.1", [r"gnu lesser general public license (?:%s)?2[. ]?1" % _FSF], []),
-    ("LGPL-2.0", [r"gnu library general public license (?:%s)?2" % _FSF], []),
-    ("GPL-3.0", [r"gnu general public license (?:%s)?3|gnu general public license v3" % _FSF], []),
-    ("GPL-2.0", [r"gnu general public license (?:%s)?2|gnu general public license v2" % _FSF], []),
+    ("LGPL-3.0", [rf"gnu lesser general public license (?:{_FSF})?3"], []),
+    ("LGPL-2.1", [rf"gnu lesser general public license (?:{_FSF})?2[. ]?1"], []),
+    ("LGPL-2.0", [rf"gnu library general public license (?:{_FSF})?2"], []),
+    ("GPL-3.0", [rf"gnu general public license (?:{_FSF})?3|gnu general public license v3"], []),
+    ("GPL-2.0", [rf"gnu general public license (?:{_FSF})?2|gnu general public license v2"], []),
     ("MPL-2.0", [r"mozilla public license version 2[. ]?0|mozilla public license v ?2[. ]?0|mpl 2[. ]?0"], []),
     ("MPL-1.1", [r"mozilla public license version 1[. ]?1"], []),
     ("EPL-2.0", [r"eclipse public license v(?:ersion)? ?2[. ]?0"], []),
@@ -107,13 +127,17 @@ _COMPILED = [(spdx, [re.compile(p) for p in need], [re.compile(p) for p in avoid
 # The GNU family: the full text's own "how to apply" appendix says "or (at your option) any later
 # version", so -only/-or-later is read from a notice, never from the license text itself.
 _GNU = ("AGPL-3.0", "LGPL-3.0", "LGPL-2.1", "LGPL-2.0", "GPL-3.0", "GPL-2.0")
-_GNU_FULL_TEXT = re.compile(r"terms and conditions for copying distribution and modification|"
-                            r"everyone is permitted to copy and distribute verbatim copies")
+_GNU_FULL_TEXT = re.compile(
+    r"terms and conditions for copying distribution and modification|"
+    r"everyone is permitted to copy and distribute verbatim copies"
+)
 # A text that embeds the GPL/LGPL in another license's notice does not make it GPL-licensed: the LGPL's
 # own text refers to the GPL ("version 3 of the GNU General Public License"), so a lesser match hides it.
 _EXCLUDED_BY = {"GPL-3.0": ("LGPL-3.0",), "GPL-2.0": ("LGPL-2.1", "LGPL-2.0")}
-_LESSER_FULL_TEXT = re.compile(r"gnu (?:lesser|library) general public license version [23](?:[. ]?[01])? "
-                               r"(?:february 1999|june 1991|29 june 2007)")
+_LESSER_FULL_TEXT = re.compile(
+    r"gnu (?:lesser|library) general public license version [23](?:[. ]?[01])? "
+    r"(?:february 1999|june 1991|29 june 2007)"
+)
 _GPL_SHORT = re.compile(r"\bgpl ?v?[23]")
 
 # ScanCode's categories for the ids above (its license DB): Permissive and Public Domain are kept
@@ -121,15 +145,34 @@ _GPL_SHORT = re.compile(r"\bgpl ?v?[23]")
 # commercial/proprietary licenses are dropped.
 Category = Literal["permissive", "public-domain", "copyleft", "copyleft-limited", "commercial", "unknown"]
 CATEGORIES: dict[str, Category] = {
-    "MIT": "permissive", "MIT-0": "permissive", "BSD-2-Clause": "permissive", "BSD-3-Clause": "permissive",
-    "BSD-4-Clause": "permissive", "Apache-2.0": "permissive", "ISC": "permissive", "0BSD": "permissive",
-    "Zlib": "permissive", "BSL-1.0": "permissive", "PSF-2.0": "permissive", "Python-2.0": "permissive",
-    "Unlicense": "public-domain", "CC0-1.0": "public-domain", "WTFPL": "public-domain",
-    "Artistic-2.0": "copyleft-limited", "Artistic-1.0": "copyleft-limited",
-    "MPL-2.0": "copyleft-limited", "MPL-1.1": "copyleft-limited", "EPL-2.0": "copyleft-limited",
-    "EPL-1.0": "copyleft-limited", "CDDL-1.0": "copyleft-limited",
-    "LGPL-3.0": "copyleft-limited", "LGPL-2.1": "copyleft-limited", "LGPL-2.0": "copyleft-limited",
-    "GPL-3.0": "copyleft", "GPL-2.0": "copyleft", "AGPL-3.0": "copyleft",
+    "MIT": "permissive",
+    "MIT-0": "permissive",
+    "BSD-2-Clause": "permissive",
+    "BSD-3-Clause": "permissive",
+    "BSD-4-Clause": "permissive",
+    "Apache-2.0": "permissive",
+    "ISC": "permissive",
+    "0BSD": "permissive",
+    "Zlib": "permissive",
+    "BSL-1.0": "permissive",
+    "PSF-2.0": "permissive",
+    "Python-2.0": "permissive",
+    "Unlicense": "public-domain",
+    "CC0-1.0": "public-domain",
+    "WTFPL": "public-domain",
+    "Artistic-2.0": "copyleft-limited",
+    "Artistic-1.0": "copyleft-limited",
+    "MPL-2.0": "copyleft-limited",
+    "MPL-1.1": "copyleft-limited",
+    "EPL-2.0": "copyleft-limited",
+    "EPL-1.0": "copyleft-limited",
+    "CDDL-1.0": "copyleft-limited",
+    "LGPL-3.0": "copyleft-limited",
+    "LGPL-2.1": "copyleft-limited",
+    "LGPL-2.0": "copyleft-limited",
+    "GPL-3.0": "copyleft",
+    "GPL-2.0": "copyleft",
+    "AGPL-3.0": "copyleft",
     "LicenseRef-proprietary": "commercial",
 }
 KEEP_CATEGORIES = frozenset({"permissive", "public-domain"})
@@ -148,8 +191,11 @@ def category(spdx: str) -> Category:
 def classify(text: str) -> list[str]:
     """The SPDX ids of the licenses a license file's text holds, sorted (empty: none recognised)."""
     norm = normalise(text[:200_000])
-    found = {spdx for spdx, need, avoid in _COMPILED
-             if all(p.search(norm) for p in need) and not any(p.search(norm) for p in avoid)}
+    found = {
+        spdx
+        for spdx, need, avoid in _COMPILED
+        if all(p.search(norm) for p in need) and not any(p.search(norm) for p in avoid)
+    }
     if _LESSER_FULL_TEXT.search(norm) and not _GPL_SHORT.search(norm):
         for general, specifics in _EXCLUDED_BY.items():
             if general in found and any(x in found for x in specifics):

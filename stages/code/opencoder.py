@@ -7,6 +7,7 @@ A file goes at the first rule that fires, under that rule's named reason. OpenCo
 rule (Python "no-logic" files dropped with probability 0.8) is left out: a stage's decision must not
 depend on a draw.
 """
+
 from __future__ import annotations
 
 import ast
@@ -17,9 +18,9 @@ from pathlib import PurePosixPath
 from pydantic import BaseModel, ConfigDict, Field
 
 from corpusforge.core.document import Document
+from corpusforge.core.repetition import NGramHashes, duplicates
 from corpusforge.stages.base import Filter, StageConfig
 from corpusforge.stages.code.basic_filters import AUTOGEN_MARKERS, char_count, line_stats
-from corpusforge.stages.text.gopher import _NGramHashes, duplicates
 
 _WORD = re.compile(r"\w+")
 _URL = re.compile(r"^(?:https?|ftp)://|^www\.")
@@ -32,11 +33,52 @@ _ASSERT = re.compile(r"^\s*(?:assert\b|self\.assert\w*\(|expect\(|EXPECT_|ASSERT
 _CPP_MAIN = re.compile(r"\bint\s+main\s*\(")
 _PREPROCESSOR = re.compile(r"^\s*#\s*(?:include|define|if|ifdef|ifndef|endif|else|elif|pragma|undef)\b")
 _COMMENT_PREFIX = {
-    "#": ("Python", "Shell", "Ruby", "Perl", "R", "YAML", "TOML", "Makefile", "CMake", "Dockerfile", "Julia",
-          "Elixir", "Nim", "PowerShell", "Tcsh", "Starlark", "Crystal"),
-    "//": ("C", "C++", "C#", "Java", "JavaScript", "TypeScript", "Go", "Rust", "Swift", "Kotlin", "Scala",
-           "Dart", "Objective-C", "PHP", "Groovy", "CUDA", "Solidity", "Zig", "GLSL", "D", "Verilog",
-           "SystemVerilog", "F#", "Protocol Buffer", "Thrift"),
+    "#": (
+        "Python",
+        "Shell",
+        "Ruby",
+        "Perl",
+        "R",
+        "YAML",
+        "TOML",
+        "Makefile",
+        "CMake",
+        "Dockerfile",
+        "Julia",
+        "Elixir",
+        "Nim",
+        "PowerShell",
+        "Tcsh",
+        "Starlark",
+        "Crystal",
+    ),
+    "//": (
+        "C",
+        "C++",
+        "C#",
+        "Java",
+        "JavaScript",
+        "TypeScript",
+        "Go",
+        "Rust",
+        "Swift",
+        "Kotlin",
+        "Scala",
+        "Dart",
+        "Objective-C",
+        "PHP",
+        "Groovy",
+        "CUDA",
+        "Solidity",
+        "Zig",
+        "GLSL",
+        "D",
+        "Verilog",
+        "SystemVerilog",
+        "F#",
+        "Protocol Buffer",
+        "Thrift",
+    ),
     "--": ("SQL", "Lua", "Haskell", "Ada", "Elm", "VHDL", "Idris", "Agda", "Lean"),
     "%": ("MATLAB", "TeX", "Erlang", "Prolog", "Mercury"),
     ";": ("Common Lisp", "Emacs Lisp", "Scheme", "Racket", "Clojure", "Assembly"),
@@ -118,6 +160,7 @@ class OpenCoderRules(Filter):
     """OpenCoder RefineCode's heuristic rules, each a named drop reason (`opc_*`, `python_*`, `cpp_*`)."""
 
     type = "opencoder_rules"
+    config: Config
 
     class Config(StageConfig):
         general: GeneralRules = Field(default_factory=GeneralRules)
@@ -146,7 +189,7 @@ class OpenCoderRules(Filter):
             return "opc_data_repetitive"
         return None
 
-    def _general(self, text: str, lang: str) -> str | None:  # noqa: C901 - one rule per line, in OpenCoder's order
+    def _general(self, text: str, lang: str) -> str | None:
         g = self.config.general
         n_chars = len(text)
         if len(text.encode("utf-8", "surrogatepass")) > g.max_bytes:
@@ -199,7 +242,7 @@ class OpenCoderRules(Filter):
         g = self.config.general
         lowered = [w.lower() for w in words]
         n_chars = sum(map(len, lowered)) + len(lowered) - 1
-        ngrams = _NGramHashes(lowered)
+        ngrams = NGramHashes(lowered)
         for n, frac in sorted(g.top_ngrams.items()):
             if ngrams.top_ngram_chars(n) / n_chars > frac:
                 return f"opc_top_{n}_gram"

@@ -11,10 +11,11 @@ A repository's files must arrive together (the repository reader emits them so; 
 the order). The stage holds one repository at a time. Packed documents get `source: code-repo` by
 default, so a blend selects file-level (`code`) and repository-level code apart.
 """
+
 from __future__ import annotations
 
 import random
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import xxhash
 from pydantic import Field
@@ -27,6 +28,7 @@ class RepoPack(Stage):
     """Joins consecutive files of one repository into one document; each file folded in counts as `packed`."""
 
     type = "repo_pack"
+    config: Config
 
     class Config(StageConfig):
         source: str = "code-repo"  # source kind of the packed documents
@@ -61,7 +63,8 @@ class RepoPack(Stage):
             rng.shuffle(order)
         with_meta = rng.random() < cfg.metadata_rate
         fim_repo = rng.random() < cfg.fim_rate
-        part, size, n_part = [], 0, 0
+        part: list[tuple[Document, str]] = []
+        size = n_part = 0
         for doc in order:
             piece = self._file_text(doc, with_meta, fim_repo and rng.random() < cfg.fim_file_rate, rng)
             if part and size + len(piece) > cfg.max_chars:
@@ -85,8 +88,9 @@ class RepoPack(Stage):
         path = doc.meta.get("path") or ""
         return f"{cfg.file_sep_token}{path}\n{code}" if with_meta else f"{cfg.file_sep_token}{code}"
 
-    def _document(self, repo: str, part: list[tuple[Document, str]], with_meta: bool, n_part: int,
-                  files: list[Document]) -> Document:
+    def _document(
+        self, repo: str, part: list[tuple[Document, str]], with_meta: bool, n_part: int, files: list[Document]
+    ) -> Document:
         cfg = self.config
         head = f"{cfg.repo_name_token}{repo}" if with_meta else ""
         text = head + "".join(piece for _, piece in part)
@@ -97,7 +101,7 @@ class RepoPack(Stage):
         for key in ("license", "commit", "repo_stars", "repo_files"):
             if first.meta.get(key) is not None:
                 meta[key] = first.meta[key]
-        languages = sorted({d.meta.get("language") for d, _ in part if d.meta.get("language")})
+        languages = sorted({str(d.meta["language"]) for d, _ in part if d.meta.get("language")})
         if len(languages) == 1:
             meta["language"] = languages[0]
         ann = {}
@@ -106,11 +110,13 @@ class RepoPack(Stage):
             # The repository's bucket is its files' median: one bad file does not sink a repository.
             bucket = sorted(buckets)[len(buckets) // 2]
             ann["quality_bucket"] = bucket
-            ann["quality_tier"] = next(d.annotations["quality_tier"] for d, _ in part
-                                       if d.annotations.get("quality_bucket") == bucket)
+            ann["quality_tier"] = next(
+                d.annotations["quality_tier"] for d, _ in part if d.annotations.get("quality_bucket") == bucket
+            )
         self.ledger.histogram("files_per_document", _bin(len(part)))
-        return Document(make_id(cfg.source, f"{repo}#{n_part}:{first.meta.get('commit') or ''}"), text, cfg.source,
-                        meta, ann)
+        return Document(
+            make_id(cfg.source, f"{repo}#{n_part}:{first.meta.get('commit') or ''}"), text, cfg.source, meta, ann
+        )
 
 
 def _bin(n: int) -> str:

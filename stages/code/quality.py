@@ -9,11 +9,12 @@ markers. Buckets are the score's twentieths; tiers follow Nemotron-CC's cut poin
 An LLM-rated label set and a trained classifier can replace the heuristic through the `quality`
 stage (its `classifiers`), as in the web lane.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Iterable, Iterator
 
 from pydantic import Field, field_validator
 
@@ -21,12 +22,53 @@ from corpusforge.core.document import Document
 from corpusforge.stages.base import Stage, StageConfig
 
 _IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
-_STRUCTURE = re.compile(r"^\s*(?:def |class |fn |func |function\b|public |private |static |template\s*<|"
-                        r"(?:int|void|bool|char|double|float|auto)\s+\w+\s*\()", re.M)
+_STRUCTURE = re.compile(
+    r"^\s*(?:def |class |fn |func |function\b|public |private |static |template\s*<|"
+    r"(?:int|void|bool|char|double|float|auto)\s+\w+\s*\()",
+    re.M,
+)
 _COMMENT = re.compile(r"^\s*(?:#(?!include|define|if|endif|pragma|!)|//|/\*|\*|--|%|;|\"\"\"|''')")
 _TODO = re.compile(r"\b(?:TODO|FIXME|XXX|HACK)\b")
-_KEYWORDS = frozenset("if else for while def class return import from in is not and or try except with as "
-                      "int for void char let var const fn pub use mut self this new true false none null".split())
+_KEYWORDS = frozenset(
+    [
+        "if",
+        "else",
+        "for",
+        "while",
+        "def",
+        "class",
+        "return",
+        "import",
+        "from",
+        "in",
+        "is",
+        "not",
+        "and",
+        "or",
+        "try",
+        "except",
+        "with",
+        "as",
+        "int",
+        "for",
+        "void",
+        "char",
+        "let",
+        "var",
+        "const",
+        "fn",
+        "pub",
+        "use",
+        "mut",
+        "self",
+        "this",
+        "new",
+        "true",
+        "false",
+        "none",
+        "null",
+    ]
+)
 
 
 def _band(x: float, lo: float, best_lo: float, best_hi: float, hi: float) -> float:
@@ -62,6 +104,7 @@ class CodeQuality(Stage):
     """Scores code files (`scores.code_quality`, `scores.code`), buckets 0-19 and tiers them; drops nothing."""
 
     type = "code_quality"
+    config: Config
 
     class Config(StageConfig):
         # lowest bucket of medium-low, medium, medium-high, high: Nemotron-CC (Su et al. 2024), as `quality`

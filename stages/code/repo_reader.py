@@ -8,13 +8,15 @@ the run: symlinks (a link loop costs nothing), special files, submodules, paths 
 traversal limit, files over the size cap, binary content, invalid UTF-8, empty files, unreadable
 files and corrupt archive members or git objects.
 """
+
 from __future__ import annotations
 
 import codecs
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import PurePosixPath
-from typing import Iterator, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -26,8 +28,13 @@ from corpusforge.stages.code.snapshot import Snapshot, SnapshotError, open_snaps
 
 # git's own binary test: a NUL byte in the first 8000 bytes (xdiff's buffer_is_binary).
 BINARY_SNIFF = 8000
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 def decode_source(data: bytes, utf16: str = "decode") -> tuple[str | None, str]:
@@ -52,6 +59,7 @@ class RepoReader(Reader):
     """One repository snapshot per input path; one document per file, with repo, path, license and commit."""
 
     type = "repo"
+    config: Config
 
     class Config(StageConfig):
         paths: list[str]
@@ -144,17 +152,18 @@ class RepoReader(Reader):
             if entry.path in wanted and not entry.error:
                 try:
                     yield entry, snap.read(entry), None
-                except Exception:  # noqa: BLE001 - counted when the main pass meets the same file
+                except Exception:
                     yield entry, None, "unreadable_file"
 
-    def _documents(self, snap: Snapshot, repo: str, folder_licenses: dict[str, list[str]],
-                   n_files: int) -> Iterator[Document]:
+    def _documents(
+        self, snap: Snapshot, repo: str, folder_licenses: dict[str, list[str]], n_files: int
+    ) -> Iterator[Document]:
         cfg = self.config
         ledger = self.ledger
         for entry, data, error in snap.files():
             self.seen(entry.size)
-            if error:
-                self.drop_record(error, entry.size)
+            if error or data is None:
+                self.drop_record(error or "unreadable_file", entry.size)
                 continue
             text, encoding = decode_source(data, cfg.utf16)
             if text is None:

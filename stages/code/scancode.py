@@ -3,6 +3,7 @@
 `pip install scancode-toolkit` (with pluggy < 1.7, whose hook discovery its plugin system predates).
 Its license index loads once per process (about 10 s); each license text then takes well under a second.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,7 +19,7 @@ def available() -> bool:
 
         get_index()
         return True
-    except Exception:  # noqa: BLE001 - missing package or an incompatible plugin manager: not available
+    except Exception:
         return False
 
 

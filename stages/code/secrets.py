@@ -12,6 +12,7 @@ length class, e-mails five random letters at example.com, IPs one of five privat
 random values are drawn from a generator seeded by the document id and the value, so a rerun and
 every engine write the same bytes.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -19,7 +20,8 @@ import ipaddress
 import random
 import re
 import string
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import xxhash
 from pydantic import Field
@@ -28,14 +30,25 @@ from corpusforge.core.document import Document
 from corpusforge.stages.base import Stage, StageConfig
 
 # bigcode-dataset pii/utils/keys_detection.py
-STARCODER_PLUGINS = [
-    {"name": "ArtifactoryDetector"}, {"name": "AWSKeyDetector"},
-    {"name": "Base64HighEntropyString", "limit": 4.5}, {"name": "HexHighEntropyString", "limit": 3.0},
-    {"name": "AzureStorageKeyDetector"}, {"name": "CloudantDetector"}, {"name": "DiscordBotTokenDetector"},
-    {"name": "GitHubTokenDetector"}, {"name": "IbmCloudIamDetector"}, {"name": "IbmCosHmacDetector"},
-    {"name": "JwtTokenDetector"}, {"name": "MailchimpDetector"}, {"name": "NpmDetector"},
-    {"name": "SendGridDetector"}, {"name": "SlackDetector"}, {"name": "SoftlayerDetector"},
-    {"name": "StripeDetector"}, {"name": "TwilioKeyDetector"},
+STARCODER_PLUGINS: list[dict[str, Any]] = [
+    {"name": "ArtifactoryDetector"},
+    {"name": "AWSKeyDetector"},
+    {"name": "Base64HighEntropyString", "limit": 4.5},
+    {"name": "HexHighEntropyString", "limit": 3.0},
+    {"name": "AzureStorageKeyDetector"},
+    {"name": "CloudantDetector"},
+    {"name": "DiscordBotTokenDetector"},
+    {"name": "GitHubTokenDetector"},
+    {"name": "IbmCloudIamDetector"},
+    {"name": "IbmCosHmacDetector"},
+    {"name": "JwtTokenDetector"},
+    {"name": "MailchimpDetector"},
+    {"name": "NpmDetector"},
+    {"name": "SendGridDetector"},
+    {"name": "SlackDetector"},
+    {"name": "SoftlayerDetector"},
+    {"name": "StripeDetector"},
+    {"name": "TwilioKeyDetector"},
 ]
 STARCODER_FILTERS = [
     "detect_secrets.filters.heuristic.is_potential_uuid",
@@ -43,20 +56,45 @@ STARCODER_FILTERS = [
     "detect_secrets.filters.heuristic.is_templated_secret",
     "detect_secrets.filters.heuristic.is_sequential_string",
 ]
-PRIVATE_KEY = re.compile(r"(-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)(.*?)"
-                         r"(-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)", re.S)
+PRIVATE_KEY = re.compile(
+    r"(-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)(.*?)"
+    r"(-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)",
+    re.S,
+)
 EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9][\w.%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b")
 IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\w.])")
-IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])|"
-                  r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:?){1,6}(?![\w:])")
+IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])|"
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:?){1,6}(?![\w:])"
+)
 # Popular public DNS resolvers are configuration, not personal data (bigcode's PII README).
-POPULAR_DNS = frozenset({"8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1", "9.9.9.9", "149.112.112.112",
-                         "208.67.222.222", "208.67.220.220", "76.76.19.19", "76.223.122.150", "94.140.14.14",
-                         "94.140.15.15", "2001:4860:4860::8888", "2001:4860:4860::8844"})
+POPULAR_DNS = frozenset(
+    {
+        "8.8.8.8",
+        "8.8.4.4",
+        "1.1.1.1",
+        "1.0.0.1",
+        "9.9.9.9",
+        "149.112.112.112",
+        "208.67.222.222",
+        "208.67.220.220",
+        "76.76.19.19",
+        "76.223.122.150",
+        "94.140.14.14",
+        "94.140.15.15",
+        "2001:4860:4860::8888",
+        "2001:4860:4860::8844",
+    }
+)
 # Synthetic private addresses, as bigcode's replacements.json.
 IPV4_REPLACEMENTS = ("172.16.31.10", "172.16.58.3", "172.16.17.32", "192.168.3.11", "192.168.127.12")
-IPV6_REPLACEMENTS = ("fd00:c2b6:b24b:be67:2827:688d:e6a1:6a3b", "fd00:a516:7c1b:17cd:6d81:2137:bd2a:2c5b",
-                     "fc00:e968:6179::de52:7100", "fc00:db20:35b:7399::5", "fdbf:7a9b:4e35:3a1c::1")
+IPV6_REPLACEMENTS = (
+    "fd00:c2b6:b24b:be67:2827:688d:e6a1:6a3b",
+    "fd00:a516:7c1b:17cd:6d81:2137:bd2a:2c5b",
+    "fc00:e968:6179::de52:7100",
+    "fc00:db20:35b:7399::5",
+    "fdbf:7a9b:4e35:3a1c::1",
+)
 _HASH_WORDS = re.compile(r"sha|md5|hash|byte", re.I)
 _VERSION_BEFORE = re.compile(r"(?:version|ver|v|==|>=|<=|~=)[\s\"'=:]*$", re.I)
 # The gibberish check guards the entropy plugins only: a pattern plugin's match (a webhook URL holds
@@ -99,8 +137,8 @@ def _screens() -> list[re.Pattern] | None:
         elif isinstance(plugin, HighEntropyStringsPlugin):
             # A string of n characters has at most log2(n) bits of entropy per character, so the plugin's
             # limit needs at least 2**limit characters; detect-secrets only scores quoted strings in files.
-            shortest = max(int(2 ** plugin.entropy_limit), 1)
-            screens.append(re.compile(r"([\'\"])[%s]{%d,}\1" % (re.escape(plugin.charset), shortest)))
+            shortest = max(int(2**plugin.entropy_limit), 1)
+            screens.append(re.compile(rf"([\'\"])[{re.escape(plugin.charset)}]{{{shortest},}}\1"))
         else:
             return None
     return screens
@@ -118,9 +156,10 @@ class CodeSecrets(Stage):
     """Redacts keys, tokens, private keys, e-mails and public IPs in code; drops nothing."""
 
     type = "code_secrets"
+    config: Config
 
     class Config(StageConfig):
-        plugins: list[dict] = Field(default_factory=lambda: [dict(p) for p in STARCODER_PLUGINS])
+        plugins: list[dict[str, Any]] = Field(default_factory=lambda: [dict(p) for p in STARCODER_PLUGINS])
         filters: list[str] = list(STARCODER_FILTERS)
         gibberish_check: bool = True  # keep a key only if it looks random (bigcode: gibberish-detector)
         gibberish_limit: float = 3.7  # detect-secrets' threshold for its shipped model
@@ -222,8 +261,11 @@ class CodeSecrets(Stage):
             if len(value) in self.config.hash_lengths and (file_has_hashes or _HASH_WORDS.search(line)):
                 self.ledger.count("hash_like_values_kept")
                 continue
-            if secret.type in _ENTROPY_TYPES and self._gibberish is not None and not _looks_random(self._gibberish,
-                                                                                                   value):
+            if (
+                secret.type in _ENTROPY_TYPES
+                and self._gibberish is not None
+                and not _looks_random(self._gibberish, value)
+            ):
                 self.ledger.count("words_not_keys_kept")
                 continue
             hits.setdefault(secret.line_number, []).append((secret.type, self._whole(secret.type, value, line)))
@@ -277,7 +319,7 @@ class CodeSecrets(Stage):
                 return value
             if not ip.is_global or value in POPULAR_DNS:
                 return value
-            if ip.version == 4 and _VERSION_BEFORE.search(m.string[max(0, m.start() - 24): m.start()]):
+            if ip.version == 4 and _VERSION_BEFORE.search(m.string[max(0, m.start() - 24) : m.start()]):
                 return value  # "version 1.2.3.4" is a version, not a host
             count += 1
             return _rng(doc_id, value).choice(pool)

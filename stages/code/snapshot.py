@@ -5,6 +5,7 @@ so the reader can find the license files before it emits anything. Damage never 
 a snapshot: an entry it cannot read becomes an `Entry` whose `error` names the reason, and a
 listing that stops half way (a truncated tarball, a corrupt git tree) ends with one such entry.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,10 @@ import tarfile
 import zipfile
 import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import IO, Iterator
+from typing import IO
 
 from corpusforge.core import storage
 
@@ -61,7 +63,7 @@ class Snapshot(ABC):
                 continue
             try:
                 yield e, self.read(e), None
-            except Exception as exc:  # noqa: BLE001 - any member that cannot be read is counted, never fatal
+            except Exception as exc:
                 yield e, None, _read_reason(exc)
 
     def close(self) -> None:  # noqa: B027 - most snapshots hold nothing open
@@ -229,6 +231,7 @@ class ZipSnapshot(Snapshot):
                 yield _file_entry(path, info.file_size, self.max_depth + 1, self.max_file_bytes, info)
 
     def read(self, entry: Entry) -> bytes:
+        assert isinstance(entry.key, zipfile.ZipInfo)
         return self._zip.read(entry.key)
 
     def close(self) -> None:
@@ -249,7 +252,7 @@ class GitSnapshot(Snapshot):
             raise SnapshotError("unreadable_git_repo") from exc
         if out.returncode != 0 or not out.stdout.strip():
             raise SnapshotError("corrupt_git_repo")
-        self.commit = out.stdout.decode().strip()
+        self.commit: str = out.stdout.decode().strip()
         self._batch: subprocess.Popen | None = None
 
     def _git(self, *args: str) -> subprocess.CompletedProcess:
@@ -282,15 +285,17 @@ class GitSnapshot(Snapshot):
 
     def read(self, entry: Entry) -> bytes:
         proc = self._cat_file()
+        stdin, stdout = proc.stdin, proc.stdout
+        assert stdin is not None and stdout is not None  # opened with PIPE
         try:
-            proc.stdin.write(f"{entry.key}\n".encode())
-            proc.stdin.flush()
-            header = proc.stdout.readline().split()
+            stdin.write(f"{entry.key}\n".encode())
+            stdin.flush()
+            header = stdout.readline().split()
             if len(header) != 3 or header[1] != b"blob":
                 raise _CorruptObject()
             size = int(header[2])
-            data = proc.stdout.read(size)
-            proc.stdout.read(1)  # the newline after each object
+            data = stdout.read(size)
+            stdout.read(1)  # the newline after each object
             if len(data) != size:
                 raise _CorruptObject()
             return data
@@ -301,8 +306,12 @@ class GitSnapshot(Snapshot):
 
     def _cat_file(self) -> subprocess.Popen:
         if self._batch is None or self._batch.poll() is not None:
-            self._batch = subprocess.Popen(["git", f"--git-dir={self.path}", "cat-file", "--batch"],
-                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self._batch = subprocess.Popen(
+                ["git", f"--git-dir={self.path}", "cat-file", "--batch"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
         return self._batch
 
     def _stop(self) -> None:
@@ -316,7 +325,8 @@ class GitSnapshot(Snapshot):
 
     def close(self) -> None:
         if self._batch is not None:
-            self._batch.stdin.close()
+            if self._batch.stdin is not None:
+                self._batch.stdin.close()
             self._batch.wait(timeout=30)
             self._batch = None
 

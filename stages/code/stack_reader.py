@@ -6,9 +6,11 @@ Field names default to The Stack v2's (`content`, `path`, `repo_name`, `detected
 those are absent. A row without text, a row whose text is not a string and an unreadable file are each
 counted under a reason.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import orjson
 import pyarrow.parquet as pq
@@ -41,6 +43,7 @@ class StackRowsReader(Reader):
     """One document per row of a The Stack-shaped Parquet or JSONL(.gz/.zst) file."""
 
     type = "stack_rows"
+    config: Config
 
     class Config(StageConfig):
         paths: list[str]
@@ -72,7 +75,7 @@ class StackRowsReader(Reader):
                     yield n, row
                     n += 1
 
-    def _jsonl(self, path: str) -> Iterator[tuple[int, dict | None]]:
+    def _jsonl(self, path: str) -> Iterator[tuple[int, dict]]:
         with storage.open_file(path, "rb", compression="infer") as f:
             for n, line in enumerate(f):
                 if not line.strip():

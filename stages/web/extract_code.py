@@ -8,6 +8,7 @@ block where its placeholder survived. A block whose placeholder the boilerplate 
 (a sidebar snippet, a footer) goes with it. The LLM cleanup pass with the code-preserving prompt
 belongs to the generation layer and is not part of this extractor.
 """
+
 from __future__ import annotations
 
 import re
@@ -39,17 +40,30 @@ def code_blocks_verbatim(html: str) -> str:
         return ""
     blocks: list[tuple[str, str]] = []
     nodes = list(body.query_selector_all("pre"))
-    nodes += [c for c in body.query_selector_all("code") if c.closest("pre") is None and "\n" in c.text.strip()]
+    nodes += [c for c in body.query_selector_all("code") if c.closest("pre") is None and "\n" in (c.text or "").strip()]
     for node in nodes:
-        text = node.text.strip("\n")
-        if not text.strip():
+        text = (node.text or "").strip("\n")
+        marker, label, parent = (
+            tree.create_element("p"),
+            tree.create_text_node(_PLACEHOLDER.format(len(blocks))),
+            node.parent,
+        )
+        if not text.strip() or marker is None or label is None or parent is None:
             continue
-        marker = tree.create_element("p")
-        marker.append_child(tree.create_text_node(_PLACEHOLDER.format(len(blocks))))
+        marker.append_child(label)
         blocks.append((_language(node), text.rstrip()))
-        node.parent.replace_child(marker, node)
-    text = extract_plain_text(tree, main_content=True, alt_texts=False, links=False, form_fields=False,
-                              noscript=False, list_bullets=True, preserve_formatting=True, comments=False)
+        parent.replace_child(marker, node)
+    text = extract_plain_text(
+        tree,
+        main_content=True,
+        alt_texts=False,
+        links=False,
+        form_fields=False,
+        noscript=False,
+        list_bullets=True,
+        preserve_formatting=True,
+        comments=False,
+    )
 
     def restore(m: re.Match) -> str:
         lang, code = blocks[int(m.group(1))]

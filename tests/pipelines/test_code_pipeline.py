@@ -1,5 +1,6 @@
 """The code lane end to end on the sample: code.yaml, the report's figures, repository packing, a blend whose
 shards megatron-core reads; and the same documents and ledger on local, Spark and Ray."""
+
 from __future__ import annotations
 
 import json
@@ -60,7 +61,12 @@ def test_code_yaml_on_the_sample(code_run):
     assert st["exact_dedup"]["dropped"]["exact_duplicate"] >= 1
     assert st["fuzzy_dedup"]["dropped"]["fuzzy_duplicate"] >= 1
     assert st["code_secrets"]["extra"]["secrets_redacted"] == {
-        "AWS Access Key": 1, "GitHub Token": 1, "Slack Token": 1, "JSON Web Token": 1, "Private Key Block": 1}
+        "AWS Access Key": 1,
+        "GitHub Token": 1,
+        "Slack Token": 1,
+        "JSON Web Token": 1,
+        "Private Key Block": 1,
+    }
     if SHARED_HUMANEVAL.exists():
         assert st["decontaminate"]["dropped"]["contaminated"] >= 1
     docs = list(iter_output(result.output))
@@ -74,16 +80,22 @@ def test_code_yaml_on_the_sample(code_run):
         assert (value.splitlines()[1] if name == "private_key" else value) not in text, name
     assert all(d.annotations.get("quality_tier") for d in docs)
     report = Path(result.report_path).read_text()
-    for heading in ("license_filter — licenses", "code_language — languages", "code_secrets — secrets_redacted",
-                    "non_permissive:GPL-2.0-only"):
+    for heading in (
+        "license_filter — licenses",
+        "code_language — languages",
+        "code_secrets — secrets_redacted",
+        "non_permissive:GPL-2.0-only",
+    ):
         assert heading in report
 
 
 def test_packed_repositories_blend_into_shards_megatron_reads(code_run):
     idx_mod = pytest.importorskip("megatron.core.datasets.indexed_dataset")
     tmp, _, result = code_run
-    packed = run_pipeline(_config(REPO_YAML, tmp, "runs/code-repo", [storage.join(result.data_dir, "*.parquet")]),
-                          engine=LocalEngine(workers=2))
+    packed = run_pipeline(
+        _config(REPO_YAML, tmp, "runs/code-repo", [storage.join(result.data_dir, "*.parquet")]),
+        engine=LocalEngine(workers=2),
+    )
     repos = list(iter_output(packed.output))
     assert repos and all(d.source == "code-repo" and "<file_sep>" in d.text for d in repos)
     blend = yaml.safe_load(BLEND_YAML.read_text())
@@ -105,14 +117,27 @@ def test_code_pipeline_is_identical_on_local_spark_and_ray(tmp_path, spark_engin
     inputs = [str(tmp_path / "code" / "repos" / "*")]
     results = {}
     for engine in (LocalEngine(workers=2), spark_engine, ray_engine):
-        config = _config(CODE_YAML, tmp_path, f"runs/{engine.name}", inputs, engine.name,
-                         fuzzy_dedup={"partitions": 4})
+        config = _config(CODE_YAML, tmp_path, f"runs/{engine.name}", inputs, engine.name, fuzzy_dedup={"partitions": 4})
         result = run_pipeline(config, engine=engine)
-        per_task = {Path(p).name: sorted((d.id, d.text, repr(sorted(d.meta.items())),
-                                          repr(sorted(d.annotations.items()))) for d in storage.read_documents(p))
-                    for p in storage.expand([storage.join(result.data_dir, "*.parquet")])}
-        ledger = [(s.name, s.docs_in, s.docs_out, s.bytes_in, s.bytes_out, dict(s.dropped),
-                   {k: v for k, v in s.extra.items() if not k.endswith("seconds")}) for s in result.stages]
+        per_task = {
+            Path(p).name: sorted(
+                (d.id, d.text, repr(sorted(d.meta.items())), repr(sorted(d.annotations.items())))
+                for d in storage.read_documents(p)
+            )
+            for p in storage.expand([storage.join(result.data_dir, "*.parquet")])
+        }
+        ledger = [
+            (
+                s.name,
+                s.docs_in,
+                s.docs_out,
+                s.bytes_in,
+                s.bytes_out,
+                dict(s.dropped),
+                {k: v for k, v in s.extra.items() if not k.endswith("seconds")},
+            )
+            for s in result.stages
+        ]
         results[engine.name] = (per_task, ledger)
     assert results["spark"] == results["local"]
     assert results["ray"] == results["local"]

@@ -1,4 +1,5 @@
 """A small real repository (six's source and license, mdurl's package) in every snapshot shape the reader takes."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """License classification on real license texts (the venv's wheels), the keep/drop rule, the filter stage."""
+
 from __future__ import annotations
 
 from importlib import metadata
@@ -16,29 +17,37 @@ def _text(dist: str, name_part: str = "") -> str:
     return files[0].read_text(encoding="utf-8", errors="replace")
 
 
-@pytest.mark.parametrize("dist,part,expected", [
-    ("six", "", ["MIT"]),
-    ("markupsafe", "", ["BSD-3-Clause"]),
-    ("sniffio", "APACHE", ["Apache-2.0"]),
-    ("sniffio", "LICENSE.MIT", ["MIT"]),
-    ("certifi", "", ["MPL-2.0"]),
-    ("python-daemon", "GPL", ["GPL-3.0-only"]),
-    ("python-daemon", "ASF", ["Apache-2.0"]),
-    ("tld", "LGPL", ["LGPL-2.1-only"]),
-    ("defusedxml", "", ["PSF-2.0"]),
-])
+@pytest.mark.parametrize(
+    "dist,part,expected",
+    [
+        ("six", "", ["MIT"]),
+        ("markupsafe", "", ["BSD-3-Clause"]),
+        ("sniffio", "APACHE", ["Apache-2.0"]),
+        ("sniffio", "LICENSE.MIT", ["MIT"]),
+        ("certifi", "", ["MPL-2.0"]),
+        ("python-daemon", "GPL", ["GPL-3.0-only"]),
+        ("python-daemon", "ASF", ["Apache-2.0"]),
+        ("tld", "LGPL", ["LGPL-2.1-only"]),
+        ("defusedxml", "", ["PSF-2.0"]),
+    ],
+)
 def test_real_license_texts_are_classified(dist, part, expected):
     assert licenses.classify(_text(dist, part)) == expected
 
 
 def test_notices_and_or_later():
-    assert licenses.classify("Licensed under the Apache License, Version 2.0 (the \"License\")") == ["Apache-2.0"]
-    notice = ("This library is free software; you can redistribute it and/or modify it under the terms of the GNU "
-              "Lesser General Public License as published by the Free Software Foundation; either version 2.1 of "
-              "the License, or (at your option) any later version.")
+    assert licenses.classify('Licensed under the Apache License, Version 2.0 (the "License")') == ["Apache-2.0"]
+    notice = (
+        "This library is free software; you can redistribute it and/or modify it under the terms of the GNU "
+        "Lesser General Public License as published by the Free Software Foundation; either version 2.1 of "
+        "the License, or (at your option) any later version."
+    )
     assert licenses.classify(notice) == ["LGPL-2.1-or-later"]
-    assert licenses.classify("tld is licensed under the GPL 2.0 or the LGPL 2.1 or the MPL 1.1, at your option") == \
-        ["GPL-2.0-only", "LGPL-2.1-only", "MPL-1.1"]
+    assert licenses.classify("tld is licensed under the GPL 2.0 or the LGPL 2.1 or the MPL 1.1, at your option") == [
+        "GPL-2.0-only",
+        "LGPL-2.1-only",
+        "MPL-1.1",
+    ]
     assert licenses.classify("Copyright 2020 nobody in particular") == []
 
 
@@ -48,14 +57,20 @@ def test_decision_is_the_stack_v2_rule():
     assert licenses.decide(["MIT", "GPL-3.0-only"]) == ("non_permissive", "GPL-3.0-only")
     assert licenses.decide(["Unlicense"]) == ("permissive", None)
     assert licenses.decide(["LicenseRef-proprietary"])[0] == "non_permissive"
-    assert licenses.spdx_ids("(MIT OR Apache-2.0) AND GPL-2.0-or-later WITH Classpath-exception-2.0") == \
-        ["Apache-2.0", "GPL-2.0-or-later", "MIT"]
+    assert licenses.spdx_ids("(MIT OR Apache-2.0) AND GPL-2.0-or-later WITH Classpath-exception-2.0") == [
+        "Apache-2.0",
+        "GPL-2.0-or-later",
+        "MIT",
+    ]
 
 
 def test_license_filter_drops_by_license_and_counts():
-    docs = [Document("a", "x", "code", {"license": "MIT"}), Document("b", "x", "code", {}),
-            Document("c", "x", "code", {"license": "MIT AND GPL-2.0-only"}),
-            Document("d", "x", "code", {"license": "LicenseRef-proprietary"})]
+    docs = [
+        Document("a", "x", "code", {"license": "MIT"}),
+        Document("b", "x", "code", {}),
+        Document("c", "x", "code", {"license": "MIT AND GPL-2.0-only"}),
+        Document("d", "x", "code", {"license": "LicenseRef-proprietary"}),
+    ]
     stage = LicenseFilter()
     kept = [d.id for d in stage.run(docs)]
     assert kept == ["a", "b"]
@@ -94,8 +109,11 @@ def test_fast_detector_agrees_with_scancode_on_the_sample(tmp_path):
     if not available():
         pytest.skip("scancode-toolkit is not installed (pip install corpusforge[license])")
     write_code_sample(str(tmp_path))
-    files = [p for p in sorted((tmp_path / "repos").rglob("*"))
-             if p.is_file() and ".git" not in p.parts[-3:] and licenses.is_license_file(p.name)]
+    files = [
+        p
+        for p in sorted((tmp_path / "repos").rglob("*"))
+        if p.is_file() and ".git" not in p.parts[-3:] and licenses.is_license_file(p.name)
+    ]
     assert len(files) >= 15
     disagree = []
     for p in files:

@@ -1,4 +1,5 @@
 """Repository packing (StarCoder2 markers, metadata share, FIM) and The Stack-shaped row reader."""
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -11,8 +12,15 @@ from corpusforge.stages.code.stack_reader import StackRowsReader
 
 
 def _files(repo: str, n: int) -> list[Document]:
-    return [Document(f"{repo}-{i}", f"def f{i}():\n    return {i}\n", "code",
-                     {"repo": repo, "path": f"pkg/m{i}.py", "language": "Python", "license": "MIT"}) for i in range(n)]
+    return [
+        Document(
+            f"{repo}-{i}",
+            f"def f{i}():\n    return {i}\n",
+            "code",
+            {"repo": repo, "path": f"pkg/m{i}.py", "language": "Python", "license": "MIT"},
+        )
+        for i in range(n)
+    ]
 
 
 def test_files_of_a_repository_become_one_document():
@@ -37,16 +45,43 @@ def test_without_metadata_and_with_fim():
 
 def test_stack_rows_from_parquet_and_jsonl(tmp_path):
     six = (SITE_PACKAGES / "six.py").read_text()
-    rows = [{"blob_id": "b1", "content": six, "path": "six.py", "repo_name": "benjaminp/six",
-             "detected_licenses": ["MIT"], "star_events_count": 900, "language": "Python", "revision_id": "abc"},
-            {"blob_id": "b2", "content": None, "path": "x.py", "repo_name": "r", "detected_licenses": [],
-             "star_events_count": 0, "language": "Python", "revision_id": "abc"},
-            {"blob_id": "b3", "content": "   ", "path": "y.py", "repo_name": "r", "detected_licenses": [],
-             "star_events_count": 0, "language": "Python", "revision_id": "abc"}]
+    rows = [
+        {
+            "blob_id": "b1",
+            "content": six,
+            "path": "six.py",
+            "repo_name": "benjaminp/six",
+            "detected_licenses": ["MIT"],
+            "star_events_count": 900,
+            "language": "Python",
+            "revision_id": "abc",
+        },
+        {
+            "blob_id": "b2",
+            "content": None,
+            "path": "x.py",
+            "repo_name": "r",
+            "detected_licenses": [],
+            "star_events_count": 0,
+            "language": "Python",
+            "revision_id": "abc",
+        },
+        {
+            "blob_id": "b3",
+            "content": "   ",
+            "path": "y.py",
+            "repo_name": "r",
+            "detected_licenses": [],
+            "star_events_count": 0,
+            "language": "Python",
+            "revision_id": "abc",
+        },
+    ]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "v2.parquet")
     (tmp_path / "v1.jsonl").write_text(
         '{"hexsha": "h1", "content": "print(1)\\n", "max_stars_repo_path": "a.py", "max_stars_repo_name": "o/r",'
-        ' "max_stars_repo_licenses": ["Apache-2.0"], "max_stars_count": 3, "lang": "Python"}\nnot json\n')
+        ' "max_stars_repo_licenses": ["Apache-2.0"], "max_stars_count": 3, "lang": "Python"}\nnot json\n'
+    )
     reader = StackRowsReader(paths=[])
     docs = [d for name in ("v2.parquet", "v1.jsonl") for d in reader.read_counted(str(tmp_path / name))]
     assert [d.meta["path"] for d in docs] == ["six.py", "a.py"]

@@ -1,4 +1,5 @@
 """The repository reader: the same repository in every shape gives the same documents; bad input is counted."""
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,9 @@ def test_every_snapshot_shape_reads_the_same_files_and_licenses(repo_shapes):
         assert reader.ledger.extra["snapshots"] == {shape: 1}
     docs, _ = _read(repo_shapes["git"])
     assert _files(docs, strip_top=False) == expected
-    commit = subprocess.run(["git", f"--git-dir={repo_shapes['git']}", "rev-parse", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", f"--git-dir={repo_shapes['git']}", "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     assert {d.meta["commit"] for d in docs} == {commit}
     assert all(d.meta["repo"] == "demo" and d.meta["repo_files"] == len(expected) for d in docs)
 
@@ -54,7 +56,8 @@ def test_license_of_a_subfolder_applies_below_it_only(tmp_path, real_repo):
     (repo / "lib" / "LICENSE").write_text(
         "This program is free software: you can redistribute it and/or modify it under the terms of the GNU "
         "General Public License as published by the Free Software Foundation, either version 3 of the License, "
-        "or (at your option) any later version.\n")
+        "or (at your option) any later version.\n"
+    )
     docs, _ = _read(repo)
     by_path = {d.meta["path"]: d.meta.get("license") for d in docs}
     assert by_path["six.py"] is None  # no license above it
@@ -119,8 +122,9 @@ def test_corrupt_archives_and_git_objects_are_counted(tmp_path, repo_shapes):
 
     git = tmp_path / "broken.git"
     shutil.copytree(repo_shapes["git"], git)
-    blob = subprocess.run(["git", f"--git-dir={git}", "rev-parse", "HEAD:six.py"], capture_output=True,
-                          text=True).stdout.strip()
+    blob = subprocess.run(
+        ["git", f"--git-dir={git}", "rev-parse", "HEAD:six.py"], capture_output=True, text=True
+    ).stdout.strip()
     obj = git / "objects" / blob[:2] / blob[2:]
     obj.chmod(0o644)
     obj.write_bytes(b"not a zlib stream")
@@ -144,10 +148,22 @@ def test_expand_inputs_takes_folders_archives_and_git_repositories(repo_shapes, 
     assert sorted(Path(p).name for p in found) == sorted(p.name for p in repo_shapes.values())
 
 
-@pytest.mark.parametrize("name,expected", [("LICENSE", True), ("LICENSE.txt", True), ("COPYING.LESSER", True),
-                                           ("LICENSE-MIT", True), ("apache-2.0.LICENSE", True), ("MIT.txt", True),
-                                           ("README.md", True), ("license.py", False), ("mit.py", False),
-                                           ("licenses.json", False), ("setup.py", False)])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("LICENSE", True),
+        ("LICENSE.txt", True),
+        ("COPYING.LESSER", True),
+        ("LICENSE-MIT", True),
+        ("apache-2.0.LICENSE", True),
+        ("MIT.txt", True),
+        ("README.md", True),
+        ("license.py", False),
+        ("mit.py", False),
+        ("licenses.json", False),
+        ("setup.py", False),
+    ],
+)
 def test_license_file_names(name, expected):
     from corpusforge.stages.code.licenses import is_license_file
 

@@ -1,4 +1,5 @@
 """Secrets redaction on the sample's planted repository: every planted secret goes, every look-alike stays."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,13 @@ def test_planted_secrets_are_redacted_and_look_alikes_kept(planted):
     for name, value in truth["non_secrets"].items():
         assert value in text, name
     redacted = stage.ledger.extra["secrets_redacted"]
-    assert redacted == {"AWS Access Key": 1, "GitHub Token": 1, "Slack Token": 1, "JSON Web Token": 1,
-                        "Private Key Block": 1}
+    assert redacted == {
+        "AWS Access Key": 1,
+        "GitHub Token": 1,
+        "Slack Token": 1,
+        "JSON Web Token": 1,
+        "Private Key Block": 1,
+    }
     assert stage.ledger.extra["emails_redacted"] == 1 and stage.ledger.extra["ips_redacted"] == 1
     assert "@example.com" in text and any(ip in text for ip in IPV4_REPLACEMENTS)
     assert "-----BEGIN RSA PRIVATE KEY-----" in text  # the armour stays, the body goes
@@ -58,9 +64,11 @@ def test_line_screening_finds_what_scanning_every_line_finds(planted, tmp_path):
     from corpusforge.samples.code import SITE_PACKAGES
 
     _, docs = planted
-    real = [Document(f"real-{i}", p.read_text(encoding="utf-8", errors="replace"), "code", {"path": p.name})
-            for i, p in enumerate(sorted((SITE_PACKAGES / "idna").glob("*.py")) + [SITE_PACKAGES / "six.py"])
-            if p.stat().st_size < 60_000]
+    real = [
+        Document(f"real-{i}", p.read_text(encoding="utf-8", errors="replace"), "code", {"path": p.name})
+        for i, p in enumerate(sorted((SITE_PACKAGES / "idna").glob("*.py")) + [SITE_PACKAGES / "six.py"])
+        if p.stat().st_size < 60_000
+    ]
     screened, a = _run(docs + real)
     full, b = _run(docs + real, screen_lines=False)
     assert [d.text for d in screened] == [d.text for d in full]

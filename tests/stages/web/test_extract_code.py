@@ -1,10 +1,13 @@
 """The code-preserving extractor: code blocks come out verbatim and fenced; prose as resiliparse gives it."""
+
 from corpusforge.core.document import Document
 from corpusforge.stages.web.extract import Extract, resiliparse_text
 from corpusforge.stages.web.extract_code import code_blocks_verbatim
 
-SNIPPET = ("def by_value(d):\n    items = sorted(d.items(), key=lambda kv: kv[1], reverse=True)\n"
-           "    return {k: v for k, v in items}")
+SNIPPET = (
+    "def by_value(d):\n    items = sorted(d.items(), key=lambda kv: kv[1], reverse=True)\n"
+    "    return {k: v for k, v in items}"
+)
 PAGE = f"""<html><body><nav><a href="/">Home</a> <a href="/docs">Docs</a></nav><article>
 <h1>Sorting dictionaries by value</h1>
 <p>Python dictionaries keep insertion order, so sorting the items and building a new dictionary is enough.
