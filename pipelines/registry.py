@@ -30,6 +30,15 @@ STAGES: dict[str, str] = {
     "domain_scores": "corpusforge.stages.quality.scores:DomainScores",
     "math_prefilter": "corpusforge.stages.math.prefilter:MathPrefilter",
     "math_quality": "corpusforge.stages.math.quality:MathQuality",
+    "repo": "corpusforge.stages.code.repo_reader:RepoReader",
+    "stack_rows": "corpusforge.stages.code.stack_reader:StackRowsReader",
+    "license_filter": "corpusforge.stages.code.license_filter:LicenseFilter",
+    "code_language": "corpusforge.stages.code.language:CodeLanguage",
+    "code_basic_filters": "corpusforge.stages.code.basic_filters:CodeBasicFilters",
+    "opencoder_rules": "corpusforge.stages.code.opencoder:OpenCoderRules",
+    "code_secrets": "corpusforge.stages.code.secrets:CodeSecrets",
+    "code_quality": "corpusforge.stages.code.quality:CodeQuality",
+    "repo_pack": "corpusforge.stages.code.packing:RepoPack",
 }
 
 

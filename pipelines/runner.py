@@ -232,7 +232,7 @@ def plan_tasks(config: PipelineConfig) -> list[InputTask]:
     patterns = getattr(config.input, "paths", None)
     if not patterns:
         raise ConfigError("input.paths: no input given")
-    inputs = storage.expand(list(patterns))
+    inputs = stage_class(config.input.type).expand_inputs(list(patterns))
     if not inputs:
         raise ConfigError(f"input.paths: {list(patterns)} matched no files")
     reader = stage_class(config.input.type)(config.input)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Iterable, Iterator
 from datatrove.pipeline.base import PipelineStep
 from pydantic import BaseModel, ConfigDict
 
+from corpusforge.core import storage
 from corpusforge.core.document import Document
 from corpusforge.core.stats import StageStats
 
@@ -161,6 +162,10 @@ class Reader(Stage):
         if not part.whole:
             raise ValueError(f"{self.name} reads whole files only, not {part}")
         return self.read(path)
+    @classmethod
+    def expand_inputs(cls, patterns: list[str]) -> list[str]:
+        """The inputs `paths` names, one task each: files by default (a reader of folders widens it)."""
+        return storage.expand(patterns)
 
     def seen(self, nbytes: int = 0) -> None:
         self.ledger.docs_in += 1

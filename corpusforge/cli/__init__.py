@@ -79,9 +79,10 @@ def run(
 
 
 @app.command()
-def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo input (warc/ and eval/)"),
+def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo input (warc/, eval/ and code/)"),
            seed: int = typer.Option(0, help="Random seed")) -> None:
-    """Write the demo input: WARC files that give every stage work, and the eval items they plant."""
+    """Write the demo input: WARC files (web and math pages) and code repositories that give every stage work."""
+    from corpusforge.samples.code import write_code_sample
     from corpusforge.samples.math import write_math_sample, write_math_sample_evals
     from corpusforge.samples.web import write_sample, write_sample_evals
 
@@ -92,6 +93,9 @@ def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo inp
     evals.update({f"math:{k}": v for k, v in write_math_sample_evals(str(out_dir / "eval"), seed=seed).items()})
     console.print(f"wrote {len(paths) + len(math)} WARC files ({len(math)} of math pages) under {out_dir / 'warc'}; "
                   f"eval items: {', '.join(evals)}")
+    planted = write_code_sample(str(out_dir / "code"), seed=seed)
+    console.print(f"wrote {len(planted['repositories']) + 1} code repositories under {out_dir / 'code' / 'repos'} "
+                  f"(planted items: {out_dir / 'code' / 'planted.json'})")
 
 
 @app.command()

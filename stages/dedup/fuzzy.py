@@ -45,6 +45,10 @@ from corpusforge.stages.dedup.minhash import MinHashParams, band_hashes, shingle
 PRESETS: dict[str, dict[str, Any]] = {
     "nemotron_cc": {"shingle": "char", "ngram": 24, "bands": 20, "rows": 13, "threshold": 0.8},
     "fineweb": {"shingle": "word", "ngram": 5, "bands": 14, "rows": 8, "threshold": 0.75},
+    # The Stack v2 / BigCode v2 near-dedup (StarCoder2 paper section 3.1; bigcode-dataset
+    # near_deduplication/bigcode-v2 run.sh): 5-grams of \w tokens, 250 permutations, Jaccard 0.7;
+    # 25 bands x 10 rows is what its optimal_param picks for 250 hashes at 0.7 (FP/FN weights 0.5).
+    "code": {"shingle": "code", "ngram": 5, "bands": 25, "rows": 10, "threshold": 0.7},
 }
 DOCS_SCHEMA = pa.schema([("row", pa.int32()), ("id", pa.string()), ("nbytes", pa.int64()), ("rank", pa.float64())])
 TEXT_SCHEMA = pa.schema([("row", pa.int32()), ("text", pa.large_string())])
@@ -76,9 +80,9 @@ class FuzzyDedup(GlobalStep):
     config: Config
 
     class Config(StageConfig):
-        preset: Literal["nemotron_cc", "fineweb"] = "nemotron_cc"  # Nemotron-CC's NeMo Curator setting
+        preset: Literal["nemotron_cc", "fineweb", "code"] = "nemotron_cc"  # Nemotron-CC's NeMo Curator setting
         # Overrides of the preset (None: the preset's value).
-        shingle: Literal["char", "word"] | None = None
+        shingle: Literal["char", "word", "code"] | None = None
         ngram: int | None = Field(None, ge=1)
         bands: int | None = Field(None, ge=1)
         rows: int | None = Field(None, ge=1)
@@ -87,8 +91,10 @@ class FuzzyDedup(GlobalStep):
         verify: bool = True  # exact Jaccard check of candidate pairs (NeMo Curator's false-positive check)
         # Which document of a cluster stays: the longest (NeMo Curator keeps one arbitrary member;
         # longest keeps the most text), the highest `annotations.scores[quality_score]`, or the
-        # earliest `meta.warc_date`. Ties go to the earlier document in input order.
-        keep: Literal["longest", "quality", "earliest"] = "longest"
+        # earliest `meta.warc_date`, or the copy from the repository with the most stars, then the most
+        # files (`meta.repo_stars`, `meta.repo_files`; The Stack v2 keeps the more-starred repository's
+        # copy, StarCoder2 section 3.1). Ties go to the earlier document in input order.
+        keep: Literal["longest", "quality", "earliest", "repo"] = "longest"
         quality_score: str = "quality"
         partitions: int = Field(16, ge=1)  # shuffle width: bucket files per step, memory per reduce task
         pairwise_max: int = Field(16, ge=2)  # with verify: buckets up to this size check every pair
@@ -165,6 +171,11 @@ class FuzzyDedup(GlobalStep):
         if keep == "quality":
             score = (doc.annotations.get("scores") or {}).get(self.config.quality_score)
             return -float(score) if score is not None else math.inf
+        if keep == "repo":
+            # Stars first, files second: one float keeps the order exactly (both fit in 2^52 together).
+            stars = min(int(doc.meta.get("repo_stars") or 0), (1 << 30) - 1)
+            files = min(int(doc.meta.get("repo_files") or 0), (1 << 21) - 1)
+            return -float(stars * (1 << 21) + files)
         date = doc.meta.get("warc_date")
         if not date:
             return math.inf

@@ -3,7 +3,8 @@
 Modes (scrapinghub gold pages, F1 / pages per second per core, see benchmarks/extraction.py):
 `trafilatura` with datatrove's settings (0.966 F1, ~1x trafilatura's speed), `resiliparse`
 (0.938, ~8x) and `blocks`: resiliparse candidates filtered by a learned line classifier trained
-on other pages (0.951, ~5x; stages/extract_blocks.py).
+on other pages (0.951, ~5x; stages/extract_blocks.py). `code` keeps <pre>/<code> blocks verbatim for
+code-heavy pages (stages/web/extract_code.py).
 
 Before an extractor sees a page, two cheap guards run: a size limit and a tag-depth scan, so a
 20 MB page or HTML nested 10,000 deep never reaches lxml or lexbor (trafilatura returns
@@ -94,8 +95,9 @@ class Extract(Stage):
 
     class Config(StageConfig):
         # math: formulas kept as LaTeX (stages/math/extract.py); lynx: `lynx -dump` of the page as
-        # NeMo Curator's LynxExtractor renders it (Nemotron-CC-Math), the page's own text layout.
-        extractor: Literal["trafilatura", "resiliparse", "blocks", "math", "lynx"] = "trafilatura"
+        # NeMo Curator's LynxExtractor renders it (Nemotron-CC-Math), the page's own text layout;
+        # code: resiliparse with <pre>/<code> blocks kept verbatim (code-heavy pages; extract_code.py).
+        extractor: Literal["trafilatura", "resiliparse", "blocks", "math", "lynx", "code"] = "trafilatura"
         # datatrove Trafilatura step defaults (FineWeb): favour precision, no comments, dedup on.
         favour_precision: bool = True
         include_comments: bool = False
@@ -199,6 +201,10 @@ def _extractor(cfg: Extract.Config) -> Callable[[str], str | None]:
         return _provided("corpusforge.stages.math.extract:MathExtractor").from_settings(settings)
     if cfg.extractor == "lynx":
         return _provided("corpusforge.stages.math.lynx:LynxRenderer")()
+    if cfg.extractor == "code":
+        from corpusforge.stages.web.extract_code import code_blocks_verbatim
+
+        return code_blocks_verbatim
     from corpusforge.stages.web.extract_blocks import block_extractor
 
     return block_extractor()
