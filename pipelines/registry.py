@@ -28,6 +28,8 @@ STAGES: dict[str, str] = {
     "pii_normalize": "corpusforge.stages.text.pii:PiiNormalize",
     "quality": "corpusforge.stages.quality.scores:QualityScores",
     "domain_scores": "corpusforge.stages.quality.scores:DomainScores",
+    "llm_generate": "corpusforge.synthetic.stage:LLMGenerate",
+    "nemotron_rephrase": "corpusforge.synthetic.tasks.rephrase:NemotronRephrase",
 }
 
 

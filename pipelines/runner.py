@@ -209,6 +209,12 @@ def run_pipeline(config: PipelineConfig, engine: Engine | None = None) -> RunRes
             engine.close()
     globals_ = [s for s in stages if isinstance(s, GlobalStep)]
     ledger = _load_ledgers(config, len(bounds), [tid for tid, _ in tasks], globals_)
+    # Figures that do not add across tasks (latency percentiles) come from the merged ledger.
+    by_name = {s.name: s for s in stages}
+    for s in ledger:
+        finalize = getattr(by_name.get(s.name), "finalize_extra", None)
+        if finalize is not None:
+            s.extra.update(finalize(s.extra))
     stats_path = storage.join(config.output, "stats.json")
     stats = {
         "pipeline": config.name,
