@@ -14,15 +14,21 @@ import random
 import re
 from fractions import Fraction
 from pathlib import Path
+from typing import ClassVar
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "benchmarks"
 
 # ---------------------------------------------------------------------------------------------------- loading
 
 
+def _jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
 def load_gsm8k(limit: int | None = None) -> list[dict]:
     """GSM8K test items: {"id", "question", "answer" (the text after '####')}."""
-    rows = [json.loads(line) for line in open(SHARED / "gsm8k" / "test.jsonl", encoding="utf-8")]
+    rows = _jsonl(SHARED / "gsm8k" / "test.jsonl")
     items = [{"id": f"gsm8k/{i}", "question": r["question"], "answer": r["answer"].rsplit("####", 1)[1].strip()}
              for i, r in enumerate(rows)]
     return items[:limit] if limit else items
@@ -32,7 +38,7 @@ def load_math500(limit: int | None = None) -> list[dict]:
     """MATH-500 items: {"id", "question", "answer" (the content of the solution's last \\boxed{})}."""
     from corpusforge.synthetic.verifiers.math_answer import last_boxed
 
-    rows = [json.loads(line) for line in open(SHARED / "math500" / "test.jsonl", encoding="utf-8")]
+    rows = _jsonl(SHARED / "math500" / "test.jsonl")
     items = [{"id": f"math500/{i}", "question": r["question"], "answer": last_boxed(r["answer"])}
              for i, r in enumerate(rows)]
     return items[:limit] if limit else items
@@ -47,7 +53,7 @@ def load_humaneval(limit: int | None = None) -> list[dict]:
 
 def load_ifeval(limit: int | None = None) -> list[dict]:
     """IFEval prompts: key, prompt, instruction_id_list, kwargs."""
-    items = [json.loads(line) for line in open(SHARED / "ifeval" / "input_data.jsonl", encoding="utf-8")]
+    items = _jsonl(SHARED / "ifeval" / "input_data.jsonl")
     return items[:limit] if limit else items
 
 
@@ -199,7 +205,7 @@ def math_perturbations(gold: str) -> list[str]:
 class _Mutator(ast.NodeTransformer):
     """Applies one mutation, at the `target`-th site of its kind (counting in visiting order)."""
 
-    FLIP = {ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq,
+    FLIP: ClassVar[dict] = {ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq,
             ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
 
     def __init__(self, kind: str, target: int):
@@ -466,3 +472,103 @@ def reference_ifeval():
         return bool(response.strip() and instruction.check_following(response))
 
     return check, None
+
+
+# ---------------------------------------------------------------------------------------------------- sandbox
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _hostile_programs(canary: Path, marker: Path, repo_file: Path, port: int, secret: str) -> list[tuple[str, str]]:
+    """(name, source) of programs that try to harm the host or the run."""
+    return [
+        ("infinite_loop", "while True:\n    pass\n"),
+        ("sleep_forever", "import time\ntime.sleep(3600)\n"),
+        ("fork_bomb", "import os\nwhile True:\n    os.fork()\n"),
+        ("memory_bomb", "blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))\n"),
+        ("huge_stdout", "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n"),
+        ("huge_file", "with open('big.bin', 'wb') as f:\n    while True:\n        f.write(b'x' * 2**20)\n"),
+        ("write_tmp_marker", f"open({str(marker)!r}, 'w').write('escaped')\nprint('wrote')\n"),
+        ("write_repo", f"open({str(repo_file)!r}, 'w').write('escaped')\n"),
+        ("delete_canary", (f"import os, shutil\ntry:\n    os.remove({str(canary)!r})\nexcept OSError as e:\n"
+                           f"    print(e)\nshutil.rmtree({str(canary.parent)!r})\n")),
+        ("open_socket", (f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+                         f"s.sendall(b'escaped')\n")),
+        ("read_secrets", ("import os, glob\nprint(dict(os.environ))\nfor p in glob.glob('/proc/*/environ'):\n"
+                          "    try:\n        print(p, open(p, 'rb').read())\n    except OSError as e:\n"
+                          "        print(p, e)\n")),
+        ("kill_parent", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"),
+        ("kill_everything", "import os, signal\nos.kill(-1, signal.SIGKILL)\n"),
+        ("recursion_bomb", "import sys\nsys.setrecursionlimit(10**9)\ndef f(n):\n    return f(n + 1) + 1\nf(0)\n"),
+        ("sys_exit_zero", "import sys\nsys.exit(0)\n"),
+        ("os_exit_zero", "import os\nos._exit(0)\n"),
+        ("close_stdout", "import os\nos.close(1)\nos.close(2)\nprint('gone')\n"),
+    ]
+
+
+# What each hostile program may end as (anything else means the sandbox did not contain it as designed).
+HOSTILE_OUTCOMES = {
+    "infinite_loop": {"cpu_limit", "timeout"}, "sleep_forever": {"timeout"},
+    "fork_bomb": {"cpu_limit", "timeout", "runtime_error", "killed"}, "memory_bomb": {"memory_limit", "killed"},
+    "huge_stdout": {"output_limit"}, "huge_file": {"file_size_limit"},
+    "write_tmp_marker": {"ok", "runtime_error"}, "write_repo": {"runtime_error"}, "delete_canary": {"runtime_error"},
+    "open_socket": {"runtime_error"}, "read_secrets": {"ok"}, "kill_parent": {"runtime_error"},
+    "kill_everything": {"runtime_error", "ok"}, "recursion_bomb": {"runtime_error", "killed", "memory_limit",
+                                                                    "cpu_limit", "timeout"},
+    "sys_exit_zero": {"ok"}, "os_exit_zero": {"ok"}, "close_stdout": {"ok", "runtime_error"},
+}
+
+
+def run_hostile_suite(sandbox) -> list[dict]:
+    """Run every hostile program; per program its outcome and whether host and run were unharmed."""
+    import os
+    import socket
+    import subprocess
+    import uuid
+
+    tag = uuid.uuid4().hex[:12]
+    canary_dir = REPO / f".hostile-canary-{tag}"
+    canary_dir.mkdir()
+    canary = canary_dir / "canary.txt"
+    canary.write_text("still here")
+    marker = Path("/tmp") / f"corpusforge-hostile-{tag}"
+    repo_file = REPO / f"HOSTILE-{tag}"
+    secret = f"fake-secret-{tag}"
+    os.environ["CORPUSFORGE_FAKE_SECRET"] = secret
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    rows = []
+    try:
+        for name, source in _hostile_programs(canary, marker, repo_file, listener.getsockname()[1], secret):
+            run = sandbox.run({"main.py": source})
+            harm = []
+            if marker.exists():
+                harm.append("wrote /tmp marker on the host")
+            if repo_file.exists():
+                harm.append("wrote into the repository")
+            if not canary.exists():
+                harm.append("deleted the canary")
+            try:
+                listener.accept()[0].close()
+                harm.append("reached a loopback listener")
+            except BlockingIOError:
+                pass
+            if secret.encode() in run.stdout + run.stderr:
+                harm.append("read the parent's secret")
+            if subprocess.run(["true"], check=False).returncode != 0:
+                harm.append("host cannot start processes")
+            if len(run.stdout) + len(run.stderr) > sandbox.config.output_limit_bytes:
+                harm.append("output past the cap")
+            expected = run.outcome in HOSTILE_OUTCOMES[name]
+            rows.append({"name": name, "outcome": run.outcome, "expected_outcome": expected,
+                         "contained": not harm and expected, "harm": harm, "wall_s": round(run.wall_s, 2)})
+    finally:
+        del os.environ["CORPUSFORGE_FAKE_SECRET"]
+        listener.close()
+        for path in (marker, repo_file):
+            path.unlink(missing_ok=True)
+        canary.unlink(missing_ok=True)
+        canary_dir.rmdir()
+    return rows

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, model_validator
 
@@ -44,7 +44,7 @@ class CodeSpec(BaseModel):
     prompt: str = ""  # prepended to the completion (HumanEval's function signature and docstring)
 
     @model_validator(mode="after")
-    def _one_layout(self) -> "CodeSpec":
+    def _one_layout(self) -> CodeSpec:
         if self.test is not None:
             if not self.entry_point:
                 raise ValueError("code spec: `test` needs `entry_point` (the function check() is called with)")
@@ -73,7 +73,7 @@ class IFEvalSpec(BaseModel):
     loose: bool = False  # IFEval's loose variant: also try the response without first/last line and '*'
 
     @model_validator(mode="after")
-    def _kwargs_per_instruction(self) -> "IFEvalSpec":
+    def _kwargs_per_instruction(self) -> IFEvalSpec:
         if not self.kwargs:
             self.kwargs = [{} for _ in self.instruction_id_list]
         if len(self.kwargs) != len(self.instruction_id_list):
@@ -82,7 +82,7 @@ class IFEvalSpec(BaseModel):
         return self
 
 
-RewardSpec = Annotated[Union[MathSpec, CodeSpec, IFEvalSpec], Field(discriminator="kind")]
+RewardSpec = Annotated[MathSpec | CodeSpec | IFEvalSpec, Field(discriminator="kind")]
 _SPEC_ADAPTER: TypeAdapter = TypeAdapter(RewardSpec)
 
 

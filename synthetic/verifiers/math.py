@@ -7,26 +7,58 @@ comparison runs in a pool of worker processes with a hard timeout: timeout -> re
 """
 from __future__ import annotations
 
+import logging
 import os
 
 from pydantic import BaseModel, Field
 
 from corpusforge.synthetic.verifiers.base import MathSpec, Reward, Verifier, parse_spec
-from corpusforge.synthetic.verifiers.math_answer import extract_answer, normalize_answer, reference_answer
-from corpusforge.synthetic.verifiers.worker_pool import WorkerFailed, WorkerPool, WorkerTimeout
+from corpusforge.synthetic.verifiers.math_answer import (
+    extract_answer,
+    normalize_answer,
+    reference_answer,
+)
+from corpusforge.synthetic.verifiers.worker_pool import (
+    WorkerFailed,
+    WorkerPool,
+    WorkerTimeout,
+)
 
 
-def equivalent(gold: str, pred: str, timeout_s: int, float_rounding: int) -> bool:
-    """math-verify's verdict on two normalised answers (runs inside a worker process)."""
+class _TimeoutLog(logging.Handler):
+    """math-verify reports its own (signal-based) timeouts only as a log line and a False; this notices them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen = self.seen or record.getMessage().startswith("Timeout during")
+
+
+_TIMEOUTS = _TimeoutLog()
+
+
+def equivalent(gold: str, pred: str, timeout_s: int, float_rounding: int) -> str:
+    """math-verify's verdict on two normalised answers: "equal", "different" or "timeout" (in a worker)."""
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
+    logger = logging.getLogger("math_verify")
+    if _TIMEOUTS not in logger.handlers:
+        logger.addHandler(_TIMEOUTS)
+        logger.propagate = False  # the verdict carries the timeout; no log spam from workers
+    _TIMEOUTS.seen = False
     gold_parsed = parse(f"$\\boxed{{{gold}}}$", extraction_config=[LatexExtractionConfig()],
                         parsing_timeout=timeout_s)
     pred_parsed = parse(f"$\\boxed{{{pred}}}$", extraction_config=[ExprExtractionConfig(), LatexExtractionConfig()],
                         parsing_timeout=timeout_s)
+    if _TIMEOUTS.seen:
+        return "timeout"
     if not gold_parsed or not pred_parsed:
-        return gold.replace(" ", "") == pred.replace(" ", "")
-    return bool(verify(gold_parsed, pred_parsed, float_rounding=float_rounding, timeout_seconds=timeout_s))
+        same = gold.replace(" ", "") == pred.replace(" ", "")
+    else:
+        same = verify(gold_parsed, pred_parsed, float_rounding=float_rounding, timeout_seconds=timeout_s)
+    return "equal" if same else ("timeout" if _TIMEOUTS.seen else "different")
 
 
 class MathVerifierConfig(BaseModel):
@@ -60,12 +92,14 @@ class MathVerifier(Verifier):
         # math-verify's own signal-based timeout fires first; the pool's hard kill is the backstop.
         inner = max(1, int(self.config.timeout_s) - 1)
         try:
-            same = self.pool.call(gold, pred, inner, self.config.float_rounding, timeout_s=self.config.timeout_s)
+            verdict = self.pool.call(gold, pred, inner, self.config.float_rounding, timeout_s=self.config.timeout_s)
         except WorkerTimeout:
             return Reward(0.0, False, "timeout", details)
         except WorkerFailed as exc:
             return Reward(0.0, False, "error", {**details, "error": str(exc)})
-        return Reward(1.0, True, "correct", details) if same else Reward(0.0, False, "wrong_answer", details)
+        if verdict == "equal":
+            return Reward(1.0, True, "correct", details)
+        return Reward(0.0, False, "timeout" if verdict == "timeout" else "wrong_answer", details)
 
     def close(self) -> None:
         """Stop the worker processes."""

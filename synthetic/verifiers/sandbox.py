@@ -101,7 +101,7 @@ class Sandbox:
         self._slots: queue.SimpleQueue[int] = queue.SimpleQueue()
         for slot in range(slots):
             self._slots.put(slot)
-        self._exposures = interpreter_exposures(self.config.python)
+        self._exposures: list[list[str]] = []
         self._probe_lock = threading.Lock()
         self._probed = False
 
@@ -117,6 +117,7 @@ class Sandbox:
                     f"(e.g. in a container) or set allow_unsandboxed_network: true to run with rlimits only "
                     f"(programs can then reach the network and the host's /tmp).")
             if os.geteuid() == 0:
+                self._exposures = interpreter_exposures(self.config.python)
                 probe = self._run_once({"main.py": "pass\n"}, "main.py", "", False, isolate=True)
                 if probe.outcome == "sandbox_error":
                     if not self.config.allow_unsandboxed_network:
@@ -249,6 +250,9 @@ class Sandbox:
             return _SIGNAL_OUTCOMES.get(res.signal, "killed")
         if res.exit_code == 0:
             return "ok"
-        if b"MemoryError" in res.stderr[-4096:]:
+        tail = res.stderr[-4096:]
+        if b"MemoryError" in tail:
             return "memory_limit"
+        if b"File too large" in tail:  # Python ignores SIGXFSZ, so RLIMIT_FSIZE surfaces as EFBIG
+            return "file_size_limit"
         return "runtime_error"

@@ -122,12 +122,12 @@ def _run_program(job: dict, workdir: str) -> None:
     try:
         with open(path, encoding="utf-8") as f:
             source = f.read()
-        exec(compile(source, path, "exec"), main.__dict__)
+        exec(compile(source, path, "exec"), main.__dict__)  # noqa: S102 - running the program is the point
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if not isinstance(exc.code, (int, type(None))):
             print(exc.code, file=sys.stderr)
-    except BaseException as exc:  # the program's own failure, reported as Python would (without our frame)
+    except BaseException as exc:  # noqa: BLE001 - the program's own failure, printed as Python would
         import traceback
 
         traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
@@ -136,7 +136,7 @@ def _run_program(job: dict, workdir: str) -> None:
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
-    except BaseException:  # stdout closed or broken by the program: its exit code already says enough
+    except BaseException:  # noqa: BLE001 - stdout closed or broken by the program; its exit code says enough
         code = code or 120
     os._exit(code & 0xFF)
 
@@ -150,7 +150,7 @@ def _supervise(job: dict, status_fd: int, workdir: str, notes: list[str]) -> Non
             if job["uid"] is None:
                 os.setpgid(0, 0)
             _run_program(job, workdir)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - whatever failed, the child must not return into our loop
             os.write(2, f"sandbox: program setup failed: {exc!r}\n".encode())
             os._exit(125)
     _, status, usage = os.wait4(pid, 0)

@@ -9,9 +9,13 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
-from corpusforge.synthetic.verifiers.ifeval.text import count_sentences, count_words, word_tokens
+from corpusforge.synthetic.verifiers.ifeval.text import (
+    count_sentences,
+    count_words,
+    word_tokens,
+)
 
 RELATIONS = ("less than", "at least")
 CONSTRAINED_RESPONSES = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
@@ -126,8 +130,7 @@ def json_format(response: str) -> bool:
         if text.startswith(fence):
             text = text[len(fence):]
             break
-    if text.endswith("```"):
-        text = text[:-3]
+    text = text.removesuffix("```")
     try:
         json.loads(text.strip())
     except ValueError:

@@ -11,8 +11,7 @@ import re
 
 _WORD = re.compile(r"\w+")
 # Abbreviations that Punkt's English model learned not to end sentences at (the common ones).
-_ABBREVIATIONS = frozenset("""mr mrs ms dr prof sr jr st vs etc e.g i.e inc ltd co corp no fig figs vol al approx dept
-est gen gov jan feb mar apr jun jul aug sep sept oct nov dec mt ft u.s u.k a.m p.m""".split())
+_ABBREVIATIONS = frozenset(["mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "inc", "ltd", "co", "corp", "no", "fig", "figs", "vol", "al", "approx", "dept", "est", "gen", "gov", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mt", "ft", "u.s", "u.k", "a.m", "p.m"])
 _SENTENCE_END = re.compile(r"""([.!?]+)(["'\u201d\u2019)\]]*)(\s+)(?=["'\u201c\u2018(\[]?[A-Z0-9*#\-])""")
 _TOKEN = re.compile(r"[A-Za-z0-9_]+(?:[-.'][A-Za-z0-9_]+)*\.?|[^\w\s]")
 

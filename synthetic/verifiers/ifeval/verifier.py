@@ -1,8 +1,16 @@
 """IFEval scoring: strict or loose per instruction, then all-or-nothing or the fraction followed (NeMo Gym)."""
 from __future__ import annotations
 
-from corpusforge.synthetic.verifiers.base import IFEvalSpec, Reward, Verifier, parse_spec
-from corpusforge.synthetic.verifiers.ifeval.checkers import InstructionError, check_instruction
+from corpusforge.synthetic.verifiers.base import (
+    IFEvalSpec,
+    Reward,
+    Verifier,
+    parse_spec,
+)
+from corpusforge.synthetic.verifiers.ifeval.checkers import (
+    InstructionError,
+    check_instruction,
+)
 
 
 def loose_variants(response: str) -> list[str]:
@@ -31,7 +39,7 @@ class IFEvalVerifier(Verifier):
                         for iid, kw in zip(spec.instruction_id_list, spec.kwargs)]
         except InstructionError as exc:
             return Reward(0.0, False, "bad_spec", {"error": str(exc)})
-        details = {"followed": dict(zip(spec.instruction_id_list, followed)), "n_followed": sum(followed),
+        details = {"followed": [[iid, ok] for iid, ok in zip(spec.instruction_id_list, followed)], "n_followed": sum(followed),
                    "n_instructions": len(followed)}
         all_followed = all(followed)
         value = float(all_followed) if spec.grading == "all" else sum(followed) / max(1, len(followed))
