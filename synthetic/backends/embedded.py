@@ -126,6 +126,7 @@ class EmbeddedBackend(Backend):
     """SmolLM2-135M-Instruct in this process: batched greedy or seeded sampled decoding."""
 
     model = MODEL_NAME
+    raw_completions = True
 
     def __init__(self, config: EmbeddedConfig | None = None):
         self.config = config or EmbeddedConfig()
@@ -162,7 +163,15 @@ class EmbeddedBackend(Backend):
         ids = self._encode(request)
         return len(ids) if ids is not None else 0
 
+    def pre_query_template(self) -> str:
+        """The chat template rendered up to a user message's content (its default system turn included)."""
+        marker = "\u2063MAGPIE\u2063"
+        text = self._tokenizer.apply_chat_template([{"role": "user", "content": marker}], tokenize=False)
+        return text[:text.index(marker)]
+
     def _encode(self, request: ChatRequest) -> list[int] | None:
+        if request.raw_prompt is not None:
+            return list(self._tokenizer(request.raw_prompt, add_special_tokens=False)["input_ids"])
         try:
             return list(self._tokenizer.apply_chat_template(request.messages, add_generation_prompt=True,
                                                             tokenize=True, return_dict=True)["input_ids"])
@@ -186,6 +195,8 @@ class EmbeddedBackend(Backend):
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if settings.stop:
             kwargs.update(stop_strings=list(settings.stop), tokenizer=tok)
+        if settings.logprobs:
+            kwargs.update(output_logits=True, return_dict_in_generate=True)
         try:
             with self._lock, torch.inference_mode():
                 if settings.seed is not None:
@@ -194,9 +205,12 @@ class EmbeddedBackend(Backend):
         except Exception:  # noqa: BLE001 - a failed batch is counted per request; the run goes on
             return [ChatReply(error=GENERATION_ERROR, attempts=1) for _ in batch]
         elapsed = time.perf_counter() - t0
+        logits = None
+        if settings.logprobs:
+            out, logits = out.sequences, out.logits
         eos = set(_as_list(self._model.generation_config.eos_token_id)) | {tok.eos_token_id}
         replies = []
-        for ids, row in zip(batch, out[:, width:].tolist()):
+        for b, (ids, row) in enumerate(zip(batch, out[:, width:].tolist())):
             n = 0
             stopped = False
             for t in row:
@@ -208,8 +222,22 @@ class EmbeddedBackend(Backend):
             text, hit_stop = _cut_at_stop(text, settings.stop)
             finish = "stop" if stopped or hit_stop or n < settings.max_tokens else "length"
             replies.append(ChatReply(text=text.strip(), finish_reason=finish, prompt_tokens=len(ids),
-                                     completion_tokens=n, latency_s=elapsed, attempts=1))
+                                     completion_tokens=n, latency_s=elapsed, attempts=1,
+                                     logprobs=self._top_logprobs(logits, b, row[:n], settings.logprobs)
+                                     if logits is not None else None))
         return replies
+
+    def _top_logprobs(self, logits: Any, b: int, row: list[int], top: int) -> list[dict[str, Any]]:
+        """OpenAI-style logprobs of row b: the chosen token's and the top-N, from the model's raw logits."""
+        import torch
+
+        out = []
+        for step, chosen in enumerate(row):
+            lp = torch.log_softmax(logits[step][b].float(), dim=-1)
+            values, ids = lp.topk(top)
+            out.append({"token": self._tokenizer.decode([chosen]), "logprob": float(lp[chosen]),
+                        "top": {self._tokenizer.decode([i]): float(v) for v, i in zip(values.tolist(), ids.tolist())}})
+        return out
 
 
 def _as_list(value: Any) -> list[int]:
