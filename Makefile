@@ -16,13 +16,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 
-## The main job on the embedded default: sample WARCs -> web pipeline -> quality + decontamination -> token shards.
+## The main job on the embedded default: sample WARCs -> web pipeline -> quality + decontamination -> SFT and RL
+## prompts (embedded SmolLM2) -> token shards.
 demo: setup
 	$(CF) sample sample
 	$(CF) run pipelines/configs/web.yaml
 	$(CF) classifiers bootstrap "runs/web/data/*.parquet" --out runs/models/dclm
 	$(CF) run pipelines/configs/score.yaml
 	$(CF) stats runs/web-scored
+	$(CF) run pipelines/configs/sft.yaml
+	$(CF) run pipelines/configs/rl.yaml
 	$(CF) mix mixtures/examples/demo_blend.yaml
 
 ## The test suite, as CI runs it.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import posixpath
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import yaml
 

@@ -175,7 +175,7 @@ class EmbeddedBackend(Backend):
         try:
             return list(self._tokenizer.apply_chat_template(request.messages, add_generation_prompt=True,
                                                             tokenize=True, return_dict=True)["input_ids"])
-        except Exception:  # noqa: BLE001 - a message list the template rejects is one failed request
+        except Exception:
             return None
 
     def _decode(self, batch: list[list[int]], settings: SamplingSettings) -> list[ChatReply]:
@@ -202,7 +202,7 @@ class EmbeddedBackend(Backend):
                 if settings.seed is not None:
                     torch.manual_seed(settings.seed)
                 out = self._model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
-        except Exception:  # noqa: BLE001 - a failed batch is counted per request; the run goes on
+        except Exception:
             return [ChatReply(error=GENERATION_ERROR, attempts=1) for _ in batch]
         elapsed = time.perf_counter() - t0
         logits = None

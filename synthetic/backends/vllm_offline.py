@@ -104,7 +104,7 @@ class VllmOfflineBackend(Backend):
         t0 = time.perf_counter()
         try:
             outputs = self._llm.chat(conversations, sampling_params=params, use_tqdm=False)
-        except Exception:  # noqa: BLE001 - a failed call is counted per request; the run goes on
+        except Exception:
             return [ChatReply(error=GENERATION_ERROR, attempts=1) for _ in conversations]
         elapsed = time.perf_counter() - t0
         return [ChatReply(text=o.outputs[0].text.strip(), finish_reason=o.outputs[0].finish_reason,

@@ -106,7 +106,7 @@ class DifficultyFilter(GeneratorStage):
         spec = doc.meta["reward_spec"]
         try:
             reward = self.verifiers.score(reply.text, _spec(spec))
-        except Exception as e:  # noqa: BLE001 - a verifier that breaks excludes the rollout; the run goes on
+        except Exception as e:
             return f"verifier_exception:{type(e).__name__}"
         kind = _spec(spec)["kind"]
         if reward.reason in self.config.verifier_errors.get(kind, ()):

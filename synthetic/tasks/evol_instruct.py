@@ -32,10 +32,13 @@ BREADTH = "breadth"
 # Words of the rewriting prompt that a failed evolution copies into its output.
 TEMPLATE_WORDS = re.compile(r"#?(given|rewritten|created|new) prompt#?|#\w+ prompt#", re.IGNORECASE)
 _LABEL = re.compile(r"^\s*(rewritten|new|evolved|created)?\s*prompt\s*:\s*", re.IGNORECASE)
-STOPWORDS = frozenset(
-    "a an the and or but if of to in on at by for with from as is are was were be been being it its this that these "
-    "those i you he she we they me him her us them my your our their what which who whom how why when where do does "
-    "did not no yes so than too very can will just".split())
+STOPWORDS = frozenset([
+    "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as",
+    "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "i", "you",
+    "he", "she", "we", "they", "me", "him", "her", "us", "them", "my", "your", "our", "their", "what", "which",
+    "who", "whom", "how", "why", "when", "where", "do", "does", "did", "not", "no", "yes", "so", "than", "too",
+    "very", "can", "will", "just"
+])
 
 
 class EvolInstruct(GeneratorStage):

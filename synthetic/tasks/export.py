@@ -211,6 +211,7 @@ class RLExport(_Export):
         summary = self._summary(rows, lambda r: r["data_source"],
                                 lambda r: f"[{r['reward_model']['ground_truth'][:60]}] {r['prompt'][-1]['content']}")
         summary["rows_by_difficulty"] = dict(Counter(str(r["extra_info"]["difficulty"]) for r in rows))
-        summary["files"] = {"verl_parquet": storage.join(out, "rl.parquet"), "verl_jsonl": storage.join(out, "rl.jsonl"),
+        summary["files"] = {"verl_parquet": storage.join(out, "rl.parquet"),
+                            "verl_jsonl": storage.join(out, "rl.jsonl"),
                             **{f"nemo_gym_{s}": storage.join(out, "nemo_gym", f"{s}.jsonl") for s in gym}}
         return summary

@@ -39,14 +39,15 @@ def _sentences(rng: random.Random, prompt: str) -> tuple[dict, str]:
 
 def _paragraphs(rng: random.Random, prompt: str) -> tuple[dict, str]:
     n = rng.randint(2, 4)
-    return {"num_paragraphs": n}, f"Write exactly {n} paragraphs, separated from each other by the markdown divider ***."
+    return {"num_paragraphs": n}, f"Write exactly {n} paragraphs, separated from each other by the divider ***."
 
 
 def _nth_first_word(rng: random.Random, prompt: str) -> tuple[dict, str]:
     n = rng.randint(2, 4)
     k, word = rng.randint(1, n), rng.choice(_FIRST_WORDS)
     return ({"num_paragraphs": n, "nth_paragraph": k, "first_word": word},
-            f"Write exactly {n} paragraphs separated by blank lines; paragraph {k} must start with the word \"{word}\".")
+            f"Write exactly {n} paragraphs separated by blank lines; paragraph {k} must start with the word "
+            f"\"{word}\".")
 
 
 def _existence(rng: random.Random, prompt: str) -> tuple[dict, str]:
@@ -94,12 +95,14 @@ def _bullets(rng: random.Random, prompt: str) -> tuple[dict, str]:
 
 
 def _constrained(rng: random.Random, prompt: str) -> tuple[dict, str]:
-    return {}, "Answer with one of these exact phrases: \"My answer is yes.\", \"My answer is no.\", \"My answer is maybe.\""
+    return {}, ("Answer with one of these exact phrases: \"My answer is yes.\", \"My answer is no.\", "
+                "\"My answer is maybe.\"")
 
 
 def _highlights(rng: random.Random, prompt: str) -> tuple[dict, str]:
     n = rng.randint(1, 3)
-    return {"num_highlights": n}, f"Highlight at least {n} part{'s' if n > 1 else ''} of your answer with markdown, *like this*."
+    parts = f"{n} part{'s' if n > 1 else ''}"
+    return {"num_highlights": n}, f"Highlight at least {parts} of your answer with markdown, *like this*."
 
 
 def _sections(rng: random.Random, prompt: str) -> tuple[dict, str]:

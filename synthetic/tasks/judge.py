@@ -90,7 +90,8 @@ class LLMJudge(GeneratorStage):
         else:
             one_digit = c.sampling.model_copy(update={"max_tokens": 1, "logprobs": c.top_logprobs, "temperature": 0.0})
             requests = [self.request("score", one_digit, prompt=_last_user(d.meta["messages"]),
-                                     response=d.meta["messages"][-1]["content"], attribute=a, meaning=MEANINGS.get(a, a))
+                                     response=d.meta["messages"][-1]["content"], attribute=a,
+                                     meaning=MEANINGS.get(a, a))
                         for d in docs for a in c.attributes]
             per_doc = len(c.attributes)
         replies = self.ask(requests)

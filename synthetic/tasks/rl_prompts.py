@@ -1,4 +1,4 @@
-"""RL prompts with a verifiable reward spec (NeMo Gym's math_with_judge, code_gen, instruction_following; RECIPES.md 4.3).
+"""RL prompts with a verifiable reward spec (NeMo Gym's math_with_judge, code_gen, instruction_following; RECIPES 4.3).
 
 - math: GSM8K-style word problems whose reference answer the generator computes (templates with drawn numbers,
   the answer an arithmetic expression of them, evaluated exactly), or a teacher writes a problem with its answer
@@ -253,7 +253,8 @@ class RLMathPrompts(GeneratorStage):
         replies = self.ask(requests)
         for n, (doc, seed, problem, answer) in enumerate(drafts):
             sols = replies[n * c.k:(n + 1) * c.k]
-            agree = sum(1 for r in sols if r.ok and self._verifiers.score(r.text, {"kind": "math", "answer": answer}).passed)
+            spec = {"kind": "math", "answer": answer}
+            agree = sum(1 for r in sols if r.ok and self._verifiers.score(r.text, spec).passed)
             self.ledger.histogram("teacher_agreement", f"{agree}/{c.k}")
             if agree / c.k < c.min_agreement:
                 self.reject(doc, "no_majority", problem)
@@ -366,8 +367,9 @@ class RLCodePrompts(GeneratorStage):
             if example is None:
                 self.fail(doc, "no_example_task")
                 continue
-            shown = (f"Problem: {example.prompt}\nFunction: {example.fn_name or '(reads stdin)'}\nSolution:\n```python\n"
-                     f"{example.solution.strip()}\n```\nTests:\n" + "\n".join(json.dumps(i) for i in example.inputs))
+            tests = "\n".join(json.dumps(i) for i in example.inputs)
+            shown = (f"Problem: {example.prompt}\nFunction: {example.fn_name or '(reads stdin)'}\n"
+                     f"Solution:\n```python\n{example.solution.strip()}\n```\nTests:\n{tests}")
             asked += [(doc, seed, self.request("problem", variant=str(i), example=shown)) for i in range(seed.n)]
         out = []
         for (doc, seed, _), reply in zip(asked, self.ask([r for _, _, r in asked])):

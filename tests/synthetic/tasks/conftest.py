@@ -2,7 +2,7 @@
 
 It is the LLM layer's test server (tests/synthetic/conftest.py: real HTTP on 127.0.0.1, every request counted)
 with its reply step replaced by a script: `script(body) -> str | dict` gives the reply text (or a whole choice,
-e.g. with `logprobs`, or an HTTP error status) for each request body, so a test knows exactly what every request gets. With
+e.g. with `logprobs`, or an HTTP error status) for each request body, so a test knows what every request gets. With
 `hang_after=n` it answers n requests and then holds every further one open without a byte (a server that dies
 mid-run), which is how the resume test stops a run at a known point.
 """
