@@ -17,12 +17,13 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from corpusforge.core.document import Document, make_id
 from corpusforge.synthetic.backends.base import ChatReply, ChatRequest, SamplingSettings
+from corpusforge.synthetic.postprocess import trim_to_sentence
 from corpusforge.synthetic.prompt_template import PromptTemplate, load_prompt
 from corpusforge.synthetic.stage import NOT_SAMPLED, OVER_LIMIT, LLMStage, LLMStageConfig, _hash_fraction
 
@@ -117,6 +118,8 @@ class GeneratorConfig(LLMStageConfig):
     # Self-Instruct keeps instructions of 3-150 words (Wang et al. 2023, §2.3 filtering)
     min_words: int = Field(3, ge=0)
     max_words: int = Field(150, ge=1)
+    # a reply cut at max_tokens: dropped as `truncated`, or kept up to its last full sentence
+    on_truncated: Literal["drop", "trim"] = "drop"
 
 
 class GeneratorStage(LLMStage):
@@ -253,6 +256,21 @@ class GeneratorStage(LLMStage):
             meta["reward_spec"] = json.dumps(reward_spec, sort_keys=True, ensure_ascii=False)
         doc_id = make_id(SYNTHETIC_SOURCE + method, f"{parent.id}\0{json.dumps(messages, ensure_ascii=False)}")
         return Document(doc_id, text, SYNTHETIC_SOURCE + method, {k: v for k, v in meta.items() if v is not None})
+
+    def reply_text(self, reply: ChatReply) -> tuple[str, str | None]:
+        """(the reply's text, None) or ("", why it cannot be used); a cut reply trimmed or dropped per config."""
+        reason = reply_reason(reply)
+        if reason:
+            return "", reason
+        text = reply.text.strip()
+        if reply.finish_reason == "length":
+            if self.config.on_truncated == "drop":
+                return "", "truncated"
+            text = trim_to_sentence(text)
+            self.ledger.histogram("replies_trimmed", self.name)
+            if not text:
+                return "", "truncated"
+        return text.strip().strip('"').strip(), None
 
     def length_reason(self, text: str) -> str | None:
         """`too_short` / `too_long` by the stage's word bounds, else None."""

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from corpusforge.core.document import Document
 from corpusforge.synthetic.backends.base import ChatRequest, SamplingSettings
-from corpusforge.synthetic.generation import GeneratorConfig, GeneratorStage, is_prompt, reply_reason
+from corpusforge.synthetic.generation import GeneratorConfig, GeneratorStage, is_prompt
 
 STYLES = {
     "normal": "in the user's own tone",
@@ -57,11 +57,11 @@ class DialoguePrompts(GeneratorStage):
             answers = self.ask([(ChatRequest(conv, c.assistant_sampling), "dialogue_assistant") for _, conv, _ in live])
             answered = []
             for (doc, conv, steps), reply in zip(live, answers):
-                reason = reply_reason(reply) or ("truncated" if reply.finish_reason == "length" else None)
+                answer, reason = self.reply_text(reply)
                 if reason:
                     self.reject(doc, f"assistant_turn_{reason}")
                     continue
-                conv.append({"role": "assistant", "content": reply.text.strip()})
+                conv.append({"role": "assistant", "content": answer})
                 steps.append({"step": f"{self.name}.assistant", "prompt": "chat", "model": self.backend.model,
                               "sampling": c.assistant_sampling.as_json()})
                 answered.append((doc, conv, steps))
@@ -69,8 +69,7 @@ class DialoguePrompts(GeneratorStage):
                                   for d, conv, _ in answered])
             live = []
             for (doc, conv, steps), reply in zip(answered, followups):
-                text = reply.text.strip().strip('"').strip()
-                reason = reply_reason(reply) or ("truncated" if reply.finish_reason == "length" else None)
+                text, reason = self.reply_text(reply)
                 reason = reason or self.length_reason(text)
                 if reason:
                     self.reject(doc, f"user_turn_{reason}", text)

@@ -21,7 +21,6 @@ from corpusforge.synthetic.generation import (
     GeneratorConfig,
     GeneratorStage,
     is_prompt,
-    reply_reason,
     user_text,
     yes_no,
 )
@@ -85,8 +84,8 @@ class EvolInstruct(GeneratorStage):
         replies = self.ask([self.request(ops[d.id], prompt=user_text(d.meta["messages"])) for d in chosen])
         evolved = []
         for doc, reply in zip(chosen, replies):
-            reason = reply_reason(reply) or ("truncated" if reply.finish_reason == "length" else None)
-            text = _LABEL.sub("", reply.text.strip()).strip().strip('"').strip() if not reason else ""
+            text, reason = self.reply_text(reply)
+            text = _LABEL.sub("", text).strip().strip('"').strip()
             reason = reason or self._eliminate(doc, text, ops[doc.id])
             if reason:
                 self.reject(doc, reason, text)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from corpusforge.core.document import Document
 from corpusforge.synthetic.backends.base import ChatRequest, SamplingSettings
-from corpusforge.synthetic.generation import GeneratorConfig, GeneratorStage, is_seed, reply_reason, seed_record
+from corpusforge.synthetic.generation import GeneratorConfig, GeneratorStage, is_seed, seed_record
 
 # Text that means the model ran past the user turn into the template itself.
 TEMPLATE_MARKERS = ("<|im_start|>", "<|im_end|>", "<|start_header_id|>", "<|eot_id|>", "[INST]", "assistant\n")
@@ -72,8 +72,7 @@ class MagpiePrompts(GeneratorStage):
                 "sampling": settings.as_json()}
         seen: set[str] = set()
         for (doc, seed, _), reply in zip(asked, replies):
-            query = reply.text.strip()
-            reason = reply_reason(reply) or ("truncated" if reply.finish_reason == "length" else None)
+            query, reason = self.reply_text(reply)
             if reason is None and any(m in query for m in TEMPLATE_MARKERS):
                 reason = "template_leak"
             reason = reason or self.length_reason(query)

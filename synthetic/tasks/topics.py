@@ -161,11 +161,10 @@ class TopicTreePrompts(GeneratorStage):
                     for b, r in asked]
         out = [b for b in questions if b.seed.category not in ("open_qa", "writing") or not b.seed.n_revisions]
         for (b, r), reply in zip(asked, self.ask(requests)):
-            reason = reply_reason(reply)
-            if reason or reply.finish_reason == "length":
-                self.reject(b.doc, f"revise_{reason or 'truncated'}", b.topic)
+            text, reason = self.reply_text(reply)
+            if reason:
+                self.reject(b.doc, f"revise_{reason}", b.topic)
                 continue
-            text = reply.text.strip().strip('"').strip()
             out.append(_Branch(b.doc, b.seed, text,
                                b.steps + [self.step_record(f"revise_{b.seed.category}", settings[r])]))
         return out
