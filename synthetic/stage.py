@@ -8,9 +8,9 @@ task's post-processor, and the kept replies are merged back into one output. Req
 batches; answered ones are kept in the request cache under the run output, so a rerun of a
 killed task re-sends only what was not answered. The stage never knows its engine.
 """
+
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,7 +25,7 @@ from corpusforge.core.document import Document, make_id
 from corpusforge.stages.base import Stage, StageConfig
 from corpusforge.synthetic.accounting import LLMAccounting, finalize
 from corpusforge.synthetic.backends import BackendConfig, make_backend
-from corpusforge.synthetic.backends.base import CONTEXT_TOO_LONG, ChatReply, ChatRequest
+from corpusforge.synthetic.backends.base import CONTEXT_TOO_LONG, ChatReply, ChatRequest, new_event_loop
 from corpusforge.synthetic.backends.embedded import EmbeddedConfig
 from corpusforge.synthetic.cache import RequestCache
 from corpusforge.synthetic.chunking import max_segment_tokens, split_segments
@@ -80,6 +80,7 @@ class LLMStage(Stage):
 
     type = "llm_stage"
     Config = LLMStageConfig
+    config: LLMStageConfig
 
     def tasks_for(self, doc: Document) -> list[TaskConfig] | str:
         """The tasks for a document, or the reason it goes to none."""
@@ -96,7 +97,7 @@ class LLMStage(Stage):
         self.counter = token_counter(c.tokenizer)
         self.accounting = LLMAccounting(self.ledger, c.price_input_per_million, c.price_output_per_million)
         self.cache = RequestCache(c.cache_dir) if c.cache and c.cache_dir else None
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()
         self._prompts: dict[str, tuple[PromptTemplate, int]] = {}
         self._processors: dict[str, ReplyProcessor] = {}
         self._seen = 0
@@ -159,16 +160,22 @@ class LLMStage(Stage):
         doc_tokens = self.counter.count(doc.text)
         if doc_tokens < ch.min_document_tokens:
             return UNDER_MIN_DOCUMENT_TOKENS
-        chunked = split_segments(doc.text, self.counter.count_many, max_segment_tokens(ch, overhead),
-                                 ch.min_segment_tokens)
+        chunked = split_segments(
+            doc.text, self.counter.count_many, max_segment_tokens(ch, overhead), ch.min_segment_tokens
+        )
         if chunked.lines_too_long:
             self.ledger.count("lines_over_segment_budget", chunked.lines_too_long)
         if chunked.segments_too_short:
             self.ledger.count("segments_under_min_tokens", chunked.segments_too_short)
         if not chunked.segments:
             return NO_SEGMENTS
-        job = _Job(doc, task, template, doc_tokens,
-                   [ChatRequest(template.messages(document=s.text), task.sampling) for s in chunked.segments])
+        job = _Job(
+            doc,
+            task,
+            template,
+            doc_tokens,
+            [ChatRequest(template.messages(document=s.text), task.sampling) for s in chunked.segments],
+        )
         context = self.backend.context_tokens
         if context:
             counts = getattr(self.backend, "count_prompt_tokens", None)
@@ -230,7 +237,8 @@ class LLMStage(Stage):
     def _finish(self, job: _Job) -> Document | str:
         """Post-process a pair's replies and merge them into its output document (or a drop reason)."""
         proc = self._processors[job.task.name]
-        kept, reasons = [], Counter()
+        kept: list[str] = []
+        reasons: Counter[str] = Counter()
         for i in range(len(job.requests)):
             if i in job.not_sent:
                 reasons[job.not_sent[i]] += 1
@@ -238,8 +246,8 @@ class LLMStage(Stage):
             check = proc.check(job.replies.get(i) or ChatReply(error="no_reply"))
             for fix in check.fixes:
                 self.ledger.histogram("segments_fixed", fix)
-            if check.reason is not None:
-                reasons[check.reason] += 1
+            if check.reason is not None or check.text is None:
+                reasons[check.reason or "empty_reply"] += 1
             else:
                 kept.append(check.text)
         for reason, n in reasons.items():
@@ -247,17 +255,23 @@ class LLMStage(Stage):
         self.ledger.count("segments_kept", len(kept))
         if not kept:
             return reasons.most_common(1)[0][0]
-        text, reason = proc.merge(job.doc.text, kept, job.doc_tokens, seed=f"{job.doc.id}/{job.task.name}")
-        if text is None:
-            return reason
+        merged, why = proc.merge(job.doc.text, kept, job.doc_tokens, seed=f"{job.doc.id}/{job.task.name}")
+        if merged is None:
+            return why or "empty_reply"
         self.ledger.histogram("outputs_by_task", job.task.name)
-        return self._output(job, text)
+        return self._output(job, merged)
 
     def _output(self, job: _Job, text: str) -> Document:
         src, task = job.doc, job.task
         model, settings = self.backend.model, task.sampling.as_json()
-        meta = {**src.meta, "source_id": src.id, "task": task.name, "prompt": job.prompt.key, "model": model,
-                "sampling": settings}
+        meta = {
+            **src.meta,
+            "source_id": src.id,
+            "task": task.name,
+            "prompt": job.prompt.key,
+            "model": model,
+            "sampling": settings,
+        }
         ann = {k: src.annotations[k] for k in INHERITED_ANNOTATIONS if src.annotations.get(k) is not None}
         doc_id = make_id(f"synthetic/{task.name}", f"{src.id}\0{job.prompt.key}\0{model}\0{settings}")
         return Document(doc_id, text, f"synthetic/{task.name}", meta, ann)
@@ -275,6 +289,8 @@ class LLMGenerate(LLMStage):
     class Config(LLMStageConfig):
         type: Literal["llm_generate"] = "llm_generate"
         task: TaskConfig
+
+    config: Config
 
     def tasks_for(self, doc: Document) -> list[TaskConfig]:
         return [self.config.task]

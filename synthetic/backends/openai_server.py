@@ -6,6 +6,7 @@ the JSON itself, `sdk` goes through the `openai` package's AsyncOpenAI. The SDK 
 milliseconds of CPU per request building and validating its models, which caps one core below
 the rate a few hundred requests in flight need (benchmarks/llm_orchestration.py measures both).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,8 +37,14 @@ from corpusforge.synthetic.backends.base import (
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 RETRY_REASONS = frozenset({TIMEOUT, CONNECTION_ERROR, MALFORMED_RESPONSE, EMPTY_CHOICES})
 # How vLLM, SGLang, TGI and OpenAI word a 400 for a prompt longer than the model's context.
-CONTEXT_MARKERS = ("maximum context length", "context length", "context_length_exceeded", "too many tokens",
-                   "input is too long", "prompt is too long")
+CONTEXT_MARKERS = (
+    "maximum context length",
+    "context length",
+    "context_length_exceeded",
+    "too many tokens",
+    "input is too long",
+    "prompt is too long",
+)
 
 
 class OpenAIServerConfig(BaseModel):
@@ -56,7 +63,9 @@ class OpenAIServerConfig(BaseModel):
     backoff_s: float = Field(1.0, ge=0.0)
     max_backoff_s: float = Field(60.0, ge=0.0)
     timeout_s: float = Field(120.0, gt=0.0)  # per attempt
-    context_tokens: int | None = Field(None, ge=1)  # the served model's context, when known: longer prompts are not sent
+    context_tokens: int | None = Field(
+        None, ge=1
+    )  # the served model's context, when known: longer prompts are not sent
     extra_body: dict[str, Any] = {}  # server-specific fields (vLLM guided decoding, chat_template_kwargs, ...)
     # The server also serves raw text completions at /completions (vLLM, SGLang, llama.cpp do; chat-only APIs
     # do not): requests with a raw prompt (Magpie) go there.
@@ -106,8 +115,12 @@ class OpenAIServerBackend(Backend):
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         s = request.settings
-        body: dict[str, Any] = {"model": self.model, "temperature": s.temperature, "top_p": s.top_p,
-                                "max_tokens": s.max_tokens}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_tokens": s.max_tokens,
+        }
         if request.raw_prompt is not None:
             body["prompt"] = request.raw_prompt
         else:
@@ -119,8 +132,8 @@ class OpenAIServerBackend(Backend):
         if s.stop:
             body["stop"] = list(s.stop)
         if s.logprobs:  # chat: a flag and a count; text completions: the count itself
-            body.update({"logprobs": s.logprobs} if request.raw_prompt is not None else
-                        {"logprobs": True, "top_logprobs": s.logprobs})
+            raw = request.raw_prompt is not None
+            body.update({"logprobs": s.logprobs} if raw else {"logprobs": True, "top_logprobs": s.logprobs})
         return {**body, **self.config.extra_body}
 
     async def _complete(self, request: ChatRequest, slots: asyncio.Semaphore) -> ChatReply:
@@ -153,7 +166,7 @@ class OpenAIServerBackend(Backend):
         c = self.config
         if retry_after is not None:
             return min(max(retry_after, 0.0), c.max_backoff_s)
-        return min(c.backoff_s * (2 ** attempt) * (0.5 + random.random()), c.max_backoff_s)
+        return min(c.backoff_s * (2**attempt) * (0.5 + random.random()), c.max_backoff_s)
 
     # ------------------------------------------------------------------ transports
 
@@ -167,12 +180,15 @@ class OpenAIServerBackend(Backend):
 
             self._client = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=c.concurrency, limit_per_host=c.concurrency),
-                timeout=aiohttp.ClientTimeout(total=c.timeout_s), headers=self._headers)
+                timeout=aiohttp.ClientTimeout(total=c.timeout_s),
+                headers=self._headers,
+            )
         else:
             import openai
 
-            self._client = openai.AsyncOpenAI(base_url=c.base_url, api_key=self._api_key or "EMPTY", max_retries=0,
-                                              timeout=c.timeout_s)
+            self._client = openai.AsyncOpenAI(
+                base_url=c.base_url, api_key=self._api_key or "EMPTY", max_retries=0, timeout=c.timeout_s
+            )
         self._client_loop = loop
 
     async def _post_aiohttp(self, body: dict[str, Any], text_completion: bool = False) -> dict[str, Any]:
@@ -194,13 +210,14 @@ class OpenAIServerBackend(Backend):
     async def _post_sdk(self, body: dict[str, Any], text_completion: bool = False) -> dict[str, Any]:
         import openai
 
-        known = {"model", "messages", "prompt", "temperature", "top_p", "max_tokens", "seed", "stop", "logprobs",
-                 "top_logprobs"}
+        known = {"model", "messages", "prompt", "temperature", "top_p", "max_tokens", "seed", "stop", "logprobs"}
+        known |= {"top_logprobs"}
         extra = {k: v for k, v in body.items() if k not in known}
         api = self._client.completions if text_completion else self._client.chat.completions
         try:
             raw = await api.with_raw_response.create(
-                **{k: v for k, v in body.items() if k in known}, extra_body=extra or None)
+                **{k: v for k, v in body.items() if k in known}, extra_body=extra or None
+            )
         except openai.APITimeoutError:
             raise _Failure(TIMEOUT) from None
         except openai.APIStatusError as e:
@@ -257,17 +274,29 @@ def _fill(reply: ChatReply, data: dict[str, Any]) -> None:
         reply.text, reply.finish_reason = text, choice.get("finish_reason")
         reply.prompt_tokens = int(usage.get("prompt_tokens") or 0)
         reply.completion_tokens = int(usage.get("completion_tokens") or 0)
-        content = (choice.get("logprobs") or {}).get("content")
-        if content is None and "text" in choice:  # text completions: parallel lists, top-N as one dict per token
-            lp = choice.get("logprobs") or {}
-            tokens = lp.get("tokens") or []
-            content = [{"token": t, "logprob": v if v is not None else 0.0,
-                        "top_logprobs": [{"token": k, "logprob": x} for k, x in (top or {}).items()]}
-                       for t, v, top in zip(tokens, lp.get("token_logprobs") or (),
-                                            lp.get("top_logprobs") or [None] * len(tokens))]
-        if content:
-            reply.logprobs = [{"token": str(e["token"]), "logprob": float(e["logprob"]),
-                               "top": {str(t["token"]): float(t["logprob"]) for t in e.get("top_logprobs") or ()}}
-                              for e in content]
+        reply.logprobs = _logprobs(choice)
     except (KeyError, TypeError, AttributeError, ValueError):
         raise _Failure(MALFORMED_RESPONSE) from None
+
+
+def _logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A choice's logprobs as [{token, logprob, top}]: chat's `content` list, or text completions' parallel lists."""
+    lp = choice.get("logprobs") or {}
+    content = lp.get("content")
+    if content is None and "text" in choice:
+        tokens = lp.get("tokens") or []
+        tops = lp.get("top_logprobs") or [None] * len(tokens)
+        content = [
+            {"token": t, "logprob": v or 0.0, "top_logprobs": [{"token": k, "logprob": x} for k, x in (top or {}).items()]}
+            for t, v, top in zip(tokens, lp.get("token_logprobs") or (), tops)
+        ]
+    if not content:
+        return None
+    return [
+        {
+            "token": str(e["token"]),
+            "logprob": float(e["logprob"]),
+            "top": {str(t["token"]): float(t["logprob"]) for t in e.get("top_logprobs") or ()},
+        }
+        for e in content
+    ]
