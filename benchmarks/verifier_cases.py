@@ -5,6 +5,7 @@
   `return None`, swapped +/-);
 - ifeval: responses written to satisfy and to violate each instruction of each IFEval prompt.
 """
+
 from __future__ import annotations
 
 import ast
@@ -29,8 +30,10 @@ def _jsonl(path: Path) -> list[dict]:
 def load_gsm8k(limit: int | None = None) -> list[dict]:
     """GSM8K test items: {"id", "question", "answer" (the text after '####')}."""
     rows = _jsonl(SHARED / "gsm8k" / "test.jsonl")
-    items = [{"id": f"gsm8k/{i}", "question": r["question"], "answer": r["answer"].rsplit("####", 1)[1].strip()}
-             for i, r in enumerate(rows)]
+    items = [
+        {"id": f"gsm8k/{i}", "question": r["question"], "answer": r["answer"].rsplit("####", 1)[1].strip()}
+        for i, r in enumerate(rows)
+    ]
     return items[:limit] if limit else items
 
 
@@ -39,8 +42,9 @@ def load_math500(limit: int | None = None) -> list[dict]:
     from corpusforge.synthetic.verifiers.math_answer import last_boxed
 
     rows = _jsonl(SHARED / "math500" / "test.jsonl")
-    items = [{"id": f"math500/{i}", "question": r["question"], "answer": last_boxed(r["answer"])}
-             for i, r in enumerate(rows)]
+    items = [
+        {"id": f"math500/{i}", "question": r["question"], "answer": last_boxed(r["answer"])} for i, r in enumerate(rows)
+    ]
     return items[:limit] if limit else items
 
 
@@ -79,7 +83,7 @@ def _exact_decimal(value: Fraction) -> str | None:
     if den != 1:
         return None
     digits = 0
-    while (value * 10 ** digits).denominator != 1:
+    while (value * 10**digits).denominator != 1:
         digits += 1
     return f"{float(value):.{max(digits, 1)}f}"
 
@@ -103,14 +107,25 @@ def _number_forms(value: Fraction, rng: random.Random) -> list[str]:
     forms = []
     if value.denominator == 1:
         n = value.numerator
-        forms += [f"{n}.0", f"{n}.00", f"\\frac{{{2 * n}}}{{2}}", f"{n} {rng.choice(_UNITS)}",
-                  f"{n}\\text{{ {rng.choice(_UNITS)}}}", f"\\${n}" if n >= 0 else f"-\\${-n}"]
+        forms += [
+            f"{n}.0",
+            f"{n}.00",
+            f"\\frac{{{2 * n}}}{{2}}",
+            f"{n} {rng.choice(_UNITS)}",
+            f"{n}\\text{{ {rng.choice(_UNITS)}}}",
+            f"\\${n}" if n >= 0 else f"-\\${-n}",
+        ]
         if abs(n) >= 1000:
             forms += [f"{n:,}", f"{n:,}".replace(",", "{,}"), f"{n:,}".replace(",", "\\,")]
     else:
         sign, a, b = ("-" if value < 0 else ""), abs(value.numerator), value.denominator
-        forms += [f"{sign}{a}/{b}", f"{sign}\\dfrac{{{a}}}{{{b}}}", f"\\frac{{{sign}{a}}}{{{b}}}",
-                  f"{sign}\\tfrac{{{a}}}{{{b}}}", f"{sign}\\frac{{{2 * a}}}{{{2 * b}}}"]
+        forms += [
+            f"{sign}{a}/{b}",
+            f"{sign}\\dfrac{{{a}}}{{{b}}}",
+            f"\\frac{{{sign}{a}}}{{{b}}}",
+            f"{sign}\\tfrac{{{a}}}{{{b}}}",
+            f"{sign}\\frac{{{2 * a}}}{{{2 * b}}}",
+        ]
         decimal = _exact_decimal(value)
         if decimal:
             forms.append(decimal)
@@ -169,7 +184,7 @@ def _bump_first_integer(gold: str) -> str | None:
     match = re.search(r"\d+", gold)
     if not match:
         return None
-    return gold[:match.start()] + str(int(match.group()) + 1) + gold[match.end():]
+    return gold[: match.start()] + str(int(match.group()) + 1) + gold[match.end() :]
 
 
 def math_perturbations(gold: str) -> list[str]:
@@ -179,7 +194,9 @@ def math_perturbations(gold: str) -> list[str]:
     if value is not None:
         wrong += [str(value + 1), str(value - 1)]
         if value != 0:
-            wrong.append(str(-value) if value.denominator == 1 else f"\\frac{{{-value.numerator}}}{{{value.denominator}}}")
+            wrong.append(
+                str(-value) if value.denominator == 1 else f"\\frac{{{-value.numerator}}}{{{value.denominator}}}"
+            )
         if value.denominator != 1:
             a, b = value.numerator, value.denominator
             wrong += [f"\\frac{{{a + 1}}}{{{b}}}", f"\\frac{{{a}}}{{{b + 1}}}"]
@@ -193,8 +210,12 @@ def math_perturbations(gold: str) -> list[str]:
         if parts and gold.startswith("(") and len(set(parts)) > 1:
             swapped = [parts[1], parts[0], *parts[2:]]
             wrong.append("(" + ", ".join(swapped) + ")")  # a tuple's order matters
-        if (not parts and not _top_level_split(gold) and not re.search(r"\\text|=|\\pm", gold)
-                and re.search(r"\d|\\pi|[a-z]", gold)):
+        if (
+            not parts
+            and not _top_level_split(gold)
+            and not re.search(r"\\text|=|\\pm", gold)
+            and re.search(r"\d|\\pi|[a-z]", gold)
+        ):
             wrong.append(f"-\\left({gold}\\right)")
     return [f"The answer is $\\boxed{{{w}}}$." for w in dict.fromkeys(wrong) if w != gold]
 
@@ -205,8 +226,18 @@ def math_perturbations(gold: str) -> list[str]:
 class _Mutator(ast.NodeTransformer):
     """Applies one mutation, at the `target`-th site of its kind (counting in visiting order)."""
 
-    FLIP: ClassVar[dict] = {ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq,
-            ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
+    FLIP: ClassVar[dict] = {
+        ast.Lt: ast.GtE,
+        ast.GtE: ast.Lt,
+        ast.Gt: ast.LtE,
+        ast.LtE: ast.Gt,
+        ast.Eq: ast.NotEq,
+        ast.NotEq: ast.Eq,
+        ast.In: ast.NotIn,
+        ast.NotIn: ast.In,
+        ast.Is: ast.IsNot,
+        ast.IsNot: ast.Is,
+    }
 
     def __init__(self, kind: str, target: int):
         self.kind, self.target, self.seen, self.applied = kind, target, 0, False
@@ -242,7 +273,10 @@ class _Mutator(ast.NodeTransformer):
 
     def visit_Return(self, node: ast.Return) -> ast.AST:
         self.generic_visit(node)
-        if self.kind == "return_none" and node.value is not None and self._hit():
+        returns_something = node.value is not None and not (
+            isinstance(node.value, ast.Constant) and node.value.value is None
+        )
+        if self.kind == "return_none" and returns_something and self._hit():
             node.value = ast.Constant(None)
         return node
 
@@ -271,16 +305,18 @@ def code_mutants(problem: dict, per_kind: int = 1) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------------------------------------------- ifeval
 
-_FILLER = ("The river bends slowly past the old mill. Children play near the water in summer. "
-           "Farmers bring fresh bread to the market every morning. The town hall opens at nine. "
-           "Visitors often stop to watch the boats drift by. Evening light turns the hills gold. "
-           "Local cooks share recipes that are many generations old. Nobody seems to hurry here. "
-           "Rain comes in short bursts and then the sky clears again. The library keeps maps of the valley.")
+_FILLER = (
+    "The river bends slowly past the old mill. Children play near the water in summer. "
+    "Farmers bring fresh bread to the market every morning. The town hall opens at nine. "
+    "Visitors often stop to watch the boats drift by. Evening light turns the hills gold. "
+    "Local cooks share recipes that are many generations old. Nobody seems to hurry here. "
+    "Rain comes in short bursts and then the sky clears again. The library keeps maps of the valley."
+)
 _FILLER_SENTENCES = [s.strip() + "." for s in _FILLER.split(".") if s.strip()]
 _WORDS = sorted(set(re.findall(r"[a-z]+", _FILLER.lower())))
 LANGUAGE_SAMPLES = {
     "en": "This is a short example written in the English language. We all work together and learn something new "
-          "every day.",
+    "every day.",
     "hi": "यह एक छोटा सा उदाहरण है जो हिंदी भाषा में लिखा गया है। हम सब मिलकर काम करते हैं और हर दिन कुछ नया सीखते हैं।",
     "mr": "हे एक छोटे उदाहरण आहे जे मराठी भाषेत लिहिले आहे. आम्ही सर्वजण मिळून काम करतो आणि दररोज काहीतरी नवीन शिकतो.",
     "ne": "यो नेपाली भाषामा लेखिएको सानो उदाहरण हो। हामी सबै मिलेर काम गर्छौं र हरेक दिन केही नयाँ कुरा सिक्छौं।",
@@ -288,25 +324,26 @@ LANGUAGE_SAMPLES = {
     "vi": "Đây là một ví dụ nhỏ được viết bằng tiếng Việt. Chúng tôi cùng nhau làm việc và học điều mới mỗi ngày.",
     "ko": "이것은 한국어로 쓴 짧은 예시입니다. 우리는 함께 일하고 매일 새로운 것을 배웁니다.",
     "sw": "Huu ni mfano mdogo ulioandikwa kwa lugha ya Kiswahili. Sisi sote tunafanya kazi pamoja na tunajifunza "
-          "kitu kipya kila siku.",
+    "kitu kipya kila siku.",
     "de": "Dies ist ein kleines Beispiel, das auf Deutsch geschrieben wurde. Wir arbeiten alle zusammen und lernen "
-          "jeden Tag etwas Neues.",
+    "jeden Tag etwas Neues.",
     "pa": "ਇਹ ਪੰਜਾਬੀ ਭਾਸ਼ਾ ਵਿੱਚ ਲਿਖੀ ਇੱਕ ਛੋਟੀ ਜਿਹੀ ਉਦਾਹਰਣ ਹੈ। ਅਸੀਂ ਸਾਰੇ ਮਿਲ ਕੇ ਕੰਮ ਕਰਦੇ ਹਾਂ ਅਤੇ ਹਰ ਰੋਜ਼ ਕੁਝ ਨਵਾਂ ਸਿੱਖਦੇ ਹਾਂ।",
     "fa": "این یک نمونه کوچک است که به زبان فارسی نوشته شده است. ما همه با هم کار می‌کنیم و هر روز چیز تازه‌ای یاد "
-          "می‌گیریم.",
-    "ru": "Это небольшой пример, написанный на русском языке. Мы все работаем вместе и каждый день узнаём что-то новое.",
+    "می‌گیریم.",
+    "ru": "Это небольшой пример, написанный на русском языке. Мы все работаем вместе и каждый день узнаём что-то "
+    "новое.",
     "bg": "Това е малък пример, написан на български език. Всички работим заедно и всеки ден научаваме нещо ново.",
     "pt": "Este é um pequeno exemplo escrito em língua portuguesa. Todos nós trabalhamos juntos e aprendemos algo novo "
-          "todos os dias.",
+    "todos os dias.",
     "gu": "આ ગુજરાતી ભાષામાં લખાયેલું એક નાનું ઉદાહરણ છે. આપણે બધા સાથે મળીને કામ કરીએ છીએ અને દરરોજ કંઈક નવું શીખીએ છીએ.",
     "te": "ఇది తెలుగు భాషలో రాసిన ఒక చిన్న ఉదాహరణ. మనమందరం కలిసి పని చేస్తాము మరియు ప్రతిరోజూ కొత్తది నేర్చుకుంటాము.",
     "it": "Questo è un piccolo esempio scritto in lingua italiana. Lavoriamo tutti insieme e impariamo qualcosa di "
-          "nuovo ogni giorno.",
+    "nuovo ogni giorno.",
     "ar": "هذا مثال صغير مكتوب باللغة العربية. نحن نعمل جميعا معا ونتعلم شيئا جديدا كل يوم.",
     "ta": "இது தமிழ் மொழியில் எழுதப்பட்ட ஒரு சிறிய உதாரணம். நாம் அனைவரும் சேர்ந்து வேலை செய்கிறோம், ஒவ்வொரு நாளும் "
-          "புதியதைக் கற்றுக்கொள்கிறோம்.",
+    "புதியதைக் கற்றுக்கொள்கிறோம்.",
     "fi": "Tämä on pieni esimerkki, joka on kirjoitettu suomen kielellä. Teemme kaikki töitä yhdessä ja opimme joka "
-          "päivä jotain uutta.",
+    "päivä jotain uutta.",
     "ur": "یہ اردو زبان میں لکھی گئی ایک چھوٹی سی مثال ہے۔ ہم سب مل کر کام کرتے ہیں اور ہر روز کچھ نیا سیکھتے ہیں۔",
     "th": "นี่คือตัวอย่างเล็กๆ ที่เขียนเป็นภาษาไทย พวกเราทำงานร่วมกันและเรียนรู้สิ่งใหม่ทุกวัน",
     "bn": "এটি বাংলা ভাষায় লেখা একটি ছোট উদাহরণ। আমরা সবাই একসাথে কাজ করি এবং প্রতিদিন নতুন কিছু শিখি।",
@@ -338,13 +375,17 @@ def _ifeval_pair(iid: str, kw: dict, rng: random.Random) -> tuple[list[str], lis
         body = re.sub(re.escape(kw["keyword"]), "", body, flags=re.IGNORECASE)
         return ([body + (" " + kw["keyword"]) * good], [body + (" " + kw["keyword"]) * bad])
     if iid == "keywords:forbidden_words":
-        clean = " ".join(w for w in body.split() if w.strip(".").lower() not in {f.lower() for f in kw["forbidden_words"]})
+        clean = " ".join(
+            w for w in body.split() if w.strip(".").lower() not in {f.lower() for f in kw["forbidden_words"]}
+        )
         return [clean], [clean + " " + kw["forbidden_words"][-1].upper() + "!"]
     if iid == "keywords:letter_frequency":
         letter = kw["letter"].lower()
         good, bad = _count_pair(kw["let_relation"], kw["let_frequency"])
         base = _words(rng, 10, avoid=letter)
-        return [base + " " + " ".join(letter * 1 for _ in range(good))], [base + " " + " ".join(letter for _ in range(bad))]
+        return [base + " " + " ".join(letter * 1 for _ in range(good))], [
+            base + " " + " ".join(letter for _ in range(bad))
+        ]
     if iid == "language:response_language":
         other = "en" if kw["language"] != "en" else "de"
         return [LANGUAGE_SAMPLES[kw["language"]]], [LANGUAGE_SAMPLES[other]]
@@ -364,12 +405,16 @@ def _ifeval_pair(iid: str, kw: dict, rng: random.Random) -> tuple[list[str], lis
         paras = [_sentences(rng, 2) for _ in range(max(n, nth))]
         paras[nth - 1] = f"{first.capitalize()} {paras[nth - 1]}"
         wrong = list(paras)
-        wrong[nth - 1] = "Meanwhile " + paras[nth - 1][len(first) + 1:]
-        return (["\n\n".join(paras), "\n\n".join(p.replace(f"{first.capitalize()} ", f'"{first}," ', 1) for p in paras)],
-                ["\n\n".join(wrong), "\n\n".join(paras + [_sentences(rng, 1)])])
+        wrong[nth - 1] = "Meanwhile " + paras[nth - 1][len(first) + 1 :]
+        return (
+            ["\n\n".join(paras), "\n\n".join(p.replace(f"{first.capitalize()} ", f'"{first}," ', 1) for p in paras)],
+            ["\n\n".join(wrong), "\n\n".join(paras + [_sentences(rng, 1)])],
+        )
     if iid == "detectable_content:number_placeholders":
         n = kw["num_placeholders"]
-        return [body + " " + " ".join(f"[field {i}]" for i in range(n))], [body + " " + " ".join(f"[field {i}]" for i in range(n - 1))]
+        return [body + " " + " ".join(f"[field {i}]" for i in range(n))], [
+            body + " " + " ".join(f"[field {i}]" for i in range(n - 1))
+        ]
     if iid == "detectable_content:postscript":
         marker = kw["postscript_marker"]
         return [body + f"\n\n{marker} {_sentences(rng, 1)}"], [body + " " + _sentences(rng, 1)]
@@ -377,13 +422,21 @@ def _ifeval_pair(iid: str, kw: dict, rng: random.Random) -> tuple[list[str], lis
         n = kw["num_bullets"]
         items = [f"* {_sentences(rng, 1)}" for _ in range(n + 1)]
         dashes = [f"- {_sentences(rng, 1)}" for _ in range(n)]
-        return ["Intro.\n" + "\n".join(items[:n]), "\n".join(dashes)], ["\n".join(items), "Intro.\n" + "\n".join(items[:max(n - 1, 0)])]
+        return ["Intro.\n" + "\n".join(items[:n]), "\n".join(dashes)], [
+            "\n".join(items),
+            "Intro.\n" + "\n".join(items[: max(n - 1, 0)]),
+        ]
     if iid == "detectable_format:constrained_response":
         return [rng.choice(["My answer is yes.", "My answer is no.", "My answer is maybe."])], ["Yes, I think so."]
     if iid == "detectable_format:number_highlighted_sections":
         n = kw["num_highlights"]
-        return ([body + " " + " ".join(f"*part {i}*" for i in range(n)), body + " " + " ".join(f"**part {i}**" for i in range(n))],
-                [body + " " + " ".join(f"*part {i}*" for i in range(n - 1)) + " ** **"])
+        return (
+            [
+                body + " " + " ".join(f"*part {i}*" for i in range(n)),
+                body + " " + " ".join(f"**part {i}**" for i in range(n)),
+            ],
+            [body + " " + " ".join(f"*part {i}*" for i in range(n - 1)) + " ** **"],
+        )
     if iid == "detectable_format:multiple_sections":
         spl, n = kw["section_spliter"].strip(), kw["num_sections"]
         secs = [f"{spl} {i + 1}\n{_sentences(rng, 1)}" for i in range(n)]
@@ -404,7 +457,9 @@ def _ifeval_pair(iid: str, kw: dict, rng: random.Random) -> tuple[list[str], lis
         return [f'"{body}"'], [f"{body}", f'"{body}']
     if iid == "change_case:capital_word_frequency":
         good, bad = _count_pair(kw["capital_relation"], kw["capital_frequency"])
-        caps = lambda k: _words(rng, 8) + " " + " ".join(w.upper() for w in _words(rng, k).split()) if k else _words(rng, 8)
+        caps = lambda k: (
+            _words(rng, 8) + " " + " ".join(w.upper() for w in _words(rng, k).split()) if k else _words(rng, 8)
+        )
         return [caps(good)], [caps(bad)]
     if iid == "change_case:english_capital":
         return [(LANGUAGE_SAMPLES["en"] + " " + body).upper()], [body, LANGUAGE_SAMPLES["de"].upper()]
@@ -425,15 +480,24 @@ def ifeval_cases(items: list[dict], seed: int = 0) -> list[dict]:
     for item in items:
         rng = random.Random(f"{seed}:{item['key']}")
         responses: list[tuple[int, str, bool]] = []
-        instructions = [(iid, {k: v for k, v in kw.items() if v is not None})
-                        for iid, kw in zip(item["instruction_id_list"], item["kwargs"])]
+        instructions = [
+            (iid, {k: v for k, v in kw.items() if v is not None})
+            for iid, kw in zip(item["instruction_id_list"], item["kwargs"])
+        ]
         for index, (iid, kw) in enumerate(instructions):
             good, bad = _ifeval_pair(iid, kw, rng)
             responses += [(index, r, True) for r in good] + [(index, r, False) for r in bad]
         for index, (iid, kw) in enumerate(instructions):
             for owner, response, follows in responses:
-                rows.append({"key": item["key"], "instruction_id": iid, "kwargs": kw, "response": response,
-                             "intended": follows if owner == index else None})
+                rows.append(
+                    {
+                        "key": item["key"],
+                        "instruction_id": iid,
+                        "kwargs": kw,
+                        "response": response,
+                        "intended": follows if owner == index else None,
+                    }
+                )
     return rows
 
 
@@ -459,7 +523,7 @@ def reference_ifeval():
     os.environ.setdefault("LOCAL_RANK", "1")  # skip its punkt download attempt (no network); see NEEDS_PUNKT
     try:
         registry = importlib.import_module("lm_eval.tasks.ifeval.instructions_registry")
-    except Exception as exc:  # noqa: BLE001 - any import failure means "no reference here", with the reason
+    except Exception as exc:  # any import failure means "no reference here", with the reason
         return None, f"lm-eval's ifeval checkers do not import: {type(exc).__name__}: {exc}"
 
     def check(instruction_id: str, kwargs: dict, prompt: str, response: str) -> bool:
@@ -490,13 +554,25 @@ def _hostile_programs(canary: Path, marker: Path, repo_file: Path, port: int, se
         ("huge_file", "with open('big.bin', 'wb') as f:\n    while True:\n        f.write(b'x' * 2**20)\n"),
         ("write_tmp_marker", f"open({str(marker)!r}, 'w').write('escaped')\nprint('wrote')\n"),
         ("write_repo", f"open({str(repo_file)!r}, 'w').write('escaped')\n"),
-        ("delete_canary", (f"import os, shutil\ntry:\n    os.remove({str(canary)!r})\nexcept OSError as e:\n"
-                           f"    print(e)\nshutil.rmtree({str(canary.parent)!r})\n")),
-        ("open_socket", (f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
-                         f"s.sendall(b'escaped')\n")),
-        ("read_secrets", ("import os, glob\nprint(dict(os.environ))\nfor p in glob.glob('/proc/*/environ'):\n"
-                          "    try:\n        print(p, open(p, 'rb').read())\n    except OSError as e:\n"
-                          "        print(p, e)\n")),
+        (
+            "delete_canary",
+            (
+                f"import os, shutil\ntry:\n    os.remove({str(canary)!r})\nexcept OSError as e:\n"
+                f"    print(e)\nshutil.rmtree({str(canary.parent)!r})\n"
+            ),
+        ),
+        (
+            "open_socket",
+            (f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=2)\ns.sendall(b'escaped')\n"),
+        ),
+        (
+            "read_secrets",
+            (
+                "import os, glob\nprint(dict(os.environ))\nfor p in glob.glob('/proc/*/environ'):\n"
+                "    try:\n        print(p, open(p, 'rb').read())\n    except OSError as e:\n"
+                "        print(p, e)\n"
+            ),
+        ),
         ("kill_parent", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"),
         ("kill_everything", "import os, signal\nos.kill(-1, signal.SIGKILL)\n"),
         ("recursion_bomb", "import sys\nsys.setrecursionlimit(10**9)\ndef f(n):\n    return f(n + 1) + 1\nf(0)\n"),
@@ -508,14 +584,23 @@ def _hostile_programs(canary: Path, marker: Path, repo_file: Path, port: int, se
 
 # What each hostile program may end as (anything else means the sandbox did not contain it as designed).
 HOSTILE_OUTCOMES = {
-    "infinite_loop": {"cpu_limit", "timeout"}, "sleep_forever": {"timeout"},
-    "fork_bomb": {"cpu_limit", "timeout", "runtime_error", "killed"}, "memory_bomb": {"memory_limit", "killed"},
-    "huge_stdout": {"output_limit"}, "huge_file": {"file_size_limit"},
-    "write_tmp_marker": {"ok", "runtime_error"}, "write_repo": {"runtime_error"}, "delete_canary": {"runtime_error"},
-    "open_socket": {"runtime_error"}, "read_secrets": {"ok"}, "kill_parent": {"runtime_error"},
-    "kill_everything": {"runtime_error", "ok"}, "recursion_bomb": {"runtime_error", "killed", "memory_limit",
-                                                                    "cpu_limit", "timeout"},
-    "sys_exit_zero": {"ok"}, "os_exit_zero": {"ok"}, "close_stdout": {"ok", "runtime_error"},
+    "infinite_loop": {"cpu_limit", "timeout"},
+    "sleep_forever": {"timeout"},
+    "fork_bomb": {"cpu_limit", "timeout", "runtime_error", "killed"},
+    "memory_bomb": {"memory_limit", "killed"},
+    "huge_stdout": {"output_limit"},
+    "huge_file": {"file_size_limit"},
+    "write_tmp_marker": {"ok", "runtime_error"},
+    "write_repo": {"runtime_error"},
+    "delete_canary": {"runtime_error"},
+    "open_socket": {"runtime_error"},
+    "read_secrets": {"ok"},
+    "kill_parent": {"runtime_error"},
+    "kill_everything": {"runtime_error", "ok"},
+    "recursion_bomb": {"runtime_error", "killed", "memory_limit", "cpu_limit", "timeout"},
+    "sys_exit_zero": {"ok"},
+    "os_exit_zero": {"ok"},
+    "close_stdout": {"ok", "runtime_error"},
 }
 
 
@@ -542,7 +627,8 @@ def run_hostile_suite(sandbox) -> list[dict]:
     rows = []
     try:
         for name, source in _hostile_programs(canary, marker, repo_file, listener.getsockname()[1], secret):
-            run = sandbox.run({"main.py": source})
+            # Only a sleeping program needs the wall limit; the others end at their CPU or resource limits.
+            run = sandbox.run({"main.py": source}, wall_timeout_s=2 if name == "sleep_forever" else None)
             harm = []
             if marker.exists():
                 harm.append("wrote /tmp marker on the host")
@@ -562,8 +648,16 @@ def run_hostile_suite(sandbox) -> list[dict]:
             if len(run.stdout) + len(run.stderr) > sandbox.config.output_limit_bytes:
                 harm.append("output past the cap")
             expected = run.outcome in HOSTILE_OUTCOMES[name]
-            rows.append({"name": name, "outcome": run.outcome, "expected_outcome": expected,
-                         "contained": not harm and expected, "harm": harm, "wall_s": round(run.wall_s, 2)})
+            rows.append(
+                {
+                    "name": name,
+                    "outcome": run.outcome,
+                    "expected_outcome": expected,
+                    "contained": not harm and expected,
+                    "harm": harm,
+                    "wall_s": round(run.wall_s, 2),
+                }
+            )
     finally:
         del os.environ["CORPUSFORGE_FAKE_SECRET"]
         listener.close()

@@ -31,6 +31,23 @@ def split(rows: Sequence[LabelledText], holdout: float, seed: int) -> tuple[list
     return train, test
 
 
+def oversample(rows: Sequence[LabelledText]) -> list[LabelledText]:
+    """The rows with the smaller side of the decision threshold repeated until both sides are as large.
+
+    For label sets where one side is rare (a few dozen math pages among web pages): fastText
+    otherwise learns the majority side and scores every page near it. Only the training split is
+    oversampled, so held-out metrics never see a repeated row.
+    """
+    labels = np.array([r.label for r in rows])
+    high = labels >= decision_threshold(labels)
+    pos = [r for r, h in zip(rows, high) if h]
+    neg = [r for r, h in zip(rows, high) if not h]
+    small, big = (pos, neg) if len(pos) < len(neg) else (neg, pos)
+    if not small:
+        return list(rows)
+    return big + [small[i % len(small)] for i in range(len(big))]
+
+
 def fit(kind: str, texts: list[str], labels: list[float], *, epoch: int | None = None, dim: int | None = None,
         bucket: int | None = None, device: str = "auto", seed: int = 0) -> SavableScorer:
     """Train one classifier of `kind` on texts and labels."""
@@ -70,9 +87,11 @@ def calibration_for(model: TextScorer, texts: Iterable[str], batch_size: int = 5
 def train_and_save(rows: Sequence[LabelledText], out_dir: str, *, kind: str = "fasttext", name: str | None = None,
                    holdout: float = 0.2, seed: int = 0, epoch: int | None = None, dim: int | None = None,
                    bucket: int | None = None, device: str = "auto", calibration_texts: Iterable[str] | None = None,
-                   source: str = "") -> dict:
+                   source: str = "", balance: bool = False) -> dict:
     """Train on a split, report held-out accuracy/F1/AUC, calibrate and save under `out_dir`."""
     train, test = split(rows, holdout, seed)
+    if balance:
+        train = oversample(train)
     t0 = time.perf_counter()
     model = fit(kind, [r.text for r in train], [r.label for r in train], epoch=epoch, dim=dim, bucket=bucket,
                 device=device, seed=seed)

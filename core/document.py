@@ -62,6 +62,9 @@ ANNOTATION_FIELDS: dict[str, pa.DataType] = {
     "pass_rate": pa.float32(),
     "rollouts": pa.int32(),
     "difficulty": pa.string(),
+    # math lane: formulas the math extractor kept, and the FineMath-style 0-5 math quality score
+    "math_formulas": pa.int32(),
+    "math_quality": pa.int8(),
 }
 
 SCHEMA = pa.schema(

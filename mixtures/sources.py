@@ -64,6 +64,8 @@ def select(table: pa.Table, where: Selector) -> pa.Table:
         need(field("annotations", "quality_bucket"), lambda v: pc.greater_equal(v, where.min_quality_bucket))
     if where.max_quality_bucket is not None:
         need(field("annotations", "quality_bucket"), lambda v: pc.less_equal(v, where.max_quality_bucket))
+    if where.min_math_quality is not None:
+        need(field("annotations", "math_quality"), lambda v: pc.greater_equal(v, where.min_math_quality))
     if where.exclude_contaminated:
         hits = field("annotations", "contamination")
         if hits is not None:

@@ -34,6 +34,8 @@ class Selector(_Strict):
     quality_tier: list[str] | None = None  # annotations.quality_tier (e.g. high, medium-high, ...)
     min_quality_bucket: int | None = None  # annotations.quality_bucket (0-19, Nemotron-CC's 20 buckets)
     max_quality_bucket: int | None = None
+    # annotations.math_quality (0-5, FineMath-style; Nemotron-CC-Math releases 3+ and 4+)
+    min_math_quality: int | None = None
     # Drop documents decontamination flagged: Nemotron-CC removes benchmark overlap before blending.
     exclude_contaminated: bool = True
 

@@ -28,6 +28,8 @@ STAGES: dict[str, str] = {
     "pii_normalize": "corpusforge.stages.text.pii:PiiNormalize",
     "quality": "corpusforge.stages.quality.scores:QualityScores",
     "domain_scores": "corpusforge.stages.quality.scores:DomainScores",
+    "math_prefilter": "corpusforge.stages.math.prefilter:MathPrefilter",
+    "math_quality": "corpusforge.stages.math.quality:MathQuality",
     "llm_generate": "corpusforge.synthetic.stage:LLMGenerate",
     "nemotron_rephrase": "corpusforge.synthetic.tasks.rephrase:NemotronRephrase",
     # SFT and RL prompts (synthetic/tasks/, pipelines/configs/sft.yaml and rl.yaml)

@@ -41,11 +41,16 @@ def run(
 def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo input (warc/ and eval/)"),
            seed: int = typer.Option(0, help="Random seed")) -> None:
     """Write the demo input: WARC files that give every stage work, and the eval items they plant."""
+    from corpusforge.samples.math import write_math_sample, write_math_sample_evals
     from corpusforge.samples.web import write_sample, write_sample_evals
 
     paths = write_sample(str(out_dir / "warc"), seed=seed)
     evals = write_sample_evals(str(out_dir / "eval"), seed=seed)
-    console.print(f"wrote {len(paths)} WARC files under {out_dir / 'warc'}; eval items: {', '.join(evals)}")
+    # Real math pages (from ../shared/data/math, when present) in two more WARCs of the same crawl.
+    math = write_math_sample(str(out_dir / "warc"), seed=seed)
+    evals.update({f"math:{k}": v for k, v in write_math_sample_evals(str(out_dir / "eval"), seed=seed).items()})
+    console.print(f"wrote {len(paths) + len(math)} WARC files ({len(math)} of math pages) under {out_dir / 'warc'}; "
+                  f"eval items: {', '.join(evals)}")
 
 
 @app.command()

@@ -73,6 +73,32 @@ def bootstrap(
     _print_metrics(f"reference-vs-random fastText -> {out}", metrics)
 
 
+@app.command("math-bootstrap")
+def math_bootstrap(
+    docs: list[str] = typer.Argument(..., help="Documents to label: a math run's and a web run's data/*.parquet"),
+    out: str = typer.Option(..., "--out", "-o", help="Model folder to write"),
+    labels_out: Optional[str] = typer.Option(None, help="Also write the labels file here"),
+    max_per_label: int = typer.Option(50_000, help="Examples per label 0-5, at most"),
+    epoch: int = typer.Option(20, help="fastText epochs"),
+    seed: int = typer.Option(0),
+) -> None:
+    """FineMath-style 0-5 fastText model on math-score labels (classifiers/math_labels.py)."""
+    from corpusforge.classifiers.labels import iter_texts, write_labels
+    from corpusforge.classifiers.math_labels import MathScoreLabeller
+    from corpusforge.classifiers.training import train_and_save
+
+    rows = list(MathScoreLabeller(iter_texts(docs), max_per_label=max_per_label).labels())
+    if len({r.label for r in rows}) < 2:
+        console.print(f"[red]math-bootstrap:[/red] {len(rows)} documents, all labelled the same: "
+                      "give it math and non-math documents (a math run and a web run)")
+        raise typer.Exit(2)
+    if labels_out:
+        write_labels(labels_out, rows)
+    metrics = train_and_save(rows, out, kind="fasttext", name="math_quality", seed=seed, epoch=epoch, balance=True,
+                             source=f"math_score labels of {','.join(docs)}")
+    _print_metrics(f"math-score fastText (0-5) -> {out}", metrics)
+
+
 @app.command()
 def calibrate(
     model: str = typer.Argument(..., help="Model folder"),

@@ -50,6 +50,8 @@ FORMATS: dict[str, BenchmarkFormat] = {
     "gsm8k": BenchmarkFormat(("question", "answer"), None, prepare=_gsm8k),
     # hendrycks/math: a JSON file per problem {problem, solution, level, type}, or the HF JSONL export
     "math": BenchmarkFormat(("problem", "solution"), "unique_id"),
+    # MATH-500 (PRM800K's MATH test subset): {question, answer}, the answer a worked solution, no id
+    "math500": BenchmarkFormat(("question", "answer"), None),
     # openai/human-eval: {task_id, prompt, canonical_solution, test, entry_point}, gzipped JSONL
     "humaneval": BenchmarkFormat(("prompt", "canonical_solution"), "task_id"),
     # google-research/mbpp: {text, code, test_list, task_id}

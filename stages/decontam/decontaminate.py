@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # GPT-3 (Brown et al. 2020, appendix C) uses 13-word n-grams; for code in char mode, 50
 # non-space characters is about one line (the n-gram length used by The Stack's decontamination
 # scripts is of the same order).
-DEFAULT_NGRAM = {"word": 13, "char": 50}
+DEFAULT_NGRAM = {"word": 13, "char": 50, "math": 13}
 
 
 @dataclass
@@ -58,7 +58,9 @@ class Decontaminate(Stage):
     class Config(StageConfig):
         benchmarks: list[BenchmarkSpec] = Field(min_length=1)
         ngram: int | None = Field(None, ge=1)  # None: 13 words (GPT-3 app. C) / 50 chars in char mode
-        mode: Literal["word", "char"] = "word"  # char: whitespace-insensitive, for code
+        # char: whitespace-insensitive, for code; math: words with LaTeX read as math (\\sin, \\pi, \\frac12,
+        # "2x", "x²"), for the math lane (stages/decontam/ngram_index.py `_math_markup`)
+        mode: Literal["word", "char", "math"] = "word"
         policy: Literal["drop", "cut", "flag"] = "drop"
         margin: int = Field(200, ge=0)  # GPT-3 app. C: 200 characters removed on each side
         min_matches: int = Field(1, ge=1)  # GPT-3: one colliding n-gram is enough

@@ -23,7 +23,9 @@ import numpy as np
 
 from corpusforge.core import storage
 
-Mode = Literal["word", "char"]
+# word: prose (GPT-3's 13-grams); char: code, whitespace-insensitive; math: word with LaTeX read
+# the way a reader sees it (see `_math_markup`), so a leaked problem typeset differently is found.
+Mode = Literal["word", "char", "math"]
 
 # Bump when normalisation or hashing changes: stored indexes built by another version are rebuilt.
 NORMALISER_VERSION = 1
@@ -154,22 +156,77 @@ def _window_hashes(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, pow
     return out
 
 
+# Math mode: commands that name functions keep their name as a word (\sin x reads "sin x", as
+# MathML or a plain-text copy writes it); Greek letter commands become the letter (\pi and π are
+# one token); \frac12 is "1 2" like \frac{1}{2}; everything else of a command is blanked, so
+# \dfrac/\frac, \left(/(, \, and \quad spacing never split or hide an n-gram.
+_MATH_FUNCTIONS = frozenset("sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp lim max "
+                            "min sup inf det gcd lcm mod bmod pmod deg dim ker arg".split())
+_GREEK = {name: chr(0x03B1 + i) for i, name in enumerate(
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho varsigma sigma tau "
+    "upsilon phi chi psi omega".split())}
+_GREEK.update({"varepsilon": "ε", "vartheta": "θ", "varphi": "φ", "varpi": "π", "varrho": "ρ"})
+_FRACS = frozenset({"frac", "dfrac", "tfrac", "cfrac"})
+_SCRIPT_DIGITS = {ord(c): ord(d) for c, d in zip("⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉", "01234567890123456789")}
+
+
+def _math_markup(text: str, cps: np.ndarray, low: np.ndarray, sep: np.ndarray) -> np.ndarray:
+    """Math-mode rewrite of LaTeX commands and script digits, in place and position for position.
+
+    Returns a mask of token boundaries inside runs of word characters: a digit next to a letter
+    ("2x", "x2") and a superscript or subscript digit ("x²" reads like "x^2") start a new token.
+    """
+    for p in np.flatnonzero((cps == 92) | (cps == 38)).tolist():
+        m = _MARKUP.match(text, p)
+        if m is None:
+            continue
+        name = m.group(0)[1:]
+        sep[p:m.end()] = True
+        if m.group(0)[0] != "\\":
+            continue
+        if name in _MATH_FUNCTIONS:
+            sep[p + 1:m.end()] = False
+        elif name.lower() in _GREEK:
+            low[p], sep[p] = ord(_GREEK[name.lower()]), False
+        elif name in _FRACS and text[m.end():m.end() + 2].isdigit() and text[m.end():m.end() + 2].isascii():
+            low[p], sep[p] = ord(text[m.end()]), False  # \frac12: "1" where the command was, "2" stays
+            sep[m.end()] = True
+    script = np.isin(cps, np.fromiter(_SCRIPT_DIGITS, dtype=np.uint32))
+    if script.any():
+        idx = np.flatnonzero(script)
+        low[idx] = np.fromiter((_SCRIPT_DIGITS[int(c)] for c in cps[idx]), dtype=np.uint32, count=len(idx))
+        sep[idx] = False
+    digit = (low >= 48) & (low <= 57)
+    boundary = np.zeros(len(cps), dtype=bool)
+    boundary[1:] = (digit[1:] != digit[:-1]) | (script[1:] != script[:-1])
+    return boundary
+
+
+def _normalise(text: str, mode: Mode) -> tuple[np.ndarray, np.ndarray | None]:
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    low, alnum, space = _lower_and_classify(cps)
+    boundary = None
+    if mode == "word":
+        sep = ~alnum
+        _blank_markup(text, cps, sep)
+    elif mode == "math":
+        sep = ~alnum
+        boundary = _math_markup(text, cps, low, sep)
+    else:
+        sep = space
+    low[sep] = 0
+    return low, boundary
+
+
 def normalise(text: str, mode: Mode = "word") -> np.ndarray:
     """The text as code points after normalisation, position for position with the original.
 
     Word mode: lowercase; LaTeX command names and HTML entities blanked; every non-alphanumeric
-    character becomes a separator (0). Char mode (code): lowercase; whitespace becomes a
-    separator. This is the one normaliser: the index and the scan both call it.
+    character becomes a separator (0). Math mode: word mode with LaTeX read as math (see
+    `_math_markup`). Char mode (code): lowercase; whitespace becomes a separator. This is the one
+    normaliser: the index and the scan both call it.
     """
-    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    low, alnum, space = _lower_and_classify(cps)
-    if mode == "word":
-        sep = ~alnum
-        _blank_markup(text, cps, sep)
-    else:
-        sep = space
-    low[sep] = 0
-    return low
+    return _normalise(text, mode)[0]
 
 
 @dataclass
@@ -197,12 +254,19 @@ def ngrams_batch(texts: list[str], n: int, mode: Mode = "word") -> Grams:
     # A newline between texts is a separator in both modes, so no token spans two texts.
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum([len(t) + 1 for t in texts], out=offsets[1:])
-    cps = normalise("\n".join(texts), mode)
-    if mode == "word":
+    cps, boundary = _normalise("\n".join(texts), mode)
+    if mode in ("word", "math"):
         is_tok = cps != 0
-        edges = np.diff(is_tok.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
-        starts = np.flatnonzero(edges == 1)
-        ends = np.flatnonzero(edges == -1)
+        if boundary is None:
+            edges = np.diff(is_tok.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+            starts = np.flatnonzero(edges == 1)
+            ends = np.flatnonzero(edges == -1)
+        else:
+            prev = np.concatenate(([False], is_tok[:-1]))
+            nxt = np.concatenate((is_tok[1:], [False]))
+            after = np.concatenate((boundary[1:], [False]))
+            starts = np.flatnonzero(is_tok & (~prev | boundary))
+            ends = np.flatnonzero(is_tok & (~nxt | after)) + 1
         units = _window_hashes(cps, starts, ends, _CHAR_POWERS)
     else:
         starts = np.flatnonzero(cps)

@@ -13,11 +13,14 @@ per-document CPU-time limit (SIGPROF) stops a pathological page from stalling a 
 
 from __future__ import annotations
 
+import importlib
 import re
 import signal
 import threading
 from itertools import accumulate
-from typing import Callable, Iterable, Iterator, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal
+
+from pydantic import field_validator
 
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Stage, StageConfig
@@ -90,7 +93,9 @@ class Extract(Stage):
     config: Config
 
     class Config(StageConfig):
-        extractor: Literal["trafilatura", "resiliparse", "blocks"] = "trafilatura"
+        # math: formulas kept as LaTeX (stages/math/extract.py); lynx: `lynx -dump` of the page as
+        # NeMo Curator's LynxExtractor renders it (Nemotron-CC-Math), the page's own text layout.
+        extractor: Literal["trafilatura", "resiliparse", "blocks", "math", "lynx"] = "trafilatura"
         # datatrove Trafilatura step defaults (FineWeb): favour precision, no comments, dedup on.
         favour_precision: bool = True
         include_comments: bool = False
@@ -105,6 +110,20 @@ class Extract(Stage):
         # trafilatura refuses pages over 20 MB (settings.MAX_FILE_SIZE); Common Crawl pages are cut
         # at 1 MiB, so 5 MB leaves room while bounding the cost of one page.
         max_html_bytes: int = 5_000_000
+        # `extractor: math` settings, validated by stages/math/extract.py's MathExtractSettings
+        math: dict[str, Any] = {}
+
+        @field_validator("extractor")
+        @classmethod
+        def _lynx_installed(cls, v: str) -> str:
+            if v == "lynx":
+                _provided("corpusforge.stages.math.lynx:require_lynx")()
+            return v
+
+        @field_validator("math")
+        @classmethod
+        def _math_settings(cls, v: dict[str, Any]) -> dict[str, Any]:
+            return _provided("corpusforge.stages.math.extract:MathExtractSettings").model_validate(v).model_dump()
 
     def setup(self) -> None:
         self._extract = _extractor(self.config)
@@ -115,6 +134,8 @@ class Extract(Stage):
         if cfg.timeout_s > 0 and not timed:
             self.ledger.count("timeout_unavailable_outside_main_thread")
         old = signal.signal(signal.SIGPROF, _on_timeout) if timed else None
+        # Extractors that see more than text (formulas per kind, malformed markup) report it per page.
+        report = getattr(self._extract, "page_report", None)
         try:
             for doc in docs:
                 html = doc.text
@@ -141,6 +162,11 @@ class Extract(Stage):
                 finally:
                     if timed:
                         signal.setitimer(signal.ITIMER_PROF, 0)
+                if report is not None:
+                    counts, notes = report()
+                    for name, n in counts.items():
+                        self.ledger.count(name, n)
+                    doc.annotations.update(notes)
                 text = (text or "").strip()
                 if not text:
                     self.drop(doc, "empty_text")
@@ -153,11 +179,26 @@ class Extract(Stage):
                 signal.signal(signal.SIGPROF, old)
 
 
+def _provided(target: str) -> Any:
+    """An object another part of `stages/` provides, by dotted path: the math lane's extractor and lynx.
+
+    Sibling parts never import each other (the layer contract in pyproject.toml); like pipeline stage
+    types (pipelines/registry.py), extractor modes that live in another part are named, then loaded.
+    """
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def _extractor(cfg: Extract.Config) -> Callable[[str], str | None]:
     if cfg.extractor == "trafilatura":
         return trafilatura_extractor(cfg.favour_precision, cfg.include_comments, cfg.deduplicate, cfg.include_tables)
     if cfg.extractor == "resiliparse":
         return resiliparse_text
+    if cfg.extractor == "math":
+        settings = _provided("corpusforge.stages.math.extract:MathExtractSettings").model_validate(cfg.math)
+        return _provided("corpusforge.stages.math.extract:MathExtractor").from_settings(settings)
+    if cfg.extractor == "lynx":
+        return _provided("corpusforge.stages.math.lynx:LynxRenderer")()
     from corpusforge.stages.web.extract_blocks import block_extractor
 
     return block_extractor()

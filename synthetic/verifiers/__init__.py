@@ -6,6 +6,7 @@
 
 A spec's `kind` ("math", "code", "ifeval") picks the verifier; each is built on first use and reused.
 """
+
 from __future__ import annotations
 
 import threading

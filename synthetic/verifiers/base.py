@@ -3,11 +3,12 @@
 A spec's `kind` names the verifier that scores it (NeMo Gym resource servers: math_with_judge, code_gen,
 instruction_following; RECIPES.md 4.3), so a prompt row can carry its reward spec as plain JSON.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, Field, TypeAdapter, model_validator
 
@@ -56,13 +57,13 @@ class CodeSpec(BaseModel):
 
     @property
     def style(self) -> str:
-        """"assert", "call" or "stdio"."""
+        """ "assert", "call" or "stdio"."""
         if self.test is not None:
             return "assert"
         return "call" if self.fn_name else "stdio"
 
 
-class IFEvalSpec(BaseModel):
+class IFEvalSpec(BaseModel):  # type: ignore[no-redef]  # field `kwargs` (IFEval's name) vs the plugin's __init__(**kwargs)
     """An instruction-following prompt's constraints, as IFEval's `instruction_id_list` and `kwargs`."""
 
     kind: Literal["ifeval"] = "ifeval"
@@ -77,8 +78,9 @@ class IFEvalSpec(BaseModel):
         if not self.kwargs:
             self.kwargs = [{} for _ in self.instruction_id_list]
         if len(self.kwargs) != len(self.instruction_id_list):
-            raise ValueError(f"ifeval spec: {len(self.instruction_id_list)} instruction ids but "
-                             f"{len(self.kwargs)} kwargs dicts")
+            raise ValueError(
+                f"ifeval spec: {len(self.instruction_id_list)} instruction ids but {len(self.kwargs)} kwargs dicts"
+            )
         return self
 
 
@@ -88,9 +90,20 @@ _SPEC_ADAPTER: TypeAdapter = TypeAdapter(RewardSpec)
 
 def parse_spec(spec: RewardSpec | dict[str, Any]) -> MathSpec | CodeSpec | IFEvalSpec:
     """A spec model from a model or a JSON-like dict with a `kind` field."""
-    if isinstance(spec, BaseModel):
+    if isinstance(spec, (MathSpec, CodeSpec, IFEvalSpec)):
         return spec
     return _SPEC_ADAPTER.validate_python(spec)
+
+
+SpecT = TypeVar("SpecT", MathSpec, CodeSpec, IFEvalSpec)
+
+
+def spec_of(spec: Any, model: type[SpecT]) -> SpecT:
+    """`spec` as a `model` instance; a spec of another kind is refused (ValueError naming both kinds)."""
+    parsed = parse_spec(spec)
+    if not isinstance(parsed, model):
+        raise ValueError(f"a {parsed.kind!r} spec was given to the {model.model_fields['kind'].default!r} verifier")
+    return parsed
 
 
 class Verifier(ABC):
@@ -102,5 +115,5 @@ class Verifier(ABC):
     def score(self, response: str, spec: Any) -> Reward:
         """The reward for `response` under `spec`."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: only verifiers with workers have something to release
         """Release worker processes; the verifier stays usable (they restart on demand)."""

@@ -6,6 +6,7 @@ assert-style (HumanEval: prompt + completion + test + `check(entry_point)`). The
 test passes. Call and assert harnesses report through fd 3 with a per-run token, so a program that exits early
 with status 0 (`sys.exit(0)`, `os._exit(0)`) before its tests ran does not pass.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from corpusforge.synthetic.verifiers.base import CodeSpec, Reward, Verifier, parse_spec
+from corpusforge.synthetic.verifiers.base import CodeSpec, Reward, Verifier, spec_of
 from corpusforge.synthetic.verifiers.sandbox import RunResult, Sandbox, SandboxConfig
 
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)```", re.DOTALL)
@@ -61,6 +62,7 @@ def _imports_of(prompt: str) -> str:
 
 def assert_program(spec: CodeSpec, code: str, token: str) -> str:
     """HumanEval's program: prompt + completion (or the response's own full definition) + test + check()."""
+    assert spec.test is not None and spec.entry_point is not None, "assert_program needs an assert-style spec"
     if re.search(rf"^\s*def\s+{re.escape(spec.entry_point)}\s*\(", code, re.MULTILINE):
         body = _imports_of(spec.prompt) + "\n" + code
     else:
@@ -122,7 +124,7 @@ class CodeVerifier(Verifier):
 
     def score(self, response: str, spec: CodeSpec | dict) -> Reward:
         """Run every test of `spec` on the code in `response`."""
-        spec = parse_spec(spec)
+        spec = spec_of(spec, CodeSpec)
         code = extract_code(response)
         if not code.strip():
             return Reward(0.0, False, "no_code", {"tests": 0, "passed": 0})
@@ -177,7 +179,7 @@ class CodeVerifier(Verifier):
         if not report.startswith(token):
             return "no_result"  # exited 0 before the harness reported: an early exit, not a pass
         try:
-            return "passed" if accept(report[len(token):]) else "wrong_answer"
+            return "passed" if accept(report[len(token) :]) else "wrong_answer"
         except ValueError:
             return "wrong_answer"
 

@@ -5,6 +5,7 @@ LaTeX extraction, the prediction with expression and LaTeX extraction, and `veri
 go through our normalisation first (units, currency, spacing, thousands separators). SymPy can hang, so the
 comparison runs in a pool of worker processes with a hard timeout: timeout -> reward 0, reason "timeout".
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,7 +13,7 @@ import os
 
 from pydantic import BaseModel, Field
 
-from corpusforge.synthetic.verifiers.base import MathSpec, Reward, Verifier, parse_spec
+from corpusforge.synthetic.verifiers.base import MathSpec, Reward, Verifier, spec_of
 from corpusforge.synthetic.verifiers.math_answer import (
     extract_answer,
     normalize_answer,
@@ -48,10 +49,12 @@ def equivalent(gold: str, pred: str, timeout_s: int, float_rounding: int) -> str
         logger.addHandler(_TIMEOUTS)
         logger.propagate = False  # the verdict carries the timeout; no log spam from workers
     _TIMEOUTS.seen = False
-    gold_parsed = parse(f"$\\boxed{{{gold}}}$", extraction_config=[LatexExtractionConfig()],
-                        parsing_timeout=timeout_s)
-    pred_parsed = parse(f"$\\boxed{{{pred}}}$", extraction_config=[ExprExtractionConfig(), LatexExtractionConfig()],
-                        parsing_timeout=timeout_s)
+    gold_parsed = parse(f"$\\boxed{{{gold}}}$", extraction_config=[LatexExtractionConfig()], parsing_timeout=timeout_s)
+    pred_parsed = parse(
+        f"$\\boxed{{{pred}}}$",
+        extraction_config=[ExprExtractionConfig(), LatexExtractionConfig()],
+        parsing_timeout=timeout_s,
+    )
     if _TIMEOUTS.seen:
         return "timeout"
     if not gold_parsed or not pred_parsed:
@@ -82,7 +85,7 @@ class MathVerifier(Verifier):
 
     def score(self, response: str, spec: MathSpec | dict) -> Reward:
         """Extract the final answer of `response` and compare it with `spec.answer`."""
-        spec = parse_spec(spec)
+        spec = spec_of(spec, MathSpec)
         answer = extract_answer(response)
         if answer is None or not answer.strip():
             return Reward(0.0, False, "no_answer", {})

@@ -4,6 +4,7 @@ Extraction order: the last `\\boxed{}` / `\\fbox{}` (balanced braces), then the 
 "Final answer: ...", then GSM8K's "#### ...", then the last number. Normalisation removes what math-verify
 does not: currency and unit words, `\\text{}` units, LaTeX spacing and sizing commands, thousands separators.
 """
+
 from __future__ import annotations
 
 import re
@@ -36,17 +37,19 @@ def last_boxed(text: str) -> str | None:
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             i += 1
         if depth == 0:
-            return text[match.end():i - 1].strip()
+            return text[match.end() : i - 1].strip()
     bare = list(_BOX_BARE.finditer(text))
     return bare[-1].group(1) if bare else None
 
 
 def _clean_sentence_answer(answer: str) -> str:
+    """The answer stated after "The answer is": up to its closing `$`, or to the end of its sentence."""
     answer = answer.strip()
     if answer.startswith("$"):
         closing = _UNESCAPED_DOLLAR.search(answer, 1)
         if closing:
-            answer = answer[:closing.end()]
+            answer = answer[: closing.end()]
+    answer = re.split(r"\.\s|;\s", answer, maxsplit=1)[0]  # "5. Let me check: ..." states 5
     return answer.rstrip(" .")
 
 

@@ -5,6 +5,7 @@ multiprocessing's spawn they never re-import the caller's `__main__`), kept betw
 SymPy and math-verify costs far more than a comparison. A worker that overruns its timeout is killed and
 replaced, so a hung SymPy call costs one worker restart, not the run. Calls from many threads share the pool.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -46,7 +47,7 @@ def _serve(target: str) -> None:
             return
         try:
             replies.send(("ok", fn(*args)))
-        except BaseException as exc:  # noqa: BLE001 - math-verify's TimeoutException is a BaseException
+        except BaseException as exc:  # math-verify's TimeoutException is a BaseException
             replies.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
@@ -54,8 +55,10 @@ class _Worker:
     def __init__(self, target: str):
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
-        self.process = subprocess.Popen([sys.executable, "-m", __name__, target], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, env=env)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", __name__, target], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None  # both are pipes
         self.requests = Connection(os.dup(self.process.stdin.fileno()), readable=False)
         self.replies = Connection(os.dup(self.process.stdout.fileno()), writable=False)
         self.process.stdin.close()

@@ -1,4 +1,5 @@
 """IFEval instruction-following checkers and the verifier that scores a response against an instruction list."""
+
 from corpusforge.synthetic.verifiers.ifeval.checkers import (
     CHECKERS,
     NEEDS_PUNKT,

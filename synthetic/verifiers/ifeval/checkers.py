@@ -4,6 +4,7 @@ Each checker is `check(response, **kwargs) -> bool` with IFEval's keyword argume
 `kwargs` of the input data). Semantics follow the reference: regexes, comparison relations ("less than" is <,
 "at least" is >=) and string conventions are IFEval's, so verdicts agree with it (benchmarks/verifiers.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -135,7 +136,7 @@ def json_format(response: str) -> bool:
     text = response.strip()
     for fence in ("```json", "```Json", "```JSON", "```"):
         if text.startswith(fence):
-            text = text[len(fence):]
+            text = text[len(fence) :]
             break
     text = text.removesuffix("```")
     try:

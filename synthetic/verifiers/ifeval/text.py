@@ -5,13 +5,61 @@ NLTK's trained Punkt model and capitalised words with `nltk.word_tokenize`; neit
 offline, so sentences are split by a rule-based splitter (terminal punctuation followed by a capital, digit or
 quote, with a list of abbreviations that do not end sentences) and words by a Treebank-like regex.
 """
+
 from __future__ import annotations
 
 import re
 
 _WORD = re.compile(r"\w+")
 # Abbreviations that Punkt's English model learned not to end sentences at (the common ones).
-_ABBREVIATIONS = frozenset(["mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "inc", "ltd", "co", "corp", "no", "fig", "figs", "vol", "al", "approx", "dept", "est", "gen", "gov", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mt", "ft", "u.s", "u.k", "a.m", "p.m"])
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "no",
+        "fig",
+        "figs",
+        "vol",
+        "al",
+        "approx",
+        "dept",
+        "est",
+        "gen",
+        "gov",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "mt",
+        "ft",
+        "u.s",
+        "u.k",
+        "a.m",
+        "p.m",
+    ]
+)
 _SENTENCE_END = re.compile(r"""([.!?]+)(["'\u201d\u2019)\]]*)(\s+)(?=["'\u201c\u2018(\[]?[A-Z0-9*#\-])""")
 _TOKEN = re.compile(r"[A-Za-z0-9_]+(?:[-.'][A-Za-z0-9_]+)*\.?|[^\w\s]")
 
@@ -25,11 +73,11 @@ def split_sentences(text: str) -> list[str]:
     """Sentences of `text`: split after . ! ? when the next sentence starts, not after known abbreviations."""
     sentences, start = [], 0
     for match in _SENTENCE_END.finditer(text):
-        before = text[start:match.start()].split()
+        before = text[start : match.start()].split()
         last_word = before[-1].lower().rstrip(".") if before else ""
         if match.group(1) == "." and (last_word in _ABBREVIATIONS or re.fullmatch(r"[a-z]", last_word)):
             continue
-        sentences.append(text[start:match.end()].strip())
+        sentences.append(text[start : match.end()].strip())
         start = match.end()
     tail = text[start:].strip()
     if tail:

@@ -1,11 +1,12 @@
 """IFEval scoring: strict or loose per instruction, then all-or-nothing or the fraction followed (NeMo Gym)."""
+
 from __future__ import annotations
 
 from corpusforge.synthetic.verifiers.base import (
     IFEvalSpec,
     Reward,
     Verifier,
-    parse_spec,
+    spec_of,
 )
 from corpusforge.synthetic.verifiers.ifeval.checkers import (
     InstructionError,
@@ -33,16 +34,24 @@ class IFEvalVerifier(Verifier):
 
     def score(self, response: str, spec: IFEvalSpec | dict) -> Reward:
         """Check each instruction of `spec` on `response`."""
-        spec = parse_spec(spec)
+        spec = spec_of(spec, IFEvalSpec)
         try:
-            followed = [follows_instruction(response, iid, kw, spec.loose)
-                        for iid, kw in zip(spec.instruction_id_list, spec.kwargs)]
+            followed = [
+                follows_instruction(response, iid, kw, spec.loose)
+                for iid, kw in zip(spec.instruction_id_list, spec.kwargs)
+            ]
         except InstructionError as exc:
             return Reward(0.0, False, "bad_spec", {"error": str(exc)})
-        details = {"followed": [[iid, ok] for iid, ok in zip(spec.instruction_id_list, followed)], "n_followed": sum(followed),
-                   "n_instructions": len(followed)}
+        details = {
+            "followed": [[iid, ok] for iid, ok in zip(spec.instruction_id_list, followed)],
+            "n_followed": sum(followed),
+            "n_instructions": len(followed),
+        }
         all_followed = all(followed)
         value = float(all_followed) if spec.grading == "all" else sum(followed) / max(1, len(followed))
-        reason = "followed" if all_followed else "not_followed:" + ",".join(
-            iid for iid, ok in zip(spec.instruction_id_list, followed) if not ok)
+        reason = (
+            "followed"
+            if all_followed
+            else "not_followed:" + ",".join(iid for iid, ok in zip(spec.instruction_id_list, followed) if not ok)
+        )
         return Reward(value, all_followed, reason, details)

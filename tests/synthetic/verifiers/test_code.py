@@ -1,11 +1,17 @@
 """Code verifier: HumanEval canonical solutions pass, mutants fail, stdin/stdout and call-based tests."""
+
 from __future__ import annotations
 
 import pytest
 from verifier_cases import code_mutants, load_humaneval
 
 from corpusforge.synthetic.verifiers.base import CodeSpec
-from corpusforge.synthetic.verifiers.code import CodeVerifier, CodeVerifierConfig, extract_code, stdout_matches
+from corpusforge.synthetic.verifiers.code import (
+    CodeVerifier,
+    CodeVerifierConfig,
+    extract_code,
+    stdout_matches,
+)
 from corpusforge.synthetic.verifiers.sandbox import SandboxConfig
 
 
@@ -26,15 +32,19 @@ def _spec(problem: dict) -> CodeSpec:
 
 
 def test_humaneval_canonical_solutions_pass(verifier, problems):
-    failed = [(p["task_id"], r.reason) for p in problems
-              if not (r := verifier.score(p["canonical_solution"], _spec(p))).passed]
+    failed = [
+        (p["task_id"], r.reason)
+        for p in problems
+        if not (r := verifier.score(p["canonical_solution"], _spec(p))).passed
+    ]
     assert not failed
 
 
 def test_humaneval_mutants_fail(verifier, problems):
     mutants = [(p, name, src) for p in problems[:20] for name, src in code_mutants(p)]
-    survivors = [(p["task_id"], name) for p, name, src in mutants
-                 if verifier.score(f"```python\n{src}\n```", _spec(p)).passed]
+    survivors = [
+        (p["task_id"], name) for p, name, src in mutants if verifier.score(f"```python\n{src}\n```", _spec(p)).passed
+    ]
     assert len(mutants) >= 50
     # A survivor can be an equivalent mutant (the benchmark lists them); most must be killed.
     assert len(survivors) <= 0.15 * len(mutants), survivors
@@ -48,8 +58,7 @@ def test_full_function_in_a_fence_replaces_the_prompt(verifier, problems):
 
 def test_early_exit_is_not_a_pass(verifier, problems):
     spec = _spec(problems[0])
-    for trick in ("    import sys\n    sys.exit(0)\n", "    import os\n    os._exit(0)\n",
-                  "    raise SystemExit\n"):
+    for trick in ("    import sys\n    sys.exit(0)\n", "    import os\n    os._exit(0)\n", "    raise SystemExit\n"):
         reward = verifier.score(trick, spec)
         assert not reward.passed and reward.reason in {"no_result", "runtime_error"}, (trick, reward)
 
@@ -64,11 +73,17 @@ def test_stdin_stdout_tests(verifier):
 
 
 def test_call_based_tests_nemo_gym_layout(verifier):
-    spec = {"kind": "code", "fn_name": "twoSum", "inputs": ["[2, 7, 11, 15]\n9", "[3, 2, 4]\n6"],
-            "outputs": ["[0, 1]", "[1, 2]"]}
-    solution = ("```python\nclass Solution:\n    def twoSum(self, nums, target):\n        seen = {}\n"
-                "        for i, x in enumerate(nums):\n            if target - x in seen:\n"
-                "                return [seen[target - x], i]\n            seen[x] = i\n```")
+    spec = {
+        "kind": "code",
+        "fn_name": "twoSum",
+        "inputs": ["[2, 7, 11, 15]\n9", "[3, 2, 4]\n6"],
+        "outputs": ["[0, 1]", "[1, 2]"],
+    }
+    solution = (
+        "```python\nclass Solution:\n    def twoSum(self, nums, target):\n        seen = {}\n"
+        "        for i, x in enumerate(nums):\n            if target - x in seen:\n"
+        "                return [seen[target - x], i]\n            seen[x] = i\n```"
+    )
     assert verifier.score(solution, spec).passed
     plain = {"kind": "code", "fn_name": "add", "inputs": [[1, 2], [5, 5]], "outputs": [3, 10]}
     assert verifier.score("def add(a, b):\n    return a + b\n\nif __name__ == '__main__':\n    input()\n", plain).passed
@@ -77,7 +92,8 @@ def test_call_based_tests_nemo_gym_layout(verifier):
 
 def test_timeout_is_named(verifier):
     reward = CodeVerifier(CodeVerifierConfig(sandbox=SandboxConfig(wall_timeout_s=1, cpu_timeout_s=1))).score(
-        "while True:\n    pass\n", {"kind": "code", "inputs": ["\n"], "outputs": [""]})
+        "while True:\n    pass\n", {"kind": "code", "inputs": ["\n"], "outputs": [""]}
+    )
     assert reward.reason in {"cpu_limit", "timeout"} and reward.value == 0.0
 
 

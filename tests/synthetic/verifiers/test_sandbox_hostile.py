@@ -1,4 +1,5 @@
 """The hostile suite: programs that try to harm the host or the run are contained and named (small limits)."""
+
 from __future__ import annotations
 
 import os
@@ -6,12 +7,26 @@ import os
 import pytest
 from verifier_cases import HOSTILE_OUTCOMES, run_hostile_suite
 
-from corpusforge.synthetic.verifiers.sandbox import Sandbox, SandboxConfig, SandboxUnavailable
+from corpusforge.synthetic.verifiers.sandbox import (
+    Sandbox,
+    SandboxConfig,
+    SandboxUnavailable,
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox isolates programs only when run as root")
 
-SMALL = SandboxConfig(wall_timeout_s=2, cpu_timeout_s=1, memory_mb=256, processes=16, file_size_mb=8,
-                      open_files=32, workdir_mb=16, output_limit_bytes=1 << 16)
+# CPU-bound programs stop at the 1 s CPU limit; the wall limit only has to outlast a loaded CI box (the sleeping
+# program of the suite gets 2 s).
+SMALL = SandboxConfig(
+    wall_timeout_s=30,
+    cpu_timeout_s=1,
+    memory_mb=256,
+    processes=16,
+    file_size_mb=8,
+    open_files=32,
+    workdir_mb=16,
+    output_limit_bytes=1 << 16,
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +49,11 @@ def test_hostile_suite_is_contained(sandbox):
 
 
 def test_process_cap_holds_as_root_and_nothing_is_left_behind(sandbox):
-    program = ("import os, time\nn = 0\nfor _ in range(100):\n    try:\n        pid = os.fork()\n"
-               "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n"
-               "    n += 1\nprint(n)\n")
+    program = (
+        "import os, time\nn = 0\nfor _ in range(100):\n    try:\n        pid = os.fork()\n"
+        "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n"
+        "    n += 1\nprint(n)\n"
+    )
     run = sandbox.run({"main.py": program})
     assert run.outcome == "ok"
     assert int(run.stdout) == SMALL.processes - 1  # itself plus the children RLIMIT_NPROC allows
@@ -45,11 +62,13 @@ def test_process_cap_holds_as_root_and_nothing_is_left_behind(sandbox):
 
 
 def _uid_of(pid: str) -> int:
+    """The uid of a live process (-1 for one that is gone or a zombie waiting to be reaped by init)."""
     try:
         with open(f"/proc/{pid}/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
-    except (OSError, StopIteration):
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    except OSError:
         return -1
+    return -1 if fields.get("State", "").strip().startswith("Z") else int(fields["Uid"].split()[0])
 
 
 def test_each_run_starts_in_an_empty_private_directory(sandbox):
@@ -76,7 +95,7 @@ def test_refuses_without_privileges_and_says_why():
             os.write(write, b"no refusal")
         except SandboxUnavailable as exc:
             os.write(write, str(exc).encode())
-        except BaseException as exc:  # noqa: BLE001 - report anything else to the parent
+        except BaseException as exc:  # report anything else to the parent
             os.write(write, repr(exc).encode())
         finally:
             os._exit(0)
@@ -85,3 +104,16 @@ def test_refuses_without_privileges_and_says_why():
     os.waitpid(pid, 0)
     os.close(read)
     assert "needs root" in message and "allow_unsandboxed_network" in message
+
+
+def test_fallback_without_namespaces_still_cleans_up():
+    # The path taken where the kernel refuses namespaces and the config allows running without them.
+    fallback = Sandbox(SMALL.model_copy(update={"allow_unsandboxed_network": True}))
+    fallback.check()
+    fallback.isolated = False
+    program = "import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n        time.sleep(60)\nprint('done')\n"
+    run = fallback.run({"main.py": program})
+    assert (run.outcome, run.stdout) == ("ok", b"done\n")  # the sleeping children do not hold the run open
+    assert "no namespaces" in run.notes[0]
+    leftover = [pid for pid in os.listdir("/proc") if pid.isdigit() and _uid_of(pid) >= SMALL.uid_base]
+    assert not leftover

@@ -1,0 +1,1 @@
+"""Math pages: the raw-HTML prefilter, math-preserving extraction, math quality score."""
