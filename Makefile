@@ -2,7 +2,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CF     := $(VENV)/bin/corpusforge
-EXTRAS ?= spark,ray,airflow,train,llm,dev
+EXTRAS ?= spark,ray,airflow,train,llm,dev,license
 
 .PHONY: setup demo test lint test-fast bench clean
 

@@ -8,6 +8,8 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from corpusforge.core.shuffle import DEFAULT_BUCKETS
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -23,7 +25,7 @@ class EngineConfig(BaseModel):
     # Spark master URL or Ray address; None starts a local session/cluster.
     address: str | None = None
     # Shuffle width of global steps (exact/fuzzy dedup): files per step, memory per reduce task.
-    shuffle_buckets: int = Field(16, ge=1)
+    shuffle_buckets: int = Field(DEFAULT_BUCKETS, ge=1)
 
 
 def describe(e: ValidationError) -> str:

@@ -24,6 +24,10 @@ META_FIELDS: dict[str, pa.DataType] = {
     "license": pa.string(),
     "repo": pa.string(),
     "path": pa.string(),
+    "commit": pa.string(),  # code: the commit (or snapshot) a file was read at
+    "size": pa.int64(),  # code: the file's size in bytes as stored in the repository
+    "repo_stars": pa.int32(),  # code: stars of the repository (The Stack's max_stars_count), when known
+    "repo_files": pa.int32(),  # code: files in the repository snapshot (near-dedup keeps the larger repo's copy)
     "dump": pa.string(),
     "phase": pa.string(),
     # provenance of LLM-generated documents (synthetic/): the document it came from, the task,

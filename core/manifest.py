@@ -39,8 +39,7 @@ def write_manifest(config, inputs: list[str], data_dir: str, started: float) -> 
     """Write `<output>/manifest.json` for a pipeline run; returns its path."""
     inputs_desc = []
     for path in inputs:
-        fs, p = storage.filesystem(path)
-        inputs_desc.append({"path": path, "bytes": fs.size(p)})
+        inputs_desc.append({"path": path, "bytes": storage.size(path)})
     manifest = {
         "pipeline": config.name,
         "config_hash": config.digest(),

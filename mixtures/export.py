@@ -1,13 +1,12 @@
 """End to end: blend spec -> counting pass and feasibility -> tokenize -> schedule -> Megatron shards + manifest.
 
 Every expensive step leaves committed files under the work directory (token caches per source file,
-shard plans) or the output (shards with `.done.json` markers), so a killed export resumes where it
-stopped and a rerun of a finished export writes nothing.
+shard plans) or the output (shards, the tokenizer), each with its `core.markers` marker, so a killed
+export resumes where it stopped and a rerun of a finished export writes nothing.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from collections import Counter
@@ -15,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corpusforge.core import storage
+from corpusforge.core import markers, storage
 from corpusforge.core.config import ConfigError
+from corpusforge.core.lease import Lease
 from corpusforge.mixtures import manifest as mf
-from corpusforge.mixtures.megatron_writer import TokenFile, committed, read_index, write_indexed_dataset
+from corpusforge.mixtures.megatron_writer import TokenFile, read_index, write_indexed_dataset
 from corpusforge.mixtures.scheduler import PhasePlan, SourceDocs, schedule
 from corpusforge.mixtures.sources import (TokenizeTask, cache_prefix, resolve_files, survey_file,
                                           tokenize_file)
@@ -64,10 +64,22 @@ def run_mix(spec: BlendSpec, engine: Engine | None = None) -> MixResult:
     """Run a blend: validate against the data, tokenize, schedule and write shards, manifest and report.
 
     `engine` runs the tokenize and shard tasks; by default the one `spec.engine` names, started only
-    if there is work (a finished export reruns without starting Spark or Ray).
+    if there is work (a finished export reruns without starting Spark or Ray). The export holds a lease
+    on its output (`core.lease`): a second export to the same output is refused.
     """
+    files = _resolve(spec)  # paths are checked before anything is written
+    if spec.tokenizer.path is not None and not storage.exists(spec.tokenizer.path):
+        raise ConfigError(f"tokenizer.path: {spec.tokenizer.path} does not exist")
+    with Lease(spec.output, what=f"mix {spec.name}"):
+        return _run_mix_leased(spec, engine, files)
+
+
+def _run_mix_leased(spec: BlendSpec, engine: Engine | None, files: dict[str, list[str]]) -> MixResult:
     work = spec.work()
-    files = _resolve(spec)
+    # This export holds the output: temporaries there are a killed export's, never committed data.
+    storage.sweep_temps(spec.output)
+    if not work.startswith(spec.output.rstrip("/") + "/"):
+        storage.sweep_temps(work)
     engine = _LazyEngine(spec, engine)
     surveys: dict[str, list] = {}
 
@@ -92,7 +104,7 @@ def run_mix(spec: BlendSpec, engine: Engine | None = None) -> MixResult:
                               cache_prefix(work, name, path, spec.sources[name].where, tok_sha,
                                            spec.tokenizer.eod_token), threads)
                  for name in spec.sources for path in files[name]]
-        pending = [t for t in tasks if committed(t.prefix) is None]
+        pending = [t for t in tasks if not markers.is_committed(t.prefix)]
         if pending:
             _check_estimate(spec, survey(), tok, eod)
             engine.map(tokenize_file, pending, desc="tokenize")
@@ -105,9 +117,9 @@ def run_mix(spec: BlendSpec, engine: Engine | None = None) -> MixResult:
         engine.map(write_shard, [t for t in shard_tasks if not _shard_done(t)], desc="shards")
     finally:
         engine.close()
-    markers = {t.prefix: committed(t.prefix) for t in shard_tasks}
-    _remove_stale_shards(spec, set(markers))
-    manifest = _manifest(spec, plans, sources, files, markers, tok, eod, tok_sha)
+    shard_markers = {t.prefix: markers.committed(t.prefix) for t in shard_tasks}
+    _remove_stale_shards(spec, set(shard_markers))
+    manifest = _manifest(spec, plans, sources, files, shard_markers, tok, eod, tok_sha)
     from corpusforge.mixtures.report import write_report
 
     manifest.report = "report.html"
@@ -176,7 +188,7 @@ def survey_task(item: tuple[str, dict, int, int]):
 def _prepare_tokenizer(spec: BlendSpec, files: dict[str, list[str]], survey) -> str:
     """The tokenizer.json next to the manifest: copied from `tokenizer.path`, or trained on the survey sample."""
     target = storage.join(spec.output, "tokenizer.json")
-    marker = storage.join(spec.output, "tokenizer.done.json")
+    unit = storage.join(spec.output, "tokenizer")
     ts = spec.tokenizer
     if ts.path is not None:
         if not storage.exists(ts.path):
@@ -186,7 +198,7 @@ def _prepare_tokenizer(spec: BlendSpec, files: dict[str, list[str]], survey) -> 
         source = {"train_vocab_size": ts.train_vocab_size, "train_sample_docs": ts.train_sample_docs,
                   "eod_token": ts.eod_token, "seed": spec.seed,
                   "files": files}
-    if storage.exists(marker) and json.loads(storage.read_text(marker)) == source and storage.exists(target):
+    if markers.committed(unit) == source and storage.exists(target):
         return target
     if ts.path is not None:
         storage.write_text(target, storage.read_text(ts.path))
@@ -198,7 +210,7 @@ def _prepare_tokenizer(spec: BlendSpec, files: dict[str, list[str]], survey) -> 
             raise ConfigError("tokenizer.train_vocab_size: the sources hold no documents to train on")
         specials = [ts.eod_token] if ts.eod_token else []
         save_tokenizer(train_bpe(sample, ts.train_vocab_size, specials), target)
-    storage.write_text(marker, json.dumps(source, sort_keys=True))
+    markers.commit(unit, source)
     return target
 
 
@@ -278,7 +290,7 @@ def _remove_stale_shards(spec: BlendSpec, current: set[str]) -> None:
 
 
 def _shard_done(task: ShardTask) -> bool:
-    marker = committed(task.prefix)
+    marker = markers.committed(task.prefix)
     return marker is not None and marker.get("plan_digest") == task.plan_digest
 
 
@@ -331,7 +343,7 @@ def _plan_lengths(files: dict[int, TokenFile], task: ShardTask, fids: np.ndarray
 
 
 def _manifest(spec: BlendSpec, plans: list[PhasePlan], sources: dict[str, SourceDocs], files: dict[str, list[str]],
-              markers: dict[str, dict | None], tok, eod: int | None, tok_sha: str) -> mf.MixManifest:
+              shard_markers: dict[str, dict | None], tok, eod: int | None, tok_sha: str) -> mf.MixManifest:
     names = list(spec.sources)
     requested = spec.requested_tokens()
     phases = []
@@ -341,7 +353,7 @@ def _manifest(spec: BlendSpec, plans: list[PhasePlan], sources: dict[str, Source
         shards = []
         for i in range(len(plan.shard_bounds)):
             rel = f"{plan.name}/shard_{i:05d}"
-            m = markers[storage.join(spec.output, rel)]
+            m = shard_markers[storage.join(spec.output, rel)]
             if m is None:
                 raise RuntimeError(f"shard {rel} was not committed")
             shards.append(mf.ShardEntry(prefix=rel, phase=plan.name, tokens=m["tokens"], documents=m["documents"],

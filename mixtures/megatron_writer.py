@@ -5,15 +5,14 @@ Layout of `.idx` (megatron/core/datasets/indexed_dataset.py, `_IndexWriter`): th
 then int32 sequence lengths, int64 byte pointers into `.bin`, int64 document indices (0, 1, ..., n:
 one sequence per document, as `tools/preprocess_data.py` writes without sentence splitting).
 `.bin` is the tokens back to back in the dtype. Written through fsspec so s3:// works; locally each
-file goes to a temporary name and is renamed, and a shard counts as committed only when its
-`.done.json` marker exists (written after both files), so a killed export never leaves a half shard
-that a rerun would trust.
+file goes to a temporary name and is renamed, and a shard counts as committed only when its marker
+(`core.markers`: `<prefix>.done.json`, written after both files) exists, so a killed export never
+leaves a half shard that a rerun would trust.
 """
 from __future__ import annotations
 
 import bisect
 import hashlib
-import json
 import struct
 from dataclasses import asdict, dataclass
 from typing import Iterable
@@ -21,7 +20,7 @@ from typing import Iterable
 import numpy as np
 from fsspec.utils import merge_offset_ranges
 
-from corpusforge.core import storage
+from corpusforge.core import markers, storage
 
 INDEX_HEADER = b"MMIDIDX\x00\x00"
 INDEX_VERSION = 1
@@ -84,16 +83,8 @@ def write_indexed_dataset(prefix: str, chunks: Iterable[tuple[np.ndarray, np.nda
         f.write(idx)
     written = WrittenDataset(prefix, len(all_lengths), int(all_lengths.sum()), size, h.hexdigest(),
                              len(idx), hashlib.sha256(idx).hexdigest())
-    storage.write_text(prefix + ".done.json", json.dumps({**asdict(written), **(marker or {})}, sort_keys=True))
+    markers.commit(prefix, dict(sorted({**asdict(written), **(marker or {})}.items())))
     return written
-
-
-def committed(prefix: str) -> dict | None:
-    """The marker of a fully written dataset, or None when it is missing or partial."""
-    path = prefix + ".done.json"
-    if not storage.exists(path):
-        return None
-    return json.loads(storage.read_text(path))
 
 
 def read_index(idx: bytes) -> tuple[type, np.ndarray, np.ndarray]:
@@ -120,7 +111,7 @@ class TokenFile:
         self.dtype, self.lengths, self.pointers = read_index(storage.read_bytes(prefix + ".idx"))
         self._itemsize = np.dtype(self.dtype).itemsize
         self._tokens = None
-        if storage._is_local(self._fs):
+        if storage.is_local(self._fs):
             total = int(self.lengths.sum())
             self._tokens = np.memmap(self._bin, dtype=self.dtype, mode="r", shape=(total,)) if total else \
                 np.zeros(0, dtype=self.dtype)

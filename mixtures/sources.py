@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from corpusforge.core import storage
-from corpusforge.mixtures.megatron_writer import committed, write_indexed_dataset
+from corpusforge.core import markers, storage
+from corpusforge.mixtures.megatron_writer import write_indexed_dataset
 from corpusforge.mixtures.spec import Selector, SourceSpec
 from corpusforge.mixtures.tokenizer import encode_batches, eod_id, load_tokenizer, token_dtype
 
@@ -131,8 +131,7 @@ class TokenizeTask:
 
 def cache_prefix(work: str, source: str, path: str, where: Selector, tokenizer_sha: str, eod: str | None) -> str:
     """Cache location keyed by everything that decides its tokens: file identity, selector, tokenizer, EOD."""
-    fs, p = storage.filesystem(path)
-    info = fs.info(p)
+    info = storage.info(path)
     ident = [path, info.get("size"), str(info.get("mtime") or info.get("LastModified") or info.get("ETag")),
              where.digest(), tokenizer_sha, eod]
     key = hashlib.sha256(json.dumps(ident, default=str).encode()).hexdigest()[:16]
@@ -142,7 +141,7 @@ def cache_prefix(work: str, source: str, path: str, where: Selector, tokenizer_s
 
 def tokenize_file(task: TokenizeTask) -> dict:
     """Tokenize one file into its cache (skipped when already committed); returns the cache marker."""
-    done = committed(task.prefix)
+    done = markers.committed(task.prefix)
     if done is not None:
         return done
     if task.threads:

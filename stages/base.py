@@ -9,11 +9,13 @@ from __future__ import annotations
 import builtins
 import time
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Iterator
 
 from datatrove.pipeline.base import PipelineStep
 from pydantic import BaseModel, ConfigDict
 
+from corpusforge.core import storage
 from corpusforge.core.document import Document
 from corpusforge.core.stats import StageStats
 
@@ -26,6 +28,10 @@ class StageConfig(BaseModel):
     # The stage's one name is its class's `type`; YAML gives it to pick the class (pipelines/registry.py).
     type: str = ""
     name: str | None = None  # ledger name; defaults to the type (set it to run a type twice)
+
+    def input_paths(self) -> dict[str, list[str]]:
+        """Files, folders or globs this stage reads, by field name: the runner checks each before any work."""
+        return {}
 
 
 class Stage(PipelineStep):
@@ -116,16 +122,50 @@ class Filter(Stage):
                 self.drop(doc, reason)
 
 
+@dataclass(frozen=True)
+class ByteRange:
+    """A part of an input file: the records that *start* in [start, end) (end None: the end of the file)."""
+
+    start: int = 0
+    end: int | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.end is None
+
+    def holds(self, offset: int) -> bool:
+        return self.start <= offset and (self.end is None or offset < self.end)
+
+
+WHOLE_FILE = ByteRange()
+
+
 class Reader(Stage):
-    """The first stage of a pipeline: reads one input file into documents.
+    """The first stage of a pipeline: reads one input file (or one byte range of it) into documents.
 
     `read` counts every record it sees (`self.seen`) and every record it cannot turn into a
-    document (`self.drop_record`), so the reader's ledger balances like any stage's.
+    document (`self.drop_record`), so the reader's ledger balances like any stage's. A reader whose
+    format has record boundaries it can find from any offset splits large files (`ranges`) and reads
+    each part (`read_range`): every record belongs to the part its first byte is in.
     """
 
     @abstractmethod
     def read(self, path: str) -> Iterator[Document]:
         """Yield the documents of one input file."""
+
+    def ranges(self, path: str, size: int) -> list[ByteRange]:
+        """The parts of a file of `size` bytes, one task each (by default the whole file)."""
+        return [WHOLE_FILE]
+
+    def read_range(self, path: str, part: ByteRange) -> Iterator[Document]:
+        """Yield the documents whose records start inside `part`."""
+        if not part.whole:
+            raise ValueError(f"{self.name} reads whole files only, not {part}")
+        return self.read(path)
+    @classmethod
+    def expand_inputs(cls, patterns: list[str]) -> list[str]:
+        """The inputs `paths` names, one task each: files by default (a reader of folders widens it)."""
+        return storage.expand(patterns)
 
     def seen(self, nbytes: int = 0) -> None:
         self.ledger.docs_in += 1
@@ -134,10 +174,10 @@ class Reader(Stage):
     def drop_record(self, reason: str, nbytes: int = 0) -> None:
         self.ledger.drop(reason, nbytes)
 
-    def read_counted(self, path: str) -> Iterator[Document]:
-        """`read` with the output side of the ledger and the time kept."""
+    def read_counted(self, path: str, part: ByteRange = WHOLE_FILE) -> Iterator[Document]:
+        """`read` (of one part) with the output side of the ledger and the time kept."""
         self._ensure_ready()
-        yield from self._count_out(self.read(path))
+        yield from self._count_out(self.read(path) if part.whole else self.read_range(path, part))
 
     def run(self, data=None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
         # Under a datatrove executor the reader picks its files by rank, as datatrove's readers do.

@@ -3,14 +3,51 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
+import time
+import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Build LLM pretraining corpora.")
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Build LLM pretraining corpora.",
+                  pretty_exceptions_enable=False)
 console = Console(stderr=True)
+
+
+def _log_warnings() -> None:
+    """Warnings of the library (a storage call being retried, a lease taken over) as one plain line each."""
+    import logging
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+
+
+def _fail(e: BaseException, command: str, output: str | None) -> NoReturn:
+    """One line on the terminal for a runtime error; the traceback goes to a log file that line names."""
+    log = _error_log(command, output)
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(traceback.format_exception(e)))
+        where = f" (traceback: {log})"
+    except OSError:
+        where = ""
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    console.print(f"[red]error:[/red] {escape(f'{type(e).__name__}: {first}{where}')}", soft_wrap=True,
+                  highlight=False)
+    raise typer.Exit(1)
+
+
+def _error_log(command: str, output: str | None) -> Path:
+    # A local output keeps its logs beside its work files; an object-store output may be the thing that failed.
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if output and "://" not in output:
+        return Path(output) / "_work" / "logs" / f"{command}-{stamp}.log"
+    return Path(tempfile.gettempdir()) / "corpusforge-logs" / f"{command}-{stamp}.log"
 
 
 @app.command()
@@ -25,12 +62,16 @@ def run(
     from corpusforge.pipelines.runner import run_pipeline
 
     overrides = list(set_) + ([f"engine.type={engine}"] if engine else [])
+    _log_warnings()
+    config = None
     try:
         config = load_pipeline(pipeline, overrides)
         result = run_pipeline(config)
     except ConfigError as e:  # raised before any task runs: nothing to clean up
-        console.print(f"[red]config error:[/red] {e}")
+        console.print(f"[red]config error:[/red] {escape(str(e))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
+    except Exception as e:  # one line here, the traceback in the log file
+        _fail(e, "run", config.output if config else None)
     console.print(f"documents: [bold]{result.data_dir}[/bold]")
     console.print(f"stats:     [bold]{result.stats_path}[/bold]")
     console.print(f"manifest:  [bold]{result.manifest_path}[/bold]")
@@ -38,9 +79,10 @@ def run(
 
 
 @app.command()
-def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo input (warc/ and eval/)"),
+def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo input (warc/, eval/ and code/)"),
            seed: int = typer.Option(0, help="Random seed")) -> None:
-    """Write the demo input: WARC files that give every stage work, and the eval items they plant."""
+    """Write the demo input: WARC files (web and math pages) and code repositories that give every stage work."""
+    from corpusforge.samples.code import write_code_sample
     from corpusforge.samples.math import write_math_sample, write_math_sample_evals
     from corpusforge.samples.web import write_sample, write_sample_evals
 
@@ -51,6 +93,9 @@ def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo inp
     evals.update({f"math:{k}": v for k, v in write_math_sample_evals(str(out_dir / "eval"), seed=seed).items()})
     console.print(f"wrote {len(paths) + len(math)} WARC files ({len(math)} of math pages) under {out_dir / 'warc'}; "
                   f"eval items: {', '.join(evals)}")
+    planted = write_code_sample(str(out_dir / "code"), seed=seed)
+    console.print(f"wrote {len(planted['repositories']) + 1} code repositories under {out_dir / 'code' / 'repos'} "
+                  f"(planted items: {out_dir / 'code' / 'planted.json'})")
 
 
 @app.command()
@@ -79,11 +124,16 @@ def mix(
     from corpusforge.mixtures.export import run_mix
     from corpusforge.mixtures.spec import load_blend
 
+    _log_warnings()
+    spec = None
     try:
-        result = run_mix(load_blend(blend, list(set_)))
+        spec = load_blend(blend, list(set_))
+        result = run_mix(spec)
     except ConfigError as e:
-        console.print(f"[red]blend error:[/red] {e}")
+        console.print(f"[red]blend error:[/red] {escape(str(e))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
+    except Exception as e:  # one line here, the traceback in the log file
+        _fail(e, "mix", spec.output if spec else None)
     for p in result.manifest.phases:
         console.print(f"{p.name}: {p.tokens:,} tokens, {len(p.shards)} shards, "
                       f"max share error {100 * p.max_share_error:.3f} points")

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import sys
 import threading
+import traceback
 from typing import Any, Callable, Sequence
 
 from datatrove.executor import LocalPipelineExecutor
@@ -18,6 +19,9 @@ import datatrove.utils.logging as _dt_logging
 from corpusforge.pipelines.engines.base import Engine
 from corpusforge.pipelines.engines.worker_env import call_with_env, driver_env
 from corpusforge.pipelines.progress import task_progress
+
+# Scratch folders are named by the driver's pid, so a later run can tell a killed driver's folder from a live one.
+SCRATCH_PREFIX = "corpusforge-local-"
 
 
 class _CallEach(PipelineStep):
@@ -33,12 +37,31 @@ class _CallEach(PipelineStep):
         self.env = driver_env()
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        result = call_with_env(self.env, self.fn, self.items[rank])
+        try:
+            result = call_with_env(self.env, self.fn, self.items[rank])
+        except Exception as e:  # handed to the driver, which raises it as one error
+            result = _TaskFailed(e, "".join(traceback.format_exception(e)))
         tmp = os.path.join(self.results_dir, f"{rank}.pkl.tmp")
         with open(tmp, "wb") as f:
-            pickle.dump(result, f)
+            try:
+                pickle.dump(result, f)
+            except Exception:  # an exception that does not pickle travels as its text
+                f.seek(0)
+                f.truncate()
+                pickle.dump(_TaskFailed(RuntimeError(str(result.error)), result.traceback), f)
         os.replace(tmp, os.path.join(self.results_dir, f"{rank}.pkl"))
         return None
+
+
+class _TaskFailed:
+    """A task's exception and its traceback, carried from the worker to the driver."""
+
+    def __init__(self, error: BaseException, traceback_text: str):
+        self.error, self.traceback = error, traceback_text
+
+    def raise_on_driver(self) -> None:
+        self.error.add_note(f"in a worker process:\n{self.traceback}")
+        raise self.error
 
 
 class LocalEngine(Engine):
@@ -53,7 +76,8 @@ class LocalEngine(Engine):
             # datatrove runs a one-worker executor in this process too, but first starts a
             # multiprocess Manager (~0.2 s a call, and global steps make many short calls).
             return self._map_inline(fn, items, desc)
-        scratch = tempfile.mkdtemp(prefix="corpusforge-local-")
+        _remove_dead_scratch()
+        scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
         results_dir = os.path.join(scratch, "results")
         os.makedirs(results_dir)
         try:
@@ -108,7 +132,10 @@ class LocalEngine(Engine):
         if not os.path.exists(path):
             raise RuntimeError(f"task {rank} failed; see the worker log above")
         with open(path, "rb") as f:
-            return pickle.load(f)
+            result = pickle.load(f)
+        if isinstance(result, _TaskFailed):
+            result.raise_on_driver()
+        return result
 
 
 def _quiet_datatrove() -> None:
@@ -126,6 +153,27 @@ def _task_logger(logging_dir, rank, local_rank=0, node_rank=-1):
 
 _dt_executor_base.add_task_logger = _task_logger
 _dt_logging.setup_default_logger = _quiet_datatrove
+
+
+def _remove_dead_scratch() -> None:
+    """Delete scratch folders of driver processes that died without cleaning up (killed runs)."""
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        if not name.startswith(SCRATCH_PREFIX):
+            continue
+        pid = name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _count_results(results_dir: str) -> int:

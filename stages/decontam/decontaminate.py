@@ -17,7 +17,7 @@ from typing import Iterable, Iterator, Literal
 import numpy as np
 from pydantic import Field
 
-from corpusforge.core import storage
+from corpusforge.core import markers, storage
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Stage, StageConfig
 from corpusforge.stages.decontam.benchmark_sets import BenchmarkSpec, benchmark_files, load_benchmark
@@ -28,7 +28,6 @@ from corpusforge.stages.decontam.ngram_index import (
     digest,
     load_index_cached,
     ngrams_batch,
-    read_index_meta,
 )
 
 log = logging.getLogger(__name__)
@@ -72,6 +71,9 @@ class Decontaminate(Stage):
         batch_chars: int = Field(1 << 20, ge=1)  # documents are hashed in batches of about this size
         examples_per_benchmark: int = Field(3, ge=0)  # per task; the merged ledger keeps at most 50
 
+        def input_paths(self) -> dict[str, list[str]]:
+            return {f"benchmarks[{i}].path": [b.path] for i, b in enumerate(self.benchmarks)}
+
     config: Config
 
     @property
@@ -95,11 +97,14 @@ class Decontaminate(Stage):
         spec = self.spec()
         key = digest(spec)
         path = self.config.index_path or storage.join(run_dir, "_work", "decontaminate", f"{self.name}-{key}.npz")
-        meta = read_index_meta(path)
-        if meta is None or meta.get("spec_digest") != key:
+        # The index file is the unit: its marker (`<path>.done.json`) holds the digest of what it indexes.
+        done = markers.committed(path)
+        if done is None or done.get("spec_digest") != key or not storage.exists(path):
+            markers.uncommit(path)
             index = _build(self.config, self.n)
             index.meta["spec_digest"] = key
             index.save(path)
+            markers.commit(path, {"spec_digest": key, "items": index.meta["items"], "ngrams": index.meta["ngrams"]})
             log.info("decontaminate: indexed %s items (%s n-grams) into %s",
                      index.meta["items"], index.meta["ngrams"], path)
         # The runner ships this config to the tasks after before_run: they load the stored index.

@@ -12,16 +12,14 @@ DataFrames (groupBy/join, checkpointed to Parquet each round). Both write the la
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
-from corpusforge.core import storage
-from corpusforge.stages.dedup.lsh import (
-    EDGE_SCHEMA, done, done_info, hash_partition, mark_done, read_partition, task_of, write_partitioned,
-)
+from corpusforge.core import markers, storage
+from corpusforge.core.shuffle import read_partition, reduce_once, run_step, write_partitioned
+from corpusforge.stages.dedup.lsh import EDGE_SCHEMA, hash_partition, task_of
 from corpusforge.stages.dedup.minhash import fmix64
 
 LABEL_SCHEMA = pa.schema([("node", pa.int64()), ("label", pa.int64())])
@@ -72,9 +70,10 @@ def _write_sym(dst: str, writer: str, a: np.ndarray, b: np.ndarray, partitions: 
 
 def cc_task(task: CCTask) -> dict:
     """Run one partition of one phase; returns its counts (edges, fingerprint)."""
-    marker = storage.join(task.dst, "_items", f"{task.k}.json")
-    if storage.exists(marker):
-        return json.loads(storage.read_text(marker))
+    return reduce_once(task.dst, task.k, lambda: _cc(task))
+
+
+def _cc(task: CCTask) -> dict:
     t = read_partition(task.src, task.k, EDGE_SCHEMA)
     u, v = t.column("u").to_numpy(), t.column("v").to_numpy()
     writer = f"{task.k:05d}"
@@ -116,28 +115,26 @@ def cc_task(task: CCTask) -> dict:
         info["nodes"] = int(len(np.unique(u)))
     else:
         raise ValueError(f"unknown phase {task.phase!r}")
-    storage.write_text(marker, json.dumps(info))
     return info
 
 
 def _phase(engine, phase: str, src: str, dst: str, partitions: int) -> list[dict]:
-    if done(dst):
-        return done_info(dst)["items"]
     items = [CCTask(phase, src, k, dst, partitions) for k in range(partitions)]
-    results = engine.map(cc_task, items, desc=f"fuzzy dedup: components ({phase})")
-    mark_done(dst, {"items": results})
-    return results
+    return run_step(engine, dst, cc_task, items, f"fuzzy dedup: components ({phase})")
 
 
 def local_components(engine, edge_dir: str, in_partitions: int, workdir: str, out_dir: str,
                      partitions: int) -> dict:
     """Labels (node, min node of its component) for every node with an edge; returns stats."""
-    if done(out_dir):
-        return done_info(out_dir)
+    return markers.once(out_dir, lambda: _local_components(engine, edge_dir, in_partitions, workdir, out_dir,
+                                                           partitions))
+
+
+def _local_components(engine, edge_dir: str, in_partitions: int, workdir: str, out_dir: str,
+                      partitions: int) -> dict:
     current = storage.join(workdir, "round-000", "sym")
-    if not done(current):
-        items = [CCTask("symmetrize", edge_dir, k, current, partitions) for k in range(in_partitions)]
-        mark_done(current, {"items": engine.map(cc_task, items, desc="fuzzy dedup: components (edges)")})
+    items = [CCTask("symmetrize", edge_dir, k, current, partitions) for k in range(in_partitions)]
+    run_step(engine, current, cc_task, items, "fuzzy dedup: components (edges)")
     previous = None
     rounds = 0
     for r in range(1, MAX_ROUNDS + 1):
@@ -155,20 +152,19 @@ def local_components(engine, edge_dir: str, in_partitions: int, workdir: str, ou
         raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
     items = [CCTask("labels", current, k, out_dir, partitions) for k in range(partitions)]
     results = engine.map(cc_task, items, desc="fuzzy dedup: components (labels)")
-    info = {"cc_rounds": rounds, "cc_nodes": sum(x["nodes"] for x in results)}
-    mark_done(out_dir, info)
-    return info
+    return {"cc_rounds": rounds, "cc_nodes": sum(x["nodes"] for x in results)}
 
 
 def spark_components(spark, edge_dir: str, workdir: str, out_dir: str) -> dict:
     """The same rounds with Spark DataFrames, checkpointed to Parquet; nothing is collected."""
+    return markers.once(out_dir, lambda: _spark_components(spark, edge_dir, workdir, out_dir))
+
+
+def _spark_components(spark, edge_dir: str, workdir: str, out_dir: str) -> dict:
     from pyspark.sql import functions as F
 
-    if done(out_dir):
-        return done_info(out_dir)
     files = storage.expand([storage.join(edge_dir, "part=*", "*.parquet")])
     if not files:
-        mark_done(out_dir, {"cc_rounds": 0, "cc_nodes": 0})
         return {"cc_rounds": 0, "cc_nodes": 0}
 
     def sym(df):
@@ -176,9 +172,9 @@ def spark_components(spark, edge_dir: str, workdir: str, out_dir: str) -> dict:
 
     def checkpoint(df, name: str):
         path = storage.join(workdir, name)
-        if not done(path):
+        if not markers.is_committed(path):
             df.write.mode("overwrite").parquet(storage.join(path, "data"))
-            mark_done(path)
+            markers.commit(path, {})
         return spark.read.parquet(storage.join(path, "data"))
 
     def fingerprint(df) -> tuple:
@@ -211,6 +207,4 @@ def spark_components(spark, edge_dir: str, workdir: str, out_dir: str) -> dict:
               .withColumn("part", F.shiftright("node", 32)))
     labels.write.mode("overwrite").partitionBy("part").parquet(out_dir)
     nodes = spark.read.parquet(out_dir).count()
-    info = {"cc_rounds": rounds, "cc_nodes": int(nodes)}
-    mark_done(out_dir, info)
-    return info
+    return {"cc_rounds": rounds, "cc_nodes": int(nodes)}

@@ -1,18 +1,17 @@
 """Global exact deduplication: one copy of each (normalised) text across every shard.
 
-A file-based shuffle, so memory is bounded per task on every engine:
+A file shuffle (`core.shuffle`), so memory is bounded per task on every engine:
   prepare (per task)   hash each document, write (hash, id, position) rows into bucket files
-                       `<workdir>/<task>/bucket-NNNNN.parquet`
+                       `<workdir>/hashes/part=<bucket>/<task>.parquet`
   resolve (per bucket) read that bucket from every task, keep the smallest id of each hash,
-                       write the rest to `<workdir>/drops/<task>/bucket-NNNNN.parquet`; `_DONE`
+                       write the rest to `<workdir>/drops/part=<task>/<bucket>.parquet`; each bucket
+                       and then the step commit with a marker (`drops.done.json` holds the totals)
   apply (per task)     drop the listed documents with reason `exact_duplicate`
 Which copy survives depends only on ids, never on the engine or the task split.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import re
 import sys
 import unicodedata
@@ -22,19 +21,16 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import xxhash
 from datatrove.utils.text import NUMBERS_PATTERN, PUNCTUATION_TRANS
 
-from corpusforge.core import storage
-from corpusforge.core.config import EngineConfig
+from corpusforge.core import markers, shuffle, storage
 from corpusforge.core.document import Document
 from corpusforge.stages.base import GlobalStep, StageConfig
 
 HASH_SCHEMA = pa.schema([("h1", pa.uint64()), ("h2", pa.uint64()), ("id", pa.string()),
                          ("ord", pa.int64()), ("nbytes", pa.int64())])
 DROP_SCHEMA = pa.schema([("ord", pa.int64()), ("id", pa.string()), ("nbytes", pa.int64())])
-DEFAULT_BUCKETS = EngineConfig.model_fields["shuffle_buckets"].default
 # Rows buffered before they go to the bucket files: ~60 bytes each, so ~12 MB per task.
 FLUSH_ROWS = 200_000
 _MASK64 = (1 << 64) - 1
@@ -91,12 +87,12 @@ def text_hash(text: str, normalize: bool = True) -> tuple[int, int]:
     return digest >> 64, digest & _MASK64
 
 
-def bucket_path(workdir: str, task_id: str, bucket: int) -> str:
-    return storage.join(workdir, task_id, f"bucket-{bucket:05d}.parquet")
+def hashes_dir(workdir: str) -> str:
+    return storage.join(workdir, "hashes")
 
 
-def drops_dir(workdir: str, task_id: str) -> str:
-    return storage.join(workdir, "drops", task_id)
+def drops_dir(workdir: str) -> str:
+    return storage.join(workdir, "drops")
 
 
 @dataclass(frozen=True)
@@ -110,9 +106,16 @@ class BucketJob:
 
 def resolve_bucket(job: BucketJob) -> dict[str, int]:
     """Keep the smallest id per hash in one bucket; write the others as per-task drop lists."""
+    return shuffle.reduce_once(drops_dir(job.workdir), job.bucket, lambda: _resolve_bucket(job))
+
+
+def _resolve_bucket(job: BucketJob) -> dict[str, int]:
     tables = []
-    for tid in job.task_ids:
-        t = storage.read_parquet(bucket_path(job.workdir, tid, job.bucket))
+    wanted = set(job.task_ids)
+    for tid, path in shuffle.partition_files(hashes_dir(job.workdir), job.bucket):
+        if tid not in wanted:
+            continue
+        t = storage.read_parquet(path).cast(HASH_SCHEMA)
         tables.append(t.append_column("task", pa.array([tid] * t.num_rows, pa.string())))
     table = pa.concat_tables(tables) if tables else HASH_SCHEMA.empty_table()
     stats = {"hashed": table.num_rows, "duplicates": 0, "duplicate_groups": 0, "bytes_saved": 0}
@@ -133,25 +136,20 @@ def resolve_bucket(job: BucketJob) -> dict[str, int]:
     tasks = dropped.column("task")
     for tid in sorted(set(tasks.to_pylist())):
         rows = dropped.filter(pc.equal(tasks, tid)).select(["ord", "id", "nbytes"])
-        storage.write_parquet(storage.join(drops_dir(job.workdir, tid), f"bucket-{job.bucket:05d}.parquet"),
-                              rows.cast(DROP_SCHEMA))
+        shuffle.write_intermediate(shuffle.partition_file(drops_dir(job.workdir), tid, f"{job.bucket:05d}"),
+                                   rows.cast(DROP_SCHEMA))
     return stats
 
 
 class _BucketFiles:
-    """Per-bucket Parquet writers fed in batches, so a task's hash rows never pile up in memory."""
+    """A task's hash rows, buffered in batches and streamed to its bucket files (bounded memory)."""
 
     def __init__(self, workdir: str, task_id: str, buckets: int):
-        self.workdir, self.task_id, self.buckets = workdir, task_id, buckets
+        self.buckets = buckets
         self.rows: list[tuple[int, int, str, int, int]] = []
-        self._stack = contextlib.ExitStack()
-        self._writers: list[pq.ParquetWriter] = []
+        self._files = shuffle.PartitionWriter(hashes_dir(workdir), task_id, HASH_SCHEMA)
 
     def __enter__(self) -> "_BucketFiles":
-        self._stack.__enter__()
-        for b in range(self.buckets):
-            f = self._stack.enter_context(storage.atomic_write(bucket_path(self.workdir, self.task_id, b)))
-            self._writers.append(self._stack.enter_context(pq.ParquetWriter(f, HASH_SCHEMA, compression="zstd")))
         return self
 
     def add(self, h1: int, h2: int, doc_id: str, ord_: int, nbytes: int) -> None:
@@ -165,19 +163,13 @@ class _BucketFiles:
         h1, h2, ids, ords, nbytes = zip(*self.rows)
         table = pa.table([pa.array(h1, pa.uint64()), pa.array(h2, pa.uint64()), pa.array(ids, pa.string()),
                           pa.array(ords, pa.int64()), pa.array(nbytes, pa.int64())], schema=HASH_SCHEMA)
-        bucket = np.asarray(h2, dtype=np.uint64) % np.uint64(self.buckets)
-        order = np.argsort(bucket, kind="stable")
-        table, bucket = table.take(pa.array(order)), bucket[order]
-        starts = np.searchsorted(bucket, np.arange(self.buckets + 1, dtype=np.uint64))
-        for b in range(self.buckets):
-            if starts[b + 1] > starts[b]:
-                self._writers[b].write_table(table.slice(starts[b], starts[b + 1] - starts[b]))
+        self._files.write(table, (np.asarray(h2, dtype=np.uint64) % np.uint64(self.buckets)).astype(np.int64))
         self.rows = []
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.flush()
-        self._stack.__exit__(exc_type, exc, tb)
+        self._files.__exit__(exc_type, exc, tb)
 
 
 class ExactDedup(GlobalStep):
@@ -195,7 +187,7 @@ class ExactDedup(GlobalStep):
 
     @property
     def buckets(self) -> int:
-        return self.config.buckets or DEFAULT_BUCKETS
+        return self.config.buckets or shuffle.DEFAULT_BUCKETS
 
     def prepare(self, docs: Iterable[Document]) -> Iterator[Document]:
         normalize = self.config.normalize
@@ -206,25 +198,23 @@ class ExactDedup(GlobalStep):
                 yield doc
 
     def resolve(self, engine, task_ids: list[str]) -> dict[str, Any]:
-        done = storage.join(self.workdir, "_DONE")
-        if storage.exists(done):
-            return json.loads(storage.read_text(done))
         jobs = [BucketJob(self.workdir, tuple(task_ids), b) for b in range(self.buckets)]
-        totals = {"hashed": 0, "duplicates": 0, "duplicate_groups": 0, "bytes_saved": 0}
-        for stats in engine.map(resolve_bucket, jobs, desc=f"{self.name}: resolve buckets"):
-            for k, v in stats.items():
-                totals[k] += v
-        storage.write_text(done, json.dumps(totals))
-        return totals
+
+        def totals() -> dict[str, int]:
+            out = {"hashed": 0, "duplicates": 0, "duplicate_groups": 0, "bytes_saved": 0}
+            for stats in engine.map(resolve_bucket, jobs, desc=f"{self.name}: resolve buckets"):
+                for k, v in stats.items():
+                    out[k] += v
+            return out
+
+        return markers.once(drops_dir(self.workdir), totals)
 
     def _drop_list(self) -> dict[int, str]:
-        if not storage.exists(storage.join(self.workdir, "_DONE")):
-            raise RuntimeError(f"{self.name}: apply called before resolve finished (no _DONE under {self.workdir})")
-        drops: dict[int, str] = {}
-        for path in storage.expand([storage.join(drops_dir(self.workdir, self.task_id), "*.parquet")]):
-            t = storage.read_parquet(path, columns=["ord", "id"])
-            drops.update(zip(t.column("ord").to_pylist(), t.column("id").to_pylist()))
-        return drops
+        if not markers.is_committed(drops_dir(self.workdir)):
+            raise RuntimeError(f"{self.name}: apply called before resolve finished "
+                               f"(no {markers.marker_path(drops_dir(self.workdir))})")
+        t = shuffle.read_partition(drops_dir(self.workdir), self.task_id, DROP_SCHEMA)
+        return dict(zip(t.column("ord").to_pylist(), t.column("id").to_pylist()))
 
     def apply(self, docs: Iterable[Document]) -> Iterator[Document]:
         drops = self._drop_list()

@@ -1,7 +1,7 @@
 """Fuzzy deduplication: MinHash LSH, exact-Jaccard check, connected components, one kept per cluster.
 
-Steps and what each writes under the step's workdir (every step ends with a `_DONE` marker and
-every reduce task with an item marker, so a rerun after a crash resumes where it stopped):
+Steps and what each writes under the step's workdir (a file shuffle of `core.shuffle`: every step and every
+reduce task commits with a marker, so a rerun after a crash resumes where it stopped):
   prepare (per task)  bands/part=<bucket>/<task>.parquet   band keys of each document
                       docs/<task>.parquet                   id, bytes, keep rank per row
                       texts/<task>.parquet                  texts, only when `verify` is on
@@ -18,6 +18,7 @@ as NeMo Curator and datatrove do.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import Counter
@@ -30,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from corpusforge.core import storage
+from corpusforge.core import shuffle, storage
 from corpusforge.core.document import Document
 from corpusforge.stages.dedup import lsh
 from corpusforge.stages.base import GlobalStep, StageConfig
@@ -44,6 +45,10 @@ from corpusforge.stages.dedup.minhash import MinHashParams, band_hashes, shingle
 PRESETS: dict[str, dict[str, Any]] = {
     "nemotron_cc": {"shingle": "char", "ngram": 24, "bands": 20, "rows": 13, "threshold": 0.8},
     "fineweb": {"shingle": "word", "ngram": 5, "bands": 14, "rows": 8, "threshold": 0.75},
+    # The Stack v2 / BigCode v2 near-dedup (StarCoder2 paper section 3.1; bigcode-dataset
+    # near_deduplication/bigcode-v2 run.sh): 5-grams of \w tokens, 250 permutations, Jaccard 0.7;
+    # 25 bands x 10 rows is what its optimal_param picks for 250 hashes at 0.7 (FP/FN weights 0.5).
+    "code": {"shingle": "code", "ngram": 5, "bands": 25, "rows": 10, "threshold": 0.7},
 }
 DOCS_SCHEMA = pa.schema([("row", pa.int32()), ("id", pa.string()), ("nbytes", pa.int64()), ("rank", pa.float64())])
 TEXT_SCHEMA = pa.schema([("row", pa.int32()), ("text", pa.large_string())])
@@ -75,9 +80,9 @@ class FuzzyDedup(GlobalStep):
     config: Config
 
     class Config(StageConfig):
-        preset: Literal["nemotron_cc", "fineweb"] = "nemotron_cc"  # Nemotron-CC's NeMo Curator setting
+        preset: Literal["nemotron_cc", "fineweb", "code"] = "nemotron_cc"  # Nemotron-CC's NeMo Curator setting
         # Overrides of the preset (None: the preset's value).
-        shingle: Literal["char", "word"] | None = None
+        shingle: Literal["char", "word", "code"] | None = None
         ngram: int | None = Field(None, ge=1)
         bands: int | None = Field(None, ge=1)
         rows: int | None = Field(None, ge=1)
@@ -86,8 +91,10 @@ class FuzzyDedup(GlobalStep):
         verify: bool = True  # exact Jaccard check of candidate pairs (NeMo Curator's false-positive check)
         # Which document of a cluster stays: the longest (NeMo Curator keeps one arbitrary member;
         # longest keeps the most text), the highest `annotations.scores[quality_score]`, or the
-        # earliest `meta.warc_date`. Ties go to the earlier document in input order.
-        keep: Literal["longest", "quality", "earliest"] = "longest"
+        # earliest `meta.warc_date`, or the copy from the repository with the most stars, then the most
+        # files (`meta.repo_stars`, `meta.repo_files`; The Stack v2 keeps the more-starred repository's
+        # copy, StarCoder2 section 3.1). Ties go to the earlier document in input order.
+        keep: Literal["longest", "quality", "earliest", "repo"] = "longest"
         quality_score: str = "quality"
         partitions: int = Field(16, ge=1)  # shuffle width: bucket files per step, memory per reduce task
         pairwise_max: int = Field(16, ge=2)  # with verify: buckets up to this size check every pair
@@ -153,7 +160,7 @@ class FuzzyDedup(GlobalStep):
                 text_writer.close()
         bands = pa.concat_tables(band_tables) if band_tables else lsh.BAND_SCHEMA.empty_table()
         keys = bands.column("key").to_numpy()
-        lsh.write_partitioned(self._path("bands"), self.task_id, bands, lsh.hash_partition(keys, cfg.partitions))
+        shuffle.write_partitioned(self._path("bands"), self.task_id, bands, lsh.hash_partition(keys, cfg.partitions))
         storage.write_parquet(self._path("docs", f"{self.task_id}.parquet"), pa.table(doc_rows, schema=DOCS_SCHEMA))
 
     def _rank(self, doc: Document) -> float:
@@ -164,6 +171,11 @@ class FuzzyDedup(GlobalStep):
         if keep == "quality":
             score = (doc.annotations.get("scores") or {}).get(self.config.quality_score)
             return -float(score) if score is not None else math.inf
+        if keep == "repo":
+            # Stars first, files second: one float keeps the order exactly (both fit in 2^52 together).
+            stars = min(int(doc.meta.get("repo_stars") or 0), (1 << 30) - 1)
+            files = min(int(doc.meta.get("repo_files") or 0), (1 << 21) - 1)
+            return -float(stars * (1 << 21) + files)
         date = doc.meta.get("warc_date")
         if not date:
             return math.inf
@@ -178,7 +190,7 @@ class FuzzyDedup(GlobalStep):
         """Buckets -> candidate pairs -> exact check -> components -> one kept per cluster."""
         cfg, params = self.config, self.params
         ordinals = {tid: i for i, tid in enumerate(sorted(task_ids))}
-        storage.write_text(self._path("tasks.json"), __import__("json").dumps(ordinals))
+        storage.write_text(self._path("tasks.json"), json.dumps(ordinals))
         timings: dict[str, float] = {}
         P, T = cfg.partitions, len(ordinals)
 
@@ -240,21 +252,15 @@ class FuzzyDedup(GlobalStep):
 
     @staticmethod
     def _step(engine, out_dir: str, fn, items: list, desc: str) -> list[dict]:
-        """Run one step unless its `_DONE` marker exists; the marker keeps the step's results."""
-        if lsh.done(out_dir):
-            return lsh.done_info(out_dir)["items"]
-        results = engine.map(fn, items, desc=f"fuzzy dedup: {desc}")
-        lsh.mark_done(out_dir, {"items": results})
-        return results
+        """Run one shuffle step unless it committed; its marker keeps the step's results."""
+        return shuffle.run_step(engine, out_dir, fn, items, f"fuzzy dedup: {desc}")
 
     # ------------------------------------------------------------------ apply (per task)
 
     def _load_removal(self) -> dict[int, tuple[str, int, bool]]:
-        import json
-
         ordinals = json.loads(storage.read_text(self._path("tasks.json")))
         ordinal = ordinals[self.task_id]
-        t = lsh.read_partition(self._path("clusters"), ordinal, CLUSTER_SCHEMA)
+        t = shuffle.read_partition(self._path("clusters"), ordinal, CLUSTER_SCHEMA)
         rows = (t.column("node").to_numpy() & np.int64(0xFFFFFFFF)).tolist()
         return dict(zip(rows, zip(t.column("cluster_id").to_pylist(), t.column("cluster_size").to_pylist(),
                                   t.column("removed").to_pylist())))
@@ -307,20 +313,6 @@ class VerifyTask:
     params: FuzzyParams
 
 
-def _item_done(out_dir: str, key: int) -> dict | None:
-    import json
-
-    marker = storage.join(out_dir, "_items", f"{key}.json")
-    return json.loads(storage.read_text(marker)) if storage.exists(marker) else None
-
-
-def _item_mark(out_dir: str, key: int, info: dict) -> dict:
-    import json
-
-    storage.write_text(storage.join(out_dir, "_items", f"{key}.json"), json.dumps(info))
-    return info
-
-
 def _texts_of(workdir: str, task_id: str, rows: np.ndarray) -> dict[int, str]:
     """Texts of the given rows of one task (read in row groups, keeping only those rows)."""
     wanted = set(rows.tolist())
@@ -341,24 +333,26 @@ def _texts_of(workdir: str, task_id: str, rows: np.ndarray) -> dict[int, str]:
 
 def verify_left_task(task: VerifyTask) -> dict:
     """Ship the first document's text of each candidate edge (u in this task) to v's task."""
-    if (info := _item_done(task.out_dir, task.ordinal)) is not None:
-        return info
+    return shuffle.reduce_once(task.out_dir, task.ordinal, lambda: _verify_left(task))
+
+
+def _verify_left(task: VerifyTask) -> dict:
     u, v = lsh.read_edges(storage.join(task.workdir, "candidates"), task.ordinal)
     if len(u):
         pairs = np.unique(np.stack([u, v], axis=1), axis=0)
         u, v = pairs[:, 0], pairs[:, 1]
     texts = _texts_of(task.workdir, task.task_id, (u & np.int64(0xFFFFFFFF)).astype(np.int64))
     dest = lsh.task_of(v)
-    lsh.write_partitioned(storage.join(task.out_dir, "edges"), f"{task.ordinal:05d}",
-                          pa.table({"u": u, "v": v}, schema=lsh.EDGE_SCHEMA), dest)
+    shuffle.write_partitioned(storage.join(task.out_dir, "edges"), f"{task.ordinal:05d}",
+                              pa.table({"u": u, "v": v}, schema=lsh.EDGE_SCHEMA), dest)
     # each text once per destination task, however many edges it has there
     if len(u):
         pairs = np.unique(np.stack([dest, u], axis=1), axis=0)
         d, uu = pairs[:, 0], pairs[:, 1]
         text_col = [texts[int(x & 0xFFFFFFFF)] for x in uu]
-        lsh.write_partitioned(storage.join(task.out_dir, "texts"), f"{task.ordinal:05d}",
-                              pa.table({"node": uu, "text": text_col}), d)
-    return _item_mark(task.out_dir, task.ordinal, {"edges": int(len(u))})
+        shuffle.write_partitioned(storage.join(task.out_dir, "texts"), f"{task.ordinal:05d}",
+                                  pa.table({"node": uu, "text": text_col}), d)
+    return {"edges": int(len(u))}
 
 
 def _shingle_sets(texts: list[str], params: FuzzyParams) -> list[np.ndarray]:
@@ -368,15 +362,17 @@ def _shingle_sets(texts: list[str], params: FuzzyParams) -> list[np.ndarray]:
 
 def verify_right_task(task: VerifyTask) -> dict:
     """Exact Jaccard of every candidate edge whose second document is in this task."""
-    if (info := _item_done(task.out_dir, task.ordinal)) is not None:
-        return info
+    return shuffle.reduce_once(task.out_dir, task.ordinal, lambda: _verify_right(task))
+
+
+def _verify_right(task: VerifyTask) -> dict:
     left = storage.join(task.workdir, "verify_left")
     u, v = lsh.read_edges(storage.join(left, "edges"), task.ordinal)
     hist: Counter = Counter()
     kept = np.zeros(len(u), bool)
     if len(u):
-        shipped = lsh.read_partition(storage.join(left, "texts"), task.ordinal,
-                                     pa.schema([("node", pa.int64()), ("text", pa.large_string())]))
+        shipped = shuffle.read_partition(storage.join(left, "texts"), task.ordinal,
+                                         pa.schema([("node", pa.int64()), ("text", pa.large_string())]))
         u_nodes = shipped.column("node").to_numpy()
         u_sets = dict(zip(u_nodes.tolist(), _shingle_sets(shipped.column("text").to_pylist(), task.params)))
         v_rows = np.unique(v & np.int64(0xFFFFFFFF))
@@ -389,11 +385,10 @@ def verify_right_task(task: VerifyTask) -> dict:
             j = inter / union if union else 1.0
             kept[i] = j >= task.params.threshold
             hist[f"{min(int(j * 10), 9) / 10:.1f}"] += 1
-    lsh.write_partitioned(task.out_dir, f"{task.ordinal:05d}",
-                          pa.table({"u": u[kept], "v": v[kept]}, schema=lsh.EDGE_SCHEMA),
-                          lsh.hash_partition(u[kept], task.partitions))
-    return _item_mark(task.out_dir, task.ordinal, {"checked": int(len(u)), "kept": int(kept.sum()),
-                                                   "jaccard_hist": dict(hist)})
+    shuffle.write_partitioned(task.out_dir, f"{task.ordinal:05d}",
+                              pa.table({"u": u[kept], "v": v[kept]}, schema=lsh.EDGE_SCHEMA),
+                              lsh.hash_partition(u[kept], task.partitions))
+    return {"checked": int(len(u)), "kept": int(kept.sum()), "jaccard_hist": dict(hist)}
 
 
 @dataclass(frozen=True)
@@ -411,9 +406,11 @@ ASSIGN_SCHEMA = pa.schema([("label", pa.int64()), ("node", pa.int64()), ("rank",
 
 def assign_task(task: AssignTask) -> dict:
     """Attach each clustered document's keep rank and id, routed to its cluster's partition."""
-    if (info := _item_done(task.out_dir, task.ordinal)) is not None:
-        return info
-    labels = lsh.read_partition(storage.join(task.workdir, "components"), task.ordinal, LABEL_SCHEMA)
+    return shuffle.reduce_once(task.out_dir, task.ordinal, lambda: _assign(task))
+
+
+def _assign(task: AssignTask) -> dict:
+    labels = shuffle.read_partition(storage.join(task.workdir, "components"), task.ordinal, LABEL_SCHEMA)
     node = labels.column("node").to_numpy()
     label = labels.column("label").to_numpy()
     if len(node):
@@ -427,8 +424,9 @@ def assign_task(task: AssignTask) -> dict:
             "nbytes": docs.column("nbytes").to_numpy()[idx],
             "id": docs.column("id").take(pa.array(idx)),
         }, schema=ASSIGN_SCHEMA)
-        lsh.write_partitioned(task.out_dir, f"{task.ordinal:05d}", table, lsh.hash_partition(label, task.partitions))
-    return _item_mark(task.out_dir, task.ordinal, {"nodes": int(len(node))})
+        shuffle.write_partitioned(task.out_dir, f"{task.ordinal:05d}", table,
+                                  lsh.hash_partition(label, task.partitions))
+    return {"nodes": int(len(node))}
 
 
 @dataclass(frozen=True)
@@ -452,9 +450,11 @@ def _bin_start(label: str) -> int:
 
 def clusters_task(task: ClustersTask) -> dict:
     """Per cluster: size and the kept document (best rank, then input order); route back by task."""
-    if (info := _item_done(task.out_dir, task.partition)) is not None:
-        return info
-    t = lsh.read_partition(task.assign_dir, task.partition, ASSIGN_SCHEMA)
+    return shuffle.reduce_once(task.out_dir, task.partition, lambda: _clusters(task))
+
+
+def _clusters(task: ClustersTask) -> dict:
+    t = shuffle.read_partition(task.assign_dir, task.partition, ASSIGN_SCHEMA)
     label = t.column("label").to_numpy()
     info = {"clusters": 0, "removed": 0, "bytes_removed": 0, "size_hist": {}}
     if len(label):
@@ -476,8 +476,8 @@ def clusters_task(task: ClustersTask) -> dict:
             "cluster_size": sizes[group].astype(np.int32),
             "removed": removed,
         }, schema=CLUSTER_SCHEMA)
-        lsh.write_partitioned(task.out_dir, f"{task.partition:05d}", table, lsh.task_of(node))
+        shuffle.write_partitioned(task.out_dir, f"{task.partition:05d}", table, lsh.task_of(node))
         hist = Counter(_size_bin(int(s)) for s in sizes)
         info = {"clusters": int(len(starts)), "largest": int(sizes.max()), "removed": int(removed.sum()),
                 "bytes_removed": int(nbytes[removed].sum()), "size_hist": dict(hist)}
-    return _item_mark(task.out_dir, task.partition, info)
+    return info

@@ -1,77 +1,25 @@
 """LSH banding as a file shuffle: band keys partitioned into bucket files, candidate pairs per bucket.
 
-Every intermediate is a Parquet file at `<dir>/part=<k>/<writer>.parquet` (Hive layout, so Spark
-reads and writes the same folders). A writer task splits its rows by partition; a reduce task
-reads one partition from every writer. Memory per task is one partition, never the corpus.
-Node ids are int64 `task_ordinal << 32 | row`: unique, ordered like the input, and readable by
-Spark (which has no unsigned 64-bit type).
+The shuffle itself (Hive-layout partition files, step and reduce-task markers) is `core.shuffle`; this
+module holds what is particular to LSH. Node ids are int64 `task_ordinal << 32 | row`: unique, ordered
+like the input, and readable by Spark (which has no unsigned 64-bit type).
 """
 from __future__ import annotations
 
-import json
-import os
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from corpusforge.core import storage
+from corpusforge.core.shuffle import partition_file, read_partition, reduce_once, write_partitioned
 
 ROW_BITS = 32
 EDGE_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
 BAND_SCHEMA = pa.schema([("band", pa.int32()), ("key", pa.int64()), ("row", pa.int32())])
 
 
-# ----------------------------------------------------------------------------- file shuffle
-
-def partition_dir(base: str, k: int) -> str:
-    return storage.join(base, f"part={k}")
-
-
-def write_partitioned(base: str, writer: str, table: pa.Table, parts: np.ndarray) -> int:
-    """Write `table`'s rows into `<base>/part=<parts[i]>/<writer>.parquet`; returns files written."""
-    if table.num_rows == 0:
-        return 0
-    order = np.argsort(parts, kind="stable")
-    parts = parts[order]
-    table = table.take(pa.array(order))
-    cuts = np.flatnonzero(np.diff(parts)) + 1
-    starts = np.concatenate([[0], cuts])
-    ends = np.concatenate([cuts, [len(parts)]])
-    for s, e in zip(starts, ends):
-        path = storage.join(partition_dir(base, int(parts[s])), f"{writer}.parquet")
-        write_intermediate(path, table.slice(int(s), int(e - s)))
-    return len(starts)
-
-
-def write_intermediate(path: str, table: pa.Table) -> None:
-    """Write an intermediate Parquet file, visible only once complete.
-
-    Locally it is renamed into place without fsync: a shuffle writes thousands of small files and
-    fsync dominated; durability comes from the step markers, written (with fsync) after the files.
-    """
-    fs, p = storage.filesystem(path)
-    if not storage._is_local(fs):
-        storage.write_parquet(path, table)
-        return
-    os.makedirs(os.path.dirname(p), exist_ok=True)
-    tmp = f"{p}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def read_partition(base: str, k: int, schema: pa.Schema) -> pa.Table:
-    """Every writer's rows of partition k (an empty table if none wrote any)."""
-    files = storage.expand([storage.join(partition_dir(base, k), "*.parquet")])
-    tables = [storage.read_parquet(f).select(schema.names).cast(schema) for f in files]
-    return pa.concat_tables(tables) if tables else schema.empty_table()
-
+# ----------------------------------------------------------------------------- node ids
 
 def node_ids(ordinal: int, rows: np.ndarray) -> np.ndarray:
     return (np.int64(ordinal) << np.int64(ROW_BITS)) | rows.astype(np.int64)
@@ -86,20 +34,6 @@ def hash_partition(values: np.ndarray, n: int) -> np.ndarray:
     from corpusforge.stages.dedup.minhash import fmix64
 
     return (fmix64(values.astype(np.int64).view(np.uint64)) % np.uint64(n)).astype(np.int64)
-
-
-# ----------------------------------------------------------------------------- step markers
-
-def done(path: str) -> bool:
-    return storage.exists(storage.join(path, "_DONE"))
-
-
-def mark_done(path: str, info: dict | None = None) -> None:
-    storage.write_text(storage.join(path, "_DONE"), json.dumps(info or {}))
-
-
-def done_info(path: str) -> dict:
-    return json.loads(storage.read_text(storage.join(path, "_DONE")))
 
 
 # ----------------------------------------------------------------------------- banding
@@ -164,12 +98,13 @@ def _ranks(sizes: np.ndarray) -> np.ndarray:
 
 def candidates_task(task: CandidatesTask) -> dict:
     """Read one bucket partition from every task, write its candidate edges; returns counts."""
-    marker = storage.join(task.out_dir, "_items", f"{task.partition}.json")
-    if storage.exists(marker):
-        return json.loads(storage.read_text(marker))
-    bands, keys, nodes, buckets = [], [], [], 0
+    return reduce_once(task.out_dir, task.partition, lambda: _candidates(task))
+
+
+def _candidates(task: CandidatesTask) -> dict:
+    bands, keys, nodes = [], [], []
     for tid, ordinal in task.ordinals.items():
-        path = storage.join(partition_dir(task.bands_dir, task.partition), f"{tid}.parquet")
+        path = partition_file(task.bands_dir, task.partition, tid)
         if not storage.exists(path):
             continue
         t = storage.read_parquet(path)
@@ -183,16 +118,9 @@ def candidates_task(task: CandidatesTask) -> dict:
     u, v = edges[:, 0], edges[:, 1]
     parts = task_of(u) if task.route_by_task else hash_partition(u, task.out_partitions)
     write_partitioned(task.out_dir, f"{task.partition:05d}", pa.table({"u": u, "v": v}, schema=EDGE_SCHEMA), parts)
-    info = {"edges": int(len(u))}
-    storage.write_text(marker, json.dumps(info))
-    return info
+    return {"edges": int(len(u))}
 
 
 def read_edges(edge_dir: str, k: int) -> tuple[np.ndarray, np.ndarray]:
     t = read_partition(edge_dir, k, EDGE_SCHEMA)
     return t.column("u").to_numpy(), t.column("v").to_numpy()
-
-
-def parquet_rows(path: str) -> int:
-    with storage.open_file(path, "rb") as f:
-        return pq.ParquetFile(f).metadata.num_rows

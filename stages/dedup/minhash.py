@@ -31,13 +31,17 @@ EMPTY = np.uint64(MASK64)  # signature value of a document without shingles
 # Shingles per block of the permutation loop: 2 x 8 x 16k = 256 KiB of temporaries, cache resident.
 BLOCK = 16384
 WORD_RE = r"[^\W_]+"  # words: runs of Unicode letters and digits (str.isalnum), lower-cased
+# Code tokens: runs of \w (letters, digits and underscore), as BigCode's near-dedup splits content on
+# `re.split(r"\W", content.lower())` (bigcode-dataset near_deduplication/bigcode-v2), so `foo_bar` is one token.
+CODE_TOKEN_RE = r"\w+"
+_TOKEN_RE = {"word": WORD_RE, "code": CODE_TOKEN_RE}
 
 
 @dataclass(frozen=True)
 class MinHashParams:
     """What a signature depends on: shingle kind and width, number of permutations, seed."""
 
-    shingle: Literal["char", "word"] = "char"
+    shingle: Literal["char", "word", "code"] = "char"
     ngram: int = 24
     num_perm: int = 260
     seed: int = 42
@@ -142,14 +146,14 @@ def _window_hashes(values: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.
     return hashes, out_offsets
 
 
-@functools.lru_cache(maxsize=1)
-def _word_char_table() -> np.ndarray:
+@functools.lru_cache(maxsize=2)
+def _word_char_table(pattern: str = WORD_RE) -> np.ndarray:
     """Per code point: is it a word character (the reference's regex class, evaluated once)."""
     table = np.zeros(0x110000, bool)
     step = 1 << 16  # a plane at a time: the whole code space as one string costs ~90 MB at peak
     for lo in range(0, 0x110000, step):
         plane = "".join(map(chr, range(lo, lo + step)))
-        for m in re.finditer(WORD_RE, plane):
+        for m in re.finditer(pattern, plane):
             table[lo + m.start(): lo + m.end()] = True
     return table
 
@@ -171,10 +175,10 @@ def shingle_hashes(texts: Sequence[str], shingle: str, ngram: int) -> tuple[np.n
         cps, offsets = _codepoints([" ".join(t.split()) for t in texts])
         hashes, out = _window_hashes(cps, offsets, ngram)
         return fmix64(hashes), out
-    if shingle != "word":
-        raise ValueError(f"shingle: {shingle!r} is not 'char' or 'word'")
+    if shingle not in _TOKEN_RE:
+        raise ValueError(f"shingle: {shingle!r} is not 'char', 'word' or 'code'")
     cps, offsets = _codepoints(texts)
-    is_word = _word_char_table()[cps]
+    is_word = _word_char_table(_TOKEN_RE[shingle])[cps]
     # Words are maximal runs of word characters; a document boundary also ends a word.
     before = np.zeros_like(is_word)
     after = np.zeros_like(is_word)
@@ -267,7 +271,7 @@ def reference_shingles(text: str, shingle: str, ngram: int) -> list[int]:
     if shingle == "char":
         units = [ord(c) for c in " ".join(text.split())]
     else:
-        units = [_ref_fmix64(_ref_poly([ord(c) for c in w])) for w in re.findall(WORD_RE, text)]
+        units = [_ref_fmix64(_ref_poly([ord(c) for c in w])) for w in re.findall(_TOKEN_RE[shingle], text)]
     if not units:
         return []
     width = min(ngram, len(units))

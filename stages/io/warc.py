@@ -5,6 +5,10 @@ member, a truncated or malformed record) the reader switches, from the last good
 a recovery path: gzip members are split with zlib, a corrupt member is skipped by resyncing on
 the next gzip header that decompresses to a WARC record, and each record is parsed with warcio.
 A damaged file therefore loses only its damaged records, each counted under a named reason.
+
+A file larger than `task_bytes` runs as several tasks: each finds the first record that starts in its byte
+range (the next gzip member that decompresses to a WARC header; in an uncompressed file the next line that
+opens one) and reads the records that start before its end.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from dataclasses import dataclass
 from typing import IO, Iterator
 from urllib.parse import urlsplit
 
+from pydantic import Field
+
 from corpusforge.core import storage
 from corpusforge.core.charset import decode_html
 from corpusforge.core.document import Document, make_id
-from corpusforge.stages.base import Reader, StageConfig
+from corpusforge.stages.base import WHOLE_FILE, ByteRange, Reader, StageConfig
+from corpusforge.stages.io.ranges import DEFAULT_TASK_BYTES, fixed_ranges
 
 _WARC_TYPES = frozenset(
     {"warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation"}
@@ -52,6 +59,7 @@ class Damage:
 
     reason: str
     nbytes: int
+    offset: int  # where the damaged stretch starts (the part holding it counts it)
 
 
 class WarcReader(Reader):
@@ -65,7 +73,7 @@ class WarcReader(Reader):
         # Common Crawl truncates payloads at 1 MiB (WARC-Truncated: length); anything far above
         # that is not a CC page, and holding it would only cost memory.
         max_payload_bytes: int = 16 * 1024 * 1024
-        # Documents per input file, -1 for all (datatrove readers' `limit`).
+        # Documents per input file, -1 for all (datatrove readers' `limit`; a limited file is not split).
         limit: int = -1
         # False: `docs_in` counts response records only (what a user means by "pages read");
         # request/metadata/warcinfo records go to extra["records_by_type"]. True: they are
@@ -76,13 +84,31 @@ class WarcReader(Reader):
         # A replacement-character share above this means the bytes are not text at all.
         max_replacement_fraction: float = 0.1
         dump: str | None = None  # e.g. CC-MAIN-2024-10; default: taken from the file name or warcinfo
+        # Files larger than this run as several tasks (whole records): bounded, parallel, resumable.
+        task_bytes: int = Field(DEFAULT_TASK_BYTES, ge=1)
+
+        def input_paths(self) -> dict[str, list[str]]:
+            return {f"paths[{i}]": [p] for i, p in enumerate(self.paths)}
+
+    def ranges(self, path: str, size: int) -> list[ByteRange]:
+        if self.config.limit >= 0:
+            return [WHOLE_FILE]
+        return fixed_ranges(size, self.config.task_bytes)
 
     def read(self, path: str) -> Iterator[Document]:
+        return self.read_range(path, WHOLE_FILE)
+
+    def read_range(self, path: str, part: ByteRange) -> Iterator[Document]:
         cfg = self.config
         dump = cfg.dump or _dump_from(path)
+        if dump is None and part.start > 0:
+            dump = _leading_dump(path)  # the file's warcinfo record is in the first part
         filename = _warc_filename(path)
         made = 0
-        for item in self._records(path):
+        for item in self._records(path, part.start):
+            if not part.holds(item.offset) and (isinstance(item, RawRecord) or _record_starts_at(path, item.offset)):
+                return  # the first record of the next part: where that part's reading starts
+            # (a damaged stretch the next part's start skips over is this part's to count)
             if isinstance(item, Damage):
                 self.seen(item.nbytes)
                 self.drop_record(item.reason, item.nbytes)
@@ -157,31 +183,38 @@ class WarcReader(Reader):
 
     # -- records -----------------------------------------------------------------------------
 
-    def _records(self, path: str) -> Iterator[RawRecord | Damage]:
+    def _records(self, path: str, begin: int = 0) -> Iterator[RawRecord | Damage]:
         try:
             f = storage.open_file(path, "rb")
         except Exception as e:  # noqa: BLE001 - an unreadable file is a counted drop, not a crash
-            yield Damage(f"unreadable_file:{type(e).__name__}", 0)
+            yield Damage(f"unreadable_file:{type(e).__name__}", 0, 0)
             return
         with f:
             gz = f.read(2) == b"\x1f\x8b"
-            start: int | None = 0
+            start: int | None = begin if begin == 0 else _first_record(f, begin, gz)
             while start is not None:
                 f.seek(start)
-                last = -1
+                # A record is handed on only once the next one parsed: when fastwarc stops on damage, the
+                # record before it (a short Content-Length leaves its tail where the next header should be)
+                # is judged by the strict path too.
+                held: RawRecord | None = None
                 try:
                     for rec in _fastwarc_records(f, self.config.max_payload_bytes):
-                        last = rec.offset
-                        yield rec
+                        if held is not None:
+                            yield held
+                        held = rec
+                    if held is not None:
+                        yield held
                     return
                 except (OSError, ValueError, IndexError, UnicodeError) as e:
                     self.ledger.histogram(
                         "recovered_after", "malformed_record" if isinstance(e, _NeedsRecovery) else type(e).__name__
                     )
-                # fastwarc stopped on damage: the strict path takes over after the last record it
-                # gave us, and hands back once it is past the damage.
+                # fastwarc stopped on damage: the strict path takes over from the record it still holds,
+                # and hands back once it is past the damage.
                 resume: list[int] = []
-                yield from _recover(f, max(last, start), last >= 0, gz, self.config.max_payload_bytes, resume)
+                yield from _recover(f, held.offset if held else start, 2 if held else 1, gz,
+                                    self.config.max_payload_bytes, resume)
                 start = resume[0] if resume else None
                 if start is not None:
                     self.ledger.count("fast_path_resumed")
@@ -277,31 +310,29 @@ class _Window:
 
 
 def _recover(
-    f: IO[bytes], start: int, skip_first: bool, gz: bool, max_payload: int, resume: list[int]
+    f: IO[bytes], start: int, judge: int, gz: bool, max_payload: int, resume: list[int]
 ) -> Iterator[RawRecord | Damage]:
-    """Records from `start` by the strict path; appends to `resume` where fastwarc can take over."""
+    """Records from `start` by the strict path; appends to `resume` where fastwarc can take over.
+
+    The first `judge` units (the record fastwarc still held, then the one it failed on) are judged here;
+    fastwarc takes over again at the next whole unit.
+    """
     units = _gzip_members(f, start, max_payload) if gz else _plain_segments(f, start, max_payload)
-    skip = skip_first  # the first record from `start` is one fastwarc already yielded
-    past_failure = False  # the unit fastwarc failed on has been judged here
+    judged = 0
     for unit in units:
         if isinstance(unit, Damage):
             yield unit
-            past_failure = True
+            judged = max(judged + 1, judge)  # the damage fastwarc stopped on is behind us
             continue
         offset, data, complete = unit
-        if past_failure and complete:
+        if judged >= judge and complete:
             resume.append(offset)
             return
-        skipping = skip
         for item in _parse_block(data, offset, max_payload):
-            if skip and isinstance(item, RawRecord):
-                skip = False
-                continue
             if isinstance(item, Damage) and not complete:
                 continue  # the cut-off tail is part of the damage counted next
             yield item
-        past_failure = past_failure or not skipping
-        skip = False
+        judged += 1
 
 
 def _gzip_members(f: IO[bytes], start: int, max_payload: int) -> Iterator[tuple[int, bytes, bool] | Damage]:
@@ -325,7 +356,7 @@ def _gzip_members(f: IO[bytes], start: int, max_payload: int) -> Iterator[tuple[
         # Damaged member: find the next gzip header that really starts a WARC record.
         found = _resync(win, pos + 1)
         end = found if found >= 0 else win.end()
-        yield Damage(err, end - pos)
+        yield Damage(err, end - pos, pos)
         if found < 0:
             return
         pos = found
@@ -383,7 +414,7 @@ def _plain_segments(f: IO[bytes], start: int, max_payload: int) -> Iterator[tupl
         else:  # no record start within the cap: skip the oversized stretch in constant memory
             nxt = _next_warc_line(win, pos + cap, None, forget=True)
             end = nxt if nxt >= 0 else win.end()
-            yield Damage("too_large", end - pos)
+            yield Damage("too_large", end - pos, pos)
         if nxt < 0:
             return
         pos = nxt
@@ -409,27 +440,37 @@ def _parse_block(data: bytes, offset: int, max_payload: int) -> Iterator[RawReco
         head_end = data.find(b"\r\n\r\n", pos)
         lines = data[pos:head_end].split(b"\r\n") if head_end >= 0 else []
         if not lines or not lines[0].startswith(b"WARC/1.") or any(b":" not in ln for ln in lines[1:]):
-            yield Damage("broken_header", len(data) - pos)
+            yield Damage("broken_header", len(data) - pos, offset + pos)
             return
         fields = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(b":") for ln in lines[1:])}
         try:
             length = int(fields.get(b"content-length", b""))
         except ValueError:
-            yield Damage("broken_header", len(data) - pos)
+            yield Damage("broken_header", len(data) - pos, offset + pos)
             return
         body_start = head_end + 4
         if len(data) - body_start < length:
-            yield Damage("truncated_record", len(data) - pos)
+            yield Damage("truncated_record", len(data) - pos, offset + pos)
             return
         end = body_start + length
+        after = end
+        while data[after : after + 2] == b"\r\n":
+            after += 2
+        if data[after:].strip() and not _WARC_START.match(data, after):
+            # Bytes that are neither a record nor the end: the Content-Length was short and the record's
+            # tail is left over. The record is damaged (its page would be cut): one drop, then resync on
+            # the next record header.
+            nxt = _WARC_START.search(data, after)
+            stop = nxt.start() if nxt else len(data)
+            yield Damage("short_content_length", stop - pos, offset + pos)
+            pos = stop
+            continue
         try:
             rec = next(iter(ArchiveIterator(io.BytesIO(data[pos:end] + b"\r\n\r\n"), check_digests=False)))
             yield _from_warcio(rec, length, offset + pos, max_payload)
         except Exception:  # noqa: BLE001 - whatever warcio rejects is a counted broken record
-            yield Damage("broken_header", length)
-        pos = end
-        while data[pos : pos + 2] == b"\r\n":
-            pos += 2
+            yield Damage("broken_header", length, offset + pos)
+        pos = after
 
 
 def _from_warcio(rec, length: int, offset: int, max_payload: int) -> RawRecord:
@@ -450,6 +491,44 @@ def _from_warcio(rec, length: int, offset: int, max_payload: int) -> RawRecord:
     else:
         payload = b""
     return RawRecord(rec.rec_type, headers, status, http_headers, payload, length, offset)
+
+
+# -- byte ranges ---------------------------------------------------------------------------------
+
+
+def _first_record(f: IO[bytes], start: int, gz: bool) -> int | None:
+    """Offset of the first record that starts at or after `start`, or None if there is none."""
+    win = _Window(f, start)
+    if gz:
+        found = _resync(win, start)
+    else:
+        found = start - 1
+        while True:
+            found = _next_warc_line(win, found + 1, None, forget=True)
+            # a record opens a line: the bytes before it end the previous record ("\r\n\r\n")
+            if found <= 0 or win.get(found - 1, 1) == b"\n":
+                break
+    return found if found >= 0 else None
+
+
+def _record_starts_at(path: str, offset: int) -> bool:
+    """Whether a part starting at `offset` would start reading there (its first record boundary)."""
+    with storage.open_file(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+        return _first_record(f, offset, gz) == offset
+
+
+def _leading_dump(path: str) -> str | None:
+    """The crawl named in the file's warcinfo record (its first record), if it has one."""
+    try:
+        with storage.open_file(path, "rb") as f:
+            for rec in _fastwarc_records(f, 1 << 20):
+                if rec.rec_type != "warcinfo":
+                    return None
+                return _dump_from((rec.payload or b"").decode("utf-8", "replace"))
+    except (OSError, ValueError, IndexError, UnicodeError):
+        return None
+    return None
 
 
 # -- content type and charset --------------------------------------------------------------------

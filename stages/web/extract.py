@@ -3,7 +3,8 @@
 Modes (scrapinghub gold pages, F1 / pages per second per core, see benchmarks/extraction.py):
 `trafilatura` with datatrove's settings (0.966 F1, ~1x trafilatura's speed), `resiliparse`
 (0.938, ~8x) and `blocks`: resiliparse candidates filtered by a learned line classifier trained
-on other pages (0.951, ~5x; stages/extract_blocks.py).
+on other pages (0.951, ~5x; stages/extract_blocks.py). `code` keeps <pre>/<code> blocks verbatim for
+code-heavy pages (stages/web/extract_code.py).
 
 Before an extractor sees a page, two cheap guards run: a size limit and a tag-depth scan, so a
 20 MB page or HTML nested 10,000 deep never reaches lxml or lexbor (trafilatura returns
@@ -94,8 +95,9 @@ class Extract(Stage):
 
     class Config(StageConfig):
         # math: formulas kept as LaTeX (stages/math/extract.py); lynx: `lynx -dump` of the page as
-        # NeMo Curator's LynxExtractor renders it (Nemotron-CC-Math), the page's own text layout.
-        extractor: Literal["trafilatura", "resiliparse", "blocks", "math", "lynx"] = "trafilatura"
+        # NeMo Curator's LynxExtractor renders it (Nemotron-CC-Math), the page's own text layout;
+        # code: resiliparse with <pre>/<code> blocks kept verbatim (code-heavy pages; extract_code.py).
+        extractor: Literal["trafilatura", "resiliparse", "blocks", "math", "lynx", "code"] = "trafilatura"
         # datatrove Trafilatura step defaults (FineWeb): favour precision, no comments, dedup on.
         favour_precision: bool = True
         include_comments: bool = False
@@ -199,6 +201,10 @@ def _extractor(cfg: Extract.Config) -> Callable[[str], str | None]:
         return _provided("corpusforge.stages.math.extract:MathExtractor").from_settings(settings)
     if cfg.extractor == "lynx":
         return _provided("corpusforge.stages.math.lynx:LynxRenderer")()
+    if cfg.extractor == "code":
+        from corpusforge.stages.web.extract_code import code_blocks_verbatim
+
+        return code_blocks_verbatim
     from corpusforge.stages.web.extract_blocks import block_extractor
 
     return block_extractor()
@@ -210,6 +216,8 @@ def trafilatura_extractor(
     """trafilatura.extract with datatrove's settings bound."""
     from trafilatura import extract
 
+    _stoplist_once()
+
     def run(html: str) -> str | None:
         return extract(
             html,
@@ -220,6 +228,30 @@ def trafilatura_extractor(
         )
 
     return run
+
+
+def _stoplist_once() -> None:
+    """Lower-case justext's all-language stoplist once per process instead of once per page.
+
+    trafilatura's justext fallback passes the union of every language's stoplist (~155k words) and
+    justext's `classify_paragraphs` lower-cases it into a new frozenset on every call: on small pages
+    that is most of the extraction time. Handing it the lower-cased set it would build gives the same
+    classification without the rebuild.
+    """
+    import justext.core
+    import trafilatura.external
+
+    if getattr(justext.core.define_stoplist, "_corpusforge", False):
+        return
+    lowered = frozenset(w.lower() for w in trafilatura.external.jt_stoplist_init())
+    trafilatura.external.JT_STOPLIST = lowered  # type: ignore[assignment]  # trafilatura types it as a tuple
+    rebuild = justext.core.define_stoplist
+
+    def define_stoplist(stoplist):
+        return stoplist if stoplist is lowered else rebuild(stoplist)
+
+    define_stoplist._corpusforge = True  # type: ignore[attr-defined]
+    justext.core.define_stoplist = define_stoplist
 
 
 def resiliparse_text(html: str) -> str:

@@ -105,6 +105,9 @@ class UrlFilter(Filter):
         # Documents without meta.url: datatrove asserts; we keep them (code, synthetic) and count them.
         missing_url: Literal["keep", "drop"] = "keep"
 
+        def input_paths(self) -> dict[str, list[str]]:
+            return {f"blocklists[{i}]": [p] for i, p in enumerate(self.blocklists or [])}
+
     def setup(self) -> None:
         c = self.config
         domains: set[str] = {d.lower() for d in c.extra_domains}

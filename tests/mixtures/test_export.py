@@ -176,3 +176,14 @@ def test_every_engine_writes_the_same_shards(baseline, base_blend, tmp_path, req
     data["output"] = str(tmp_path / engine_fixture)
     result = run_mix(validate_blend(data), engine=engine)
     assert _shard_bytes(result.manifest) == _shard_bytes(load_mix_manifest(baseline.output))
+
+
+def test_export_removes_temporaries_a_killed_export_left(corpus, tokenizer_json, make_blend, tmp_path):
+    spec = validate_blend(make_blend(corpus, tmp_path / "mix", tokenizer_json))
+    run_mix(spec)
+    # what kill -9 leaves mid-write: partial token caches and a shard under their temporary names
+    caches = sorted((tmp_path / "mix" / "_work" / "tokens").rglob("*.bin"))
+    for path in (caches[0], tmp_path / "mix" / "phase1" / "shard_00000.bin"):
+        Path(f"{path}.tmp-0badc0de").write_bytes(path.read_bytes()[:100])
+    run_mix(spec)
+    assert [p for p in (tmp_path / "mix").rglob("*") if ".tmp-" in p.name] == []

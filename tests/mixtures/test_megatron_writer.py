@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from corpusforge.mixtures.megatron_writer import TokenFile, committed, write_indexed_dataset
+from corpusforge.core.markers import committed
+from corpusforge.mixtures.megatron_writer import TokenFile, write_indexed_dataset
 from corpusforge.mixtures.tokenizer import token_dtype
 
 idx_mod = pytest.importorskip("megatron.core.datasets.indexed_dataset")

@@ -65,8 +65,8 @@ def test_local_spark_and_ray_remove_the_same_documents(corpus, tmp_path):
     # Spark computed the components with DataFrame rounds (spark_components), the others with
     # file-shuffle reduce tasks; every run's report shows the dedup figures.
     cc = lambda e: tmp_path / e / "_work" / "global" / "fuzzy_dedup" / "cc"  # noqa: E731
-    assert (cc("spark") / "spark-round-001" / "_DONE").exists() and not (cc("spark") / "round-000").exists()
-    assert (cc("local") / "round-001" / "large" / "_DONE").exists() and not (cc("local") / "spark-round-000").exists()
+    assert (cc("spark") / "spark-round-001.done.json").exists() and not (cc("spark") / "round-000").exists()
+    assert (cc("local") / "round-001" / "large.done.json").exists() and not (cc("local") / "spark-round-000").exists()
     report = (tmp_path / "local" / "report.html").read_text()
     for figure in ("clusters", "docs_removed", "bytes_removed", "cluster_size_histogram", "fuzzy_duplicate"):
         assert figure in report, figure

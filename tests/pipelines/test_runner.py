@@ -75,7 +75,7 @@ def test_killed_run_resumes_without_redoing_finished_tasks(tmp_path):
     (tmp_path / "k.yaml").write_text(yaml.safe_dump(_config(tmp_path, killed, delay=0.05, workers=1)))
     cli = [sys.executable, "-m", "corpusforge.cli", "run", str(tmp_path / "k.yaml")]
     proc = subprocess.Popen(cli, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    first = killed / "_work" / "seg0" / "00000.stats.json"
+    first = killed / "_work" / "seg0" / "00000.done.json"
     deadline = time.time() + 60
     while not first.exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -83,7 +83,7 @@ def test_killed_run_resumes_without_redoing_finished_tasks(tmp_path):
     proc.wait()
     assert first.exists(), "the first task never committed"
     assert not (killed / "stats.json").exists(), "the run finished before it could be killed"
-    committed = {p.name: p.stat().st_mtime_ns for p in (killed / "_work" / "seg0").glob("*.stats.json")}
+    committed = {p.name: p.stat().st_mtime_ns for p in (killed / "_work" / "seg0").glob("*.done.json")}
 
     subprocess.run(cli, env=env, check=True, capture_output=True)
     assert not list(killed.rglob("*.tmp-*")), "the resumed run left a killed writer's temporary behind"

@@ -243,3 +243,21 @@ def test_outside_the_main_thread_extraction_runs_untimed():
     t.join()
     assert [d.id for d in result["out"]] == ["ok"]
     assert result["stage"].ledger.extra["timeout_unavailable_outside_main_thread"] == 1
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_short_content_length_is_one_damaged_record_and_reading_resyncs(tmp_path, compressed):
+    members = _members(Path(wrap_pages_as_warc(_pages(30), tmp_path / "w.warc.gz")).read_bytes())
+    texts = [gzip.decompress(m) for m in members]  # warcinfo + 30 responses
+    short = {3, 9, 10, 21, 30}
+    for k in short:  # each Content-Length under the real length: the record's tail is left over
+        i = texts[k].index(b"Content-Length: ")
+        j = texts[k].index(b"\r\n", i)
+        texts[k] = texts[k][:i] + b"Content-Length: %d" % (int(texts[k][i + 16 : j]) - 40 * k) + texts[k][j:]
+    path = tmp_path / ("short.warc.gz" if compressed else "short.warc")
+    path.write_bytes(b"".join(gzip.compress(t) if compressed else t for t in texts))
+    reader, docs = _read(path)
+    assert reader.ledger.docs_in == 30  # records seen == records in the file
+    assert dict(reader.ledger.dropped) == {"short_content_length": 5}
+    assert _urls(docs) == [f"http://site.test/{k - 1}" for k in range(1, 31) if k not in short]
+    assert all(d.text.rstrip().endswith("</html>") for d in docs)  # no page kept with its tail cut

@@ -130,7 +130,7 @@ def test_pipeline_run_drops_across_shards_and_rerun_skips_resolve(tmp_path):
     assert (stage.docs_in, stage.docs_out, dict(stage.dropped)) == (9, 5, {"exact_duplicate": 4})
     assert stage.extra["duplicate_groups"] == 3 and stage.extra["bytes_saved"] > 0
     assert all(s.balanced for s in result.stages)
-    done = tmp_path / "out" / "_work" / "global" / "exact_dedup" / "_DONE"
+    done = tmp_path / "out" / "_work" / "global" / "exact_dedup" / "drops.done.json"
     mtime = done.stat().st_mtime_ns
     again = run_pipeline(validate_pipeline(_config(tmp_path, out)))
     assert done.stat().st_mtime_ns == mtime

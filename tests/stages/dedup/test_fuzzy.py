@@ -12,7 +12,9 @@ from corpusforge.stages.dedup import fuzzy as dedup_fuzzy
 from corpusforge.stages.dedup.components import LABEL_SCHEMA, local_components
 from dedup_eval import exact_removed, planted_corpus, precision_recall
 from corpusforge.stages.dedup.fuzzy import FuzzyDedup
-from corpusforge.stages.dedup.lsh import EDGE_SCHEMA, hash_partition, read_partition, write_partitioned
+from corpusforge.core.markers import is_committed
+from corpusforge.core.shuffle import item_unit, read_partition, write_partitioned
+from corpusforge.stages.dedup.lsh import EDGE_SCHEMA, hash_partition
 
 DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
 TARGETS = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0] * 8
@@ -121,7 +123,7 @@ def test_resume_after_a_killed_step_redoes_only_unfinished_work(planted, tmp_pat
         calls["clusters"] += 1
         if calls["clusters"] == 3:
             raise RuntimeError("worker killed")
-        calls["clusters_computed"] += dedup_fuzzy._item_done(task.out_dir, task.partition) is None
+        calls["clusters_computed"] += not is_committed(item_unit(task.out_dir, task.partition))
         return real_clusters(task)
 
     monkeypatch.setattr(dedup_fuzzy.lsh, "candidates_task", counting_candidates)
@@ -129,8 +131,8 @@ def test_resume_after_a_killed_step_redoes_only_unfinished_work(planted, tmp_pat
     work = str(tmp_path / "crash")
     with pytest.raises(RuntimeError, match="worker killed"):
         run_dedup(docs, work)
-    assert calls["candidates"] == 4 and (tmp_path / "crash" / "components" / "_DONE").exists()
-    assert not (tmp_path / "crash" / "clusters" / "_DONE").exists()
+    assert calls["candidates"] == 4 and (tmp_path / "crash" / "components.done.json").exists()
+    assert not (tmp_path / "crash" / "clusters.done.json").exists()
 
     # rerun: resolve again (prepare's outputs are kept by the runner), then apply
     tids = [f"{i:05d}" for i in range(3)]

@@ -31,7 +31,7 @@ def articles():
     return chunk_documents(real_texts(DATA))[:40]
 
 
-@pytest.mark.parametrize("shingle,ngram", [("char", 24), ("char", 5), ("word", 5), ("word", 1)])
+@pytest.mark.parametrize("shingle,ngram", [("char", 24), ("char", 5), ("word", 5), ("word", 1), ("code", 5)])
 def test_fast_shingles_and_signatures_equal_reference(shingle, ngram, articles):
     texts = ODD_TEXTS + articles[:4]
     hashes, offsets = shingle_hashes(texts, shingle, ngram)

@@ -1,0 +1,382 @@
+"""The code lane, measured: throughput against the read-and-hash floor, license agreement with ScanCode,
+secrets recall on the planted set, near-dup precision/recall against brute-force Jaccard.
+
+Corpus: real source files of packages installed in this venv, laid out as repositories with their
+license files (the `corpusforge sample` code sample plus larger packages), read from local disk.
+
+1. Throughput, one core, CPU time of this process (other load on a shared machine does not inflate
+   it), over the same files in one run: the floor is reading every file and hashing it (xxh3);
+   then the reader (listing, license files, decoding), the filter chain (license filter, language,
+   StarCoder2 basic filters, OpenCoder rules), secrets, decontamination and quality, each a stage
+   over the whole batch; and the whole lane through the runner (code.yaml's stages, dedup included,
+   local engine with one worker; wall clock, process start-up included).
+   No peer is timed: NeMo Curator's code heuristics need its GPU-era dependency set and bigcode's
+   filtering scripts are not packaged; neither installs here.
+2. License agreement: the fast detector against ScanCode Toolkit (where installed) on every license
+   file of the sample and on every license file in the venv's `.dist-info` folders: the same SPDX
+   ids, and the same keep/drop decision under The Stack v2's rule.
+3. Secrets: the sample's planted secrets (AWS key, GitHub token, private key block, JWT, Slack
+   webhook, e-mail, public IP) found and redacted, and the planted look-alikes left alone.
+4. Near duplicates: real Python files plus variants with line-level edits at planted Jaccard
+   0.5-0.95; the code preset's removals against brute-force exact Jaccard (5-grams of \\w tokens, 0.7).
+
+    .venv/bin/python benchmarks/code_pipeline.py [--mb 12] [--skip-scancode]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import xxhash
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from dedup_eval import exact_removed, jaccard, precision_recall, shingle_sets  # noqa: E402
+
+from corpusforge.core import storage  # noqa: E402
+from corpusforge.core.document import Document  # noqa: E402
+from corpusforge.samples.code import SITE_PACKAGES, _copy_package, write_code_sample  # noqa: E402
+from corpusforge.stages.code import licenses  # noqa: E402
+
+# Larger packages added to the sample for the throughput corpus (their sources and license files).
+EXTRA_PACKAGES = [
+    ("pydantic", ("pydantic",)),
+    ("rich", ("rich",)),
+    ("jinja2", ("jinja2",)),
+    ("click", ("click",)),
+    ("pyyaml", ("yaml",)),
+    ("attrs", ("attr", "attrs")),
+    ("packaging", ("packaging",)),
+    ("fsspec", ("fsspec",)),
+    ("typer", ("typer",)),
+    ("tqdm", ("tqdm",)),
+    ("pygments", ("pygments",)),
+    ("requests", ("requests",)),
+    ("urllib3", ("urllib3",)),
+    ("networkx", ("networkx",)),
+]
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def build_corpus(root: Path, target_mb: float) -> tuple[list[str], dict]:
+    """The sample's repositories (unpacked to folders) plus larger packages, up to `target_mb` of files."""
+    planted = write_code_sample(str(root / "sample"))
+    repos = root / "repos"
+    repos.mkdir()
+    for path in sorted((root / "sample" / "repos").iterdir()):
+        if path.is_dir() and not path.name.endswith(".git"):
+            shutil.copytree(path, repos / path.name, symlinks=True)
+    total = sum(f.stat().st_size for f in repos.rglob("*") if f.is_file() and not f.is_symlink())
+    for dist, imports in EXTRA_PACKAGES:
+        if total >= target_mb * 1e6:
+            break
+        dest = repos / dist
+        dest.mkdir()
+        if _copy_package(dist, imports, dest):
+            total += sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
+        else:
+            shutil.rmtree(dest)
+    return sorted(str(p) for p in repos.iterdir()), planted
+
+
+def read_and_hash_floor(repo_dirs: list[str]) -> tuple[float, int, int]:
+    """CPU seconds to read and hash every regular file; (seconds, bytes, files)."""
+    t0, nbytes, nfiles = _cpu(), 0, 0
+    for repo in repo_dirs:
+        for dirpath, _, names in os.walk(repo):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                if os.path.islink(path):
+                    continue
+                with open(path, "rb") as f:
+                    data = f.read()
+                xxhash.xxh3_64_intdigest(data)
+                nbytes += len(data)
+                nfiles += 1
+    return _cpu() - t0, nbytes, nfiles
+
+
+def throughput(repo_dirs: list[str], humaneval: str) -> dict:
+    from corpusforge.stages.code.basic_filters import CodeBasicFilters
+    from corpusforge.stages.code.language import CodeLanguage
+    from corpusforge.stages.code.license_filter import LicenseFilter
+    from corpusforge.stages.code.opencoder import OpenCoderRules
+    from corpusforge.stages.code.quality import CodeQuality
+    from corpusforge.stages.code.repo_reader import RepoReader
+    from corpusforge.stages.code.secrets import CodeSecrets
+    from corpusforge.stages.decontam.decontaminate import Decontaminate
+
+    floor_s, nbytes, nfiles = read_and_hash_floor(repo_dirs)
+    floor_s = min(floor_s, read_and_hash_floor(repo_dirs)[0])  # second pass: page cache warm for both sides
+    mb = nbytes / 1e6
+    out: dict = {"files": nfiles, "mb": round(mb, 2), "floor_mb_s": round(mb / max(floor_s, 1e-9), 1)}
+
+    reader = RepoReader(paths=repo_dirs)
+    reader.setup()
+    t0 = _cpu()
+    docs = [d for p in repo_dirs for d in reader.read_counted(p)]
+    out["reader_mb_s"] = round(mb / (_cpu() - t0), 1)
+
+    chain = [LicenseFilter(), CodeLanguage(), CodeBasicFilters(), OpenCoderRules()]
+    for s in chain:
+        s._ensure_ready()
+    batch = [Document(d.id, d.text, d.source, dict(d.meta)) for d in docs]
+    t0 = _cpu()
+    for s in chain:
+        batch = list(s.run(batch))
+    chain_s = _cpu() - t0
+    out["filter_chain_mb_s"] = round(mb / chain_s, 2)
+    out["filter_chain_vs_floor"] = round((mb / chain_s) / out["floor_mb_s"], 4)
+    out["filter_chain_docs_out"] = len(batch)
+    out["per_stage_seconds"] = {s.name: round(s.ledger.seconds, 3) for s in chain}
+
+    # Later stages see what the chain kept; their rate is per MB they read.
+    kept_mb = sum(len(d.text.encode()) for d in batch) / 1e6
+    for stage in (
+        CodeSecrets(),
+        Decontaminate(
+            benchmarks=[{"name": "humaneval", "path": humaneval}],
+            mode="char",
+            index_path=str(Path(humaneval).with_suffix(".idx.npz")),
+        ),
+        CodeQuality(),
+    ):
+        stage._ensure_ready()
+        if hasattr(stage, "before_run"):
+            stage.before_run(str(Path(humaneval).parent / "_bench_run"))
+        t0 = _cpu()
+        batch = list(stage.run(batch))
+        out[f"{stage.name}_mb_s"] = round(kept_mb / (_cpu() - t0), 2)
+    return out
+
+
+def whole_lane(repo_dirs: list[str], humaneval: str, work: Path) -> dict:
+    """code.yaml's stages through the runner, local engine, one worker: wall clock over the corpus."""
+    import yaml
+
+    from corpusforge.pipelines.engines.local import LocalEngine
+    from corpusforge.pipelines.runner import run_pipeline
+    from corpusforge.pipelines.schema import validate_pipeline
+
+    data = yaml.safe_load((ROOT / "pipelines" / "configs" / "code.yaml").read_text())
+    data["input"]["paths"], data["output"] = repo_dirs, str(work / "run")
+    data["engine"] = {"type": "local", "workers": 1}
+    for st in data["stages"]:
+        if st["type"] == "decontaminate":
+            st["benchmarks"][0]["path"] = humaneval
+    t0 = time.perf_counter()
+    result = run_pipeline(validate_pipeline(data), engine=LocalEngine(workers=1))
+    wall = time.perf_counter() - t0
+    mb = result.stages[0].bytes_in / 1e6
+    return {
+        "wall_seconds": round(wall, 1),
+        "mb_s_wall": round(mb / wall, 2),
+        "docs_in": result.stages[0].docs_in,
+        "docs_out": result.stages[-1].docs_out,
+    }
+
+
+def license_agreement(sample_repos: str, skip_scancode: bool) -> dict:
+    sample = [
+        f
+        for f in glob.glob(f"{sample_repos}/**/*", recursive=True)
+        if os.path.isfile(f) and licenses.is_license_file(f) and ".git/" not in f
+    ]
+    venv = [
+        f
+        for f in glob.glob(str(SITE_PACKAGES / "*.dist-info" / "**" / "*"), recursive=True)
+        if os.path.isfile(f) and licenses.is_license_file(f)
+    ]
+    out: dict = {"sample_files": len(sample), "venv_files": len(venv)}
+    t0 = _cpu()
+    ours = {f: licenses.classify(Path(f).read_text(encoding="utf-8", errors="replace")) for f in sample + venv}
+    out["fast_files_per_s"] = round(len(ours) / (_cpu() - t0), 1)
+    from corpusforge.stages.code.scancode import available, scancode_licenses
+
+    if skip_scancode or not available():
+        out["scancode"] = "not installed"
+        return out
+    t0 = _cpu()
+    theirs = {f: scancode_licenses(Path(f).read_text(encoding="utf-8", errors="replace")) for f in sample + venv}
+    out["scancode_files_per_s"] = round(len(theirs) / (_cpu() - t0), 1)
+    for name, files in (("sample", sample), ("venv", venv)):
+        same = sum(ours[f] == theirs[f] for f in files)
+        decision = sum(licenses.decide(ours[f])[0] == licenses.decide(theirs[f])[0] for f in files)
+        out[f"{name}_same_ids"] = f"{same}/{len(files)} ({same / max(len(files), 1):.3f})"
+        out[f"{name}_same_decision"] = f"{decision}/{len(files)} ({decision / max(len(files), 1):.3f})"
+        out[f"{name}_disagreements"] = [
+            {"file": f.split("repos/")[-1].split("site-packages/")[-1], "fast": ours[f], "scancode": theirs[f]}
+            for f in files
+            if licenses.decide(ours[f])[0] != licenses.decide(theirs[f])[0]
+        ][:10]
+    return out
+
+
+def secrets_recall(sample_root: Path, planted: dict) -> dict:
+    from corpusforge.stages.code.secrets import CodeSecrets
+
+    acme = sample_root / "repos" / "acme-webapp"
+    docs = [
+        Document(str(p), p.read_text(encoding="utf-8", errors="replace"), "code", {"path": str(p.relative_to(acme))})
+        for p in sorted(acme.rglob("*.py"))
+        if p.is_file()
+    ]
+    stage = CodeSecrets()
+    text = "\n".join(d.text for d in stage.run(docs))
+    found = {k: (v.splitlines()[1] if k == "private_key" else v) not in text for k, v in planted["secrets"].items()}
+    kept = {k: v in text for k, v in planted["non_secrets"].items()}
+    return {
+        "recall": f"{sum(found.values())}/{len(found)}",
+        "missed": [k for k, v in found.items() if not v],
+        "look_alikes_kept": f"{sum(kept.values())}/{len(kept)}",
+        "look_alikes_changed": [k for k, v in kept.items() if not v],
+        "redacted_by_type": stage.ledger.extra.get("secrets_redacted", {}),
+    }
+
+
+def _code_variant(text: str, target: float, vocab: list[str], rng: random.Random) -> tuple[str, float]:
+    """A copy of a source file edited line by line (renamed names, changed or deleted lines) to about `target`."""
+    lines = text.splitlines()
+    base = shingle_sets([text], "code", 5)[0]
+    edits = [
+        (rng.randrange(max(len(lines), 1)), rng.random(), vocab[rng.randrange(len(vocab))], rng.random())
+        for _ in range(len(lines))
+    ]
+
+    def apply(k: int) -> str:
+        out = list(lines)
+        for pos, kind, word, where in edits[:k]:
+            pos = min(pos, len(out) - 1)
+            if pos < 0:
+                break
+            if kind < 0.6:
+                toks = out[pos].split()
+                if toks:
+                    toks[int(where * len(toks))] = word
+                    out[pos] = " " * (len(out[pos]) - len(out[pos].lstrip())) + " ".join(toks)
+            elif kind < 0.8:
+                del out[pos]
+            else:
+                out.insert(pos, out[pos].replace("(", f"({word}, ", 1))
+        return "\n".join(out)
+
+    lo, hi = 0, len(edits)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if jaccard(base, shingle_sets([apply(mid)], "code", 5)[0]) > target:
+            lo = mid + 1
+        else:
+            hi = mid
+    variant = apply(lo)
+    return variant, jaccard(base, shingle_sets([variant], "code", 5)[0])
+
+
+def near_dup_quality(work: Path, n_files: int = 400, n_planted: int = 120, seed: int = 0) -> dict:
+    from corpusforge.pipelines.engines.local import LocalEngine
+    from corpusforge.pipelines.runner import iter_output, run_pipeline
+    from corpusforge.pipelines.schema import validate_pipeline
+
+    rng = random.Random(seed)
+    files = sorted(
+        p for p in SITE_PACKAGES.rglob("*.py") if "__pycache__" not in p.parts and 2_000 < p.stat().st_size < 40_000
+    )
+    rng.shuffle(files)
+    texts, seen = [], set()
+    for p in files:
+        t = p.read_text(encoding="utf-8", errors="replace")
+        h = xxhash.xxh3_64_intdigest(t.encode())
+        if h not in seen:
+            seen.add(h)
+            texts.append(t)
+        if len(texts) >= n_files:
+            break
+    vocab = sorted({w for t in texts[:50] for w in t.split() if w.isidentifier()})
+    planted_j = []
+    for i in range(n_planted):
+        target = 0.5 + 0.45 * i / max(n_planted - 1, 1)
+        variant, j = _code_variant(texts[rng.randrange(n_files)], target, vocab, rng)
+        texts.append(variant)
+        planted_j.append(round(j, 3))
+    docs = [Document(f"d{i:05d}", t, "code", {"repo": f"r{i}", "repo_files": 1}) for i, t in enumerate(texts)]
+    storage.write_documents(str(work / "in" / "0.parquet"), docs)
+    config = validate_pipeline(
+        {
+            "name": "code-near-dup",
+            "output": str(work / "out"),
+            "engine": {"type": "local", "workers": 1},
+            "input": {"type": "parquet", "paths": [str(work / "in" / "0.parquet")]},
+            "stages": [{"type": "fuzzy_dedup", "preset": "code", "keep": "repo", "partitions": 4}],
+        }
+    )
+    t0 = time.perf_counter()
+    run_pipeline(config, engine=LocalEngine(workers=1))
+    wall = time.perf_counter() - t0
+    kept = {d.id for d in iter_output(str(work / "out"))}
+    removed = {i for i, d in enumerate(docs) if d.id not in kept}
+    truth = exact_removed(texts, "code", 5, 0.7)
+    p, r = precision_recall(removed, truth)
+    hist: dict = {}
+    for j in planted_j:
+        key = f"{min(int(j * 20) / 20, 0.95):.2f}"
+        hist[key] = hist.get(key, 0) + 1
+    return {
+        "documents": len(texts),
+        "planted_variants": n_planted,
+        "planted_jaccard_histogram": dict(sorted(hist.items())),
+        "brute_force_removed": len(truth),
+        "lsh_removed": len(removed),
+        "precision": round(p, 4),
+        "recall": round(r, 4),
+        "wall_seconds": round(wall, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=12.0, help="throughput corpus size in MB of files")
+    ap.add_argument("--skip-scancode", action="store_true")
+    ap.add_argument("--skip-lane", action="store_true", help="skip the whole-lane runner pass")
+    args = ap.parse_args()
+    os.environ.setdefault("CORPUSFORGE_PROGRESS", "0")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        repo_dirs, planted = build_corpus(work, args.mb)
+        humaneval = str(work / "sample" / "eval" / "humaneval.jsonl")
+        result = {
+            "benchmark": "code_pipeline",
+            "cpu": os.cpu_count(),
+            "one_core": True,
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        }
+        result["throughput"] = throughput(repo_dirs, humaneval)
+        print(json.dumps(result["throughput"], indent=2), flush=True)
+        if not args.skip_lane:
+            result["whole_lane"] = whole_lane(repo_dirs, humaneval, work)
+            print(json.dumps(result["whole_lane"], indent=2), flush=True)
+        result["secrets"] = secrets_recall(work / "sample", planted)
+        print(json.dumps(result["secrets"], indent=2), flush=True)
+        result["near_duplicates"] = near_dup_quality(work / "neardup")
+        print(json.dumps(result["near_duplicates"], indent=2), flush=True)
+        result["license_agreement"] = license_agreement(str(work / "sample" / "repos"), args.skip_scancode)
+        print(json.dumps(result["license_agreement"], indent=2), flush=True)
+    out = ROOT / "benchmarks" / "reference" / "code_pipeline.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

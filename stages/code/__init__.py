@@ -1,0 +1,1 @@
+"""The code lane: repository readers, licenses, languages, filters, secrets and repository packing."""

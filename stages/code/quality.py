@@ -1,0 +1,145 @@
+"""A code-quality score feeding the same bucket (0-19) and tier fields the web lane's quality stage writes.
+
+The score is the mean of signals the code-data literature filters on, each mapped to [0, 1]: the
+project's code-domain score (how much of the file is code), documentation (comment and docstring
+lines in the band SantaCoder's comment filter keeps, 0.01-0.8, best around a quarter), line shape
+(mean line length near 20-60 characters, no line over 120), identifier quality (share of names
+longer than two characters), structure (functions or classes present) and the absence of TODO
+markers. Buckets are the score's twentieths; tiers follow Nemotron-CC's cut points as in `quality`.
+An LLM-rated label set and a trained classifier can replace the heuristic through the `quality`
+stage (its `classifiers`), as in the web lane.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from itertools import islice
+
+from pydantic import Field, field_validator
+
+from corpusforge.core.document import Document
+from corpusforge.stages.base import Stage, StageConfig
+
+_IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+_STRUCTURE = re.compile(
+    r"^\s*(?:def |class |fn |func |function\b|public |private |static |template\s*<|"
+    r"(?:int|void|bool|char|double|float|auto)\s+\w+\s*\()",
+    re.M,
+)
+_COMMENT = re.compile(r"^\s*(?:#(?!include|define|if|endif|pragma|!)|//|/\*|\*|--|%|;|\"\"\"|''')")
+_TODO = re.compile(r"\b(?:TODO|FIXME|XXX|HACK)\b")
+_KEYWORDS = frozenset(
+    [
+        "if",
+        "else",
+        "for",
+        "while",
+        "def",
+        "class",
+        "return",
+        "import",
+        "from",
+        "in",
+        "is",
+        "not",
+        "and",
+        "or",
+        "try",
+        "except",
+        "with",
+        "as",
+        "int",
+        "for",
+        "void",
+        "char",
+        "let",
+        "var",
+        "const",
+        "fn",
+        "pub",
+        "use",
+        "mut",
+        "self",
+        "this",
+        "new",
+        "true",
+        "false",
+        "none",
+        "null",
+    ]
+)
+
+
+def _band(x: float, lo: float, best_lo: float, best_hi: float, hi: float) -> float:
+    """1 inside [best_lo, best_hi], falling linearly to 0 at lo and hi."""
+    if x <= lo or x >= hi:
+        return 0.0
+    if x < best_lo:
+        return (x - lo) / (best_lo - lo)
+    if x > best_hi:
+        return (hi - x) / (hi - best_hi)
+    return 1.0
+
+
+def quality_signals(text: str) -> dict[str, float]:
+    """Each signal of the heuristic code-quality score, in [0, 1]."""
+    lines = text.splitlines() or [""]
+    nonblank = [ln for ln in lines if ln.strip()] or [""]
+    lengths = [len(ln) for ln in nonblank]
+    comment_share = sum(1 for ln in nonblank if _COMMENT.match(ln)) / len(nonblank)
+    idents = [w for w in _IDENT.findall(text) if w not in _KEYWORDS]
+    long_idents = sum(1 for w in idents if len(w) > 2) / len(idents) if idents else 0.0
+    todo = sum(1 for ln in nonblank if _TODO.search(ln)) / len(nonblank)
+    return {
+        "documentation": _band(comment_share, 0.0, 0.1, 0.35, 0.8),
+        "line_shape": 0.5 * _band(sum(lengths) / len(lengths), 5, 20, 60, 100) + 0.5 * float(max(lengths) <= 120),
+        "identifiers": long_idents,
+        "structure": 1.0 if _STRUCTURE.search(text) else 0.0,
+        "no_todo": max(0.0, 1.0 - 20 * todo),
+    }
+
+
+class CodeQuality(Stage):
+    """Scores code files (`scores.code_quality`, `scores.code`), buckets 0-19 and tiers them; drops nothing."""
+
+    type = "code_quality"
+    config: Config
+
+    class Config(StageConfig):
+        # lowest bucket of medium-low, medium, medium-high, high: Nemotron-CC (Su et al. 2024), as `quality`
+        tier_cuts: list[int] = [3, 7, 12, 18]
+        set_bucket: bool = True  # False: only add the scores (a later `quality` stage buckets)
+        batch_size: int = Field(256, ge=1)
+
+        @field_validator("tier_cuts")
+        @classmethod
+        def _cuts(cls, v: list[int]) -> list[int]:
+            from corpusforge.classifiers.ensemble import check_tier_cuts
+
+            return list(check_tier_cuts(v))
+
+    def setup(self) -> None:
+        from corpusforge.classifiers.domain import DomainScorer
+        from corpusforge.classifiers.ensemble import tier_of
+
+        self.domain = DomainScorer("code")
+        self.tier_names = [tier_of(b, self.config.tier_cuts) for b in range(20)]
+
+    def process(self, docs: Iterable[Document]) -> Iterator[Document]:
+        ledger = self.ledger
+        it = iter(docs)
+        while batch := list(islice(it, self.config.batch_size)):
+            code_scores = self.domain.score([d.text for d in batch])
+            for doc, code in zip(batch, code_scores, strict=True):
+                signals = quality_signals(doc.text)
+                score = (float(code) + sum(signals.values())) / (len(signals) + 1)
+                ann = doc.annotations
+                ann["scores"] = {**(ann.get("scores") or {}), "code": float(code), "code_quality": score}
+                ledger.histogram("code_quality_score", f"{min(int(score * 10), 9) / 10:.1f}")
+                if self.config.set_bucket:
+                    bucket = min(int(score * 20), 19)
+                    ann["quality_bucket"] = bucket
+                    ann["quality_tier"] = self.tier_names[bucket]
+                    ledger.histogram("tier", self.tier_names[bucket])
+                yield doc

@@ -1,0 +1,81 @@
+"""Killed runs leave temporaries and scratch folders; the resumed run removes them and leaves only its outputs."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from corpusforge.core import storage
+from corpusforge.core.document import Document
+
+pytestmark = pytest.mark.slow
+
+HANGING_STAGE = """
+import os, time
+from corpusforge.stages.base import Stage, StageConfig
+
+class HangOnce(Stage):
+    type = "hang_once"
+
+    class Config(StageConfig):
+        type: str = "hang_once"
+
+    def process(self, docs):
+        for i, doc in enumerate(docs):
+            if i == 10 and os.environ.get("HANG"):
+                time.sleep(600)  # a task stuck mid-write: its temporaries are open when the run is killed
+            yield doc
+"""
+
+
+def _leftovers(out: Path, scratch_root: Path) -> tuple[list[Path], list[str]]:
+    temps = [p for p in out.rglob("*") if ".tmp-" in p.name]
+    scratch = [n for n in os.listdir(scratch_root) if n.startswith("corpusforge-local-")]
+    return temps, scratch
+
+
+def test_resumed_run_removes_what_killed_runs_left(tmp_path):
+    (tmp_path / "hangmod.py").write_text(HANGING_STAGE)
+    for s in range(3):
+        docs = [Document(f"s{s}-{i}", f"text {i % 7} of the shard" if i % 2 else f"unique {s}/{i}") for i in range(40)]
+        storage.write_documents(str(tmp_path / "in" / f"{s}.parquet"), docs)
+    out = tmp_path / "out"
+    config = {
+        "name": "leaks",
+        "output": str(out),
+        "engine": {"type": "local", "workers": 2},
+        "input": {"type": "parquet", "paths": [str(tmp_path / "in" / "*.parquet")]},
+        "stages": [{"type": "hangmod:HangOnce"}, {"type": "exact_dedup", "buckets": 4}],
+    }
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(config))
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "CORPUSFORGE_PROGRESS": "0",
+        "TMPDIR": str(scratch_root),
+    }
+    cli = [sys.executable, "-m", "corpusforge.cli", "run", str(tmp_path / "p.yaml")]
+    for _ in range(2):  # killed twice while tasks hold open temporaries
+        proc = subprocess.Popen(
+            cli, env={**env, "HANG": "1"}, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.time() + 120
+        while time.time() < deadline and not all(_leftovers(out, scratch_root)):
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    temps, scratch = _leftovers(out, scratch_root)
+    # (the second run already removed the first one's scratch folder: its driver is dead)
+    assert temps and len(scratch) == 1, "the kills did not leave temporaries to clean up"
+
+    done = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert _leftovers(out, scratch_root) == ([], [])
+    assert not (out / "_work" / "lease.json").exists()
