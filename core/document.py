@@ -37,6 +37,17 @@ META_FIELDS: dict[str, pa.DataType] = {
     "prompt": pa.string(),
     "model": pa.string(),
     "sampling": pa.string(),
+    # SFT and RL prompts (synthetic/tasks/): how the item was made (topic_tree, self_instruct, magpie, ...), its
+    # category (open_qa, writing, math, coding, closed_qa, ...), the items it was made from, every generation
+    # step (JSON list of {step, prompt, model, sampling}), the conversation, the grounding passage of a closed-QA
+    # prompt, and an RL prompt's reward spec (JSON, synthetic/verifiers/base.py)
+    "method": pa.string(),
+    "category": pa.string(),
+    "parent_ids": pa.list_(pa.string()),
+    "generation": pa.string(),
+    "messages": pa.list_(pa.struct([pa.field("role", pa.string()), pa.field("content", pa.string())])),
+    "context": pa.string(),
+    "reward_spec": pa.string(),
 }
 
 ANNOTATION_FIELDS: dict[str, pa.DataType] = {
@@ -50,6 +61,11 @@ ANNOTATION_FIELDS: dict[str, pa.DataType] = {
     # "benchmark/item" keys of benchmark items found in the text, and the covered fraction
     "contamination": pa.list_(pa.string()),
     "contamination_fraction": pa.float32(),
+    # RL difficulty filter: the policy's pass rate over its valid rollouts, their number, and the prompt's group
+    # (NeMo Gym: all_high, all_low, flat_middle, mixed)
+    "pass_rate": pa.float32(),
+    "rollouts": pa.int32(),
+    "difficulty": pa.string(),
     # math lane: formulas the math extractor kept, and the FineMath-style 0-5 math quality score
     "math_formulas": pa.int32(),
     "math_quality": pa.int8(),

@@ -41,6 +41,23 @@ STAGES: dict[str, str] = {
     "repo_pack": "corpusforge.stages.code.packing:RepoPack",
     "llm_generate": "corpusforge.synthetic.stage:LLMGenerate",
     "nemotron_rephrase": "corpusforge.synthetic.tasks.rephrase:NemotronRephrase",
+    # SFT and RL prompts (synthetic/tasks/, pipelines/configs/sft.yaml and rl.yaml)
+    "seeds": "corpusforge.stages.io.seeds:SeedReader",
+    "topic_prompts": "corpusforge.synthetic.tasks.topics:TopicTreePrompts",
+    "closed_qa_prompts": "corpusforge.synthetic.tasks.closed_qa:ClosedQAPrompts",
+    "self_instruct": "corpusforge.synthetic.tasks.self_instruct:SelfInstruct",
+    "evol_instruct": "corpusforge.synthetic.tasks.evol_instruct:EvolInstruct",
+    "magpie": "corpusforge.synthetic.tasks.magpie:MagpiePrompts",
+    "dialogue": "corpusforge.synthetic.tasks.dialogue:DialoguePrompts",
+    "sft_responses": "corpusforge.synthetic.tasks.responses:TeacherResponses",
+    "answerability": "corpusforge.synthetic.tasks.judge:Answerability",
+    "llm_judge": "corpusforge.synthetic.tasks.judge:LLMJudge",
+    "rl_math_prompts": "corpusforge.synthetic.tasks.rl_prompts:RLMathPrompts",
+    "rl_code_prompts": "corpusforge.synthetic.tasks.rl_prompts:RLCodePrompts",
+    "rl_ifeval_prompts": "corpusforge.synthetic.tasks.rl_prompts:RLIFEvalPrompts",
+    "difficulty_filter": "corpusforge.synthetic.tasks.difficulty:DifficultyFilter",
+    "sft_export": "corpusforge.synthetic.tasks.export:SFTExport",
+    "rl_export": "corpusforge.synthetic.tasks.export:RLExport",
 }
 
 

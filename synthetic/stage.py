@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -188,41 +188,45 @@ class LLMStage(Stage):
 
     # ---------------------------------------------------------------- one batch of requests
 
-    def _run_batch(self, jobs: list[_Job]) -> Iterator[Document]:
+    def complete(self, requests: Sequence[tuple[ChatRequest, str]]) -> list[ChatReply]:
+        """Replies to (request, prompt key) pairs: answered ones from the cache, the rest sent as one batch.
+
+        The cache folder is keyed by the batch's request keys, so a rerun that rebuilds the same batch finds the
+        replies of a killed run and sends only what was not answered."""
         model = self.backend.model
-        slots = [
-            (job, i, req.key(model, job.prompt.key))
-            for job in jobs
-            for i, req in enumerate(job.requests)
-            if i not in job.not_sent
-        ]
-        batch = self.cache.batch([k for _, _, k in slots]) if self.cache else None
+        keys = [req.key(model, prompt_key) for req, prompt_key in requests]
+        batch = self.cache.batch(keys) if self.cache else None
+        replies: list[ChatReply | None] = [None] * len(requests)
         missing = []
-        for job, i, key in slots:
+        for i, key in enumerate(keys):
             hit = batch.get(key) if batch else None
             if hit is not None:
-                job.replies[i] = hit
+                replies[i] = hit
                 self.accounting.cached()
             else:
-                missing.append((job, i, key))
+                missing.append(i)
 
         def on_reply(n: int, reply: ChatReply) -> None:
-            job, i, key = missing[n]
-            job.replies[i] = reply
+            replies[missing[n]] = reply
             self.accounting.sent(reply)
             if batch is not None:
-                batch.put(key, reply)
+                batch.put(keys[missing[n]], reply)
 
         t0 = time.perf_counter()
         try:
             if missing:
-                self._loop.run_until_complete(
-                    self.backend.generate([job.requests[i] for job, i, _ in missing], on_reply)
-                )
+                self._loop.run_until_complete(self.backend.generate([requests[i][0] for i in missing], on_reply))
         finally:
             self.accounting.seconds(time.perf_counter() - t0)
             if batch is not None:
                 batch.close()
+        return [r if r is not None else ChatReply(error="no_reply") for r in replies]
+
+    def _run_batch(self, jobs: list[_Job]) -> Iterator[Document]:
+        slots = [(job, i) for job in jobs for i in range(len(job.requests)) if i not in job.not_sent]
+        replies = self.complete([(job.requests[i], job.prompt.key) for job, i in slots])
+        for (job, i), reply in zip(slots, replies):
+            job.replies[i] = reply
         for job in jobs:
             out = self._finish(job)
             if isinstance(out, str):

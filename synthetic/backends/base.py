@@ -40,10 +40,16 @@ class SamplingSettings(BaseModel):
     max_tokens: int = Field(512, ge=1)
     seed: int | None = 0  # sampled replies repeat for a given seed (per batch on the embedded model)
     stop: tuple[str, ...] = ()
+    # Top-N log-probabilities per generated token (OpenAI `top_logprobs`), for judges that read scores from them;
+    # 0: none asked for.
+    logprobs: int = Field(0, ge=0, le=20)
 
     def as_json(self) -> str:
         """Canonical JSON: stored in each output's provenance and hashed into cache keys."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        fields = self.model_dump(mode="json")
+        if not fields["logprobs"]:
+            del fields["logprobs"]  # off: left out, so keys made before the field existed still match
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass
@@ -52,10 +58,16 @@ class ChatRequest:
 
     messages: list[dict[str, str]]
     settings: SamplingSettings = field(default_factory=SamplingSettings)
+    # A text completion of exactly this text, no chat template applied (Magpie feeds the template's opening
+    # itself); only backends with `raw_completions` take it.
+    raw_prompt: str | None = None
 
     def key(self, model: str, prompt_key: str = "") -> str:
         """Cache key: prompt version, model, sampling settings and the exact input."""
-        blob = json.dumps([prompt_key, model, self.settings.as_json(), self.messages], ensure_ascii=False)
+        parts: list = [prompt_key, model, self.settings.as_json(), self.messages]
+        if self.raw_prompt is not None:
+            parts.append(self.raw_prompt)
+        blob = json.dumps(parts, ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -71,6 +83,9 @@ class ChatReply:
     attempts: int = 0
     error: str | None = None
     retried: dict[str, int] = field(default_factory=dict)  # transient failures that a retry got past
+    # Per generated token: {"token", "logprob", "top": {token: logprob}} (OpenAI `logprobs.content`). A reward
+    # model served as NeMo's is (Nemotron-4-340B-Reward) returns its attribute scores here, one entry each.
+    logprobs: list[dict[str, Any]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -101,6 +116,11 @@ class Backend(ABC):
 
     model: str = ""  # the model name recorded in provenance and cache keys
     context_tokens: int | None = None  # prompt + max_tokens must fit; None: unknown (the server decides)
+    raw_completions: bool = False  # takes ChatRequest.raw_prompt (text completion without the chat template)
+
+    def pre_query_template(self) -> str:
+        """The chat template's text up to where a user message's content starts (Magpie's pre-query template)."""
+        raise ValueError(f"backend {type(self).__name__} cannot tell its chat template; give pre_query_template")
 
     @abstractmethod
     async def generate(self, requests: Sequence[ChatRequest], on_reply: OnReply | None = None) -> list[ChatReply]:

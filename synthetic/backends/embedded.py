@@ -130,6 +130,7 @@ class EmbeddedBackend(Backend):
     """SmolLM2-135M-Instruct in this process: batched greedy or seeded sampled decoding."""
 
     model = MODEL_NAME
+    raw_completions = True
 
     def __init__(self, config: EmbeddedConfig | None = None):
         self.config = config or EmbeddedConfig()
@@ -168,7 +169,15 @@ class EmbeddedBackend(Backend):
         ids = self._encode(request)
         return len(ids) if ids is not None else 0
 
+    def pre_query_template(self) -> str:
+        """The chat template rendered up to a user message's content (its default system turn included)."""
+        marker = "\u2063MAGPIE\u2063"
+        text = self._tokenizer.apply_chat_template([{"role": "user", "content": marker}], tokenize=False)
+        return text[: text.index(marker)]
+
     def _encode(self, request: ChatRequest) -> list[int] | None:
+        if request.raw_prompt is not None:
+            return list(self._tokenizer(request.raw_prompt, add_special_tokens=False)["input_ids"])
         try:
             return list(
                 self._tokenizer.apply_chat_template(
@@ -196,6 +205,8 @@ class EmbeddedBackend(Backend):
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if settings.stop:
             kwargs.update(stop_strings=list(settings.stop), tokenizer=tok)
+        if settings.logprobs:
+            kwargs.update(output_logits=True, return_dict_in_generate=True)
         try:
             with self._lock, torch.inference_mode():
                 if settings.seed is not None:
@@ -204,9 +215,12 @@ class EmbeddedBackend(Backend):
         except Exception:  # a failed batch is counted per request; the run goes on
             return [ChatReply(error=GENERATION_ERROR, attempts=1) for _ in batch]
         elapsed = time.perf_counter() - t0
+        logits = None
+        if settings.logprobs:
+            out, logits = out.sequences, out.logits
         eos = set(_as_list(self._model.generation_config.eos_token_id)) | {tok.eos_token_id}
         replies = []
-        for ids, row in zip(batch, out[:, width:].tolist()):
+        for b, (ids, row) in enumerate(zip(batch, out[:, width:].tolist())):
             n = 0
             stopped = False
             for t in row:
@@ -225,9 +239,22 @@ class EmbeddedBackend(Backend):
                     completion_tokens=n,
                     latency_s=elapsed,
                     attempts=1,
+                    logprobs=None if logits is None else self._top_logprobs(logits, b, row[:n], settings.logprobs),
                 )
             )
         return replies
+
+    def _top_logprobs(self, logits: Any, b: int, row: list[int], top: int) -> list[dict[str, Any]]:
+        """OpenAI-style logprobs of row b: the chosen token's and the top-N, from the model's raw logits."""
+        import torch
+
+        out = []
+        for step, chosen in enumerate(row):
+            lp = torch.log_softmax(logits[step][b].float(), dim=-1)
+            values, ids = lp.topk(top)
+            top_n = {self._tokenizer.decode([i]): float(v) for v, i in zip(values.tolist(), ids.tolist())}
+            out.append({"token": self._tokenizer.decode([chosen]), "logprob": float(lp[chosen]), "top": top_n})
+        return out
 
 
 def _as_list(value: Any) -> list[int]:

@@ -67,6 +67,10 @@ class OpenAIServerConfig(BaseModel):
         None, ge=1
     )  # the served model's context, when known: longer prompts are not sent
     extra_body: dict[str, Any] = {}  # server-specific fields (vLLM guided decoding, chat_template_kwargs, ...)
+    # The server also serves raw text completions at /completions (vLLM, SGLang, llama.cpp do; chat-only APIs
+    # do not): requests with a raw prompt (Magpie) go there.
+    raw_completions: bool = False
+    pre_query_template: str | None = None  # the served model's chat template up to a user message's content
 
 
 class _Failure(Exception):
@@ -82,7 +86,9 @@ class OpenAIServerBackend(Backend):
         self.config = config
         self.model = config.model
         self.context_tokens = config.context_tokens
+        self.raw_completions = config.raw_completions
         self._url = config.base_url.rstrip("/") + "/chat/completions"
+        self._raw_url = config.base_url.rstrip("/") + "/completions"
         key = os.environ.get(config.api_key_env, "")
         self._headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
         self._api_key = key
@@ -102,26 +108,38 @@ class OpenAIServerBackend(Backend):
 
         return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
 
+    def pre_query_template(self) -> str:
+        if self.config.pre_query_template is None:
+            return super().pre_query_template()
+        return self.config.pre_query_template
+
     def body(self, request: ChatRequest) -> dict[str, Any]:
         s = request.settings
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": request.messages,
             "temperature": s.temperature,
             "top_p": s.top_p,
             "max_tokens": s.max_tokens,
         }
+        if request.raw_prompt is not None:
+            body["prompt"] = request.raw_prompt
+        else:
+            body["messages"] = request.messages
         if s.top_k:
             body["top_k"] = s.top_k  # vLLM/SGLang extension; left out when off so OpenAI itself accepts the body
         if s.seed is not None:
             body["seed"] = s.seed
         if s.stop:
             body["stop"] = list(s.stop)
+        if s.logprobs:  # chat: a flag and a count; text completions: the count itself
+            raw = request.raw_prompt is not None
+            body.update({"logprobs": s.logprobs} if raw else {"logprobs": True, "top_logprobs": s.logprobs})
         return {**body, **self.config.extra_body}
 
     async def _complete(self, request: ChatRequest, slots: asyncio.Semaphore) -> ChatReply:
         c = self.config
         body = self.body(request)
+        raw = request.raw_prompt is not None
         reply = ChatReply()
         t0 = time.perf_counter()
         for attempt in range(c.max_retries + 1):
@@ -129,7 +147,8 @@ class OpenAIServerBackend(Backend):
             try:
                 async with slots:
                     self.requests_sent += 1
-                    data = await (self._post_aiohttp(body) if c.transport == "aiohttp" else self._post_sdk(body))
+                    post = self._post_aiohttp if c.transport == "aiohttp" else self._post_sdk
+                    data = await (post(body, True) if raw else post(body))
                 _fill(reply, data)
                 reply.error = None
                 break
@@ -172,11 +191,12 @@ class OpenAIServerBackend(Backend):
             )
         self._client_loop = loop
 
-    async def _post_aiohttp(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post_aiohttp(self, body: dict[str, Any], text_completion: bool = False) -> dict[str, Any]:
         import aiohttp
 
+        url = self._raw_url if text_completion else self._url
         try:
-            async with self._client.post(self._url, data=orjson.dumps(body)) as r:
+            async with self._client.post(url, data=orjson.dumps(body)) as r:
                 raw = await r.read()
                 status, headers = r.status, r.headers
         except TimeoutError:
@@ -187,13 +207,15 @@ class OpenAIServerBackend(Backend):
             raise _status_failure(status, raw.decode("utf-8", "replace"), headers.get("Retry-After"))
         return _loads(raw)
 
-    async def _post_sdk(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post_sdk(self, body: dict[str, Any], text_completion: bool = False) -> dict[str, Any]:
         import openai
 
-        known = {"model", "messages", "temperature", "top_p", "max_tokens", "seed", "stop"}
+        known = {"model", "messages", "prompt", "temperature", "top_p", "max_tokens", "seed", "stop", "logprobs"}
+        known |= {"top_logprobs"}
         extra = {k: v for k, v in body.items() if k not in known}
+        api = self._client.completions if text_completion else self._client.chat.completions
         try:
-            raw = await self._client.chat.completions.with_raw_response.create(
+            raw = await api.with_raw_response.create(
                 **{k: v for k, v in body.items() if k in known}, extra_body=extra or None
             )
         except openai.APITimeoutError:
@@ -246,10 +268,35 @@ def _fill(reply: ChatReply, data: dict[str, Any]) -> None:
         raise _Failure(EMPTY_CHOICES)
     try:
         choice = choices[0]
-        text = choice["message"].get("content") or ""
+        # chat completions carry a message; text completions (raw prompts) the text itself
+        text = (choice["text"] if "text" in choice else choice["message"].get("content")) or ""
         usage = data.get("usage") or {}
         reply.text, reply.finish_reason = text, choice.get("finish_reason")
         reply.prompt_tokens = int(usage.get("prompt_tokens") or 0)
         reply.completion_tokens = int(usage.get("completion_tokens") or 0)
+        reply.logprobs = _logprobs(choice)
     except (KeyError, TypeError, AttributeError, ValueError):
         raise _Failure(MALFORMED_RESPONSE) from None
+
+
+def _logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A choice's logprobs as [{token, logprob, top}]: chat's `content` list, or text completions' parallel lists."""
+    lp = choice.get("logprobs") or {}
+    content = lp.get("content")
+    if content is None and "text" in choice:
+        tokens = lp.get("tokens") or []
+        tops = lp.get("top_logprobs") or [None] * len(tokens)
+        content = [
+            {"token": t, "logprob": v or 0.0, "top_logprobs": [{"token": k, "logprob": x} for k, x in (top or {}).items()]}
+            for t, v, top in zip(tokens, lp.get("token_logprobs") or (), tops)
+        ]
+    if not content:
+        return None
+    return [
+        {
+            "token": str(e["token"]),
+            "logprob": float(e["logprob"]),
+            "top": {str(t["token"]): float(t["logprob"]) for t in e.get("top_logprobs") or ()},
+        }
+        for e in content
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable
 
@@ -20,6 +21,11 @@ from corpusforge.synthetic.verifiers.ifeval.text import (
 
 RELATIONS = ("less than", "at least")
 CONSTRAINED_RESPONSES = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
+
+
+# langdetect's detector factory is process-wide state (profiles, seed): concurrent detections from several
+# threads (the difficulty filter scores rollouts on a thread pool) occasionally disagree without this lock.
+_LANGDETECT_LOCK = threading.Lock()
 
 
 class InstructionError(ValueError):
@@ -38,11 +44,12 @@ def _detect_language(text: str) -> str | None:
     """langdetect's language code (seeded, so repeated calls agree), or None when it cannot tell."""
     import langdetect
 
-    langdetect.DetectorFactory.seed = 0
-    try:
-        return langdetect.detect(text)
-    except langdetect.LangDetectException:
-        return None
+    with _LANGDETECT_LOCK:
+        langdetect.DetectorFactory.seed = 0
+        try:
+            return langdetect.detect(text)
+        except langdetect.LangDetectException:
+            return None
 
 
 def response_language(response: str, language: str) -> bool:
