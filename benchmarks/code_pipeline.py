@@ -41,12 +41,12 @@ import xxhash
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from dedup_eval import exact_removed, jaccard, precision_recall, shingle_sets  # noqa: E402
+from dedup_eval import exact_removed, jaccard, precision_recall, shingle_sets
 
-from corpusforge.core import storage  # noqa: E402
-from corpusforge.core.document import Document  # noqa: E402
-from corpusforge.samples.code import SITE_PACKAGES, _copy_package, write_code_sample  # noqa: E402
-from corpusforge.stages.code import licenses  # noqa: E402
+from corpusforge.core import storage
+from corpusforge.core.document import Document
+from corpusforge.samples.code import SITE_PACKAGES, _copy_package, write_code_sample
+from corpusforge.stages.code import licenses
 
 # Larger packages added to the sample for the throughput corpus (their sources and license files).
 EXTRA_PACKAGES = [

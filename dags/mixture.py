@@ -3,6 +3,7 @@
 Thin by design: every task calls the corpusforge library. `run_mix` skips token caches and
 shards already committed, so a retry resumes the export instead of redoing it.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -52,8 +53,15 @@ def corpusforge_mixture():
         return {
             "manifest": manifest_path,
             "tokens": manifest.tokens,
-            "phases": {p.name: {"tokens": p.tokens, "shards": len(p.shards), "shares": p.shares,
-                                "max_share_error": p.max_share_error} for p in manifest.phases},
+            "phases": {
+                p.name: {
+                    "tokens": p.tokens,
+                    "shards": len(p.shards),
+                    "shares": p.shares,
+                    "max_share_error": p.max_share_error,
+                }
+                for p in manifest.phases
+            },
         }
 
     summarise(mix(validate()))

@@ -4,6 +4,7 @@ Thin by design: every task calls the corpusforge library. Tasks are idempotent (
 skips committed shards and resolved global steps), so a retry or a cleared task resumes the
 run instead of redoing it.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -51,8 +52,8 @@ def corpusforge_web_corpus():
     @task(execution_timeout=timedelta(hours=24))
     def run(config: dict) -> str:
         """Run or resume the pipeline; returns its output prefix."""
-        from corpusforge.pipelines.schema import validate_pipeline
         from corpusforge.pipelines.runner import run_pipeline
+        from corpusforge.pipelines.schema import validate_pipeline
 
         return run_pipeline(validate_pipeline(config)).output
 
@@ -69,8 +70,9 @@ def corpusforge_web_corpus():
         return {
             "output": output,
             "engine": stats["engine"],
-            "stages": {s["name"]: {"in": s["docs_in"], "out": s["docs_out"], "dropped": s["dropped"]}
-                       for s in stats["stages"]},
+            "stages": {
+                s["name"]: {"in": s["docs_in"], "out": s["docs_out"], "dropped": s["dropped"]} for s in stats["stages"]
+            },
         }
 
     summarise(run(validate()))

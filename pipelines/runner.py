@@ -8,27 +8,30 @@ Each task writes its documents under a temporary name, commits by rename, then c
 ledger as its marker (`core.markers`: `_work/seg<N>/<task>.done.json`), so a killed run resumes
 where it stopped and a rerun is a no-op. A resolved global step commits `_work/global/<step>`.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from corpusforge.core import markers, storage
 from corpusforge.core.config import ConfigError
-from corpusforge.core.lease import Lease
-from corpusforge.pipelines.schema import PipelineConfig, validate_pipeline
 from corpusforge.core.document import Document
+from corpusforge.core.lease import Lease
 from corpusforge.core.stats import StageStats, merge_ledgers
 from corpusforge.core.writer import DocumentWriter
 from corpusforge.pipelines.engines.base import Engine, make_engine
-from corpusforge.stages.base import ByteRange, GlobalStep, Reader, Stage
 from corpusforge.pipelines.registry import stage_class
+from corpusforge.pipelines.schema import PipelineConfig, validate_pipeline
+from corpusforge.stages.base import ByteRange, GlobalStep, Reader, Stage
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class RunResult:
@@ -112,7 +115,8 @@ def _check_resume(config: PipelineConfig) -> None:
         if _committed_units(config.output):
             raise ConfigError(
                 f"output: {config.output} holds a run of a different pipeline (config digest {previous['digest']}, "
-                f"now {digest}); finished tasks would be reused. Choose another `output` or delete that one.")
+                f"now {digest}); finished tasks would be reused. Choose another `output` or delete that one."
+            )
         log.info("output %s: replacing the config of an earlier attempt that committed no task", config.output)
     storage.write_text(marker, json.dumps({"digest": digest, "config": work}, indent=2))
 
@@ -120,8 +124,9 @@ def _check_resume(config: PipelineConfig) -> None:
 def _committed_units(output: str) -> list[str]:
     """Markers of tasks and global steps an earlier attempt committed under `output`."""
     work = storage.join(output, "_work")
-    return storage.expand([storage.join(work, "seg*", "*" + markers.SUFFIX),
-                           storage.join(work, "global", "*" + markers.SUFFIX)])
+    return storage.expand(
+        [storage.join(work, "seg*", "*" + markers.SUFFIX), storage.join(work, "global", "*" + markers.SUFFIX)]
+    )
 
 
 def segments_of(stages: list[Stage]) -> list[tuple[int, int]]:
@@ -137,8 +142,11 @@ def segments_of(stages: list[Stage]) -> list[tuple[int, int]]:
 
 def _paths(output: str, segment: int, task_id: str, last: bool) -> tuple[str, str]:
     """The task's documents and its unit (the marker's payload is its ledger)."""
-    data = storage.join(output, "data", f"{task_id}.parquet") if last else \
-        storage.join(output, "_work", f"seg{segment}", f"{task_id}.parquet")
+    data = (
+        storage.join(output, "data", f"{task_id}.parquet")
+        if last
+        else storage.join(output, "_work", f"seg{segment}", f"{task_id}.parquet")
+    )
     unit = storage.join(output, "_work", f"seg{segment}", task_id)
     return data, unit
 
@@ -181,12 +189,14 @@ def run_segment_task(task: SegmentTask) -> str:
     return unit
 
 
-def _run_segment(engine: Engine, config: PipelineConfig, segment: int, tasks: list[InputTask],
-                 n_segments: int) -> None:
+def _run_segment(engine: Engine, config: PipelineConfig, segment: int, tasks: list[InputTask], n_segments: int) -> None:
     raw = config.model_dump(mode="json")
     last = segment == n_segments - 1
-    pending = [SegmentTask(raw, segment, t.task_id, t.path, t.part) for t in tasks
-               if not markers.is_committed(_paths(config.output, segment, t.task_id, last)[1])]
+    pending = [
+        SegmentTask(raw, segment, t.task_id, t.path, t.part)
+        for t in tasks
+        if not markers.is_committed(_paths(config.output, segment, t.task_id, last)[1])
+    ]
     if pending:
         engine.map(run_segment_task, pending, desc=f"{config.name}: segment {segment + 1}/{n_segments}")
 
@@ -204,8 +214,9 @@ def _resolve(engine: Engine, config: PipelineConfig, step: GlobalStep, task_ids:
     markers.once(unit, resolve)
 
 
-def _load_ledgers(config: PipelineConfig, n_segments: int, task_ids: list[str],
-                  globals_: list[GlobalStep]) -> list[StageStats]:
+def _load_ledgers(
+    config: PipelineConfig, n_segments: int, task_ids: list[str], globals_: list[GlobalStep]
+) -> list[StageStats]:
     per_task = []
     for tid in task_ids:
         ledger = []
@@ -259,8 +270,9 @@ def run_pipeline(config: PipelineConfig, engine: Engine | None = None) -> RunRes
         return _run_leased(config, engine, tasks, started, lease)
 
 
-def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[InputTask], started: float,
-                lease: Lease) -> RunResult:
+def _run_leased(
+    config: PipelineConfig, engine: Engine | None, tasks: list[InputTask], started: float, lease: Lease
+) -> RunResult:
     from corpusforge.core.manifest import write_manifest
     from corpusforge.core.report import write_run_report
 
@@ -273,8 +285,9 @@ def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[Input
             stage.before_run(config.output)
     bounds = segments_of(stages)
     own_engine = engine is None
-    engine = engine or make_engine(config.engine.type, config.engine.workers, config.engine.address,
-                                   storage.join(config.output, "_work"))
+    engine = engine or make_engine(
+        config.engine.type, config.engine.workers, config.engine.address, storage.join(config.output, "_work")
+    )
     try:
         for seg, (start, end) in enumerate(bounds):
             lease.check()

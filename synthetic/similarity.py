@@ -4,6 +4,7 @@ Tokens as `rouge_score`'s default tokenizer makes them (lower-cased, runs of let
 which is how Self-Instruct calls it); the score is the LCS F-measure. A pool checks a candidate against every
 instruction it holds, skipping those whose length or shared-word count bounds the score below the threshold.
 """
+
 from __future__ import annotations
 
 import re

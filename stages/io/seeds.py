@@ -5,6 +5,7 @@ and that generator's settings (topic lists, seed tasks, templates). Each record 
 `source: seed/<method>` and the record as canonical JSON in `text`. Parquet files are read as they are, so any
 run's output (e.g. runs/web-scored) is a seed source for the document-grounded generators (closed QA).
 """
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ From a prompt, the model alternately answers as the assistant and writes the use
 conversation so far, in one of Curator's tones (plain, more demanding, terse), until the conversation has
 `user_turns` user messages. It ends on a user turn: the teacher's answer to it comes from `sft_responses`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ class DialoguePrompts(GeneratorStage):
     """Prompts -> conversations of `user_turns` user messages (assistant turns by the same model)."""
 
     type = "dialogue"
+    config: Config
     prompt_prefix = "dialogue"
 
     class Config(GeneratorConfig):
@@ -41,10 +43,14 @@ class DialoguePrompts(GeneratorStage):
 
     def applies(self, doc: Document) -> bool:
         c = self.config
-        return (is_prompt(doc) and not doc.meta.get("reward_spec") and len(doc.meta["messages"]) == 1
-                and (not c.methods or doc.meta.get("method") in c.methods)
-                and (not c.categories or doc.meta.get("category") in c.categories)
-                and xxhash.xxh64_intdigest(f"dialogue/{doc.id}".encode()) / 2**64 < c.fraction)
+        return (
+            is_prompt(doc)
+            and not doc.meta.get("reward_spec")
+            and len(doc.meta["messages"]) == 1
+            and (not c.methods or doc.meta.get("method") in c.methods)
+            and (not c.categories or doc.meta.get("category") in c.categories)
+            and xxhash.xxh64_intdigest(f"dialogue/{doc.id}".encode()) / 2**64 < c.fraction
+        )
 
     def generate(self, docs: list[Document]) -> Iterator[Document]:
         c = self.config
@@ -62,11 +68,21 @@ class DialoguePrompts(GeneratorStage):
                     self.reject(doc, f"assistant_turn_{reason}")
                     continue
                 conv.append({"role": "assistant", "content": answer})
-                steps.append({"step": f"{self.name}.assistant", "prompt": "chat", "model": self.backend.model,
-                              "sampling": c.assistant_sampling.as_json()})
+                steps.append(
+                    {
+                        "step": f"{self.name}.assistant",
+                        "prompt": "chat",
+                        "model": self.backend.model,
+                        "sampling": c.assistant_sampling.as_json(),
+                    }
+                )
                 answered.append((doc, conv, steps))
-            followups = self.ask([self.request("user_turn", conversation=_transcript(conv), style=STYLES[style[d.id]])
-                                  for d, conv, _ in answered])
+            followups = self.ask(
+                [
+                    self.request("user_turn", conversation=_transcript(conv), style=STYLES[style[d.id]])
+                    for d, conv, _ in answered
+                ]
+            )
             live = []
             for (doc, conv, steps), reply in zip(answered, followups):
                 text, reason = self.reply_text(reply)
@@ -79,8 +95,12 @@ class DialoguePrompts(GeneratorStage):
                 step["style"] = style[doc.id]
                 live.append((doc, conv, steps + [step]))
         for doc, conv, steps in live:
-            yield self.emit(doc, self.item(doc, conv, "dialogue", doc.meta.get("category", "general"), steps,
-                                           context=doc.meta.get("context")))
+            yield self.emit(
+                doc,
+                self.item(
+                    doc, conv, "dialogue", doc.meta.get("category", "general"), steps, context=doc.meta.get("context")
+                ),
+            )
 
 
 def _transcript(conversation: list[dict[str, str]]) -> str:

@@ -13,6 +13,7 @@ joins them in task order into the final files (resolve), and documents that are 
 name as they pass (apply). `ground_truth` is a string for every kind (the answer, or the tests / instructions as
 JSON), so one Parquet schema holds math, code and instruction-following rows.
 """
+
 from __future__ import annotations
 
 import io
@@ -41,14 +42,23 @@ def sft_row(doc: Document) -> dict[str, Any] | None:
     if doc.meta.get("reward_spec") or len(messages) < 2 or messages[-1]["role"] != "assistant":
         return None
     steps = _steps(doc)
-    scores = {k.removeprefix("judge_"): float(v) for k, v in (doc.annotations.get("scores") or {}).items()
-              if k.startswith("judge_")}
-    return {"id": doc.id, "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
-            "method": doc.meta.get("method"), "category": doc.meta.get("category"),
-            "teacher": next((s["model"] for s in reversed(steps) if s["step"].endswith(".response")), None),
-            "turns": sum(m["role"] == "user" for m in messages), "parent_ids": list(doc.meta.get("parent_ids") or []),
-            "source_id": doc.meta.get("source_id"), "judge_scores": scores or None,
-            "generation": doc.meta.get("generation", "[]")}
+    scores = {
+        k.removeprefix("judge_"): float(v)
+        for k, v in (doc.annotations.get("scores") or {}).items()
+        if k.startswith("judge_")
+    }
+    return {
+        "id": doc.id,
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "method": doc.meta.get("method"),
+        "category": doc.meta.get("category"),
+        "teacher": next((s["model"] for s in reversed(steps) if s["step"].endswith(".response")), None),
+        "turns": sum(m["role"] == "user" for m in messages),
+        "parent_ids": list(doc.meta.get("parent_ids") or []),
+        "source_id": doc.meta.get("source_id"),
+        "judge_scores": scores or None,
+        "generation": doc.meta.get("generation", "[]"),
+    }
 
 
 def rl_row(doc: Document) -> dict[str, Any] | None:
@@ -64,14 +74,24 @@ def rl_row(doc: Document) -> dict[str, Any] | None:
     else:
         truth = json.dumps({k: spec.get(k) for k in ("instruction_id_list", "kwargs")}, ensure_ascii=False)
     ann = doc.annotations
-    return {"data_source": f"corpusforge/{doc.meta.get('method', kind)}",
-            "prompt": [{"role": m["role"], "content": m["content"]} for m in doc.meta["messages"]],
-            "ability": ABILITY.get(kind, kind),
-            "reward_model": {"style": "rule", "ground_truth": truth},
-            "extra_info": {"split": "train", "index": 0, "id": doc.id, "method": doc.meta.get("method"),
-                           "category": doc.meta.get("category"), "reward_spec": doc.meta["reward_spec"],
-                           "pass_rate": ann.get("pass_rate"), "rollouts": ann.get("rollouts"),
-                           "difficulty": ann.get("difficulty"), "generation": doc.meta.get("generation", "[]")}}
+    return {
+        "data_source": f"corpusforge/{doc.meta.get('method', kind)}",
+        "prompt": [{"role": m["role"], "content": m["content"]} for m in doc.meta["messages"]],
+        "ability": ABILITY.get(kind, kind),
+        "reward_model": {"style": "rule", "ground_truth": truth},
+        "extra_info": {
+            "split": "train",
+            "index": 0,
+            "id": doc.id,
+            "method": doc.meta.get("method"),
+            "category": doc.meta.get("category"),
+            "reward_spec": doc.meta["reward_spec"],
+            "pass_rate": ann.get("pass_rate"),
+            "rollouts": ann.get("rollouts"),
+            "difficulty": ann.get("difficulty"),
+            "generation": doc.meta.get("generation", "[]"),
+        },
+    }
 
 
 def nemo_gym_row(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -84,8 +104,12 @@ def nemo_gym_row(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if spec["kind"] == "code":
         tests = {k: spec.get(k) for k in ("inputs", "outputs", "fn_name")}
         return "code_gen", {**base, "verifier_metadata": {"unit_tests": tests}}
-    return "instruction_following", {**base, "instruction_id_list": spec["instruction_id_list"],
-                                     "kwargs": spec["kwargs"], "prompt": spec.get("prompt") or question}
+    return "instruction_following", {
+        **base,
+        "instruction_id_list": spec["instruction_id_list"],
+        "kwargs": spec["kwargs"],
+        "prompt": spec.get("prompt") or question,
+    }
 
 
 def _jsonl(rows: Iterable[dict]) -> bytes:
@@ -160,6 +184,7 @@ class SFTExport(_Export):
     """SFT rows: `<out>/sft/sft.jsonl` and `sft.parquet` (OpenAI `messages`)."""
 
     type = "sft_export"
+    config: Config
     kind = "sft"
     not_item = "not_an_sft_item"
 
@@ -174,8 +199,9 @@ class SFTExport(_Export):
         out = self.config.out_dir
         _write_bytes(storage.join(out, "sft.jsonl"), _jsonl(rows))
         _write_parquet(storage.join(out, "sft.parquet"), rows)
-        summary = self._summary(rows, lambda r: r["method"],
-                                lambda r: " || ".join(f"{m['role']}: {m['content']}" for m in r["messages"]))
+        summary = self._summary(
+            rows, lambda r: r["method"], lambda r: " || ".join(f"{m['role']}: {m['content']}" for m in r["messages"])
+        )
         summary["rows_by_category"] = dict(Counter(r["category"] for r in rows))
         summary["multi_turn_rows"] = sum(r["turns"] > 1 for r in rows)
         summary["files"] = {"jsonl": storage.join(out, "sft.jsonl"), "parquet": storage.join(out, "sft.parquet")}
@@ -186,6 +212,7 @@ class RLExport(_Export):
     """RL rows: `<out>/rl/rl.parquet` and `rl.jsonl` (verl), `<out>/rl/nemo_gym/<server>.jsonl` (NeMo Gym / NeMo-RL)."""
 
     type = "rl_export"
+    config: Config
     kind = "rl"
     not_item = "not_an_rl_item"
 
@@ -208,10 +235,15 @@ class RLExport(_Export):
             gym.setdefault(server, []).append(gym_row)
         for server, server_rows in gym.items():
             _write_bytes(storage.join(out, "nemo_gym", f"{server}.jsonl"), _jsonl(server_rows))
-        summary = self._summary(rows, lambda r: r["data_source"],
-                                lambda r: f"[{r['reward_model']['ground_truth'][:60]}] {r['prompt'][-1]['content']}")
+        summary = self._summary(
+            rows,
+            lambda r: r["data_source"],
+            lambda r: f"[{r['reward_model']['ground_truth'][:60]}] {r['prompt'][-1]['content']}",
+        )
         summary["rows_by_difficulty"] = dict(Counter(str(r["extra_info"]["difficulty"]) for r in rows))
-        summary["files"] = {"verl_parquet": storage.join(out, "rl.parquet"),
-                            "verl_jsonl": storage.join(out, "rl.jsonl"),
-                            **{f"nemo_gym_{s}": storage.join(out, "nemo_gym", f"{s}.jsonl") for s in gym}}
+        summary["files"] = {
+            "verl_parquet": storage.join(out, "rl.parquet"),
+            "verl_jsonl": storage.join(out, "rl.jsonl"),
+            **{f"nemo_gym_{s}": storage.join(out, "nemo_gym", f"{s}.jsonl") for s in gym},
+        }
         return summary

@@ -11,6 +11,7 @@ The judge has three modes:
   backends that return no logprobs).
 Scores go to `annotations.scores` as `judge_<attribute>`; items under `min_scores` are dropped by attribute.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,6 +65,7 @@ class LLMJudge(GeneratorStage):
     """SFT items -> the same items with judge scores; those under the thresholds dropped."""
 
     type = "llm_judge"
+    config: Config
     prompt_prefix = "judge"
 
     class Config(GeneratorConfig):
@@ -84,19 +86,31 @@ class LLMJudge(GeneratorStage):
             requests = [(ChatRequest(list(d.meta["messages"]), c.sampling), "reward_model") for d in docs]
             per_doc = 1
         elif c.mode == "rating":
-            requests = [self.request("rating", prompt=_last_user(d.meta["messages"]),
-                                     response=d.meta["messages"][-1]["content"]) for d in docs]
+            requests = [
+                self.request(
+                    "rating", prompt=_last_user(d.meta["messages"]), response=d.meta["messages"][-1]["content"]
+                )
+                for d in docs
+            ]
             per_doc = 1
         else:
             one_digit = c.sampling.model_copy(update={"max_tokens": 1, "logprobs": c.top_logprobs, "temperature": 0.0})
-            requests = [self.request("score", one_digit, prompt=_last_user(d.meta["messages"]),
-                                     response=d.meta["messages"][-1]["content"], attribute=a,
-                                     meaning=MEANINGS.get(a, a))
-                        for d in docs for a in c.attributes]
+            requests = [
+                self.request(
+                    "score",
+                    one_digit,
+                    prompt=_last_user(d.meta["messages"]),
+                    response=d.meta["messages"][-1]["content"],
+                    attribute=a,
+                    meaning=MEANINGS.get(a, a),
+                )
+                for d in docs
+                for a in c.attributes
+            ]
             per_doc = len(c.attributes)
         replies = self.ask(requests)
         for n, doc in enumerate(docs):
-            scores, reason = self._scores(replies[n * per_doc:(n + 1) * per_doc])
+            scores, reason = self._scores(replies[n * per_doc : (n + 1) * per_doc])
             if reason is None:
                 reason = next((f"judge_low_{a}" for a, low in c.min_scores.items() if scores.get(a, -1.0) < low), None)
             for attr, value in scores.items():
@@ -104,8 +118,10 @@ class LLMJudge(GeneratorStage):
             if reason:
                 self.reject(doc, reason, doc.text)
                 continue
-            doc.annotations["scores"] = {**(doc.annotations.get("scores") or {}),
-                                         **{f"judge_{a}": round(v, 4) for a, v in scores.items()}}
+            doc.annotations["scores"] = {
+                **(doc.annotations.get("scores") or {}),
+                **{f"judge_{a}": round(v, 4) for a, v in scores.items()},
+            }
             yield self.emit(doc, doc)
 
     def _scores(self, replies: list[ChatReply]) -> tuple[dict[str, float], str | None]:
@@ -133,6 +149,7 @@ class Answerability(GeneratorStage):
     """Closed-QA prompts -> those the judge says can be answered from their passage (Curator's AnswerabilityFilter)."""
 
     type = "answerability"
+    config: Config
     prompt_prefix = "answerability"
 
     class Config(GeneratorConfig):
@@ -144,13 +161,17 @@ class Answerability(GeneratorStage):
 
     def generate(self, docs: list[Document]) -> Iterator[Document]:
         questions = [d.text for d in docs]  # closed QA: the question alone (the passage is `meta.context`)
-        replies = self.ask([self.request("check", context=d.meta["context"], question=q)
-                            for d, q in zip(docs, questions)])
+        replies = self.ask(
+            [self.request("check", context=d.meta["context"], question=q) for d, q in zip(docs, questions)]
+        )
         for doc, reply in zip(docs, replies):
             verdict = yes_no(reply.text) if reply.ok else None
             if verdict is not True:
                 reason = reply_reason(reply) or ("unanswerable" if verdict is False else "answerability_unparsed")
-                self.reject(doc, reason if reason.startswith(("unanswerable", "answerability")) else
-                            f"answerability_{reason}", doc.text)
+                self.reject(
+                    doc,
+                    reason if reason.startswith(("unanswerable", "answerability")) else f"answerability_{reason}",
+                    doc.text,
+                )
                 continue
             yield self.emit(doc, doc)

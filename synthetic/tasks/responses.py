@@ -4,6 +4,7 @@ The reply goes through the LLM layer's post-processor (synthetic/postprocess.py)
 reply, a refusal, a reply cut at max_tokens and one over the length cap each have their own drop reason; a reply
 under `min_reply_tokens` is dropped as too short.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,6 +23,7 @@ class TeacherResponses(GeneratorStage):
     """Prompts ending on a user turn -> the same conversation with the teacher's answer appended."""
 
     type = "sft_responses"
+    config: Config
 
     class Config(GeneratorConfig):
         type: Literal["sft_responses"] = "sft_responses"
@@ -52,8 +54,12 @@ class TeacherResponses(GeneratorStage):
             if reason:
                 self.reject(doc, reason, doc.text)
                 continue
-            step = {"step": f"{self.name}.response", "prompt": key, "model": self.backend.model,
-                    "sampling": c.sampling.as_json()}
+            step = {
+                "step": f"{self.name}.response",
+                "prompt": key,
+                "model": self.backend.model,
+                "sampling": c.sampling.as_json(),
+            }
             doc.meta["messages"] = list(doc.meta["messages"]) + [{"role": "assistant", "content": check.text}]
             doc.meta["generation"] = json.dumps(steps_of(doc) + [step], ensure_ascii=False)
             self.ledger.histogram("responses_by_method", doc.meta.get("method", ""))

@@ -10,6 +10,7 @@
 - instruction following: a base request plus IFEval instructions with kwargs drawn from the registry the
   verifiers implement (ifeval_instructions.py).
 """
+
 from __future__ import annotations
 
 import ast
@@ -44,10 +45,23 @@ CODE_INSTRUCTION = "Write your solution in Python, in one ```python code block."
 
 # ----------------------------------------------------------------------------- exact arithmetic for templates
 
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
-_CMP = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Eq: operator.eq,
-        ast.NotEq: operator.ne}
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_CMP = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
 _FUNCS = {"min": min, "max": max, "abs": abs}
 
 
@@ -153,7 +167,7 @@ def labelled_parts(text: str) -> dict[str, str]:
     parts, spans = {}, list(_FIELD.finditer(text))
     for i, m in enumerate(spans):
         end = spans[i + 1].start() if i + 1 < len(spans) else len(text)
-        parts.setdefault(m.group(1).lower(), text[m.end():end].strip())
+        parts.setdefault(m.group(1).lower(), text[m.end() : end].strip())
     return parts
 
 
@@ -161,6 +175,7 @@ class RLMathPrompts(GeneratorStage):
     """Seeds `seed/rl_math` -> math prompts with a reference answer (`reward_spec` kind math)."""
 
     type = "rl_math_prompts"
+    config: Config
     prompt_prefix = "rl_math"
 
     class Config(GeneratorConfig):
@@ -195,8 +210,15 @@ class RLMathPrompts(GeneratorStage):
 
     def _prompt(self, doc: Document, seed: MathSeed, problem: str, answer: str, steps: list[dict]) -> Document:
         content = f"{problem}\n\n{self.config.instruction}"
-        return self.item(doc, [{"role": "user", "content": content}], "rl_math", seed.category, steps,
-                         reward_spec={"kind": "math", "answer": answer}, inherit_steps=False)
+        return self.item(
+            doc,
+            [{"role": "user", "content": content}],
+            "rl_math",
+            seed.category,
+            steps,
+            reward_spec={"kind": "math", "answer": answer},
+            inherit_steps=False,
+        )
 
     def _from_templates(self, doc: Document, seed: MathSeed) -> Iterator[Document]:
         for template in seed.templates:
@@ -212,8 +234,12 @@ class RLMathPrompts(GeneratorStage):
                     self.reject(doc, "no_valid_draw", template.text)
                     continue
                 problem, answer = drawn
-                step = {"step": f"{self.name}.template", "prompt": f"template:{template.id}", "model": "",
-                        "sampling": json.dumps({"draw": i})}
+                step = {
+                    "step": f"{self.name}.template",
+                    "prompt": f"template:{template.id}",
+                    "model": "",
+                    "sampling": json.dumps({"draw": i}),
+                }
                 yield self.emit(doc, self._prompt(doc, seed, problem, answer, [step]))
 
     def _from_teacher(self, seeds: list[tuple[Document, MathSeed]]) -> Iterator[Document]:
@@ -224,7 +250,7 @@ class RLMathPrompts(GeneratorStage):
                 self.fail(doc, "no_examples")
                 continue
             for i in range(seed.n):
-                shots = examples[i * seed.n_examples:(i + 1) * seed.n_examples] or examples[:seed.n_examples]
+                shots = examples[i * seed.n_examples : (i + 1) * seed.n_examples] or examples[: seed.n_examples]
                 text = "\n\n".join(f"Problem: {q}\nSolution: {s}\nAnswer: {a}" for q, s, a in shots)
                 asked.append((doc, seed, self.request("problem", variant=str(i), examples=text)))
         drafts = []
@@ -248,20 +274,30 @@ class RLMathPrompts(GeneratorStage):
 
             self._verifiers = Verifiers()
         settings = [c.solve_sampling.model_copy(update={"seed": (c.solve_sampling.seed or 0) + j}) for j in range(c.k)]
-        requests = [(ChatRequest([{"role": "user", "content": f"{p}\n\n{c.instruction}"}], s), "rl_math_solve")
-                    for _, _, p, _ in drafts for s in settings]
+        requests = [
+            (ChatRequest([{"role": "user", "content": f"{p}\n\n{c.instruction}"}], s), "rl_math_solve")
+            for _, _, p, _ in drafts
+            for s in settings
+        ]
         replies = self.ask(requests)
         for n, (doc, seed, problem, answer) in enumerate(drafts):
-            sols = replies[n * c.k:(n + 1) * c.k]
+            sols = replies[n * c.k : (n + 1) * c.k]
             spec = {"kind": "math", "answer": answer}
             agree = sum(1 for r in sols if r.ok and self._verifiers.score(r.text, spec).passed)
             self.ledger.histogram("teacher_agreement", f"{agree}/{c.k}")
             if agree / c.k < c.min_agreement:
                 self.reject(doc, "no_majority", problem)
                 continue
-            steps = [self.step_record("problem"), {"step": f"{self.name}.majority", "prompt": "rl_math_solve",
-                                                   "model": self.backend.model, "agreement": f"{agree}/{c.k}",
-                                                   "sampling": settings[0].as_json()}]
+            steps = [
+                self.step_record("problem"),
+                {
+                    "step": f"{self.name}.majority",
+                    "prompt": "rl_math_solve",
+                    "model": self.backend.model,
+                    "agreement": f"{agree}/{c.k}",
+                    "sampling": settings[0].as_json(),
+                },
+            ]
             yield self.emit(doc, self._prompt(doc, seed, problem, answer, steps))
 
     def close(self) -> None:
@@ -282,6 +318,7 @@ def _gsm8k_examples(path: str | None, n: int, rng: random.Random) -> list[tuple[
 
 
 # ----------------------------------------------------------------------------- code
+
 
 class CodeTask(BaseModel):
     """An exercise: its statement, the reference solution, test inputs (stdin text, or call arguments)."""
@@ -318,6 +355,7 @@ class RLCodePrompts(GeneratorStage):
     """Seeds `seed/rl_code` -> code prompts with unit tests (`reward_spec` kind code)."""
 
     type = "rl_code_prompts"
+    config: Config
     prompt_prefix = "rl_code"
 
     class Config(GeneratorConfig):
@@ -357,8 +395,18 @@ class RLCodePrompts(GeneratorStage):
                 self.reject(doc, reason, task.prompt)
                 continue
             content = f"{task.prompt}\n\n{self.config.instruction}"
-            yield self.emit(doc, self.item(doc, [{"role": "user", "content": content}], "rl_code", seed.category, steps,
-                                           reward_spec=spec, inherit_steps=False))
+            yield self.emit(
+                doc,
+                self.item(
+                    doc,
+                    [{"role": "user", "content": content}],
+                    "rl_code",
+                    seed.category,
+                    steps,
+                    reward_spec=spec,
+                    inherit_steps=False,
+                ),
+            )
 
     def _from_teacher(self, seeds: list[tuple[Document, CodeSeed]]) -> list:
         asked = []
@@ -368,8 +416,10 @@ class RLCodePrompts(GeneratorStage):
                 self.fail(doc, "no_example_task")
                 continue
             tests = "\n".join(json.dumps(i) for i in example.inputs)
-            shown = (f"Problem: {example.prompt}\nFunction: {example.fn_name or '(reads stdin)'}\n"
-                     f"Solution:\n```python\n{example.solution.strip()}\n```\nTests:\n{tests}")
+            shown = (
+                f"Problem: {example.prompt}\nFunction: {example.fn_name or '(reads stdin)'}\n"
+                f"Solution:\n```python\n{example.solution.strip()}\n```\nTests:\n{tests}"
+            )
             asked += [(doc, seed, self.request("problem", variant=str(i), example=shown)) for i in range(seed.n)]
         out = []
         for (doc, seed, _), reply in zip(asked, self.ask([r for _, _, r in asked])):
@@ -390,8 +440,9 @@ class RLCodePrompts(GeneratorStage):
             if len(inputs) < self.config.min_tests:
                 self.reject(doc, "too_few_tests", parts["problem"])
                 continue
-            task = CodeTask(id=f"teacher-{len(out)}", prompt=parts["problem"], solution=code.group(1),
-                            inputs=inputs, fn_name=fn)
+            task = CodeTask(
+                id=f"teacher-{len(out)}", prompt=parts["problem"], solution=code.group(1), inputs=inputs, fn_name=fn
+            )
             out.append((doc, seed, task, [self.step_record("problem")]))
         return out
 
@@ -403,8 +454,10 @@ class RLCodePrompts(GeneratorStage):
         outputs = []
         for args in task.inputs:
             if task.fn_name:
-                run = sandbox.run({"main.py": _CALL_RUNNER.format(fn=task.fn_name), "solution.py": task.solution},
-                                  stdin=json.dumps(args))
+                run = sandbox.run(
+                    {"main.py": _CALL_RUNNER.format(fn=task.fn_name), "solution.py": task.solution},
+                    stdin=json.dumps(args),
+                )
             else:
                 run = sandbox.run({"main.py": task.solution}, stdin=str(args))
             if run.outcome != "ok":
@@ -428,6 +481,7 @@ class RLCodePrompts(GeneratorStage):
 
 # ----------------------------------------------------------------------------- instruction following
 
+
 class IFEvalSeed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -443,6 +497,7 @@ class RLIFEvalPrompts(GeneratorStage):
     """Seeds `seed/rl_ifeval` (and, with `from_categories`, earlier prompts) -> prompts with IFEval instructions."""
 
     type = "rl_ifeval_prompts"
+    config: Config
     needs_model = False
 
     class Config(GeneratorConfig):
@@ -451,9 +506,12 @@ class RLIFEvalPrompts(GeneratorStage):
         seed: int = 0
 
     def applies(self, doc: Document) -> bool:
-        return is_seed(doc, "rl_ifeval") or (bool(self.config.from_categories) and is_prompt(doc)
-                                             and not doc.meta.get("reward_spec")
-                                             and doc.meta.get("category") in self.config.from_categories)
+        return is_seed(doc, "rl_ifeval") or (
+            bool(self.config.from_categories)
+            and is_prompt(doc)
+            and not doc.meta.get("reward_spec")
+            and doc.meta.get("category") in self.config.from_categories
+        )
 
     def generate(self, docs: list[Document]) -> Iterator[Document]:
         for doc in docs:
@@ -471,15 +529,29 @@ class RLIFEvalPrompts(GeneratorStage):
             for b, base in enumerate(bases):
                 for i in range(seed.per_prompt):
                     rng = random.Random(f"{self.config.seed}/{doc.id}/{b}/{i}")
-                    ids, kwargs, descriptions = draw_instructions(rng, base, rng.randint(*seed.instructions),
-                                                                  seed.allowed or None)
+                    ids, kwargs, descriptions = draw_instructions(
+                        rng, base, rng.randint(*seed.instructions), seed.allowed or None
+                    )
                     content = base.strip() + " " + " ".join(descriptions)
                     reason = self.length_reason(content)
                     if reason:
                         self.reject(doc, reason, content)
                         continue
                     spec = {"kind": "ifeval", "instruction_id_list": ids, "kwargs": kwargs, "prompt": content}
-                    step = {"step": f"{self.name}.instructions", "prompt": "ifeval_registry", "model": "",
-                            "sampling": json.dumps({"seed": self.config.seed, "draw": [b, i]})}
-                    yield self.emit(doc, self.item(doc, [{"role": "user", "content": content}], "rl_ifeval",
-                                                   seed.category, [step], reward_spec=spec))
+                    step = {
+                        "step": f"{self.name}.instructions",
+                        "prompt": "ifeval_registry",
+                        "model": "",
+                        "sampling": json.dumps({"seed": self.config.seed, "draw": [b, i]}),
+                    }
+                    yield self.emit(
+                        doc,
+                        self.item(
+                            doc,
+                            [{"role": "user", "content": content}],
+                            "rl_ifeval",
+                            seed.category,
+                            [step],
+                            reward_spec=spec,
+                        ),
+                    )

@@ -3,6 +3,7 @@
 Airflow reads AIRFLOW_HOME and configures logging and its ORM at import, so it runs in a
 subprocess with a throw-away home and a sqlite metadata DB; this test process stays clean.
 """
+
 import json
 import os
 import subprocess
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import json, sys
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.db import initdb
@@ -35,7 +36,7 @@ SCRIPT = textwrap.dedent('''
             out[dag_id] = {"state": str(run.state),
                            "tasks": {ti.task_id: str(ti.state) for ti in run.get_task_instances()}}
     print("RESULT " + json.dumps(out))
-''')
+""")
 
 
 def _airflow(tmp_path: Path, *args: str) -> dict:
@@ -49,11 +50,12 @@ def _airflow(tmp_path: Path, *args: str) -> dict:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "CORPUSFORGE_PROGRESS": "0",
     }
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(DAGS), *args], env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(DAGS), *args], env=env, capture_output=True, text=True, timeout=300
+    )
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def _mixture_conf(tmp_path: Path) -> dict:
@@ -62,13 +64,22 @@ def _mixture_conf(tmp_path: Path) -> dict:
     docs = [Document(f"g{i}", f"Question: {r['question']}\nAnswer: {r['answer']}", "math") for i, r in enumerate(rows)]
     storage.write_documents(str(tmp_path / "math" / "data" / "0.parquet"), docs)
     blend = tmp_path / "blend.yaml"
-    blend.write_text(yaml.safe_dump({
-        "name": "dag-mix", "output": str(tmp_path / "ignored-mix"), "seed": 1, "token_budget": 8000,
-        "shard_tokens": 4000, "engine": {"type": "local", "workers": 1}, "progress": False,
-        "tokenizer": {"train_vocab_size": 600, "train_sample_docs": 300},
-        "sources": {"math": {"paths": [str(tmp_path / "math")], "max_epochs": 2}},
-        "phases": [{"name": "only", "fraction": 1.0, "weights": {"math": 1.0}}],
-    }))
+    blend.write_text(
+        yaml.safe_dump(
+            {
+                "name": "dag-mix",
+                "output": str(tmp_path / "ignored-mix"),
+                "seed": 1,
+                "token_budget": 8000,
+                "shard_tokens": 4000,
+                "engine": {"type": "local", "workers": 1},
+                "progress": False,
+                "tokenizer": {"train_vocab_size": 600, "train_sample_docs": 300},
+                "sources": {"math": {"paths": [str(tmp_path / "math")], "max_epochs": 2}},
+                "phases": [{"name": "only", "fraction": 1.0, "weights": {"math": 1.0}}],
+            }
+        )
+    )
     return {"blend": str(blend), "engine": "local", "output": str(tmp_path / "mix"), "overrides": []}
 
 
@@ -76,16 +87,21 @@ def _mixture_conf(tmp_path: Path) -> dict:
 def dag_run(tmp_path_factory) -> tuple[dict, Path]:
     """One Airflow subprocess (importing Airflow costs ~15 s): parse every DAG, then test each one."""
     tmp_path = tmp_path_factory.mktemp("dags")
-    words = "alpha beta gamma delta epsilon zeta eta theta iota".split()
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota"]
     docs = [Document(f"d{i}", "Same text, again." if i % 3 == 0 else f"text about {words[i]}") for i in range(9)]
     storage.write_documents(str(tmp_path / "in" / "0.parquet"), docs[:5])
     storage.write_documents(str(tmp_path / "in" / "1.parquet"), docs[5:])
     pipeline = tmp_path / "p.yaml"
-    pipeline.write_text(yaml.safe_dump({
-        "name": "dag-test", "output": str(tmp_path / "ignored"),
-        "input": {"type": "parquet", "paths": [str(tmp_path / "in" / "*.parquet")]},
-        "stages": [{"type": "exact_dedup", "buckets": 2}],
-    }))
+    pipeline.write_text(
+        yaml.safe_dump(
+            {
+                "name": "dag-test",
+                "output": str(tmp_path / "ignored"),
+                "input": {"type": "parquet", "paths": [str(tmp_path / "in" / "*.parquet")]},
+                "stages": [{"type": "exact_dedup", "buckets": 2}],
+            }
+        )
+    )
     out = tmp_path / "out"
     conf = {"pipeline": str(pipeline), "engine": "local", "output": str(out), "overrides": ["engine.workers=1"]}
     confs = {"corpusforge_web_corpus": conf, "corpusforge_mixture": _mixture_conf(tmp_path)}
