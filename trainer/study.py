@@ -71,6 +71,7 @@ class StudySpec(BaseModel):
         return self
 
 
-def load_study(path: str | Path) -> StudySpec:
-    """Parse and validate STUDY.yaml; relative paths stay relative to the working directory."""
-    return load_yaml_model(path, StudySpec, "study", "`sources`, `target` and `train`")
+def load_study(path: str | Path, overrides: list[str] = ()) -> StudySpec:
+    """Parse, override (`key.sub=value`) and validate STUDY.yaml; relative paths stay relative to the working
+    directory."""
+    return load_yaml_model(path, StudySpec, "study", "`sources`, `target` and `train`", overrides)
