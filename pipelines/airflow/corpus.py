@@ -59,7 +59,7 @@ def credentials(params: dict[str, Any], config: dict[str, Any], gated: bool) -> 
 
 def corpus_dag(pipeline: str | Path, *, dag_id: str | None = None, asset_name: str | None = None,
                schedule: Any = DERIVED, default_args: dict[str, Any] | None = None, llm_gate: bool = False,
-               tags: tuple[str, ...] = ()) -> DAG:
+               llm_poll_seconds: float = 30.0, tags: tuple[str, ...] = ()) -> DAG:
     """The DAG of one pipeline YAML (its segments and global steps are read when the DAG file is parsed)."""
     path = packaged(pipeline)
     config = load_pipeline(path)
@@ -82,7 +82,7 @@ def corpus_dag(pipeline: str | Path, *, dag_id: str | None = None, asset_name: s
     with DAG(dag_id=dag_id or f"corpusforge_{name.replace('-', '_')}", schedule=schedule, catchup=False,
              params=params, default_args={**DEFAULT_ARGS, **(default_args or {})},
              tags=["corpusforge", *tags], doc_md=_doc(path, shape), max_active_runs=1) as dag:
-        _build(path, shape, asset, llm_gate)
+        _build(path, shape, asset, llm_gate, llm_poll_seconds)
     return dag
 
 
@@ -93,7 +93,7 @@ def _doc(path: str, shape: PipelineShape) -> str:
             "A retried or cleared task reruns only shards whose output has not committed.")
 
 
-def _build(path: str, shape: PipelineShape, asset, gated: bool) -> None:
+def _build(path: str, shape: PipelineShape, asset, gated: bool, poll_seconds: float) -> None:
     expected = shape.to_json()
 
     @task
@@ -163,7 +163,8 @@ def _build(path: str, shape: PipelineShape, asset, gated: bool) -> None:
     if gated:
         from corpusforge.pipelines.airflow.triggers import LLMEndpointSensor
 
-        head = LLMEndpointSensor(task_id="wait_for_llm", conn_id="{{ params.llm_conn_id }}", poll_interval=30)
+        head = LLMEndpointSensor(task_id="wait_for_llm", conn_id="{{ params.llm_conn_id }}",
+                                 poll_interval=poll_seconds)
     planned = plan()
     if head is not None:
         head >> planned

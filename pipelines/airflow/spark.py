@@ -37,8 +37,10 @@ class CorpusforgeSparkSubmitOperator(SparkSubmitOperator):
 
     template_fields = (*SparkSubmitOperator.template_fields, "aws_conn_id")
 
-    def __init__(self, *, conn_id: str = "spark_default", aws_conn_id: str = DEFAULT_AWS_CONN, **kwargs: Any):
-        super().__init__(conn_id=conn_id, **kwargs)
+    def __init__(self, *, conn_id: str = "spark_default", aws_conn_id: str = DEFAULT_AWS_CONN,
+                 conf: dict[str, Any] | None = None, **kwargs: Any):
+        # Spark's INFO lines would bury the run's own in the task log.
+        super().__init__(conn_id=conn_id, conf={"spark.log.level": "WARN", **(conf or {})}, **kwargs)
         self.spark_conn_id, self.aws_conn_id = conn_id, aws_conn_id
 
     def execute(self, context) -> None:
