@@ -1,4 +1,5 @@
-"""Airflow DAG `corpusforge_score`: quality scoring and decontamination of the web lane's output (pipelines/configs/score.yaml), one mapped task per input shard.
+"""Airflow DAG `corpusforge_score`: quality scoring and decontamination of the web lane's output
+(pipelines/configs/score.yaml), one mapped task per input shard; it runs when the web lane publishes.
 
 Built by corpusforge's factory (`corpusforge.pipelines.airflow.corpus`); no DAG while the YAML is absent.
 """

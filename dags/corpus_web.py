@@ -1,4 +1,5 @@
-"""Airflow DAG `corpusforge_web`: the Common Crawl web lane (pipelines/configs/web.yaml), one mapped task per input shard.
+"""Airflow DAG `corpusforge_web`: the Common Crawl web lane (pipelines/configs/web.yaml), one mapped task per
+input shard.
 
 Built by corpusforge's factory (`corpusforge.pipelines.airflow.corpus`); no DAG while the YAML is absent.
 """

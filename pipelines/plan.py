@@ -21,8 +21,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corpusforge.core.config import ConfigError
-from corpusforge.pipelines.runner import (RunResult, SegmentTask, _check_resume, _resolve, build_stages,
-                                          finalize_run, plan_tasks, run_segment_task, segments_of, task_committed)
+from corpusforge.pipelines.runner import (
+    RunResult,
+    SegmentTask,
+    _check_resume,
+    _resolve,
+    build_stages,
+    finalize_run,
+    plan_tasks,
+    run_segment_task,
+    segments_of,
+    task_committed,
+)
 from corpusforge.pipelines.schema import PipelineConfig, validate_pipeline
 from corpusforge.stages.base import GlobalStep
 

@@ -181,7 +181,7 @@ class StudyPlan:
                 "configs": [c.model_dump(mode="json") for c in self.configs]}
 
     @classmethod
-    def from_json(cls, data: dict) -> "StudyPlan":
+    def from_json(cls, data: dict) -> StudyPlan:
         return cls(data["names"], data["priors"], data["mixtures"],
                    [TrainConfig.model_validate(c) for c in data["configs"]])
 

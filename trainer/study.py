@@ -1,6 +1,7 @@
 """STUDY.yaml: a RegMix-style mixture ablation, validated before any proxy trains."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,7 +72,7 @@ class StudySpec(BaseModel):
         return self
 
 
-def load_study(path: str | Path, overrides: list[str] = ()) -> StudySpec:
+def load_study(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
     """Parse, override (`key.sub=value`) and validate STUDY.yaml; relative paths stay relative to the working
     directory."""
-    return load_yaml_model(path, StudySpec, "study", "`sources`, `target` and `train`", overrides)
+    return load_yaml_model(path, StudySpec, "study", "`sources`, `target` and `train`", list(overrides))

@@ -14,14 +14,15 @@ import fcntl
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any
 
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from corpusforge.pipelines.airflow.catalog import asset_schedule, packaged, study_asset, upstream_assets
 from corpusforge.pipelines.airflow.connections import DEFAULT_AWS_CONN, environment, storage_env
-from corpusforge.pipelines.airflow.corpus import DEFAULT_ARGS
+from corpusforge.pipelines.airflow.corpus import DEFAULT_ARGS, run_params
 
 DEFAULT_POOL = "corpusforge_gpus"
 # Checkpoints per proxy when the study sets none, so a retried proxy loses at most this share of its steps.
@@ -54,18 +55,16 @@ def claim_device(devices: list[str], lock_dir: str | None = None) -> Iterator[st
     os.makedirs(folder, exist_ok=True)
     while True:
         for device in devices:
-            handle = open(os.path.join(folder, device.replace(":", "_") + ".lock"), "w")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            try:
-                yield device
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                handle.close()
-            return
+            with open(os.path.join(folder, device.replace(":", "_") + ".lock"), "w") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                try:
+                    yield device
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                return
         # More proxies than devices on this host: the pool is larger than the GPUs it stands for.
         time.sleep(CLAIM_WAIT_S)
 
@@ -101,10 +100,11 @@ def ablation_dag(study: str, *, dag_id: str = "corpusforge_ablation", pool: str 
              doc_md=__doc__) as dag:
 
         @task
-        def plan(params: dict | None = None) -> list[dict]:
+        def plan() -> list[dict]:
             """Export the sources (once), sample the mixtures; returns one entry per proxy to map over."""
             from corpusforge.trainer.ablate import plan_study
 
+            params = run_params()
             run_spec = load_run_study(params["study"], list(params["overrides"]))
             with environment(storage_env(params["aws_conn_id"])):
                 study_plan = plan_study(run_spec)
@@ -119,11 +119,12 @@ def ablation_dag(study: str, *, dag_id: str = "corpusforge_ablation", pool: str 
                     for i, w in enumerate(study_plan.mixtures)]
 
         @task(pool=pool, pool_slots=1, map_index_template="{{ proxy_label }}", execution_timeout=timedelta(hours=24))
-        def train_proxy(proxy: dict, study_plan: dict, params: dict | None = None) -> dict:
+        def train_proxy(proxy: dict, study_plan: dict) -> dict:
             """Train one proxy on a device no other proxy holds; a retry resumes from the proxy's checkpoint."""
             from corpusforge.trainer.ablate import StudyPlan
             from corpusforge.trainer.train import checkpoint_step, train
 
+            params = run_params()
             i = proxy["index"]
             get_current_context()["proxy_label"] = f"proxy {i:03d} " + " ".join(  # type: ignore[typeddict-unknown-key]
                 f"{n}={w:.2f}" for n, w in proxy["weights"].items())
@@ -135,7 +136,7 @@ def ablation_dag(study: str, *, dag_id: str = "corpusforge_ablation", pool: str 
                     "val_losses": result.val_losses}
 
         @task(outlets=[asset])
-        def recommend(study_json: dict, study_plan: dict, proxies: list[dict], params: dict | None = None) -> dict:
+        def recommend(study_json: dict, study_plan: dict, proxies: list[dict]) -> dict:
             """Regress loss on mixture weights, recommend a mixture, write the report; publishes the study asset."""
             import json
 
@@ -146,6 +147,7 @@ def ablation_dag(study: str, *, dag_id: str = "corpusforge_ablation", pool: str 
             from corpusforge.trainer.study import StudySpec
             from corpusforge.trainer.train import load_result
 
+            params = run_params()
             run_spec = StudySpec.model_validate(study_json)
             loaded = StudyPlan.from_json(study_plan)
             with environment(storage_env(params["aws_conn_id"])):
@@ -164,7 +166,7 @@ def ablation_dag(study: str, *, dag_id: str = "corpusforge_ablation", pool: str 
             get_current_context()["outlet_events"][asset].extra = json.loads(json.dumps(summary))
             return summary
 
-        planned = plan()
-        trained = train_proxy.partial(study_plan=planned["plan"]).expand(proxy=planned)
+        planned: Any = plan()  # XComArgs: Airflow checks this wiring when the file is parsed
+        trained: Any = train_proxy.partial(study_plan=planned["plan"]).expand(proxy=planned)
         recommend(planned["study"], planned["plan"], trained)
     return dag

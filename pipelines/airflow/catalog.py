@@ -7,9 +7,9 @@ when scoring publishes. Pipelines whose YAML is not there (a lane still being wr
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 from airflow.sdk import Asset

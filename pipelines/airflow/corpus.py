@@ -15,22 +15,41 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from airflow.sdk import DAG, Param, get_current_context, task
 
-from corpusforge.pipelines.airflow.catalog import (CORPUS_PIPELINES, SYNTHETIC_PIPELINES, asset_schedule, packaged,
-                                                   pipeline_asset, pipeline_yaml, upstream_assets)
-from corpusforge.pipelines.airflow.connections import (DEFAULT_AWS_CONN, DEFAULT_LLM_CONN, environment, llm_endpoint,
-                                                       point_at_endpoint, storage_env)
+from corpusforge.pipelines.airflow.catalog import (
+    CORPUS_PIPELINES,
+    SYNTHETIC_PIPELINES,
+    asset_schedule,
+    packaged,
+    pipeline_asset,
+    pipeline_yaml,
+    upstream_assets,
+)
+from corpusforge.pipelines.airflow.connections import (
+    DEFAULT_AWS_CONN,
+    DEFAULT_LLM_CONN,
+    environment,
+    llm_endpoint,
+    point_at_endpoint,
+    storage_env,
+)
 from corpusforge.pipelines.plan import PipelineShape, Shard, describe
 from corpusforge.pipelines.schema import PipelineConfig, load_pipeline
 
 DEFAULT_ARGS: dict[str, Any] = {"retries": 2, "retry_delay": timedelta(minutes=1)}
 DERIVED = "derived"  # schedule: on the assets of the named pipelines this one reads (catalog.upstream_assets)
+
+
+def run_params() -> dict[str, Any]:
+    """The params of the DAG run the current task belongs to."""
+    return dict(get_current_context()["params"])
 
 
 def run_config(pipeline: str, params: dict[str, Any]) -> PipelineConfig:
@@ -97,7 +116,7 @@ def _build(path: str, shape: PipelineShape, asset, gated: bool, poll_seconds: fl
     expected = shape.to_json()
 
     @task
-    def plan(params: dict | None = None) -> list[dict]:
+    def plan() -> list[dict]:
         """Validate the YAML with the run's params and list the shards (one per input file).
 
         Returns the shards (what the segments map over); the config and start time go to XComs `config` and
@@ -105,6 +124,7 @@ def _build(path: str, shape: PipelineShape, asset, gated: bool, poll_seconds: fl
         """
         from corpusforge.pipelines.plan import check_shape, plan_run
 
+        params = run_params()
         cfg = run_config(path, params)
         check_shape(cfg, expected)
         with credentials(params, cfg.model_dump(mode="json"), gated) as config:
@@ -115,37 +135,41 @@ def _build(path: str, shape: PipelineShape, asset, gated: bool, poll_seconds: fl
         return [asdict(s) for s in shards]
 
     @task
-    def build_index(config: dict, stage: str, params: dict | None = None) -> dict:
+    def build_index(config: dict, stage: str) -> dict:
         """Build the stage's index once (it is stored under the output); tasks get the config that points at it."""
         from corpusforge.pipelines.plan import build_index as build
 
+        params = run_params()
         with credentials(params, config, gated) as cfg:
             return build(cfg, stage)
 
     @task(map_index_template="{{ shard_label }}")
-    def segment(config: dict, index: int, shard: dict, params: dict | None = None) -> dict:
+    def segment(config: dict, index: int, shard: dict) -> dict:
         """One shard through one segment; committed shards (an earlier try or run) return at once."""
         from corpusforge.pipelines.plan import run_shard
 
+        params = run_params()
         one = Shard(**shard)
         get_current_context()["shard_label"] = one.label  # type: ignore[typeddict-unknown-key]
         with credentials(params, config, gated) as cfg:
             return asdict(run_shard(cfg, index, one))
 
     @task
-    def resolve(config: dict, step: str, shards: list[dict], params: dict | None = None) -> None:
+    def resolve(config: dict, step: str, shards: list[dict]) -> None:
         """The global step's decision over every shard (once: a committed resolve returns at once)."""
         from corpusforge.pipelines.plan import resolve as run_resolve
 
+        params = run_params()
         with credentials(params, config, gated) as cfg:
             run_resolve(cfg, step, [Shard(**s) for s in shards])
 
     @task(outlets=[asset])
-    def finalize(config: dict, shards: list[dict], started: float, params: dict | None = None) -> dict:
+    def finalize(config: dict, shards: list[dict], started: float) -> dict:
         """stats.json, manifest.json and report.html; publishes the output asset with the run's figures."""
         from corpusforge.core import storage
         from corpusforge.pipelines.plan import finalize as run_finalize
 
+        params = run_params()
         with credentials(params, config, gated) as cfg:
             result = run_finalize(cfg, [Shard(**s) for s in shards], started, "airflow")
             stats = json.loads(storage.read_text(result.stats_path))
@@ -165,13 +189,13 @@ def _build(path: str, shape: PipelineShape, asset, gated: bool, poll_seconds: fl
 
         head = LLMEndpointSensor(task_id="wait_for_llm", conn_id="{{ params.llm_conn_id }}",
                                  poll_interval=poll_seconds)
-    planned = plan()
+    planned: Any = plan()  # XComArgs: the TaskFlow wiring below is checked by Airflow when the file is parsed
     if head is not None:
         head >> planned
     config = planned["config"]
     for stage in shape.indexes:
         config = build_index.override(task_id=f"index_{stage}")(config, stage)
-    previous = None
+    previous: Any = None
     for seg in shape.segments:
         label = "_to_".join(dict.fromkeys([seg.stages[0], seg.stages[-1]]))
         shards_done = segment.override(task_id=f"seg{seg.index}_{label}", doc_md=" → ".join(seg.stages)) \

@@ -13,7 +13,7 @@ from airflow.sdk import DAG, Param, get_current_context, task
 
 from corpusforge.pipelines.airflow.catalog import asset_schedule, mixture_asset, packaged, upstream_assets
 from corpusforge.pipelines.airflow.connections import DEFAULT_AWS_CONN, environment, storage_env
-from corpusforge.pipelines.airflow.corpus import DEFAULT_ARGS
+from corpusforge.pipelines.airflow.corpus import DEFAULT_ARGS, run_params
 
 
 def blend_overrides(params: dict[str, Any]) -> list[str]:
@@ -57,18 +57,20 @@ def mixture_dag(blend: str, *, dag_id: str = "corpusforge_mixture", schedule: An
              doc_md=__doc__) as dag:
 
         @task
-        def validate(params: dict | None = None) -> dict:
+        def validate() -> dict:
             """Load the blend with the run's overrides; fails before any work if a setting is wrong."""
             from corpusforge.mixtures.spec import load_blend as load
 
+            params = run_params()
             return load(packaged(params["blend"]), blend_overrides(params)).model_dump(mode="json")
 
         @task(execution_timeout=timedelta(hours=24), outlets=[asset])
-        def mix(blend_spec: dict, params: dict | None = None) -> dict:
+        def mix(blend_spec: dict) -> dict:
             """Tokenize, schedule and write the shards; publishes the shards' asset with their manifest."""
             from corpusforge.mixtures.export import run_mix
             from corpusforge.mixtures.spec import validate_blend
 
+            params = run_params()
             with environment(storage_env(params["aws_conn_id"])):
                 result = run_mix(validate_blend(blend_spec))
             manifest = result.manifest
@@ -77,8 +79,10 @@ def mixture_dag(blend: str, *, dag_id: str = "corpusforge_mixture", schedule: An
                 "phases": {p.name: {"tokens": p.tokens, "shards": len(p.shards), "shares": p.shares,
                                     "max_share_error": p.max_share_error} for p in manifest.phases},
             }
-            get_current_context()["outlet_events"][asset].extra = {**summary, "blended": triggering_runs()}
+            extra: dict[str, Any] = {**summary, "blended": triggering_runs()}
+            get_current_context()["outlet_events"][asset].extra = extra
             return summary
 
-        mix(validate())
+        spec_json: Any = validate()
+        mix(spec_json)
     return dag

@@ -17,8 +17,8 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import DAG, BaseHook, Param, get_current_context, task
 
 from corpusforge.pipelines.airflow.catalog import packaged, pipeline_asset, pipeline_yaml
-from corpusforge.pipelines.airflow.connections import DEFAULT_AWS_CONN, storage_env
-from corpusforge.pipelines.airflow.corpus import DEFAULT_ARGS, run_config
+from corpusforge.pipelines.airflow.connections import DEFAULT_AWS_CONN, environment, storage_env
+from corpusforge.pipelines.airflow.corpus import DEFAULT_ARGS, run_config, run_params
 
 
 def spark_master(conn_id: str) -> str:
@@ -77,8 +77,9 @@ def spark_submit_dag(pipeline: str, *, dag_id: str | None = None, asset_name: st
              tags=["corpusforge", "spark"], doc_md=__doc__) as dag:
 
         @task
-        def validate(params: dict | None = None) -> list[str]:
+        def validate() -> list[str]:
             """The YAML with the run's params, checked before anything is submitted; returns the application args."""
+            params = run_params()
             cfg = run_config(path, {**params, "engine": "spark"})
             args = ["run", path, "--engine", "spark", "--set", f"output={cfg.output}"]
             if params.get("input"):
@@ -87,17 +88,17 @@ def spark_submit_dag(pipeline: str, *, dag_id: str | None = None, asset_name: st
                 args += ["--set", item]
             return args
 
-        args = validate()
+        args: Any = validate()
         submit = CorpusforgeSparkSubmitOperator(
             task_id="spark_submit", application=cli_entry(), conn_id=spark_conn_id, name=f"corpusforge-{name}",
             application_args=args, aws_conn_id="{{ params.aws_conn_id }}")
 
         @task(outlets=[asset])
-        def publish(args: list[str], params: dict | None = None) -> dict:
+        def publish(args: list[str]) -> dict:
             """Read the run's stats.json and publish the pipeline's asset."""
             from corpusforge.core import storage
-            from corpusforge.pipelines.airflow.connections import environment
 
+            params = run_params()
             output = next(a.split("=", 1)[1] for a in args if a.startswith("output="))
             with environment(storage_env(params["aws_conn_id"])):
                 stats = json.loads(storage.read_text(storage.join(output, "stats.json")))

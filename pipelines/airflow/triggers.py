@@ -7,9 +7,11 @@ the server answers 200, or with `healthy: false` at its timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, AsyncIterator
+from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -32,10 +34,9 @@ async def check_health(endpoint: LLMEndpoint) -> dict[str, Any] | None:
                 continue
             if response.status_code == 200:
                 models: list[str] = []
-                try:
+                # /health answers plain text or nothing: being up is what counts.
+                with contextlib.suppress(ValueError, AttributeError, KeyError, TypeError):
                     models = [m["id"] for m in response.json().get("data", [])]
-                except (ValueError, AttributeError, KeyError, TypeError):
-                    pass  # /health answers plain text or nothing: being up is what counts
                 return {"path": path, "models": models}
     return None
 

@@ -54,7 +54,10 @@ def main() -> None:
 
     out["synthetic"] = session.test("test_synthetic", {"output": str(Path("runs/synthetic").resolve())})
 
-    out["spark"] = session.test("test_spark_submit", {"output": str(Path("runs/web-spark").resolve())})
+    one_warc = str(sorted(Path("sample/warc").resolve().glob("*.warc.gz"))[0])
+    out["spark"] = session.test("test_spark_submit", {"output": str(Path("runs/web-spark").resolve()),
+                                                      "input": [one_warc]})
+    out["spark"]["input"] = one_warc
     out["web"]["documents"] = _documents("runs/web")
     print("RESULT " + json.dumps(out, default=str))
 
@@ -90,9 +93,8 @@ class Session:
         }
 
     def asset_events(self, name: str) -> list[dict]:
-        from sqlalchemy import select
-
         from airflow.models.asset import AssetEvent, AssetModel
+        from sqlalchemy import select
 
         self.db.expire_all()
         rows = self.db.scalars(select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
@@ -130,9 +132,8 @@ class Session:
     def _execute(self, run):
         """dag.test()'s loop (airflow.sdk.definitions.dag.DAG.test) over a run the scheduler created."""
         from airflow.sdk.definitions.dag import _run_task
-        from airflow.utils.state import DagRunState, TaskInstanceState
-
         from airflow.serialization.serialized_objects import DagSerialization
+        from airflow.utils.state import DagRunState, TaskInstanceState
 
         dag = self.bag.dags[run.dag_id]
         run.dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))

@@ -6,7 +6,7 @@ has started writing; the marker file makes the second try pass, so a retry shows
 from __future__ import annotations
 
 import os
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Stage, StageConfig
