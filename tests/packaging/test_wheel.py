@@ -3,6 +3,7 @@
 Built from the checkout, installed into a fresh venv that sees the project's dependencies but not its editable
 install, and every module imported from there.
 """
+import os
 import subprocess
 import sys
 import venv
@@ -60,6 +61,9 @@ def test_every_module_imports_from_the_installed_wheel(wheel, tmp_path):
               "    f = importlib.import_module(m).__file__\n"
               "    assert f.startswith(sys.prefix), (m, f)\n"
               "print(len(mods))\n")
-    res = subprocess.run([str(py), "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    # The Airflow DAG factories import Airflow, which writes under AIRFLOW_HOME (~/airflow unless set).
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow_home")}
+    res = subprocess.run([str(py), "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                         env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     assert int(res.stdout.split()[-1]) == len(modules) > 80
