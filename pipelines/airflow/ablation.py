@@ -9,12 +9,6 @@ its host with a lock file, so two proxies never share a GPU, and a retried proxy
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-import tempfile
-import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,50 +17,11 @@ from airflow.sdk import DAG, Param, get_current_context, task
 from corpusforge.pipelines.airflow.catalog import asset_schedule, packaged, study_asset, upstream_assets
 from corpusforge.pipelines.airflow.connections import DEFAULT_AWS_CONN, environment, storage_env
 from corpusforge.pipelines.airflow.corpus import DEFAULT_ARGS, run_params
+from corpusforge.pipelines.airflow.devices import claim_device, study_devices
 
 DEFAULT_POOL = "corpusforge_gpus"
 # Checkpoints per proxy when the study sets none, so a retried proxy loses at most this share of its steps.
 CHECKPOINTS_PER_PROXY = 10
-CLAIM_WAIT_S = 5.0
-
-
-def study_devices(spec) -> list[str]:
-    """The devices the study's proxies train on: `devices`, else `train.device`, else every GPU, else the CPU."""
-    if spec.devices:
-        return list(spec.devices)
-    if spec.train.get("device", "auto") != "auto":
-        return [spec.train["device"]]
-    import torch
-
-    return [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
-
-
-def device_pool_slots() -> int:
-    """Slots for the proxies' pool on this host: one per GPU, one on a CPU-only worker."""
-    import torch
-
-    return max(1, torch.cuda.device_count())
-
-
-@contextlib.contextmanager
-def claim_device(devices: list[str], lock_dir: str | None = None) -> Iterator[str]:
-    """Hold one of `devices` that no other process of this host holds (an exclusive lock file per device)."""
-    folder = lock_dir or os.path.join(tempfile.gettempdir(), "corpusforge-devices")
-    os.makedirs(folder, exist_ok=True)
-    while True:
-        for device in devices:
-            with open(os.path.join(folder, device.replace(":", "_") + ".lock"), "w") as handle:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                try:
-                    yield device
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
-                return
-        # More proxies than devices on this host: the pool is larger than the GPUs it stands for.
-        time.sleep(CLAIM_WAIT_S)
 
 
 def load_run_study(path: str, overrides: list[str]):
