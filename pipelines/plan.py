@@ -5,8 +5,9 @@ and show every unit separately:
 
     describe(config)        the shape, known from the YAML alone: segments, the global step each one ends with,
                             and the stages that build an index before any task runs (decontamination)
-    plan_run(config)        the shards (one per input file), recorded beside the output
-    build_index(config, s)  stage s's `before_run` (the decontamination index); returns the config the tasks get
+    plan_run(config)        the shards (one per input file, or byte range of a large one), recorded beside the output
+    prepare_stage(config, s) stage s's `before_run` (the decontamination index, an LLM stage's request cache);
+                            returns the config the tasks get
     run_shard(...)          one shard through one segment; a no-op when its commit marker exists
     resolve(config, step)   one global step's resolve on an engine (once: it commits a marker)
     finalize(...)           stats.json, manifest.json and report.html from the committed ledgers
@@ -20,13 +21,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from corpusforge.core import storage
 from corpusforge.core.config import ConfigError
+from corpusforge.core.lease import Lease
 from corpusforge.pipelines.runner import (
+    InputTask,
     RunResult,
     SegmentTask,
     _check_resume,
     _resolve,
     build_stages,
+    check_input_paths,
     finalize_run,
     plan_tasks,
     run_segment_task,
@@ -34,7 +39,7 @@ from corpusforge.pipelines.runner import (
     task_committed,
 )
 from corpusforge.pipelines.schema import PipelineConfig, validate_pipeline
-from corpusforge.stages.base import GlobalStep
+from corpusforge.stages.base import ByteRange, GlobalStep
 
 
 @dataclass(frozen=True)
@@ -53,35 +58,49 @@ class Segment:
 
 @dataclass(frozen=True)
 class PipelineShape:
-    """What a scheduler needs before any input is listed: the segments, global steps and index builds."""
+    """What a scheduler needs before any input is listed: the segments, global steps and stage preparations."""
 
     name: str
     segments: list[Segment]
-    indexes: list[str] = field(default_factory=list)  # stages with a `before_run` (built once, before any shard)
+    prepares: list[str] = field(default_factory=list)  # stages with a `before_run` (once, before any shard)
 
     @property
     def global_steps(self) -> list[str]:
         return [s.resolves for s in self.segments if s.resolves]
 
     def to_json(self) -> dict[str, Any]:
-        return {"segments": [[s.stages, s.resolves] for s in self.segments], "indexes": self.indexes}
+        return {"segments": [[s.stages, s.resolves] for s in self.segments], "prepares": self.prepares}
 
 
 @dataclass(frozen=True)
 class Shard:
-    """One input of the run: its task id (position in the sorted input list) and what it reads."""
+    """One unit of input: its task id (position in the sorted input list) and the file (or byte range) it reads."""
 
     task_id: str
     input: str
+    start: int = 0
+    end: int | None = None  # a byte range of a large file; None with start 0: the whole file
+
+    @property
+    def part(self) -> ByteRange:
+        return ByteRange(self.start, self.end)
 
     @property
     def label(self) -> str:
-        """`<task id> <file name>`: what the Airflow grid shows for the shard's mapped task."""
-        return f"{self.task_id} {self.input.rstrip('/').rsplit('/', 1)[-1]}"
+        """`<task id> <file name>` (and the byte range of a split file): what the Airflow grid shows."""
+        name = self.input.rstrip("/").rsplit("/", 1)[-1]
+        return f"{self.task_id} {name}" if self.part.whole else f"{self.task_id} {name} [{self.start}:{self.end or ''}]"
+
+    @classmethod
+    def of(cls, task: InputTask) -> Shard:
+        return cls(task.task_id, task.path, task.part.start, task.part.end)
+
+    def input_task(self) -> InputTask:
+        return InputTask(self.task_id, self.input, self.part)
 
 
 def describe(config: PipelineConfig) -> PipelineShape:
-    """The pipeline's segments, global steps and index builds (no input is read)."""
+    """The pipeline's segments, global steps and stage preparations (no input is read)."""
     _, stages = build_stages(config)
     segments = []
     bounds = segments_of(stages)
@@ -90,33 +109,40 @@ def describe(config: PipelineConfig) -> PipelineShape:
         resolves = last.name if i < len(bounds) - 1 and isinstance(last, GlobalStep) else None
         names = [s.name for s in stages[start:end]]
         segments.append(Segment(i, names if i else [config.input.type, *names], resolves))
-    indexes = [s.name for s in stages if hasattr(s, "before_run")]
-    return PipelineShape(config.name, segments, indexes)
+    prepares = [s.name for s in stages if hasattr(s, "before_run")]
+    return PipelineShape(config.name, segments, prepares)
 
 
 def check_shape(config: PipelineConfig, expected: dict[str, Any]) -> None:
     """Refuse a config whose segments differ from the ones a scheduler built its graph from."""
     found = describe(config).to_json()
     if found != expected:
-        raise ConfigError(f"stages: this run's pipeline has segments {found['segments']} and index builds "
-                          f"{found['indexes']}, but the DAG was built for {expected['segments']} and "
-                          f"{expected['indexes']}; a DAG's global steps are fixed when its file is parsed")
+        raise ConfigError(f"stages: this run's pipeline has segments {found['segments']} and stage preparations "
+                          f"{found['prepares']}, but the DAG was built for {expected['segments']} and "
+                          f"{expected['prepares']}; a DAG's global steps are fixed when its file is parsed")
 
 
 def plan_run(config: PipelineConfig) -> list[Shard]:
-    """The run's shards; records the pipeline beside the output (a different pipeline there is refused)."""
-    shards = [Shard(tid, path) for tid, path in plan_tasks(config)]
-    _check_resume(config)
+    """The run's shards, after checking every path the config names; records the pipeline beside the output.
+
+    A different pipeline recorded there is refused, and so is an output another run holds the lease of (a
+    `corpusforge run` writing it): the plan takes the lease while it checks and sweeps a killed run's temporaries.
+    """
+    check_input_paths(config)
+    shards = [Shard.of(t) for t in plan_tasks(config)]
+    with Lease(config.output, what=f"airflow plan of pipeline {config.name}"):
+        _check_resume(config)
+        storage.sweep_temps(config.output)
     return shards
 
 
-def build_index(config: dict[str, Any], stage: str) -> dict[str, Any]:
-    """Run `before_run` of the named stage (once: it stores what it built); returns the config tasks must get."""
+def prepare_stage(config: dict[str, Any], stage: str) -> dict[str, Any]:
+    """Run `before_run` of the named stage (an index is built once and stored); returns the config tasks must get."""
     cfg = validate_pipeline(config)
     _, stages = build_stages(cfg)
     match = [s for s in stages if s.name == stage and hasattr(s, "before_run")]
     if not match:
-        raise ConfigError(f"stages: no stage named {stage!r} builds an index")
+        raise ConfigError(f"stages: no stage named {stage!r} has a `before_run`")
     match[0].before_run(cfg.output)
     # The stage's config object is the pipeline's own, so what before_run recorded (the index path) is in the dump.
     return cfg.model_dump(mode="json")
@@ -134,7 +160,7 @@ class ShardOutcome:
 
 def run_shard(config: dict[str, Any], segment: int, shard: Shard) -> ShardOutcome:
     """Run one shard through one segment and commit it; a committed shard returns at once."""
-    task = SegmentTask(config, segment, shard.task_id, shard.input)
+    task = SegmentTask(config, segment, shard.task_id, shard.input, shard.part)
     if task_committed(task):
         return ShardOutcome(shard.task_id, segment, False, 0.0)
     t0 = time.perf_counter()
@@ -144,7 +170,6 @@ def run_shard(config: dict[str, Any], segment: int, shard: Shard) -> ShardOutcom
 
 def resolve(config: dict[str, Any], step: str, shards: list[Shard]) -> None:
     """Resolve the named global step over every shard's prepared files, on the config's engine."""
-    from corpusforge.core import storage
     from corpusforge.pipelines.engines.base import make_engine
 
     cfg = validate_pipeline(config)
@@ -159,4 +184,4 @@ def resolve(config: dict[str, Any], step: str, shards: list[Shard]) -> None:
 
 def finalize(config: dict[str, Any], shards: list[Shard], started: float, engine: str) -> RunResult:
     """stats.json, manifest.json and report.html of a run whose shards have all committed."""
-    return finalize_run(validate_pipeline(config), [(s.task_id, s.input) for s in shards], engine, started)
+    return finalize_run(validate_pipeline(config), [s.input_task() for s in shards], engine, started)

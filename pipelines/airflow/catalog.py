@@ -14,8 +14,9 @@ from pathlib import Path
 import yaml
 from airflow.sdk import Asset
 
-# The corpus lanes and the passes over their outputs, in the order the design card lists them.
-CORPUS_PIPELINES = ("web", "code", "math", "score")
+# The corpus lanes, then the passes over their outputs (scoring, repository packing).
+CORPUS_LANES = ("web", "code", "math")
+CORPUS_PIPELINES = (*CORPUS_LANES, "score", "code_repo", "math-score")
 # LLM generation: gated on the LLM endpoint's health check.
 SYNTHETIC_PIPELINES = ("rephrase", "sft", "rl")
 ASSET_GROUP = "corpusforge"

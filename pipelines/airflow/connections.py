@@ -113,24 +113,37 @@ def llm_endpoint(conn_id: str = DEFAULT_LLM_CONN) -> LLMEndpoint:
     return endpoint_from_connection(conn)
 
 
-def point_at_endpoint(config: dict[str, Any], endpoint: LLMEndpoint) -> tuple[dict[str, Any], dict[str, str]]:
-    """The pipeline config with every OpenAI-compatible backend pointed at the endpoint, and the key variables.
+# The backend types of synthetic/backends: an LLM stage's `backend` mapping names one of them.
+BACKEND_TYPES = ("openai", "embedded", "vllm_offline")
 
-    A backend is any mapping with `type: openai` (synthetic/backends); its `base_url` (and `model`, when the
-    connection names one) come from the connection, and its key from the variable its `api_key_env` names.
+
+def point_at_endpoint(config: dict[str, Any], endpoint: LLMEndpoint) -> tuple[dict[str, Any], dict[str, str]]:
+    """The pipeline config with every LLM backend served by the endpoint, and the variables holding its key.
+
+    An OpenAI-compatible backend (`type: openai`) keeps its settings and gets the connection's `base_url` (and
+    `model`, when the connection names one). An in-process backend (the embedded demo model, vLLM offline) becomes
+    an OpenAI-compatible one at the endpoint: a gated DAG runs its LLM stages against the server it waited for, and
+    the connection must name the served `model` (extra). The key goes to the variable `api_key_env` names.
     """
     env: dict[str, str] = {}
 
-    def walk(node: Any) -> Any:
+    def backend(node: dict[str, Any]) -> dict[str, Any]:
+        if node.get("type") != "openai":
+            if not endpoint.model:
+                raise ValueError(f"the LLM connection names no `model` (extra), and the pipeline's {node.get('type')} "
+                                 "backend must be replaced by the served model")
+            node = {"type": "openai", **({"context_tokens": node["context_tokens"]}
+                                         if node.get("context_tokens") else {})}
+        node = {**node, "base_url": endpoint.base_url, **({"model": endpoint.model} if endpoint.model else {})}
+        if endpoint.api_key:
+            env[node.get("api_key_env") or "OPENAI_API_KEY"] = endpoint.api_key
+        return node
+
+    def walk(node: Any, key: str | None = None) -> Any:
         if isinstance(node, dict):
-            node = {k: walk(v) for k, v in node.items()}
-            if node.get("type") == "openai":
-                node["base_url"] = endpoint.base_url
-                if endpoint.model:
-                    node["model"] = endpoint.model
-                if endpoint.api_key:
-                    env[node.get("api_key_env") or "OPENAI_API_KEY"] = endpoint.api_key
-            return node
+            if key == "backend" and node.get("type") in BACKEND_TYPES:
+                return backend(node)
+            return {k: walk(v, k) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v) for v in node]
         return node

@@ -7,7 +7,7 @@ For `web.yaml` (exact and fuzzy dedup are global steps) the grid reads, left to 
 
 Each mapped task instance is one shard (labelled `<task id> <file name>`); it commits its output and ledger like a
 runner task, so a failed shard retries alone, and clearing any task reruns only what has not committed. A stage
-with a `before_run` (the decontamination index) gets an `index_<stage>` task before the first segment. `finalize`
+with a `before_run` (the decontamination index) gets a `prepare_<stage>` task before the first segment. `finalize`
 publishes the pipeline's asset, whose event says where the run wrote (`output`) and what it kept.
 """
 from __future__ import annotations
@@ -135,13 +135,13 @@ def _build(path: str, shape: PipelineShape, asset, gated: bool, poll_seconds: fl
         return [asdict(s) for s in shards]
 
     @task
-    def build_index(config: dict, stage: str) -> dict:
-        """Build the stage's index once (it is stored under the output); tasks get the config that points at it."""
-        from corpusforge.pipelines.plan import build_index as build
+    def prepare(config: dict, stage: str) -> dict:
+        """The stage's `before_run` (an index is built once, stored under the output); tasks get the config."""
+        from corpusforge.pipelines.plan import prepare_stage
 
         params = run_params()
         with credentials(params, config, gated) as cfg:
-            return build(cfg, stage)
+            return prepare_stage(cfg, stage)
 
     @task(map_index_template="{{ shard_label }}")
     def segment(config: dict, index: int, shard: dict) -> dict:
@@ -193,8 +193,8 @@ def _build(path: str, shape: PipelineShape, asset, gated: bool, poll_seconds: fl
     if head is not None:
         head >> planned
     config = planned["config"]
-    for stage in shape.indexes:
-        config = build_index.override(task_id=f"index_{stage}")(config, stage)
+    for stage in shape.prepares:
+        config = prepare.override(task_id=f"prepare_{stage}")(config, stage)
     previous: Any = None
     for seg in shape.segments:
         label = "_to_".join(dict.fromkeys([seg.stages[0], seg.stages[-1]]))
@@ -219,6 +219,6 @@ def lane_dag(name: str, **kwargs: Any) -> DAG | None:
                       tags=("synthetic",) if name in SYNTHETIC_PIPELINES else ("corpus",), **kwargs)
 
 
-def lane_dags(names: tuple[str, ...] = CORPUS_PIPELINES) -> dict[str, DAG]:
+def lane_dags(names: tuple[str, ...] = CORPUS_PIPELINES, **kwargs: Any) -> dict[str, DAG]:
     """A DAG for every named pipeline whose YAML is present."""
-    return {d.dag_id: d for d in (lane_dag(n) for n in names) if d is not None}
+    return {d.dag_id: d for d in (lane_dag(n, **kwargs) for n in names) if d is not None}

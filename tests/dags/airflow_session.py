@@ -33,7 +33,6 @@ def main() -> None:
 
     web_conf = {"overrides": ["stages.1.extractor=resiliparse", "engine.workers=1"]}
     out["web"] = session.test("corpusforge_web", web_conf)
-    out["web"]["ledger_mtimes"] = _mtimes("runs/web/_work")
     out["web"]["events"] = session.asset_events("corpusforge/web")
     out["queued_after_web"] = session.queued()
 
@@ -45,14 +44,22 @@ def main() -> None:
 
     out["ablation"] = _ablation(session)
 
-    out["web_again"] = session.test("corpusforge_web", web_conf)
-    out["web_again"]["ledger_mtimes"] = _mtimes("runs/web/_work")
+    # The other lanes on part of their sample: four repositories, the two WARCs of math pages.
+    out["code"] = session.test("corpusforge_code", {"input": args["code_inputs"], "overrides": ["engine.workers=1"]})
+    out["math"] = session.test("corpusforge_math", {"input": args["math_inputs"], "overrides": ["engine.workers=1"]})
+    out["queued_after_lanes"] = session.queued()
 
     crash_conf = {"input": [f"{args['s3']}/in/*.parquet"], "output": f"{args['s3']}/out"}
     out["crash"] = session.test("test_crash_once", crash_conf)
+    out["crash"]["markers"] = _s3_markers(f"{args['s3']}/out/_work")
     out["crash_again"] = session.test("test_crash_once", crash_conf)
+    out["crash_again"]["markers"] = _s3_markers(f"{args['s3']}/out/_work")
 
-    out["synthetic"] = session.test("test_synthetic", {"output": str(Path("runs/synthetic").resolve())})
+    # The rephrasing lane against the stub LLM server of the connection, counting tokens with the export's tokenizer.
+    from corpusforge.mixtures.manifest import load_mix_manifest
+
+    tokenizer = str(Path(load_mix_manifest("runs/mix/demo").tokenizer_path()).resolve())
+    out["synthetic"] = session.test("corpusforge_rephrase", {"overrides": [f"stages.0.tokenizer={tokenizer}"]})
 
     one_warc = str(sorted(Path("sample/warc").resolve().glob("*.warc.gz"))[0])
     out["spark"] = session.test("test_spark_submit", {"output": str(Path("runs/web-spark").resolve()),
@@ -156,8 +163,14 @@ def _schedule(dag) -> str:
     return json.dumps(timetable, sort_keys=True, default=str)
 
 
-def _mtimes(root: str) -> dict[str, float]:
-    return {str(p): p.stat().st_mtime_ns for p in sorted(Path(root).glob("seg*/*.stats.json"))}
+def _s3_markers(prefix: str) -> dict[str, str]:
+    """Commit markers under an S3 prefix and when each was written (keys from the test's aws connection)."""
+    import s3fs
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
+    fs = s3fs.S3FileSystem(key=conn["login"], secret=conn["password"], skip_instance_cache=True,
+                           client_kwargs={"endpoint_url": conn["extra"]["endpoint_url"]})
+    return {p: str(fs.info(p)["LastModified"]) for p in sorted(fs.glob(prefix.removeprefix("s3://") + "/seg*/*.json"))}
 
 
 def _documents(output: str) -> list[str]:

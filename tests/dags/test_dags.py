@@ -29,16 +29,33 @@ LLM_KEY = "sk-test-key"
 LLM_READY_AFTER = 4  # health requests answered 503 before the stub server is "loaded"
 
 
-class _LLMStub(BaseHTTPRequestHandler):
-    """An LLM server that answers its health check once its model has 'loaded'; records each request's key."""
+STUB_REPLY = ("Here is a paraphrased version of the text:\nQuestion: What does the page explain? Answer: The page "
+              "explains how the river valley formed over many thousands of years, why the soil there is rich, and how "
+              "the farmers who live nearby grow wheat and barley in the fertile fields every summer.")
 
-    seen: list[tuple[str, str, int]] = []
+
+class _LLMStub(BaseHTTPRequestHandler):
+    """An OpenAI-compatible server whose health check answers once its model has 'loaded'; one canned reply to every
+    chat request. Records each request's path, key, status and model."""
+
+    seen: list[tuple[str, str, int, str]] = []
 
     def do_GET(self):
         ready = len(self.seen) >= LLM_READY_AFTER
         status = 200 if ready and self.path in ("/health", "/v1/models") else 503
-        self.seen.append((self.path, self.headers.get("Authorization", ""), status))
-        body = json.dumps({"data": [{"id": "stub-model"}]} if status == 200 else {"error": "loading"}).encode()
+        self._answer(status, {"data": [{"id": "stub-model"}]} if status == 200 else {"error": "loading"}, "")
+
+    def do_POST(self):
+        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        reply = {"id": "stub", "object": "chat.completion", "model": request.get("model"),
+                 "choices": [{"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": STUB_REPLY}}],
+                 "usage": {"prompt_tokens": 100, "completion_tokens": 60, "total_tokens": 160}}
+        self._answer(200 if self.path == "/v1/chat/completions" else 404, reply, request.get("model", ""))
+
+    def _answer(self, status: int, payload: dict, model: str) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization", ""), status, model))
+        body = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -66,12 +83,18 @@ def _dag_file(dag_id: str, body: str) -> str:
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, _moto_endpoint) -> dict:
     from corpusforge.core import storage
+    from corpusforge.samples.code import write_code_sample
+    from corpusforge.samples.math import write_math_sample, write_math_sample_evals
     from corpusforge.samples.web import write_sample, write_sample_evals
 
     root = tmp_path_factory.mktemp("airflow")
     work = root / "work"
-    write_sample(str(work / "sample" / "warc"))
+    write_sample(str(work / "sample" / "warc"))  # what `corpusforge sample sample` writes
     write_sample_evals(str(work / "sample" / "eval"))
+    math_warcs = write_math_sample(str(work / "sample" / "warc"))
+    write_math_sample_evals(str(work / "sample" / "eval"))
+    write_code_sample(str(work / "sample" / "code"))
+    code_repos = sorted(str(p) for p in (work / "sample" / "code" / "repos").iterdir())[:4]
     bucket = f"s3://corpusforge-dags-{os.getpid()}"
     s3_env = {"CORPUSFORGE_S3_ENDPOINT": _moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -81,18 +104,13 @@ def session(tmp_path_factory, _moto_endpoint) -> dict:
         storage.makedirs(bucket)
         for s in range(3):
             storage.write_documents(f"{bucket}/in/{s}.parquet", _shard_docs(s))
-    storage.write_documents(str(root / "syn" / "0.parquet"), _shard_docs(3))
 
-    crash_yaml, syn_yaml = root / "crash.yaml", root / "synthetic.yaml"
+    crash_yaml = root / "crash.yaml"
     crash_yaml.write_text(yaml.safe_dump({
         "name": "crash-once", "output": str(root / "unused"), "input": {"type": "parquet", "paths": ["unused"]},
         "stages": [{"type": "crash_once:CrashOnce", "crash_at": "s1-4", "marker": str(root / "crashed")},
                    {"type": "exact_dedup", "buckets": 2}],
         "engine": {"type": "local", "workers": 1}}))
-    syn_yaml.write_text(yaml.safe_dump({
-        "name": "synthetic-test", "output": str(root / "unused"),
-        "input": {"type": "parquet", "paths": [str(root / "syn" / "*.parquet")]},
-        "stages": [{"type": "exact_dedup", "buckets": 2}], "engine": {"type": "local", "workers": 1}}))
     lite_yaml = root / "web-lite.yaml"
     lite_yaml.write_text(yaml.safe_dump({
         "name": "web-lite", "output": str(root / "unused"),
@@ -105,10 +123,10 @@ def session(tmp_path_factory, _moto_endpoint) -> dict:
         "from corpusforge.pipelines.airflow.corpus import corpus_dag\n\n"
         f"dag = corpus_dag({str(crash_yaml)!r}, dag_id='test_crash_once', asset_name='test-crash-once',\n"
         "                 default_args={'retries': 1, 'retry_delay': timedelta(0)})")))
-    (dags / "test_synthetic.py").write_text(_dag_file("test_synthetic", (
-        "from corpusforge.pipelines.airflow.corpus import corpus_dag\n\n"
-        f"dag = corpus_dag({str(syn_yaml)!r}, dag_id='test_synthetic', asset_name='test-synthetic',\n"
-        "                 llm_gate=True, llm_poll_seconds=0.2)")))
+    # The rephrasing DAG waits for the LLM endpoint every 0.2 s instead of every 30 s.
+    rephrase = dags / "synthetic.py"
+    rephrase.write_text(rephrase.read_text().replace("lane_dags(SYNTHETIC_PIPELINES)",
+                                                     "lane_dags(SYNTHETIC_PIPELINES, llm_poll_seconds=0.2)"))
 
     (dags / "test_spark_submit.py").write_text(_dag_file("test_spark_submit", (
         "from corpusforge.pipelines.airflow.spark import spark_submit_dag\n\n"
@@ -131,10 +149,12 @@ def session(tmp_path_factory, _moto_endpoint) -> dict:
                                                 "extra": {"endpoint_url": _moto_endpoint,
                                                           "region_name": "us-east-1"}}),
         "AIRFLOW_CONN_CORPUSFORGE_LLM": json.dumps({"conn_type": "http", "host": "127.0.0.1",
-                                                    "port": server.server_address[1], "password": LLM_KEY}),
+                                                    "port": server.server_address[1], "password": LLM_KEY,
+                                                    "extra": {"model": "stub-model"}}),
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
     })
-    args = {"real_dags": str(DAGS), "dags": str(dags), "s3": bucket}
+    args = {"real_dags": str(DAGS), "dags": str(dags), "s3": bucket, "code_inputs": code_repos,
+            "math_inputs": [str(Path(p).resolve()) for p in math_warcs]}
     try:
         proc = subprocess.run([sys.executable, str(SESSION), json.dumps(args)], cwd=work, env=env,
                               capture_output=True, text=True, timeout=900)
@@ -144,7 +164,7 @@ def session(tmp_path_factory, _moto_endpoint) -> dict:
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-5000:] + proc.stderr[-5000:]
     return {"result": json.loads(lines[-1][len("RESULT "):]), "work": work, "root": root, "s3": bucket,
-            "s3_env": s3_env, "llm": list(_LLMStub.seen), "lite_yaml": lite_yaml}
+            "s3_env": s3_env, "llm": list(_LLMStub.seen), "lite_yaml": lite_yaml, "args": args}
 
 
 def _s3_documents(session: dict, prefix: str) -> list[str]:
@@ -167,29 +187,30 @@ def _present(name: str) -> bool:
 def test_every_dag_file_imports_and_absent_lanes_have_no_dag(session):
     result = session["result"]
     assert result["import_errors"] == {}
-    expected = {"corpusforge_web", "corpusforge_score", "corpusforge_mixture", "corpusforge_ablation",
-                "corpusforge_web_spark_submit"}
-    expected |= {f"corpusforge_{n}" for n in ("code", "math", "rephrase", "sft", "rl") if _present(n)}
+    expected = {"corpusforge_web", "corpusforge_mixture", "corpusforge_ablation", "corpusforge_web_spark_submit"}
+    expected |= {f"corpusforge_{n.replace('-', '_')}" for n in
+                 ("score", "code", "math", "code_repo", "math-score", "rephrase", "sft", "rl") if _present(n)}
     expected |= {f"corpusforge_{n}_spark_submit" for n in ("code", "math") if _present(n)}
     assert set(result["dags"]) == expected
     assert result["dags"]["corpusforge_web"]["tasks"] == [
         "plan", "seg0_warc_to_exact_dedup", "resolve_exact_dedup", "seg1_exact_dedup_to_fuzzy_dedup",
         "resolve_fuzzy_dedup", "seg2_fuzzy_dedup", "finalize"]
     assert result["dags"]["corpusforge_score"]["tasks"] == [
-        "plan", "index_decontaminate", "seg0_parquet_to_decontaminate", "finalize"]
+        "plan", "prepare_decontaminate", "seg0_parquet_to_decontaminate", "finalize"]
 
 
 def test_web_lane_runs_one_mapped_task_per_shard_per_segment(session):
     web, work = session["result"]["web"], session["work"]
     assert web["state"] == "success", web
     warcs = sorted(p.name for p in (work / "sample" / "warc").glob("*.warc.gz"))
+    assert len(warcs) == 6  # the web sample's four and two of math pages
     for seg in ("seg0_warc_to_exact_dedup", "seg1_exact_dedup_to_fuzzy_dedup", "seg2_fuzzy_dedup"):
         shards = _tasks(web, seg)
-        assert [t["map"] for t in shards] == [0, 1, 2, 3]
+        assert [t["map"] for t in shards] == list(range(6))
         assert [t["label"] for t in shards] == [f"{i:05d} {name}" for i, name in enumerate(warcs)]
         assert all(t["state"] == "success" and t["try"] == 1 and t["result"]["ran"] for t in shards)
     stats = json.loads((work / "runs" / "web" / "stats.json").read_text())
-    assert stats["balanced"] and stats["tasks"] == 4 and stats["engine"] == "airflow"
+    assert stats["balanced"] and stats["tasks"] == 6 and stats["engine"] == "airflow"
     assert [s["name"] for s in stats["stages"]][-2:] == ["exact_dedup", "fuzzy_dedup"]
     assert "resolve_seconds" in stats["stages"][-1]["extra"]
     kept = stats["stages"][-1]["docs_out"]
@@ -200,13 +221,24 @@ def test_web_lane_runs_one_mapped_task_per_shard_per_segment(session):
     assert event["extra"]["output"] == "runs/web" and event["extra"]["documents"] == kept
 
 
-def test_clearing_a_finished_run_redoes_no_shard(session):
-    again = session["result"]["web_again"]
-    assert again["state"] == "success"
-    shard_results = [t["result"] for t in again["tasks"] if t["task"].startswith("seg")]
-    assert len(shard_results) == 12 and not any(r["ran"] for r in shard_results)
-    assert again["ledger_mtimes"] == session["result"]["web"]["ledger_mtimes"]
-    assert len(again["ledger_mtimes"]) == 12
+@pytest.mark.parametrize("lane", ["code", "math"])
+def test_other_lanes_run_per_shard_on_their_sample(session, lane):
+    run, work = session["result"][lane], session["work"]
+    inputs = session["args"][f"{lane}_inputs"]
+    assert run["state"] == "success", run
+    tasks = {t["task"] for t in run["tasks"]}
+    assert {"plan", "prepare_decontaminate", "resolve_exact_dedup", "resolve_fuzzy_dedup", "finalize"} <= tasks
+    segments = sorted(t for t in tasks if t.startswith("seg"))
+    assert len(segments) == 3
+    for seg in segments:
+        shards = _tasks(run, seg)
+        assert [t["map"] for t in shards] == list(range(len(inputs)))
+        assert all(t["state"] == "success" and t["result"]["ran"] for t in shards)
+    stats = json.loads((work / "runs" / lane / "stats.json").read_text())
+    assert stats["balanced"] and stats["tasks"] == len(inputs) and stats["engine"] == "airflow"
+    assert stats["stages"][-1]["docs_out"] > 0
+    downstream = {"code": "corpusforge_code_repo", "math": "corpusforge_math_score"}[lane]
+    assert downstream in session["result"]["queued_after_lanes"]
 
 
 def test_schedules_follow_what_each_yaml_reads(session):
@@ -215,9 +247,11 @@ def test_schedules_follow_what_each_yaml_reads(session):
     assert "corpusforge/web" in dags["corpusforge_score"]["schedule"]
     assert "corpusforge/score" in dags["corpusforge_mixture"]["schedule"]
     assert "corpusforge/score" in dags["corpusforge_ablation"]["schedule"]
+    assert "corpusforge/score" in dags["corpusforge_rephrase"]["schedule"]
+    assert "corpusforge/code" in dags["corpusforge_code_repo"]["schedule"]
     assert "asset" not in dags["corpusforge_web"]["schedule"].lower()
     assert result["queued_after_web"] == ["corpusforge_score"]
-    assert result["queued_after_score"] == ["corpusforge_ablation", "corpusforge_mixture"]
+    assert result["queued_after_score"] == ["corpusforge_ablation", "corpusforge_mixture", "corpusforge_rephrase"]
     score = result["score"]
     assert score["state"] == "success" and score["run_type"] == "asset_triggered", score
     assert [(c["asset"], c["dag_id"]) for c in score["consumed"]] == [("corpusforge/web", "corpusforge_web")]
@@ -271,15 +305,24 @@ def test_a_crashed_shard_retries_alone_and_resumes_on_s3(session):
     assert _s3_documents(session, "out") == expected
     assert again["state"] == "success"
     assert not any(t["result"]["ran"] for t in again["tasks"] if t["task"].startswith("seg"))
+    assert len(crash["markers"]) == 6 and again["markers"] == crash["markers"]  # no commit was rewritten
 
 
-def test_synthetic_dag_waits_for_the_llm_endpoint_with_the_connection_key(session):
-    syn, seen = session["result"]["synthetic"], session["llm"]
+def test_rephrase_dag_waits_for_the_llm_endpoint_then_calls_it_with_the_connection_key(session):
+    syn, seen, work = session["result"]["synthetic"], session["llm"], session["work"]
     assert syn["state"] == "success", syn
     assert _tasks(syn, "wait_for_llm")[0]["state"] == "success"
-    assert [s for _, _, s in seen][:LLM_READY_AFTER] == [503] * LLM_READY_AFTER and seen[-1][2] == 200
-    assert {auth for _, auth, _ in seen} == {f"Bearer {LLM_KEY}"}
-    assert _tasks(syn, "finalize")[0]["result"]["documents"] == 5
+    health = [s for s in seen if s[0] in ("/health", "/v1/models")]
+    chats = [s for s in seen if s[0] == "/v1/chat/completions"]
+    assert [s[2] for s in health[:LLM_READY_AFTER]] == [503] * LLM_READY_AFTER and health[-1][2] == 200
+    assert chats and seen.index(health[-1]) < seen.index(chats[0])  # no request before the endpoint was healthy
+    assert {s[1] for s in seen} == {f"Bearer {LLM_KEY}"} and {s[3] for s in chats} == {"stub-model"}
+    stats = json.loads((work / "runs" / "rephrase" / "stats.json").read_text())
+    assert stats["balanced"] and stats["engine"] == "airflow"
+    assert next(s for s in stats["stages"] if s["name"] == "nemotron_rephrase")["docs_out"] > 0
+    config = json.loads((work / "runs" / "rephrase" / "manifest.json").read_text())["config"]
+    backend = config["stages"][0]["backend"]
+    assert backend["type"] == "openai" and backend["model"] == "stub-model" and LLM_KEY not in json.dumps(config)
 
 
 def test_spark_submit_dag_runs_a_pipeline_on_the_spark_connection(session, tmp_path):

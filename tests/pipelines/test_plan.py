@@ -30,8 +30,8 @@ def test_shape_of_the_web_pipeline_is_known_from_its_yaml():
     assert [(s.stages[0], s.stages[-1], s.resolves) for s in shape.segments] == [
         ("warc", "exact_dedup", "exact_dedup"), ("exact_dedup", "fuzzy_dedup", "fuzzy_dedup"),
         ("fuzzy_dedup", "fuzzy_dedup", None)]
-    assert shape.global_steps == ["exact_dedup", "fuzzy_dedup"] and shape.indexes == []
-    assert plan.describe(load_pipeline("pipelines/configs/score.yaml")).indexes == ["decontaminate"]
+    assert shape.global_steps == ["exact_dedup", "fuzzy_dedup"] and shape.prepares == []
+    assert plan.describe(load_pipeline("pipelines/configs/score.yaml")).prepares == ["decontaminate"]
 
 
 def test_units_one_by_one_equal_run_pipeline(tmp_path):
@@ -65,15 +65,15 @@ def test_a_config_whose_global_steps_changed_is_refused(tmp_path):
         plan.check_shape(changed, built_for)
 
 
-def test_index_build_returns_the_config_that_points_at_the_index(tmp_path):
+def test_preparing_a_stage_returns_the_config_that_points_at_its_index(tmp_path):
     eval_items = tmp_path / "gsm8k.jsonl"
     eval_items.write_text(json.dumps({"question": "How many apples does Tom have if he buys seven more apples "
                                                   "than the three he had yesterday morning?", "answer": "10"}) + "\n")
     data = _config(tmp_path, "dc")
     data["stages"] = [{"type": "decontaminate", "benchmarks": [{"name": "gsm8k", "path": str(eval_items)}]}]
     cfg = validate_pipeline(data)
-    config = plan.build_index(cfg.model_dump(mode="json"), "decontaminate")
+    config = plan.prepare_stage(cfg.model_dump(mode="json"), "decontaminate")
     index = config["stages"][0]["index_path"]
     assert index.startswith(str(tmp_path / "dc" / "_work")) and storage.exists(index)
     with pytest.raises(ConfigError, match="no stage named"):
-        plan.build_index(config, "exact_dedup")
+        plan.prepare_stage(config, "exact_dedup")
