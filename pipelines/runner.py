@@ -189,7 +189,13 @@ def run_segment_task(task: SegmentTask) -> str:
     return unit
 
 
-def _run_segment(engine: Engine, config: PipelineConfig, segment: int, tasks: list[InputTask], n_segments: int) -> None:
+def task_committed(task: SegmentTask) -> bool:
+    """Whether the task's commit marker exists (then `run_segment_task` returns without work)."""
+    return markers.is_committed(_paths(task.output, task.segment, task.task_id, last=False)[1])
+
+
+def _run_segment(engine: Engine, config: PipelineConfig, segment: int, tasks: list[InputTask],
+                 n_segments: int) -> None:
     raw = config.model_dump(mode="json")
     last = segment == n_segments - 1
     pending = [
@@ -270,12 +276,8 @@ def run_pipeline(config: PipelineConfig, engine: Engine | None = None) -> RunRes
         return _run_leased(config, engine, tasks, started, lease)
 
 
-def _run_leased(
-    config: PipelineConfig, engine: Engine | None, tasks: list[InputTask], started: float, lease: Lease
-) -> RunResult:
-    from corpusforge.core.manifest import write_manifest
-    from corpusforge.core.report import write_run_report
-
+def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[InputTask], started: float,
+                lease: Lease) -> RunResult:
     _check_resume(config)
     # This run holds the output: temporaries there are a killed run's, never committed data.
     storage.sweep_temps(config.output)
@@ -300,8 +302,17 @@ def _run_leased(
         if own_engine:
             engine.close()
     lease.check()
+    return finalize_run(config, tasks, engine.name, started)
+
+
+def finalize_run(config: PipelineConfig, tasks: list[InputTask], engine_name: str, started: float) -> RunResult:
+    """Merge the committed tasks' ledgers and write stats.json, manifest.json and report.html."""
+    from corpusforge.core.manifest import write_manifest
+    from corpusforge.core.report import write_run_report
+
+    _, stages = build_stages(config)
     globals_ = [s for s in stages if isinstance(s, GlobalStep)]
-    ledger = _load_ledgers(config, len(bounds), [t.task_id for t in tasks], globals_)
+    ledger = _load_ledgers(config, len(segments_of(stages)), [t.task_id for t in tasks], globals_)
     # Figures that do not add across tasks (latency percentiles) come from the merged ledger.
     by_name = {s.name: s for s in stages}
     for s in ledger:
@@ -311,7 +322,7 @@ def _run_leased(
     stats_path = storage.join(config.output, "stats.json")
     stats = {
         "pipeline": config.name,
-        "engine": engine.name,
+        "engine": engine_name,
         "tasks": len(tasks),
         "wall_seconds": round(time.time() - started, 3),
         "balanced": all(s.balanced for s in ledger),

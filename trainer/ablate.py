@@ -174,28 +174,41 @@ def _train_on_claimed(cfg: TrainConfig) -> TrainResult:
     return train(cfg.model_copy(update={"device": _claimed["device"]}))
 
 
-def run_study(spec: StudySpec) -> StudyResult:
-    """Train every proxy (resuming finished ones), fit, recommend, and write study.json and report.html."""
-    from tqdm.auto import tqdm
+@dataclass
+class StudyPlan:
+    """What a study trains: its sources (names), Dirichlet priors, the sampled mixtures and one config per proxy."""
 
+    names: list[str]
+    priors: list[float]
+    mixtures: list[list[float]]
+    configs: list[TrainConfig]
+
+    def to_json(self) -> dict:
+        return {"names": self.names, "priors": self.priors, "mixtures": self.mixtures,
+                "configs": [c.model_dump(mode="json") for c in self.configs]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> StudyPlan:
+        return cls(data["names"], data["priors"], data["mixtures"],
+                   [TrainConfig.model_validate(c) for c in data["configs"]])
+
+
+def plan_study(spec: StudySpec) -> StudyPlan:
+    """Resolve (or export) the sources and sample the proxies' mixtures; proxy i trains under proxies/proxy_<i>."""
     sources = resolve_sources(spec)
     names = [n for n, _ in sources]
     priors = np.array([next((s.prior for s in spec.sources if s.name == n), 1.0) for n in names])
     mixtures = proxy_mixtures(spec, priors)
-    configs = [
-        TrainConfig.model_validate(
-            {
-                "progress": False,
-                **spec.train,
-                "sources": [{"name": n, "prefixes": p, "weight": float(wi)} for (n, p), wi in zip(sources, w)],
-                "out_dir": storage.join(spec.out_dir, "proxies", f"proxy_{i:03d}"),
-            }
-        )
-        for i, w in enumerate(mixtures)
-    ]
-    progress = tqdm(total=len(configs), desc=f"proxies ({spec.name})", unit="proxy")
-    results = train_all(configs, spec.devices, progress.update)
-    progress.close()
+    configs = [TrainConfig.model_validate({
+        "progress": False, **spec.train,
+        "sources": [{"name": n, "prefixes": p, "weight": float(wi)} for (n, p), wi in zip(sources, w)],
+        "out_dir": storage.join(spec.out_dir, "proxies", f"proxy_{i:03d}")}) for i, w in enumerate(mixtures)]
+    return StudyPlan(names, priors.tolist(), mixtures.tolist(), configs)
+
+
+def finish_study(spec: StudySpec, plan: StudyPlan, results: list[TrainResult]) -> StudyResult:
+    """Fit the regression on the proxies' losses, recommend a mixture, write study.json and report.html."""
+    names, mixtures, priors = plan.names, np.array(plan.mixtures), np.array(plan.priors)
     target_w = np.array([spec.target.get(n, 0.0) for n in names]) if spec.target else np.ones(len(names))
     target_w = target_w / target_w.sum()
     val = [r.val_losses for r in results]
@@ -224,6 +237,30 @@ def run_study(spec: StudySpec) -> StudyResult:
     storage.write_text(storage.join(spec.out_dir, "study.json"), json.dumps(result.__dict__, indent=1))
     storage.write_text(result.report_path, render_report(spec, result, target_w))
     return result
+
+
+def run_study(spec: StudySpec) -> StudyResult:
+    """Train every proxy (resuming finished ones), fit, recommend, and write study.json and report.html."""
+    from tqdm.auto import tqdm
+
+    plan = plan_study(spec)
+    progress = tqdm(total=len(plan.configs), desc=f"proxies ({spec.name})", unit="proxy")
+    results = train_all(plan.configs, spec.devices, progress.update)
+    progress.close()
+    return finish_study(spec, plan, results)
+
+
+def recommended_blend(spec: StudySpec, result: StudyResult) -> dict | None:
+    """The study's blend with one phase at the recommended weights (a spec `corpusforge mix` runs); None when the
+    study names shards rather than a blend."""
+    if not spec.blend:
+        return None
+    from corpusforge.mixtures.spec import load_blend
+
+    blend = load_blend(spec.blend).model_dump(mode="json", exclude_none=True)
+    blend.update(name=f"{blend['name']}-recommended", output=storage.join(spec.out_dir, "recommended_mix"),
+                 phases=[{"name": "recommended", "fraction": 1.0, "weights": result.recommended}])
+    return blend
 
 
 def render_report(spec: StudySpec, r: StudyResult, target_w: np.ndarray) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -72,6 +73,7 @@ class StudySpec(BaseModel):
         return self
 
 
-def load_study(path: str | Path) -> StudySpec:
-    """Parse and validate STUDY.yaml; relative paths stay relative to the working directory."""
-    return load_yaml_model(path, StudySpec, "study", "`sources`, `target` and `train`")
+def load_study(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
+    """Parse, override (`key.sub=value`) and validate STUDY.yaml; relative paths stay relative to the working
+    directory."""
+    return load_yaml_model(path, StudySpec, "study", "`sources`, `target` and `train`", list(overrides))

@@ -350,6 +350,23 @@ def _load_checkpoint(path: str, model: HybridLM, optimizer, device: torch.device
     return state["step"], state["history"]
 
 
+def load_result(out_dir: str) -> TrainResult | None:
+    """The result a finished run wrote (None while it has not finished)."""
+    path = storage.join(out_dir, RESULT)
+    if not storage.exists(path):
+        return None
+    return TrainResult(**json.loads(storage.read_text(path)))
+
+
+def checkpoint_step(out_dir: str) -> int | None:
+    """The step a run in `out_dir` would resume from (None: no checkpoint, it starts at step 0)."""
+    path = storage.join(out_dir, CHECKPOINT)
+    if not storage.exists(path):
+        return None
+    with storage.open_file(path, "rb") as f:
+        return int(torch.load(f, map_location="cpu", weights_only=False)["step"])
+
+
 def _write_metrics(out_dir: str, history: list[dict]) -> None:
     storage.write_text(storage.join(out_dir, METRICS), "".join(json.dumps(r) + "\n" for r in history))
 

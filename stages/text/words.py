@@ -98,7 +98,9 @@ _ABBREVIATIONS = [
 
 _TOKEN = re.compile(
     r"(?:https?://|www\.)[^\s<>\"]*[^\s<>\".,;:!?)\]'’”]"  # URL, trailing punctuation split off
-    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail address
+    # e-mail address; the local part is at most 64 characters (RFC 5321), which also keeps a long run of
+    # [\w.+-] without an "@" (a 100 KB "x+x+x+..." formula) from being rescanned at every position
+    r"|[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+"
     r"|(?:[^\W\d_]\.){2,}"  # e.g. U.S. i.e. a.m.
     r"|\b(?:" + "|".join(_ABBREVIATIONS) + r")\.(?=[\s,;:!?)\]\"'’”]|$)"
     r"|\b[A-Za-z]\.(?=\s|$)"  # initials: "A. Smith"
