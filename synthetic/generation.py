@@ -11,6 +11,7 @@ An item is a document: `text` is what decontamination and deduplication read (th
 the conversation, `meta.method` / `category` / `parent_ids` / `generation` how it was made (every step's prompt
 version, model and sampling settings), `meta.reward_spec` an RL prompt's verifiable reward.
 """
+
 from __future__ import annotations
 
 import json
@@ -106,6 +107,7 @@ def yes_no(text: str) -> bool | None:
 
 # ----------------------------------------------------------------------------- the stage base
 
+
 class GeneratorConfig(LLMStageConfig):
     """What every generator shares: sampling, prompt versions, batch size and the prompt length bounds."""
 
@@ -127,6 +129,7 @@ class GeneratorStage(LLMStage):
 
     type = "generator"
     Config = GeneratorConfig
+    config: GeneratorConfig
     prompt_prefix = ""  # templates of this stage: <prompt_prefix>_<step>
     needs_model: ClassVar[bool] = True  # False: the stage sends no request (no backend is started)
 
@@ -142,7 +145,7 @@ class GeneratorStage(LLMStage):
         if self.needs_model:
             super().setup()
         else:
-            self.backend = None
+            self.backend = None  # type: ignore[assignment]  # needs_model False: nothing is sent
         self._seen = 0
         self._templates: dict[str, PromptTemplate] = {}
         self._units: Counter = Counter()
@@ -211,12 +214,14 @@ class GeneratorStage(LLMStage):
     def template(self, step: str) -> PromptTemplate:
         if step not in self._templates:
             name = f"{self.prompt_prefix}_{step}" if self.prompt_prefix else step
-            self._templates[step] = load_prompt(name, self.config.prompt_versions.get(step, "1"),
-                                                self.config.prompt_files.get(step))
+            self._templates[step] = load_prompt(
+                name, self.config.prompt_versions.get(step, "1"), self.config.prompt_files.get(step)
+            )
         return self._templates[step]
 
-    def request(self, step: str, settings: SamplingSettings | None = None, variant: str = "",
-                **fields: str) -> tuple[ChatRequest, str]:
+    def request(
+        self, step: str, settings: SamplingSettings | None = None, variant: str = "", **fields: str
+    ) -> tuple[ChatRequest, str]:
         """A (request, prompt key) for the step's template filled with `fields`; `variant` tells apart requests
         that are otherwise the same (several samples of one prompt) in the cache."""
         template = self.template(step)
@@ -228,26 +233,47 @@ class GeneratorStage(LLMStage):
         out: list[ChatReply] = []
         size = self.config.batch_requests
         for start in range(0, len(requests), size):
-            out.extend(self.complete(requests[start:start + size]))
+            out.extend(self.complete(requests[start : start + size]))
         return out
 
     def step_record(self, step: str, settings: SamplingSettings | None = None, prompt: str | None = None) -> dict:
         """Provenance of one generation step."""
-        return {"step": f"{self.name}.{step}", "prompt": prompt or self.template(step).key,
-                "model": self.backend.model, "sampling": (settings or self.config.sampling).as_json()}
+        return {
+            "step": f"{self.name}.{step}",
+            "prompt": prompt or self.template(step).key,
+            "model": self.backend.model,
+            "sampling": (settings or self.config.sampling).as_json(),
+        }
 
-    def item(self, parent: Document, messages: list[dict[str, str]], method: str, category: str,
-             steps: list[dict[str, Any]], *, context: str | None = None, reward_spec: dict | None = None,
-             inherit_steps: bool = True, text: str | None = None) -> Document:
+    def item(
+        self,
+        parent: Document,
+        messages: list[dict[str, str]],
+        method: str,
+        category: str,
+        steps: list[dict[str, Any]],
+        *,
+        context: str | None = None,
+        reward_spec: dict | None = None,
+        inherit_steps: bool = True,
+        text: str | None = None,
+    ) -> Document:
         """A new prompt item made from `parent` by `steps` (added to the parent's own provenance); its text (what
         deduplication and decontamination read) is the user turns unless given."""
         history = (steps_of(parent) if inherit_steps else []) + steps
         last = history[-1] if history else {}
         text = user_text(messages) if text is None else text
-        meta = {"method": method, "category": category, "parent_ids": [parent.id],
-                "generation": json.dumps(history, ensure_ascii=False), "messages": messages,
-                "task": self.name, "prompt": last.get("prompt"), "model": last.get("model"),
-                "sampling": last.get("sampling")}
+        meta = {
+            "method": method,
+            "category": category,
+            "parent_ids": [parent.id],
+            "generation": json.dumps(history, ensure_ascii=False),
+            "messages": messages,
+            "task": self.name,
+            "prompt": last.get("prompt"),
+            "model": last.get("model"),
+            "sampling": last.get("sampling"),
+        }
         if parent.meta.get("source_id") or not is_seed(parent):
             meta["source_id"] = parent.meta.get("source_id") or parent.id
         if context is not None:

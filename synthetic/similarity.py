@@ -4,10 +4,12 @@ Tokens as `rouge_score`'s default tokenizer makes them (lower-cased, runs of let
 which is how Self-Instruct calls it); the score is the LCS F-measure. A pool checks a candidate against every
 instruction it holds, skipping those whose length or shared-word count bounds the score below the threshold.
 """
+
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -45,7 +47,7 @@ def rouge_l(a: str | list[str], b: str | list[str]) -> float:
 class RougePool:
     """Instructions seen so far; `most_similar` is the highest ROUGE-L of a candidate against them."""
 
-    def __init__(self, texts: list[str] = ()):
+    def __init__(self, texts: Iterable[str] = ()):
         self._items: list[tuple[list[str], Counter]] = []
         for t in texts:
             self.add(t)

@@ -287,7 +287,11 @@ def _logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
         tokens = lp.get("tokens") or []
         tops = lp.get("top_logprobs") or [None] * len(tokens)
         content = [
-            {"token": t, "logprob": v or 0.0, "top_logprobs": [{"token": k, "logprob": x} for k, x in (top or {}).items()]}
+            {
+                "token": t,
+                "logprob": v or 0.0,
+                "top_logprobs": [{"token": k, "logprob": x} for k, x in (top or {}).items()],
+            }
             for t, v, top in zip(tokens, lp.get("token_logprobs") or (), tops)
         ]
     if not content:

@@ -7,6 +7,7 @@ the text and the teacher answers with the text in view. The item's `text`, what 
 question alone: questions about one passage would otherwise all look alike (the passage itself comes from a run
 that was deduplicated and decontaminated on its own).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ class ClosedQAPrompts(GeneratorStage):
         min_context_tokens: int = Field(40, ge=0)  # shorter documents are not used
         sources: list[str] = []  # document sources to use (web, code, ...); empty: every non-synthetic one
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         if doc.source.startswith((SEED_SOURCE, SYNTHETIC_SOURCE)):
             return False
@@ -58,7 +61,7 @@ class ClosedQAPrompts(GeneratorStage):
         replies = self.ask([self.request("questions", n=str(c.n_questions), document=passages[d.id]) for d in asked])
         layout = self.template("prompt")
         for doc, reply in zip(asked, replies):
-            questions = parse_list(reply.text)[:c.n_questions] if reply.ok else []
+            questions = parse_list(reply.text)[: c.n_questions] if reply.ok else []
             if not questions:
                 self.fail(doc, "no_questions")
                 self.step_failed("questions", reply_reason(reply) or "unparsed_list")
@@ -69,5 +72,15 @@ class ClosedQAPrompts(GeneratorStage):
                     self.reject(doc, reason, q)
                     continue
                 content = layout.render(document=passages[doc.id], question=q)
-                yield self.emit(doc, self.item(doc, [{"role": "user", "content": content}], "closed_qa", "closed_qa",
-                                               steps, context=passages[doc.id], text=q))
+                yield self.emit(
+                    doc,
+                    self.item(
+                        doc,
+                        [{"role": "user", "content": content}],
+                        "closed_qa",
+                        "closed_qa",
+                        steps,
+                        context=passages[doc.id],
+                        text=q,
+                    ),
+                )

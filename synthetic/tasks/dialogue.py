@@ -4,6 +4,7 @@ From a prompt, the model alternately answers as the assistant and writes the use
 conversation so far, in one of Curator's tones (plain, more demanding, terse), until the conversation has
 `user_turns` user messages. It ends on a user turn: the teacher's answer to it comes from `sft_responses`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -39,12 +40,18 @@ class DialoguePrompts(GeneratorStage):
         fraction: float = Field(1.0, gt=0, le=1)  # of the matching prompts, chosen by id hash
         keep_parents: bool = True
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         c = self.config
-        return (is_prompt(doc) and not doc.meta.get("reward_spec") and len(doc.meta["messages"]) == 1
-                and (not c.methods or doc.meta.get("method") in c.methods)
-                and (not c.categories or doc.meta.get("category") in c.categories)
-                and xxhash.xxh64_intdigest(f"dialogue/{doc.id}".encode()) / 2**64 < c.fraction)
+        return (
+            is_prompt(doc)
+            and not doc.meta.get("reward_spec")
+            and len(doc.meta["messages"]) == 1
+            and (not c.methods or doc.meta.get("method") in c.methods)
+            and (not c.categories or doc.meta.get("category") in c.categories)
+            and xxhash.xxh64_intdigest(f"dialogue/{doc.id}".encode()) / 2**64 < c.fraction
+        )
 
     def generate(self, docs: list[Document]) -> Iterator[Document]:
         c = self.config
@@ -52,7 +59,9 @@ class DialoguePrompts(GeneratorStage):
             for doc in docs:
                 yield self.emit(doc, doc)
         style = {d.id: c.styles[xxhash.xxh64_intdigest(d.id.encode()) % len(c.styles)] for d in docs}
-        live = [(d, [dict(m) for m in d.meta["messages"]], []) for d in docs]
+        live: list[tuple[Document, list[dict[str, str]], list[dict]]] = [
+            (d, [dict(m) for m in d.meta["messages"]], []) for d in docs
+        ]
         for _ in range(c.user_turns - 1):
             answers = self.ask([(ChatRequest(conv, c.assistant_sampling), "dialogue_assistant") for _, conv, _ in live])
             answered = []
@@ -62,11 +71,21 @@ class DialoguePrompts(GeneratorStage):
                     self.reject(doc, f"assistant_turn_{reason}")
                     continue
                 conv.append({"role": "assistant", "content": answer})
-                steps.append({"step": f"{self.name}.assistant", "prompt": "chat", "model": self.backend.model,
-                              "sampling": c.assistant_sampling.as_json()})
+                steps.append(
+                    {
+                        "step": f"{self.name}.assistant",
+                        "prompt": "chat",
+                        "model": self.backend.model,
+                        "sampling": c.assistant_sampling.as_json(),
+                    }
+                )
                 answered.append((doc, conv, steps))
-            followups = self.ask([self.request("user_turn", conversation=_transcript(conv), style=STYLES[style[d.id]])
-                                  for d, conv, _ in answered])
+            followups = self.ask(
+                [
+                    self.request("user_turn", conversation=_transcript(conv), style=STYLES[style[d.id]])
+                    for d, conv, _ in answered
+                ]
+            )
             live = []
             for (doc, conv, steps), reply in zip(answered, followups):
                 text, reason = self.reply_text(reply)
@@ -79,8 +98,12 @@ class DialoguePrompts(GeneratorStage):
                 step["style"] = style[doc.id]
                 live.append((doc, conv, steps + [step]))
         for doc, conv, steps in live:
-            yield self.emit(doc, self.item(doc, conv, "dialogue", doc.meta.get("category", "general"), steps,
-                                           context=doc.meta.get("context")))
+            yield self.emit(
+                doc,
+                self.item(
+                    doc, conv, "dialogue", doc.meta.get("category", "general"), steps, context=doc.meta.get("context")
+                ),
+            )
 
 
 def _transcript(conversation: list[dict[str, str]]) -> str:

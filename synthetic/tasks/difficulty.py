@@ -8,6 +8,7 @@ between) or `mixed`. Only `keep` groups whose pass rate lies in `band` go on (GR
 all_high ones give no gradient, all_low ones are worth auditing for label errors). Difficulty is relative to the
 policy: rerun it when the policy changes. The report gets pass@k per group and per reward kind.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,6 +77,8 @@ class DifficultyFilter(GeneratorStage):
                 raise ValueError(f"band: need 0 <= low <= high <= 1, got {list(self.band)}")
             return self
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return bool(doc.meta.get("reward_spec")) and bool(doc.meta.get("messages"))
 
@@ -97,7 +100,7 @@ class DifficultyFilter(GeneratorStage):
         with ThreadPoolExecutor(c.verifier_threads) as pool:
             rewards = list(pool.map(lambda job: self._reward(*job), jobs))
         for n, doc in enumerate(docs):
-            yield from self._judge(doc, rewards[n * c.k:(n + 1) * c.k])
+            yield from self._judge(doc, rewards[n * c.k : (n + 1) * c.k])
 
     def _reward(self, doc: Document, reply: ChatReply) -> float | str:
         """The rollout's reward, or why it is excluded."""
@@ -142,8 +145,9 @@ class DifficultyFilter(GeneratorStage):
         if self._examples.get(group, 0) < c.examples_per_group:
             self._examples[group] = self._examples.get(group, 0) + 1
             shown = ",".join(f"{r:g}" for r in rewards)
-            led.extra.setdefault("examples", {})[f"{group} {kind} {doc.id[-10:]}"] = \
+            led.extra.setdefault("examples", {})[f"{group} {kind} {doc.id[-10:]}"] = (
                 f"rewards [{shown}] | {user_text(doc.meta['messages'])[:160]}"
+            )
         doc.annotations.update(pass_rate=round(rate, 4), rollouts=len(rewards), difficulty=group)
         lo, hi = c.band
         if group not in c.keep:
@@ -158,8 +162,10 @@ class DifficultyFilter(GeneratorStage):
         """Run-level pass@k per stratum: the merged sums over the merged prompt counts."""
         out = GeneratorStage.finalize_extra(extra)
         sums, counts = extra.get("pass_at_k_sum") or {}, extra.get("pass_at_k_prompts") or {}
-        out["pass_at_k"] = {s: {k: round(v / counts[s][k], 4) for k, v in ks.items() if counts.get(s, {}).get(k)}
-                            for s, ks in sums.items()}
+        out["pass_at_k"] = {
+            s: {k: round(v / counts[s][k], 4) for k, v in ks.items() if counts.get(s, {}).get(k)}
+            for s, ks in sums.items()
+        }
         return out
 
 

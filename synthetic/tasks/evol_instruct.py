@@ -7,6 +7,7 @@ information (the model judges the pair equal, or it barely differs), that copies
 that is only punctuation and stop words, that grows by more words than an in-depth step may add, or (with
 `check_response`) whose answer is a short apology.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,13 +32,76 @@ BREADTH = "breadth"
 # Words of the rewriting prompt that a failed evolution copies into its output.
 TEMPLATE_WORDS = re.compile(r"#?(given|rewritten|created|new) prompt#?|#\w+ prompt#", re.IGNORECASE)
 _LABEL = re.compile(r"^\s*(rewritten|new|evolved|created)?\s*prompt\s*:\s*", re.IGNORECASE)
-STOPWORDS = frozenset([
-    "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as",
-    "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "i", "you",
-    "he", "she", "we", "they", "me", "him", "her", "us", "them", "my", "your", "our", "their", "what", "which",
-    "who", "whom", "how", "why", "when", "where", "do", "does", "did", "not", "no", "yes", "so", "than", "too",
-    "very", "can", "will", "just"
-])
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "i",
+        "you",
+        "he",
+        "she",
+        "we",
+        "they",
+        "me",
+        "him",
+        "her",
+        "us",
+        "them",
+        "my",
+        "your",
+        "our",
+        "their",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "how",
+        "why",
+        "when",
+        "where",
+        "do",
+        "does",
+        "did",
+        "not",
+        "no",
+        "yes",
+        "so",
+        "than",
+        "too",
+        "very",
+        "can",
+        "will",
+        "just",
+    ]
+)
 
 
 class EvolInstruct(GeneratorStage):
@@ -49,8 +113,13 @@ class EvolInstruct(GeneratorStage):
     class Config(GeneratorConfig):
         type: Literal["evol_instruct"] = "evol_instruct"
         # WizardLM draws among the five in-depth operators and in-breadth; complicate_input suits code prompts
-        operators: list[Literal["constraints", "deepen", "concretize", "reasoning", "complicate_input",
-                                "breadth"]] = ["constraints", "deepen", "concretize", "reasoning", "breadth"]
+        operators: list[Literal["constraints", "deepen", "concretize", "reasoning", "complicate_input", "breadth"]] = [
+            "constraints",
+            "deepen",
+            "concretize",
+            "reasoning",
+            "breadth",
+        ]
         methods: list[str] = []  # evolve prompts made by these methods (empty: all)
         categories: list[str] = []  # ... and of these categories (empty: all)
         fraction: float = Field(1.0, gt=0, le=1)  # of the matching prompts, chosen by id hash
@@ -60,12 +129,19 @@ class EvolInstruct(GeneratorStage):
         no_gain_rouge: float = Field(0.95, gt=0, le=1)  # at or above this ROUGE-L to its parent: no gain
         check_response: bool = False  # answer the rewrite; a short apology (< 80 words, "sorry") eliminates it
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         c = self.config
         # closed-QA prompts stay as they are: a rewrite would lose the passage they are about
-        return (is_prompt(doc) and not doc.meta.get("reward_spec") and not doc.meta.get("context")
-                and (not c.methods or doc.meta.get("method") in c.methods)
-                and (not c.categories or doc.meta.get("category") in c.categories) and self._chosen(doc))
+        return (
+            is_prompt(doc)
+            and not doc.meta.get("reward_spec")
+            and not doc.meta.get("context")
+            and (not c.methods or doc.meta.get("method") in c.methods)
+            and (not c.categories or doc.meta.get("category") in c.categories)
+            and self._chosen(doc)
+        )
 
     def _chosen(self, doc: Document) -> bool:
         return xxhash.xxh64_intdigest(f"evol/{doc.id}".encode()) / 2**64 < self.config.fraction
@@ -96,8 +172,16 @@ class EvolInstruct(GeneratorStage):
         for doc, text in evolved:
             step = self.step_record(ops[doc.id])
             step["operator"] = ops[doc.id]
-            yield self.emit(doc, self.item(doc, [{"role": "user", "content": text}], "evol_instruct",
-                                           doc.meta.get("category", "general"), [step]))
+            yield self.emit(
+                doc,
+                self.item(
+                    doc,
+                    [{"role": "user", "content": text}],
+                    "evol_instruct",
+                    doc.meta.get("category", "general"),
+                    [step],
+                ),
+            )
 
     def _eliminate(self, doc: Document, text: str, op: str) -> str | None:
         parent = user_text(doc.meta["messages"])
@@ -129,8 +213,9 @@ class EvolInstruct(GeneratorStage):
         from corpusforge.synthetic.backends.base import ChatRequest
 
         settings = self.config.sampling.model_copy(update={"max_tokens": 128})
-        replies = self.ask([(ChatRequest([{"role": "user", "content": t}], settings), "evol_response_check")
-                            for _, t in evolved])
+        replies = self.ask(
+            [(ChatRequest([{"role": "user", "content": t}], settings), "evol_response_check") for _, t in evolved]
+        )
         out = []
         for (doc, text), reply in zip(evolved, replies):
             if reply.ok and "sorry" in reply.text.lower() and len(reply.text.split()) < 80:

@@ -13,6 +13,7 @@ joins them in task order into the final files (resolve), and documents that are 
 name as they pass (apply). `ground_truth` is a string for every kind (the answer, or the tests / instructions as
 JSON), so one Parquet schema holds math, code and instruction-following rows.
 """
+
 from __future__ import annotations
 
 import io
@@ -41,14 +42,23 @@ def sft_row(doc: Document) -> dict[str, Any] | None:
     if doc.meta.get("reward_spec") or len(messages) < 2 or messages[-1]["role"] != "assistant":
         return None
     steps = _steps(doc)
-    scores = {k.removeprefix("judge_"): float(v) for k, v in (doc.annotations.get("scores") or {}).items()
-              if k.startswith("judge_")}
-    return {"id": doc.id, "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
-            "method": doc.meta.get("method"), "category": doc.meta.get("category"),
-            "teacher": next((s["model"] for s in reversed(steps) if s["step"].endswith(".response")), None),
-            "turns": sum(m["role"] == "user" for m in messages), "parent_ids": list(doc.meta.get("parent_ids") or []),
-            "source_id": doc.meta.get("source_id"), "judge_scores": scores or None,
-            "generation": doc.meta.get("generation", "[]")}
+    scores = {
+        k.removeprefix("judge_"): float(v)
+        for k, v in (doc.annotations.get("scores") or {}).items()
+        if k.startswith("judge_")
+    }
+    return {
+        "id": doc.id,
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "method": doc.meta.get("method"),
+        "category": doc.meta.get("category"),
+        "teacher": next((s["model"] for s in reversed(steps) if s["step"].endswith(".response")), None),
+        "turns": sum(m["role"] == "user" for m in messages),
+        "parent_ids": list(doc.meta.get("parent_ids") or []),
+        "source_id": doc.meta.get("source_id"),
+        "judge_scores": scores or None,
+        "generation": doc.meta.get("generation", "[]"),
+    }
 
 
 def rl_row(doc: Document) -> dict[str, Any] | None:
@@ -64,14 +74,24 @@ def rl_row(doc: Document) -> dict[str, Any] | None:
     else:
         truth = json.dumps({k: spec.get(k) for k in ("instruction_id_list", "kwargs")}, ensure_ascii=False)
     ann = doc.annotations
-    return {"data_source": f"corpusforge/{doc.meta.get('method', kind)}",
-            "prompt": [{"role": m["role"], "content": m["content"]} for m in doc.meta["messages"]],
-            "ability": ABILITY.get(kind, kind),
-            "reward_model": {"style": "rule", "ground_truth": truth},
-            "extra_info": {"split": "train", "index": 0, "id": doc.id, "method": doc.meta.get("method"),
-                           "category": doc.meta.get("category"), "reward_spec": doc.meta["reward_spec"],
-                           "pass_rate": ann.get("pass_rate"), "rollouts": ann.get("rollouts"),
-                           "difficulty": ann.get("difficulty"), "generation": doc.meta.get("generation", "[]")}}
+    return {
+        "data_source": f"corpusforge/{doc.meta.get('method', kind)}",
+        "prompt": [{"role": m["role"], "content": m["content"]} for m in doc.meta["messages"]],
+        "ability": ABILITY.get(kind, kind),
+        "reward_model": {"style": "rule", "ground_truth": truth},
+        "extra_info": {
+            "split": "train",
+            "index": 0,
+            "id": doc.id,
+            "method": doc.meta.get("method"),
+            "category": doc.meta.get("category"),
+            "reward_spec": doc.meta["reward_spec"],
+            "pass_rate": ann.get("pass_rate"),
+            "rollouts": ann.get("rollouts"),
+            "difficulty": ann.get("difficulty"),
+            "generation": doc.meta.get("generation", "[]"),
+        },
+    }
 
 
 def nemo_gym_row(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -84,8 +104,12 @@ def nemo_gym_row(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if spec["kind"] == "code":
         tests = {k: spec.get(k) for k in ("inputs", "outputs", "fn_name")}
         return "code_gen", {**base, "verifier_metadata": {"unit_tests": tests}}
-    return "instruction_following", {**base, "instruction_id_list": spec["instruction_id_list"],
-                                     "kwargs": spec["kwargs"], "prompt": spec.get("prompt") or question}
+    return "instruction_following", {
+        **base,
+        "instruction_id_list": spec["instruction_id_list"],
+        "kwargs": spec["kwargs"],
+        "prompt": spec.get("prompt") or question,
+    }
 
 
 def _jsonl(rows: Iterable[dict]) -> bytes:
@@ -114,12 +138,19 @@ class _Export(GlobalStep):
         out_dir: str | None = None  # default: <run output>/<sft|rl>
         examples: int = 3  # per method, in the report
 
+    config: Config
+
     def row(self, doc: Document) -> dict[str, Any] | None:
         raise TypeError(f"{type(self).__name__} must define row")
 
     def before_run(self, run_dir: str) -> None:
         if self.config.out_dir is None:
             self.config.out_dir = storage.join(run_dir, self.kind)
+
+    def _out_dir(self) -> str:
+        if self.config.out_dir is None:
+            raise ValueError(f"{self.name}: out_dir is set by the runner (before_run); give it when run alone")
+        return self.config.out_dir
 
     def prepare(self, docs: Iterable[Document]) -> Iterator[Document]:
         rows = []
@@ -166,16 +197,19 @@ class SFTExport(_Export):
     class Config(_Export.Config):
         type: Literal["sft_export"] = "sft_export"
 
+    config: Config
+
     def row(self, doc: Document) -> dict[str, Any] | None:
         return sft_row(doc)
 
     def resolve(self, engine, task_ids: list[str]) -> dict[str, Any]:
         rows = self._rows(task_ids)
-        out = self.config.out_dir
+        out = self._out_dir()
         _write_bytes(storage.join(out, "sft.jsonl"), _jsonl(rows))
         _write_parquet(storage.join(out, "sft.parquet"), rows)
-        summary = self._summary(rows, lambda r: r["method"],
-                                lambda r: " || ".join(f"{m['role']}: {m['content']}" for m in r["messages"]))
+        summary = self._summary(
+            rows, lambda r: r["method"], lambda r: " || ".join(f"{m['role']}: {m['content']}" for m in r["messages"])
+        )
         summary["rows_by_category"] = dict(Counter(r["category"] for r in rows))
         summary["multi_turn_rows"] = sum(r["turns"] > 1 for r in rows)
         summary["files"] = {"jsonl": storage.join(out, "sft.jsonl"), "parquet": storage.join(out, "sft.parquet")}
@@ -192,6 +226,8 @@ class RLExport(_Export):
     class Config(_Export.Config):
         type: Literal["rl_export"] = "rl_export"
 
+    config: Config
+
     def row(self, doc: Document) -> dict[str, Any] | None:
         return rl_row(doc)
 
@@ -199,7 +235,7 @@ class RLExport(_Export):
         rows = self._rows(task_ids)
         for i, r in enumerate(rows):
             r["extra_info"]["index"] = i
-        out = self.config.out_dir
+        out = self._out_dir()
         _write_bytes(storage.join(out, "rl.jsonl"), _jsonl(rows))
         _write_parquet(storage.join(out, "rl.parquet"), rows)
         gym: dict[str, list[dict]] = {}
@@ -208,10 +244,15 @@ class RLExport(_Export):
             gym.setdefault(server, []).append(gym_row)
         for server, server_rows in gym.items():
             _write_bytes(storage.join(out, "nemo_gym", f"{server}.jsonl"), _jsonl(server_rows))
-        summary = self._summary(rows, lambda r: r["data_source"],
-                                lambda r: f"[{r['reward_model']['ground_truth'][:60]}] {r['prompt'][-1]['content']}")
+        summary = self._summary(
+            rows,
+            lambda r: r["data_source"],
+            lambda r: f"[{r['reward_model']['ground_truth'][:60]}] {r['prompt'][-1]['content']}",
+        )
         summary["rows_by_difficulty"] = dict(Counter(str(r["extra_info"]["difficulty"]) for r in rows))
-        summary["files"] = {"verl_parquet": storage.join(out, "rl.parquet"),
-                            "verl_jsonl": storage.join(out, "rl.jsonl"),
-                            **{f"nemo_gym_{s}": storage.join(out, "nemo_gym", f"{s}.jsonl") for s in gym}}
+        summary["files"] = {
+            "verl_parquet": storage.join(out, "rl.parquet"),
+            "verl_jsonl": storage.join(out, "rl.jsonl"),
+            **{f"nemo_gym_{s}": storage.join(out, "nemo_gym", f"{s}.jsonl") for s in gym},
+        }
         return summary

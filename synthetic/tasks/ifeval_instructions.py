@@ -5,6 +5,7 @@ in plain words what the checker in synthetic/verifiers/ifeval will test. Pairs t
 drawn together (IFEval's conflict table, in spirit: case changes against each other and against anything that
 dictates exact words; formats that fix the whole response against every other format).
 """
+
 from __future__ import annotations
 
 import random
@@ -13,8 +14,26 @@ from typing import Any
 
 from corpusforge.synthetic.verifiers.ifeval import CHECKERS
 
-_KEYWORDS = ["river", "garden", "signal", "balance", "window", "journey", "harvest", "lantern", "pattern", "market",
-             "engine", "shadow", "bridge", "compass", "orbit", "ledger", "meadow", "canvas"]
+_KEYWORDS = [
+    "river",
+    "garden",
+    "signal",
+    "balance",
+    "window",
+    "journey",
+    "harvest",
+    "lantern",
+    "pattern",
+    "market",
+    "engine",
+    "shadow",
+    "bridge",
+    "compass",
+    "orbit",
+    "ledger",
+    "meadow",
+    "canvas",
+]
 _FIRST_WORDS = ["first", "today", "however", "imagine", "consider", "finally", "because", "often"]
 _RELATIONS = ["less than", "at least"]
 _LANGUAGES = {"de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese"}
@@ -45,31 +64,36 @@ def _paragraphs(rng: random.Random, prompt: str) -> tuple[dict, str]:
 def _nth_first_word(rng: random.Random, prompt: str) -> tuple[dict, str]:
     n = rng.randint(2, 4)
     k, word = rng.randint(1, n), rng.choice(_FIRST_WORDS)
-    return ({"num_paragraphs": n, "nth_paragraph": k, "first_word": word},
-            f"Write exactly {n} paragraphs separated by blank lines; paragraph {k} must start with the word "
-            f"\"{word}\".")
+    return (
+        {"num_paragraphs": n, "nth_paragraph": k, "first_word": word},
+        f'Write exactly {n} paragraphs separated by blank lines; paragraph {k} must start with the word "{word}".',
+    )
 
 
 def _existence(rng: random.Random, prompt: str) -> tuple[dict, str]:
     kws = rng.sample(_KEYWORDS, 2)
-    return {"keywords": kws}, f"Include the keywords \"{kws[0]}\" and \"{kws[1]}\" in your answer."
+    return {"keywords": kws}, f'Include the keywords "{kws[0]}" and "{kws[1]}" in your answer.'
 
 
 def _frequency(rng: random.Random, prompt: str) -> tuple[dict, str]:
     kw, rel, n = rng.choice(_KEYWORDS), rng.choice(_RELATIONS), rng.randint(1, 3)
-    return ({"keyword": kw, "frequency": n, "relation": rel},
-            f"The word \"{kw}\" must appear {_relation_text(rel, n, 'times')} in your answer.")
+    return (
+        {"keyword": kw, "frequency": n, "relation": rel},
+        f'The word "{kw}" must appear {_relation_text(rel, n, "times")} in your answer.',
+    )
 
 
 def _forbidden(rng: random.Random, prompt: str) -> tuple[dict, str]:
     words = rng.sample(["very", "really", "thing", "stuff", "basically", "good", "bad", "nice"], 2)
-    return {"forbidden_words": words}, f"Do not use the words \"{words[0]}\" or \"{words[1]}\" anywhere."
+    return {"forbidden_words": words}, f'Do not use the words "{words[0]}" or "{words[1]}" anywhere.'
 
 
 def _letter(rng: random.Random, prompt: str) -> tuple[dict, str]:
     letter, rel, n = rng.choice("abcdeilmnoprst"), rng.choice(_RELATIONS), rng.randint(3, 12)
-    return ({"letter": letter, "let_frequency": n, "let_relation": rel},
-            f"The letter \"{letter}\" must appear {_relation_text(rel, n, 'times')} in your answer.")
+    return (
+        {"letter": letter, "let_frequency": n, "let_relation": rel},
+        f'The letter "{letter}" must appear {_relation_text(rel, n, "times")} in your answer.',
+    )
 
 
 def _language(rng: random.Random, prompt: str) -> tuple[dict, str]:
@@ -79,8 +103,10 @@ def _language(rng: random.Random, prompt: str) -> tuple[dict, str]:
 
 def _placeholders(rng: random.Random, prompt: str) -> tuple[dict, str]:
     n = rng.randint(1, 3)
-    return ({"num_placeholders": n},
-            f"Include at least {n} placeholder{'s' if n > 1 else ''} in square brackets, such as [address].")
+    return (
+        {"num_placeholders": n},
+        f"Include at least {n} placeholder{'s' if n > 1 else ''} in square brackets, such as [address].",
+    )
 
 
 def _postscript(rng: random.Random, prompt: str) -> tuple[dict, str]:
@@ -90,13 +116,16 @@ def _postscript(rng: random.Random, prompt: str) -> tuple[dict, str]:
 
 def _bullets(rng: random.Random, prompt: str) -> tuple[dict, str]:
     n = rng.randint(2, 5)
-    return ({"num_bullets": n},
-            f"Answer with exactly {n} bullet points in markdown, each on its own line starting with \"* \".")
+    return (
+        {"num_bullets": n},
+        f'Answer with exactly {n} bullet points in markdown, each on its own line starting with "* ".',
+    )
 
 
 def _constrained(rng: random.Random, prompt: str) -> tuple[dict, str]:
-    return {}, ("Answer with one of these exact phrases: \"My answer is yes.\", \"My answer is no.\", "
-                "\"My answer is maybe.\"")
+    return {}, (
+        'Answer with one of these exact phrases: "My answer is yes.", "My answer is no.", "My answer is maybe."'
+    )
 
 
 def _highlights(rng: random.Random, prompt: str) -> tuple[dict, str]:
@@ -107,8 +136,10 @@ def _highlights(rng: random.Random, prompt: str) -> tuple[dict, str]:
 
 def _sections(rng: random.Random, prompt: str) -> tuple[dict, str]:
     splitter, n = rng.choice(["Section", "SECTION", "Part"]), rng.randint(2, 4)
-    return ({"section_spliter": splitter, "num_sections": n},
-            f"Divide your answer into {n} sections, marking the start of each with \"{splitter} X\" (X its number).")
+    return (
+        {"section_spliter": splitter, "num_sections": n},
+        f'Divide your answer into {n} sections, marking the start of each with "{splitter} X" (X its number).',
+    )
 
 
 def _json(rng: random.Random, prompt: str) -> tuple[dict, str]:
@@ -124,14 +155,16 @@ def _two_responses(rng: random.Random, prompt: str) -> tuple[dict, str]:
 
 
 def _repeat(rng: random.Random, prompt: str) -> tuple[dict, str]:
-    return ({"prompt_to_repeat": prompt},
-            "First repeat the request above word for word without change, then give your answer (say nothing before "
-            "the repeated request, and do not repeat this sentence).")
+    return (
+        {"prompt_to_repeat": prompt},
+        "First repeat the request above word for word without change, then give your answer (say nothing before "
+        "the repeated request, and do not repeat this sentence).",
+    )
 
 
 def _end(rng: random.Random, prompt: str) -> tuple[dict, str]:
     phrase = rng.choice(_ENDINGS)
-    return {"end_phrase": phrase}, f"Finish your answer with the exact phrase \"{phrase}\"; nothing may follow it."
+    return {"end_phrase": phrase}, f'Finish your answer with the exact phrase "{phrase}"; nothing may follow it.'
 
 
 def _quotation(rng: random.Random, prompt: str) -> tuple[dict, str]:
@@ -140,8 +173,10 @@ def _quotation(rng: random.Random, prompt: str) -> tuple[dict, str]:
 
 def _capital_words(rng: random.Random, prompt: str) -> tuple[dict, str]:
     rel, n = rng.choice(_RELATIONS), rng.randint(2, 10)
-    return ({"capital_frequency": n, "capital_relation": rel},
-            f"Use {_relation_text(rel, n, 'words')} written entirely in capital letters.")
+    return (
+        {"capital_frequency": n, "capital_relation": rel},
+        f"Use {_relation_text(rel, n, 'words')} written entirely in capital letters.",
+    )
 
 
 def _all_capitals(rng: random.Random, prompt: str) -> tuple[dict, str]:
@@ -184,20 +219,38 @@ INSTRUCTIONS: dict[str, Draw] = {
     "punctuation:no_comma": _no_comma,
 }
 
+
 def undescribed() -> set[str]:
     """Instruction ids the verifiers check that have no description here (and the reverse): empty when in step."""
     return set(INSTRUCTIONS) ^ set(CHECKERS)
 
+
 # Instructions that fix the whole response's shape or wording: at most one of them per prompt, and none beside
 # the case rules or a language.
-_WHOLE_RESPONSE = {"detectable_format:constrained_response", "detectable_format:json_format",
-                   "combination:two_responses", "startend:quotation", "combination:repeat_prompt"}
+_WHOLE_RESPONSE = {
+    "detectable_format:constrained_response",
+    "detectable_format:json_format",
+    "combination:two_responses",
+    "startend:quotation",
+    "combination:repeat_prompt",
+}
 _CASE = {"change_case:english_capital", "change_case:english_lowercase", "change_case:capital_word_frequency"}
-_PARAGRAPHS = {"length_constraints:number_paragraphs", "length_constraints:nth_paragraph_first_word",
-               "detectable_format:multiple_sections", "detectable_format:number_bullet_lists"}
-_EXACT_WORDS = {"keywords:existence", "keywords:frequency", "startend:end_checker", "detectable_content:postscript",
-                "length_constraints:nth_paragraph_first_word", "detectable_format:multiple_sections",
-                "detectable_format:title", "combination:repeat_prompt"}
+_PARAGRAPHS = {
+    "length_constraints:number_paragraphs",
+    "length_constraints:nth_paragraph_first_word",
+    "detectable_format:multiple_sections",
+    "detectable_format:number_bullet_lists",
+}
+_EXACT_WORDS = {
+    "keywords:existence",
+    "keywords:frequency",
+    "startend:end_checker",
+    "detectable_content:postscript",
+    "length_constraints:nth_paragraph_first_word",
+    "detectable_format:multiple_sections",
+    "detectable_format:title",
+    "combination:repeat_prompt",
+}
 
 
 def conflicts(a: str, b: str) -> bool:
@@ -214,8 +267,9 @@ def conflicts(a: str, b: str) -> bool:
     return "language:response_language" in pair and bool(pair & _EXACT_WORDS)
 
 
-def draw_instructions(rng: random.Random, prompt: str, n: int, allowed: list[str] | None = None
-                      ) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+def draw_instructions(
+    rng: random.Random, prompt: str, n: int, allowed: list[str] | None = None
+) -> tuple[list[str], list[dict[str, Any]], list[str]]:
     """Up to `n` compatible instructions: (instruction ids, kwargs, descriptions)."""
     pool = sorted(allowed or INSTRUCTIONS)
     rng.shuffle(pool)

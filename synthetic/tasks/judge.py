@@ -11,6 +11,7 @@ The judge has three modes:
   backends that return no logprobs).
 Scores go to `annotations.scores` as `judge_<attribute>`; items under `min_scores` are dropped by attribute.
 """
+
 from __future__ import annotations
 
 import math
@@ -75,6 +76,8 @@ class LLMJudge(GeneratorStage):
         top_logprobs: int = Field(20, ge=1, le=20)  # OpenAI's maximum: digits outside the top-N count as 0
         sampling: SamplingSettings = SamplingSettings(temperature=0.0, max_tokens=48)  # rating and reward_model
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_prompt(doc) and not doc.meta.get("reward_spec") and doc.meta["messages"][-1]["role"] == "assistant"
 
@@ -84,19 +87,31 @@ class LLMJudge(GeneratorStage):
             requests = [(ChatRequest(list(d.meta["messages"]), c.sampling), "reward_model") for d in docs]
             per_doc = 1
         elif c.mode == "rating":
-            requests = [self.request("rating", prompt=_last_user(d.meta["messages"]),
-                                     response=d.meta["messages"][-1]["content"]) for d in docs]
+            requests = [
+                self.request(
+                    "rating", prompt=_last_user(d.meta["messages"]), response=d.meta["messages"][-1]["content"]
+                )
+                for d in docs
+            ]
             per_doc = 1
         else:
             one_digit = c.sampling.model_copy(update={"max_tokens": 1, "logprobs": c.top_logprobs, "temperature": 0.0})
-            requests = [self.request("score", one_digit, prompt=_last_user(d.meta["messages"]),
-                                     response=d.meta["messages"][-1]["content"], attribute=a,
-                                     meaning=MEANINGS.get(a, a))
-                        for d in docs for a in c.attributes]
+            requests = [
+                self.request(
+                    "score",
+                    one_digit,
+                    prompt=_last_user(d.meta["messages"]),
+                    response=d.meta["messages"][-1]["content"],
+                    attribute=a,
+                    meaning=MEANINGS.get(a, a),
+                )
+                for d in docs
+                for a in c.attributes
+            ]
             per_doc = len(c.attributes)
         replies = self.ask(requests)
         for n, doc in enumerate(docs):
-            scores, reason = self._scores(replies[n * per_doc:(n + 1) * per_doc])
+            scores, reason = self._scores(replies[n * per_doc : (n + 1) * per_doc])
             if reason is None:
                 reason = next((f"judge_low_{a}" for a, low in c.min_scores.items() if scores.get(a, -1.0) < low), None)
             for attr, value in scores.items():
@@ -104,8 +119,10 @@ class LLMJudge(GeneratorStage):
             if reason:
                 self.reject(doc, reason, doc.text)
                 continue
-            doc.annotations["scores"] = {**(doc.annotations.get("scores") or {}),
-                                         **{f"judge_{a}": round(v, 4) for a, v in scores.items()}}
+            doc.annotations["scores"] = {
+                **(doc.annotations.get("scores") or {}),
+                **{f"judge_{a}": round(v, 4) for a, v in scores.items()},
+            }
             yield self.emit(doc, doc)
 
     def _scores(self, replies: list[ChatReply]) -> tuple[dict[str, float], str | None]:
@@ -122,7 +139,7 @@ class LLMJudge(GeneratorStage):
         else:
             if not all(r.logprobs for r in replies):
                 return {}, "judge_no_logprobs"
-            values = {a: digit_expectation(r.logprobs[0], c.max_score) for a, r in zip(c.attributes, replies)}
+            values = {a: digit_expectation((r.logprobs or [{}])[0], c.max_score) for a, r in zip(c.attributes, replies)}
             scores = {a: v for a, v in values.items() if v is not None}
         if len(scores) < len(c.attributes):
             return scores, "judge_unparsed"
@@ -139,18 +156,24 @@ class Answerability(GeneratorStage):
         type: Literal["answerability"] = "answerability"
         sampling: SamplingSettings = SamplingSettings(temperature=0.0, max_tokens=8)
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_prompt(doc) and bool(doc.meta.get("context")) and len(doc.meta["messages"]) == 1
 
     def generate(self, docs: list[Document]) -> Iterator[Document]:
         questions = [d.text for d in docs]  # closed QA: the question alone (the passage is `meta.context`)
-        replies = self.ask([self.request("check", context=d.meta["context"], question=q)
-                            for d, q in zip(docs, questions)])
+        replies = self.ask(
+            [self.request("check", context=d.meta["context"], question=q) for d, q in zip(docs, questions)]
+        )
         for doc, reply in zip(docs, replies):
             verdict = yes_no(reply.text) if reply.ok else None
             if verdict is not True:
                 reason = reply_reason(reply) or ("unanswerable" if verdict is False else "answerability_unparsed")
-                self.reject(doc, reason if reason.startswith(("unanswerable", "answerability")) else
-                            f"answerability_{reason}", doc.text)
+                self.reject(
+                    doc,
+                    reason if reason.startswith(("unanswerable", "answerability")) else f"answerability_{reason}",
+                    doc.text,
+                )
                 continue
             yield self.emit(doc, doc)

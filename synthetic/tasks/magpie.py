@@ -6,6 +6,7 @@ The teacher answers it later (the `sft_responses` stage). This needs raw complet
 them (and knows its template), an OpenAI-compatible server only with `raw_completions: true` (vLLM, SGLang,
 llama.cpp serve /completions) and the template given; otherwise the pipeline stops at validation and says so.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -49,8 +50,11 @@ class MagpiePrompts(GeneratorStage):
                     f"backend: magpie needs raw text completions to feed the pre-query template; backend "
                     f"{backend.type!r} {'has none' if backend.type == 'vllm_offline' else 'has raw_completions off'}"
                     " (use the embedded backend, or an OpenAI-compatible server that serves /completions with "
-                    "`raw_completions: true` and `pre_query_template`)")
+                    "`raw_completions: true` and `pre_query_template`)"
+                )
             return self
+
+    config: Config
 
     def applies(self, doc: Document) -> bool:
         return is_seed(doc, "magpie")
@@ -68,8 +72,12 @@ class MagpiePrompts(GeneratorStage):
             asked += [(doc, seed, i) for i in range(seed.n)]
         key = f"magpie_pre_query#{len(template)}"
         replies = self.ask([(ChatRequest([], settings, raw_prompt=template), f"{key}#{i}") for _, _, i in asked])
-        step = {"step": f"{self.name}.pre_query", "prompt": template, "model": self.backend.model,
-                "sampling": settings.as_json()}
+        step = {
+            "step": f"{self.name}.pre_query",
+            "prompt": template,
+            "model": self.backend.model,
+            "sampling": settings.as_json(),
+        }
         seen: set[str] = set()
         for (doc, seed, _), reply in zip(asked, replies):
             query, reason = self.reply_text(reply)
@@ -82,5 +90,9 @@ class MagpiePrompts(GeneratorStage):
                 self.reject(doc, reason, query)
                 continue
             seen.add(query.lower())
-            yield self.emit(doc, self.item(doc, [{"role": "user", "content": query}], "magpie", seed.category,
-                                           [step], inherit_steps=False))
+            yield self.emit(
+                doc,
+                self.item(
+                    doc, [{"role": "user", "content": query}], "magpie", seed.category, [step], inherit_steps=False
+                ),
+            )

@@ -4,6 +4,7 @@ The reply goes through the LLM layer's post-processor (synthetic/postprocess.py)
 reply, a refusal, a reply cut at max_tokens and one over the length cap each have their own drop reason; a reply
 under `min_reply_tokens` is dropped as too short.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,6 +31,8 @@ class TeacherResponses(GeneratorStage):
         postprocess: PostProcessConfig = PostProcessConfig()
         min_reply_tokens: int = Field(1, ge=0)
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_prompt(doc) and not doc.meta.get("reward_spec") and doc.meta["messages"][-1]["role"] == "user"
 
@@ -47,13 +50,17 @@ class TeacherResponses(GeneratorStage):
             for fix in check.fixes:
                 self.ledger.histogram("responses_fixed", fix)
             reason = check.reason
-            if reason is None and self.counter.count(check.text) < c.min_reply_tokens:
+            if reason is None and self.counter.count(check.text or "") < c.min_reply_tokens:
                 reason = "response_too_short"
             if reason:
                 self.reject(doc, reason, doc.text)
                 continue
-            step = {"step": f"{self.name}.response", "prompt": key, "model": self.backend.model,
-                    "sampling": c.sampling.as_json()}
+            step = {
+                "step": f"{self.name}.response",
+                "prompt": key,
+                "model": self.backend.model,
+                "sampling": c.sampling.as_json(),
+            }
             doc.meta["messages"] = list(doc.meta["messages"]) + [{"role": "assistant", "content": check.text}]
             doc.meta["generation"] = json.dumps(steps_of(doc) + [step], ensure_ascii=False)
             self.ledger.histogram("responses_by_method", doc.meta.get("method", ""))

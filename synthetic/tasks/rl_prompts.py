@@ -10,6 +10,7 @@
 - instruction following: a base request plus IFEval instructions with kwargs drawn from the registry the
   verifiers implement (ifeval_instructions.py).
 """
+
 from __future__ import annotations
 
 import ast
@@ -37,6 +38,7 @@ from corpusforge.synthetic.generation import (
     user_text,
 )
 from corpusforge.synthetic.tasks.ifeval_instructions import draw_instructions
+from corpusforge.synthetic.verifiers import Verifiers
 
 MATH_INSTRUCTION = "Solve the problem step by step, then give the final answer as \\boxed{answer}."
 CODE_INSTRUCTION = "Write your solution in Python, in one ```python code block."
@@ -44,11 +46,24 @@ CODE_INSTRUCTION = "Write your solution in Python, in one ```python code block."
 
 # ----------------------------------------------------------------------------- exact arithmetic for templates
 
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
-_CMP = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Eq: operator.eq,
-        ast.NotEq: operator.ne}
-_FUNCS = {"min": min, "max": max, "abs": abs}
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_CMP = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
+_FUNCS: dict[str, Any] = {"min": min, "max": max, "abs": abs}
 
 
 def evaluate(expression: str, names: dict[str, Any]) -> Any:
@@ -150,10 +165,11 @@ _FIELD = re.compile(r"^\s*(problem|solution|answer|function|tests)\s*:\s*", re.I
 
 def labelled_parts(text: str) -> dict[str, str]:
     """`Label: value` sections of a reply (Problem, Solution, Answer, Function, Tests), lower-cased labels."""
-    parts, spans = {}, list(_FIELD.finditer(text))
+    parts: dict[str, str] = {}
+    spans = list(_FIELD.finditer(text))
     for i, m in enumerate(spans):
         end = spans[i + 1].start() if i + 1 < len(spans) else len(text)
-        parts.setdefault(m.group(1).lower(), text[m.end():end].strip())
+        parts.setdefault(m.group(1).lower(), text[m.end() : end].strip())
     return parts
 
 
@@ -171,12 +187,14 @@ class RLMathPrompts(GeneratorStage):
         solve_sampling: SamplingSettings = SamplingSettings(temperature=0.7, top_p=0.95, max_tokens=512)
         min_words: int = Field(8, ge=0)
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_seed(doc, "rl_math")
 
     def setup(self) -> None:
         super().setup()
-        self._verifiers = None
+        self._verifiers: Verifiers | None = None
 
     def generate(self, docs: list[Document]) -> Iterator[Document]:
         teacher = []
@@ -193,10 +211,17 @@ class RLMathPrompts(GeneratorStage):
         if teacher:
             yield from self._from_teacher(teacher)
 
-    def _prompt(self, doc: Document, seed: MathSeed, problem: str, answer: str, steps: list[dict]) -> Document:
+    def _math_prompt(self, doc: Document, seed: MathSeed, problem: str, answer: str, steps: list[dict]) -> Document:
         content = f"{problem}\n\n{self.config.instruction}"
-        return self.item(doc, [{"role": "user", "content": content}], "rl_math", seed.category, steps,
-                         reward_spec={"kind": "math", "answer": answer}, inherit_steps=False)
+        return self.item(
+            doc,
+            [{"role": "user", "content": content}],
+            "rl_math",
+            seed.category,
+            steps,
+            reward_spec={"kind": "math", "answer": answer},
+            inherit_steps=False,
+        )
 
     def _from_templates(self, doc: Document, seed: MathSeed) -> Iterator[Document]:
         for template in seed.templates:
@@ -212,9 +237,13 @@ class RLMathPrompts(GeneratorStage):
                     self.reject(doc, "no_valid_draw", template.text)
                     continue
                 problem, answer = drawn
-                step = {"step": f"{self.name}.template", "prompt": f"template:{template.id}", "model": "",
-                        "sampling": json.dumps({"draw": i})}
-                yield self.emit(doc, self._prompt(doc, seed, problem, answer, [step]))
+                step = {
+                    "step": f"{self.name}.template",
+                    "prompt": f"template:{template.id}",
+                    "model": "",
+                    "sampling": json.dumps({"draw": i}),
+                }
+                yield self.emit(doc, self._math_prompt(doc, seed, problem, answer, [step]))
 
     def _from_teacher(self, seeds: list[tuple[Document, MathSeed]]) -> Iterator[Document]:
         asked = []
@@ -224,7 +253,7 @@ class RLMathPrompts(GeneratorStage):
                 self.fail(doc, "no_examples")
                 continue
             for i in range(seed.n):
-                shots = examples[i * seed.n_examples:(i + 1) * seed.n_examples] or examples[:seed.n_examples]
+                shots = examples[i * seed.n_examples : (i + 1) * seed.n_examples] or examples[: seed.n_examples]
                 text = "\n\n".join(f"Problem: {q}\nSolution: {s}\nAnswer: {a}" for q, s, a in shots)
                 asked.append((doc, seed, self.request("problem", variant=str(i), examples=text)))
         drafts = []
@@ -244,25 +273,34 @@ class RLMathPrompts(GeneratorStage):
         """Keep a teacher's problem when at least `min_agreement` of k fresh solutions reach its answer."""
         c = self.config
         if self._verifiers is None:
-            from corpusforge.synthetic.verifiers import Verifiers
-
             self._verifiers = Verifiers()
+        verifiers = self._verifiers
         settings = [c.solve_sampling.model_copy(update={"seed": (c.solve_sampling.seed or 0) + j}) for j in range(c.k)]
-        requests = [(ChatRequest([{"role": "user", "content": f"{p}\n\n{c.instruction}"}], s), "rl_math_solve")
-                    for _, _, p, _ in drafts for s in settings]
+        requests = [
+            (ChatRequest([{"role": "user", "content": f"{p}\n\n{c.instruction}"}], s), "rl_math_solve")
+            for _, _, p, _ in drafts
+            for s in settings
+        ]
         replies = self.ask(requests)
         for n, (doc, seed, problem, answer) in enumerate(drafts):
-            sols = replies[n * c.k:(n + 1) * c.k]
+            sols = replies[n * c.k : (n + 1) * c.k]
             spec = {"kind": "math", "answer": answer}
-            agree = sum(1 for r in sols if r.ok and self._verifiers.score(r.text, spec).passed)
+            agree = sum(1 for r in sols if r.ok and verifiers.score(r.text, spec).passed)
             self.ledger.histogram("teacher_agreement", f"{agree}/{c.k}")
             if agree / c.k < c.min_agreement:
                 self.reject(doc, "no_majority", problem)
                 continue
-            steps = [self.step_record("problem"), {"step": f"{self.name}.majority", "prompt": "rl_math_solve",
-                                                   "model": self.backend.model, "agreement": f"{agree}/{c.k}",
-                                                   "sampling": settings[0].as_json()}]
-            yield self.emit(doc, self._prompt(doc, seed, problem, answer, steps))
+            steps = [
+                self.step_record("problem"),
+                {
+                    "step": f"{self.name}.majority",
+                    "prompt": "rl_math_solve",
+                    "model": self.backend.model,
+                    "agreement": f"{agree}/{c.k}",
+                    "sampling": settings[0].as_json(),
+                },
+            ]
+            yield self.emit(doc, self._math_prompt(doc, seed, problem, answer, steps))
 
     def close(self) -> None:
         if self._verifiers is not None:
@@ -282,6 +320,7 @@ def _gsm8k_examples(path: str | None, n: int, rng: random.Random) -> list[tuple[
 
 
 # ----------------------------------------------------------------------------- code
+
 
 class CodeTask(BaseModel):
     """An exercise: its statement, the reference solution, test inputs (stdin text, or call arguments)."""
@@ -326,6 +365,8 @@ class RLCodePrompts(GeneratorStage):
         min_tests: int = Field(3, ge=1)
         sandbox_workers: int = Field(2, ge=1)
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_seed(doc, "rl_code")
 
@@ -357,8 +398,18 @@ class RLCodePrompts(GeneratorStage):
                 self.reject(doc, reason, task.prompt)
                 continue
             content = f"{task.prompt}\n\n{self.config.instruction}"
-            yield self.emit(doc, self.item(doc, [{"role": "user", "content": content}], "rl_code", seed.category, steps,
-                                           reward_spec=spec, inherit_steps=False))
+            yield self.emit(
+                doc,
+                self.item(
+                    doc,
+                    [{"role": "user", "content": content}],
+                    "rl_code",
+                    seed.category,
+                    steps,
+                    reward_spec=spec,
+                    inherit_steps=False,
+                ),
+            )
 
     def _from_teacher(self, seeds: list[tuple[Document, CodeSeed]]) -> list:
         asked = []
@@ -368,10 +419,12 @@ class RLCodePrompts(GeneratorStage):
                 self.fail(doc, "no_example_task")
                 continue
             tests = "\n".join(json.dumps(i) for i in example.inputs)
-            shown = (f"Problem: {example.prompt}\nFunction: {example.fn_name or '(reads stdin)'}\n"
-                     f"Solution:\n```python\n{example.solution.strip()}\n```\nTests:\n{tests}")
+            shown = (
+                f"Problem: {example.prompt}\nFunction: {example.fn_name or '(reads stdin)'}\n"
+                f"Solution:\n```python\n{example.solution.strip()}\n```\nTests:\n{tests}"
+            )
             asked += [(doc, seed, self.request("problem", variant=str(i), example=shown)) for i in range(seed.n)]
-        out = []
+        out: list[tuple[Document, CodeSeed, CodeTask, list[dict]]] = []
         for (doc, seed, _), reply in zip(asked, self.ask([r for _, _, r in asked])):
             parts = labelled_parts(reply.text) if reply.ok else {}
             code = _CODE_BLOCK.search(parts.get("solution", ""))
@@ -390,8 +443,9 @@ class RLCodePrompts(GeneratorStage):
             if len(inputs) < self.config.min_tests:
                 self.reject(doc, "too_few_tests", parts["problem"])
                 continue
-            task = CodeTask(id=f"teacher-{len(out)}", prompt=parts["problem"], solution=code.group(1),
-                            inputs=inputs, fn_name=fn)
+            task = CodeTask(
+                id=f"teacher-{len(out)}", prompt=parts["problem"], solution=code.group(1), inputs=inputs, fn_name=fn
+            )
             out.append((doc, seed, task, [self.step_record("problem")]))
         return out
 
@@ -403,8 +457,10 @@ class RLCodePrompts(GeneratorStage):
         outputs = []
         for args in task.inputs:
             if task.fn_name:
-                run = sandbox.run({"main.py": _CALL_RUNNER.format(fn=task.fn_name), "solution.py": task.solution},
-                                  stdin=json.dumps(args))
+                run = sandbox.run(
+                    {"main.py": _CALL_RUNNER.format(fn=task.fn_name), "solution.py": task.solution},
+                    stdin=json.dumps(args),
+                )
             else:
                 run = sandbox.run({"main.py": task.solution}, stdin=str(args))
             if run.outcome != "ok":
@@ -428,6 +484,7 @@ class RLCodePrompts(GeneratorStage):
 
 # ----------------------------------------------------------------------------- instruction following
 
+
 class IFEvalSeed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -450,10 +507,15 @@ class RLIFEvalPrompts(GeneratorStage):
         from_categories: list[str] = []  # also turn SFT prompts of these categories into RL prompts
         seed: int = 0
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
-        return is_seed(doc, "rl_ifeval") or (bool(self.config.from_categories) and is_prompt(doc)
-                                             and not doc.meta.get("reward_spec")
-                                             and doc.meta.get("category") in self.config.from_categories)
+        return is_seed(doc, "rl_ifeval") or (
+            bool(self.config.from_categories)
+            and is_prompt(doc)
+            and not doc.meta.get("reward_spec")
+            and doc.meta.get("category") in self.config.from_categories
+        )
 
     def generate(self, docs: list[Document]) -> Iterator[Document]:
         for doc in docs:
@@ -471,15 +533,29 @@ class RLIFEvalPrompts(GeneratorStage):
             for b, base in enumerate(bases):
                 for i in range(seed.per_prompt):
                     rng = random.Random(f"{self.config.seed}/{doc.id}/{b}/{i}")
-                    ids, kwargs, descriptions = draw_instructions(rng, base, rng.randint(*seed.instructions),
-                                                                  seed.allowed or None)
+                    ids, kwargs, descriptions = draw_instructions(
+                        rng, base, rng.randint(*seed.instructions), seed.allowed or None
+                    )
                     content = base.strip() + " " + " ".join(descriptions)
                     reason = self.length_reason(content)
                     if reason:
                         self.reject(doc, reason, content)
                         continue
                     spec = {"kind": "ifeval", "instruction_id_list": ids, "kwargs": kwargs, "prompt": content}
-                    step = {"step": f"{self.name}.instructions", "prompt": "ifeval_registry", "model": "",
-                            "sampling": json.dumps({"seed": self.config.seed, "draw": [b, i]})}
-                    yield self.emit(doc, self.item(doc, [{"role": "user", "content": content}], "rl_ifeval",
-                                                   seed.category, [step], reward_spec=spec))
+                    step = {
+                        "step": f"{self.name}.instructions",
+                        "prompt": "ifeval_registry",
+                        "model": "",
+                        "sampling": json.dumps({"seed": self.config.seed, "draw": [b, i]}),
+                    }
+                    yield self.emit(
+                        doc,
+                        self.item(
+                            doc,
+                            [{"role": "user", "content": content}],
+                            "rl_ifeval",
+                            seed.category,
+                            [step],
+                            reward_spec=spec,
+                        ),
+                    )

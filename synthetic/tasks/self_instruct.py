@@ -5,6 +5,7 @@ generated ones) and asks for more. A new instruction joins the pool only if it p
 length of 3-150 words, no keyword that asks for what a text model cannot do (images, files, ...), no leading
 punctuation or non-ASCII opening, and ROUGE-L below 0.7 against every instruction already in the pool.
 """
+
 from __future__ import annotations
 
 import random
@@ -26,8 +27,26 @@ from corpusforge.synthetic.generation import (
 from corpusforge.synthetic.similarity import RougePool
 
 # Self-Instruct's blacklist (its `generate_instructions.py`): things a text-only model cannot see or make.
-BANNED_KEYWORDS = ("image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
-                   "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram")
+BANNED_KEYWORDS = (
+    "image",
+    "images",
+    "graph",
+    "graphs",
+    "picture",
+    "pictures",
+    "file",
+    "files",
+    "map",
+    "maps",
+    "draw",
+    "plot",
+    "go to",
+    "video",
+    "audio",
+    "music",
+    "flowchart",
+    "diagram",
+)
 
 
 class SelfInstructSeed(BaseModel):
@@ -56,14 +75,19 @@ class SelfInstruct(GeneratorStage):
         rouge_threshold: float = Field(0.7, gt=0, le=1)  # Self-Instruct: kept only if ROUGE-L < 0.7 against all
         banned_keywords: list[str] = list(BANNED_KEYWORDS)
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_seed(doc, "self_instruct")
 
     def generate(self, docs: list[Document]) -> Iterator[Document]:
         c = self.config
-        banned = re.compile(r"\b(" + "|".join(map(re.escape, c.banned_keywords)) + r")\b", re.IGNORECASE) \
-            if c.banned_keywords else None
-        state = []
+        banned = (
+            re.compile(r"\b(" + "|".join(map(re.escape, c.banned_keywords)) + r")\b", re.IGNORECASE)
+            if c.banned_keywords
+            else None
+        )
+        state: list[tuple[Document, SelfInstructSeed, RougePool, list[str]]] = []
         for doc in docs:
             try:
                 seed = SelfInstructSeed(**seed_record(doc))
@@ -73,10 +97,18 @@ class SelfInstruct(GeneratorStage):
             state.append((doc, seed, RougePool(seed.tasks), []))
         rounds = max((s.rounds for _, s, _, _ in state), default=0)
         for r in range(rounds):
-            asked = [(doc, seed, pool, made, i) for doc, seed, pool, made in state if r < seed.rounds
-                     for i in range(seed.requests_per_round)]
-            requests = [self.request("new_tasks", variant=f"{r}.{i}", n=str(seed.n_new),
-                                     examples=self._examples(doc, seed, made, r, i)) for doc, seed, _, made, i in asked]
+            asked = [
+                (doc, seed, pool, made, i)
+                for doc, seed, pool, made in state
+                if r < seed.rounds
+                for i in range(seed.requests_per_round)
+            ]
+            requests = [
+                self.request(
+                    "new_tasks", variant=f"{r}.{i}", n=str(seed.n_new), examples=self._examples(doc, seed, made, r, i)
+                )
+                for doc, seed, _, made, i in asked
+            ]
             for (doc, seed, pool, made, _), reply in zip(asked, self.ask(requests)):
                 candidates = parse_list(reply.text) if reply.ok else []
                 if not candidates:
@@ -91,8 +123,17 @@ class SelfInstruct(GeneratorStage):
                     made.append(text)
                     step = self.step_record("new_tasks")
                     step["round"] = r
-                    yield self.emit(doc, self.item(doc, [{"role": "user", "content": text}], "self_instruct",
-                                                   seed.category, [step], inherit_steps=False))
+                    yield self.emit(
+                        doc,
+                        self.item(
+                            doc,
+                            [{"role": "user", "content": text}],
+                            "self_instruct",
+                            seed.category,
+                            [step],
+                            inherit_steps=False,
+                        ),
+                    )
 
     def _examples(self, doc: Document, seed: SelfInstructSeed, made: list[str], r: int, i: int) -> str:
         """The in-context instructions of one request: seed tasks and a few generated ones, numbered."""

@@ -6,6 +6,7 @@ writing, a revise step that adds context or requirements. Every request is one r
 seeds; replies are parsed as lists by rule (numbered or bulleted lines), where Curator asks the model a second time
 to turn each list into YAML.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -62,13 +63,19 @@ class TopicTreePrompts(GeneratorStage):
     class Config(GeneratorConfig):
         type: Literal["topic_prompts"] = "topic_prompts"
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_seed(doc, "topic_tree")
 
     def generate(self, docs: list[Document]) -> Iterator[Document]:
         branches = self._macro(docs)
-        branches = self._expand(branches, "subtopics", lambda b: {"n": str(b.seed.n_subtopics), "topic": b.topic},
-                                lambda b: b.seed.n_subtopics)
+        branches = self._expand(
+            branches,
+            "subtopics",
+            lambda b: {"n": str(b.seed.n_subtopics), "topic": b.topic},
+            lambda b: b.seed.n_subtopics,
+        )
         branches = self._check(branches)
         questions = self._questions(branches)
         questions = self._revise(questions)
@@ -77,8 +84,17 @@ class TopicTreePrompts(GeneratorStage):
             if reason:
                 self.reject(b.doc, reason, b.topic)
                 continue
-            yield self.emit(b.doc, self.item(b.doc, [{"role": "user", "content": b.topic}], "topic_tree",
-                                             b.seed.category, b.steps, inherit_steps=False))
+            yield self.emit(
+                b.doc,
+                self.item(
+                    b.doc,
+                    [{"role": "user", "content": b.topic}],
+                    "topic_tree",
+                    b.seed.category,
+                    b.steps,
+                    inherit_steps=False,
+                ),
+            )
 
     def _macro(self, docs: list[Document]) -> list[_Branch]:
         out, asked = [], []
@@ -90,18 +106,22 @@ class TopicTreePrompts(GeneratorStage):
                 continue
             if seed.macro_topics:
                 given = {"step": f"{self.name}.macro", "prompt": "given", "model": "", "sampling": ""}
-                out += [_Branch(doc, seed, t, [given]) for t in seed.macro_topics[:seed.n_macro_topics]]
+                out += [_Branch(doc, seed, t, [given]) for t in seed.macro_topics[: seed.n_macro_topics]]
             else:
                 asked.append(_Branch(doc, seed, "", []))
         step = {b: "macro_" + ("open_qa" if b.seed.category == "writing" else b.seed.category) for b in asked}
-        requests = [self.request(step[b], n=str(b.seed.n_macro_topics), school_level=b.seed.school_level,
-                                 language=b.seed.language) for b in asked]
+        requests = [
+            self.request(
+                step[b], n=str(b.seed.n_macro_topics), school_level=b.seed.school_level, language=b.seed.language
+            )
+            for b in asked
+        ]
         for b, reply in zip(asked, self.ask(requests)):
             topics = parse_list(reply.text) if reply.ok else []
             if not topics:
                 self.fail(b.doc, "no_macro_topics")
                 self.step_failed("macro", reply_reason(reply) or "unparsed_list")
-            out += [_Branch(b.doc, b.seed, t, [self.step_record(step[b])]) for t in topics[:b.seed.n_macro_topics]]
+            out += [_Branch(b.doc, b.seed, t, [self.step_record(step[b])]) for t in topics[: b.seed.n_macro_topics]]
         return out
 
     def _expand(self, branches: list[_Branch], step: str, fields, breadth) -> list[_Branch]:
@@ -113,8 +133,9 @@ class TopicTreePrompts(GeneratorStage):
             if not items:
                 self.fail(b.doc, f"no_{step}")
                 self.step_failed(step, reply_reason(reply) or "unparsed_list")
-            out += [_Branch(b.doc, b.seed, t, b.steps + [self.step_record(step)], b.material)
-                    for t in items[:breadth(b)]]
+            out += [
+                _Branch(b.doc, b.seed, t, b.steps + [self.step_record(step)], b.material) for t in items[: breadth(b)]
+            ]
         return out
 
     def _check(self, branches: list[_Branch]) -> list[_Branch]:
@@ -138,9 +159,18 @@ class TopicTreePrompts(GeneratorStage):
         for i, b in enumerate(branches):
             if b.seed.category == "writing":
                 b.material = b.seed.material_types[i % len(b.seed.material_types)]
-        requests = [self.request(f"questions_{b.seed.category}", n=str(b.seed.n_questions), topic=b.topic,
-                                 school_level=b.seed.school_level, language=b.seed.language, level=b.seed.level,
-                                 material=b.material) for b in branches]
+        requests = [
+            self.request(
+                f"questions_{b.seed.category}",
+                n=str(b.seed.n_questions),
+                topic=b.topic,
+                school_level=b.seed.school_level,
+                language=b.seed.language,
+                level=b.seed.level,
+                material=b.material,
+            )
+            for b in branches
+        ]
         out = []
         for b, reply in zip(branches, self.ask(requests)):
             items = parse_list(reply.text) if reply.ok else []
@@ -148,23 +178,27 @@ class TopicTreePrompts(GeneratorStage):
                 self.fail(b.doc, "no_questions")
                 self.step_failed("questions", reply_reason(reply) or "unparsed_list")
             step = self.step_record(f"questions_{b.seed.category}")
-            out += [_Branch(b.doc, b.seed, q, b.steps + [step], b.material) for q in items[:b.seed.n_questions]]
+            out += [_Branch(b.doc, b.seed, q, b.steps + [step], b.material) for q in items[: b.seed.n_questions]]
         return out
 
     def _revise(self, questions: list[_Branch]) -> list[_Branch]:
         """Open QA and writing: `n_revisions` rewrites of each (sampled with seeds 0..n-1), which replace it."""
-        asked = [(b, r) for b in questions if b.seed.category in ("open_qa", "writing")
-                 for r in range(b.seed.n_revisions)]
-        settings = {r: self.config.sampling.model_copy(update={"seed": (self.config.sampling.seed or 0) + r})
-                    for _, r in asked}
-        requests = [self.request(f"revise_{b.seed.category}", settings[r], question=b.topic, task=b.topic)
-                    for b, r in asked]
+        asked = [
+            (b, r) for b in questions if b.seed.category in ("open_qa", "writing") for r in range(b.seed.n_revisions)
+        ]
+        settings = {
+            r: self.config.sampling.model_copy(update={"seed": (self.config.sampling.seed or 0) + r}) for _, r in asked
+        }
+        requests = [
+            self.request(f"revise_{b.seed.category}", settings[r], question=b.topic, task=b.topic) for b, r in asked
+        ]
         out = [b for b in questions if b.seed.category not in ("open_qa", "writing") or not b.seed.n_revisions]
         for (b, r), reply in zip(asked, self.ask(requests)):
             text, reason = self.reply_text(reply)
             if reason:
                 self.reject(b.doc, f"revise_{reason}", b.topic)
                 continue
-            out.append(_Branch(b.doc, b.seed, text,
-                               b.steps + [self.step_record(f"revise_{b.seed.category}", settings[r])]))
+            out.append(
+                _Branch(b.doc, b.seed, text, b.steps + [self.step_record(f"revise_{b.seed.category}", settings[r])])
+            )
         return out

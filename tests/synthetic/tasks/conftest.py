@@ -6,6 +6,7 @@ e.g. with `logprobs`, or an HTTP error status) for each request body, so a test 
 `hang_after=n` it answers n requests and then holds every further one open without a byte (a server that dies
 mid-run), which is how the resume test stops a run at a known point.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,9 +36,14 @@ def _scripted_respond(server, script):
         if "prompt" in body and "message" in choice:  # a text completion answers with text, not a message
             choice = {"text": choice.pop("message")["content"], **choice}
         text = choice.get("text") or choice.get("message", {}).get("content", "")
-        data = {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model"),
-                "choices": [{"index": 0, "finish_reason": "stop", **choice}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split())}}
+        data = {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model"),
+            "choices": [{"index": 0, "finish_reason": "stop", **choice}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split())},
+        }
         self._send(writer, 200, json.dumps(data).encode())
         return True
 
@@ -55,4 +61,3 @@ def scripted_server(chat_server):
         return srv
 
     return make
-

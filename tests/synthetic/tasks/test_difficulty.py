@@ -1,5 +1,6 @@
 """The difficulty filter against policies whose every rollout is scripted (a real HTTP server answering by prompt
 and seed): each NeMo Gym group, excluded rollouts, the band, pass@k per stratum, exact request counts."""
+
 from __future__ import annotations
 
 import json
@@ -14,19 +15,33 @@ POLICY = {
     "always right": ({"kind": "math", "answer": "12"}, lambda s: "3 * 4 = 12. The answer is \\boxed{12}."),
     "always wrong": ({"kind": "math", "answer": "7"}, lambda s: "The answer is \\boxed{8}."),
     "half right": ({"kind": "math", "answer": "5"}, lambda s: f"So it is \\boxed{{{5 if s % 2 == 0 else 6}}}."),
-    "half the rules": ({"kind": "ifeval", "kwargs": [{}, {}], "grading": "fraction",
-                        "instruction_id_list": ["punctuation:no_comma", "change_case:english_lowercase"]},
-                       lambda s: "the sea is cold, grey and wide"),
-    "broken spec": ({"kind": "ifeval", "instruction_id_list": ["no:such_instruction"], "kwargs": [{}]},
-                    lambda s: "anything"),
+    "half the rules": (
+        {
+            "kind": "ifeval",
+            "kwargs": [{}, {}],
+            "grading": "fraction",
+            "instruction_id_list": ["punctuation:no_comma", "change_case:english_lowercase"],
+        },
+        lambda s: "the sea is cold, grey and wide",
+    ),
+    "broken spec": (
+        {"kind": "ifeval", "instruction_id_list": ["no:such_instruction"], "kwargs": [{}]},
+        lambda s: "anything",
+    ),
     "one lost": ({"kind": "math", "answer": "3"}, lambda s: 500 if s == 1 else "\\boxed{3}"),
 }
 
 
 def _docs() -> list[Document]:
-    return [Document(f"rl-{i}", prompt, "synthetic/rl_math",
-                     {"messages": [{"role": "user", "content": prompt}], "reward_spec": json.dumps(spec)})
-            for i, (prompt, (spec, _)) in enumerate(POLICY.items())]
+    return [
+        Document(
+            f"rl-{i}",
+            prompt,
+            "synthetic/rl_math",
+            {"messages": [{"role": "user", "content": prompt}], "reward_spec": json.dumps(spec)},
+        )
+        for i, (prompt, (spec, _)) in enumerate(POLICY.items())
+    ]
 
 
 def _policy(body: dict):
@@ -51,8 +66,10 @@ def test_groups_exclusions_and_pass_at_k(scripted_server):
     # the broken spec's 4 rollouts and the one request the policy never answered are excluded, not zeros
     assert led.extra["rollouts_excluded"] == {"verifier_bad_spec": 4, "policy_request_failed": 1}
     assert led.extra["rollouts_scored"] == 4 * 4 + 3
-    assert led.extra["groups_by_kind"] == {"math": {"all_high": 2, "all_low": 1, "mixed": 1},
-                                           "ifeval": {"flat_middle": 1}}
+    assert led.extra["groups_by_kind"] == {
+        "math": {"all_high": 2, "all_low": 1, "mixed": 1},
+        "ifeval": {"flat_middle": 1},
+    }
     final = DifficultyFilter.finalize_extra(led.extra)["pass_at_k"]
     assert final["mixed"] == {"pass@1": 0.5, "pass@2": round(pass_at_k(4, 2, 2), 4), "pass@4": 1.0}
     assert final["all_high"]["pass@1"] == 1.0 and final["all_low"]["pass@4"] == 0.0

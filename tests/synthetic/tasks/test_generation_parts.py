@@ -1,4 +1,5 @@
 """The generators' deterministic parts: list parsing, ROUGE-L, exact template arithmetic, IFEval instruction draws."""
+
 from __future__ import annotations
 
 import random
@@ -14,8 +15,11 @@ from corpusforge.synthetic.verifiers import Verifiers
 
 
 def test_lists_are_parsed_from_numbered_bulleted_json_and_plain_replies():
-    assert parse_list("Here are three topics:\n1. Tides\n2) Rainbows\n3. \"Volcanoes\"\n") == \
-        ["Tides", "Rainbows", "Volcanoes"]
+    assert parse_list('Here are three topics:\n1. Tides\n2) Rainbows\n3. "Volcanoes"\n') == [
+        "Tides",
+        "Rainbows",
+        "Volcanoes",
+    ]
     assert parse_list("- a cat\n* a dog\n• a cat\n") == ["a cat", "a dog"]
     assert parse_list('["x", "y"]') == ["x", "y"]
     assert parse_list("Sure, here they are:\nfirst line\nsecond line") == ["first line", "second line"]
@@ -37,9 +41,11 @@ def test_rouge_l_matches_the_definition_and_the_pool_finds_near_copies():
 def test_rouge_l_agrees_with_rouge_score_where_installed():
     rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-    pairs = [("Give me three names for a bakery.", "Suggest three names for a new bakery in town."),
-             ("Explain photosynthesis to a child", "Explain to a child what photosynthesis is"),
-             ("Sort these numbers: 3, 1, 2", "Translate 'good morning' into French")]
+    pairs = [
+        ("Give me three names for a bakery.", "Suggest three names for a new bakery in town."),
+        ("Explain photosynthesis to a child", "Explain to a child what photosynthesis is"),
+        ("Sort these numbers: 3, 1, 2", "Translate 'good morning' into French"),
+    ]
     for a, b in pairs:
         assert rouge_l(a, b) == pytest.approx(scorer.score(a, b)["rougeL"].fmeasure)
 
@@ -50,8 +56,13 @@ def test_template_arithmetic_is_exact_and_refuses_code():
     for bad in ("__import__('os')", "a.real", "[1, 2]", "2 ** 100"):
         with pytest.raises(ValueError):
             evaluate(bad, {"a": 1})
-    template = MathTemplate(id="t", text="{n} boxes of {k} cost ${p} each box. Total?", answer="n * p",
-                            vars={"n": "2..5", "k": ["pens", "cups"], "p": "3..9"}, require="n * p > 10")
+    template = MathTemplate(
+        id="t",
+        text="{n} boxes of {k} cost ${p} each box. Total?",
+        answer="n * p",
+        vars={"n": "2..5", "k": ["pens", "cups"], "p": "3..9"},
+        require="n * p > 10",
+    )
     rng = random.Random(0)
     for _ in range(20):
         text, answer = draw_problem(template, rng)
@@ -74,9 +85,10 @@ def test_every_verifier_instruction_is_described_and_draws_are_valid_specs():
             rng = random.Random(seed)
             ids, kwargs, texts = draw_instructions(rng, "Describe a lighthouse.", 3)
             assert 1 <= len(ids) <= 3 and len(texts) == len(ids)
-            assert not any(conflicts(a, b) for i, a in enumerate(ids) for b in ids[i + 1:])
-            reward = verifiers.score("A lighthouse stands on the rock.",
-                                     {"kind": "ifeval", "instruction_id_list": ids, "kwargs": kwargs})
+            assert not any(conflicts(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :])
+            reward = verifiers.score(
+                "A lighthouse stands on the rock.", {"kind": "ifeval", "instruction_id_list": ids, "kwargs": kwargs}
+            )
             assert reward.reason != "bad_spec", (ids, kwargs)
         every = {i for s in range(300) for i in draw_instructions(random.Random(s), "x", 1)[0]}
         assert every == set(INSTRUCTIONS)

@@ -1,6 +1,7 @@
 """RL prompts through generation, decontamination and export: a GSM8K test question and a HumanEval problem
 planted among the seeds never reach the output; code tests come from running the reference in the sandbox; the
 verl and NeMo Gym files load with `datasets`."""
+
 from __future__ import annotations
 
 import gzip
@@ -23,23 +24,73 @@ def _seeds(tmp_path: Path) -> list[str]:
     gsm8k = json.loads((BENCH / "gsm8k" / "test.jsonl").read_text().splitlines()[0])
     with gzip.open(BENCH / "humaneval" / "HumanEval.jsonl.gz", "rt") as f:
         he = json.loads(f.readline())
-    math = {"version": 1, "seeds": [{"method": "rl_math", "templates": [
-        {"id": "planted", "text": gsm8k["question"].replace("{", "{{").replace("}", "}}"), "answer": "18", "vars": {}},
-        {"id": "clean", "text": "A jar holds {a} red and {b} blue beads. How many beads are in {n} such jars?",
-         "answer": "(a + b) * n", "vars": {"a": "2..9", "b": "2..9", "n": "2..5"}}], "per_template": 1}]}
-    code = {"version": 1, "seeds": [{"method": "rl_code", "tasks": [
-        {"id": "planted", "prompt": he["prompt"], "solution": he["prompt"] + he["canonical_solution"],
-         "fn_name": he["entry_point"], "inputs": [[[1.0, 2.0, 3.0], 0.5], [[1.0, 2.8, 3.0, 4.0, 5.0, 2.0], 0.3],
-                                                  [[1.0, 2.0, 5.9, 4.0, 5.0], 0.95]]},
-        {"id": "clean", "prompt": "Write a Python function `double_all(xs)` returning each number of xs doubled.",
-         "solution": "def double_all(xs):\n    return [2 * x for x in xs]\n", "fn_name": "double_all",
-         "inputs": [[[1, 2]], [[]], [[-3]]]},
-        {"id": "stdio", "prompt": "Read two integers on one line and print their product.",
-         "solution": "a, b = map(int, input().split())\nprint(a * b)\n", "inputs": ["3 4\n", "-2 5\n", "0 9\n"]},
-        {"id": "broken", "prompt": "Print the first line of standard input reversed, character by character.",
-         "solution": "print(input()[::-1]\n", "inputs": ["abc\n", "x\n", "\n"]}]}]}
-    ifeval = {"version": 1, "seeds": [{"method": "rl_ifeval", "base_prompts": ["Describe a quiet harbour."],
-                                       "per_prompt": 2}]}
+    math = {
+        "version": 1,
+        "seeds": [
+            {
+                "method": "rl_math",
+                "templates": [
+                    {
+                        "id": "planted",
+                        "text": gsm8k["question"].replace("{", "{{").replace("}", "}}"),
+                        "answer": "18",
+                        "vars": {},
+                    },
+                    {
+                        "id": "clean",
+                        "text": "A jar holds {a} red and {b} blue beads. How many beads are in {n} such jars?",
+                        "answer": "(a + b) * n",
+                        "vars": {"a": "2..9", "b": "2..9", "n": "2..5"},
+                    },
+                ],
+                "per_template": 1,
+            }
+        ],
+    }
+    code = {
+        "version": 1,
+        "seeds": [
+            {
+                "method": "rl_code",
+                "tasks": [
+                    {
+                        "id": "planted",
+                        "prompt": he["prompt"],
+                        "solution": he["prompt"] + he["canonical_solution"],
+                        "fn_name": he["entry_point"],
+                        "inputs": [
+                            [[1.0, 2.0, 3.0], 0.5],
+                            [[1.0, 2.8, 3.0, 4.0, 5.0, 2.0], 0.3],
+                            [[1.0, 2.0, 5.9, 4.0, 5.0], 0.95],
+                        ],
+                    },
+                    {
+                        "id": "clean",
+                        "prompt": "Write a Python function `double_all(xs)` returning each number of xs doubled.",
+                        "solution": "def double_all(xs):\n    return [2 * x for x in xs]\n",
+                        "fn_name": "double_all",
+                        "inputs": [[[1, 2]], [[]], [[-3]]],
+                    },
+                    {
+                        "id": "stdio",
+                        "prompt": "Read two integers on one line and print their product.",
+                        "solution": "a, b = map(int, input().split())\nprint(a * b)\n",
+                        "inputs": ["3 4\n", "-2 5\n", "0 9\n"],
+                    },
+                    {
+                        "id": "broken",
+                        "prompt": "Print the first line of standard input reversed, character by character.",
+                        "solution": "print(input()[::-1]\n",
+                        "inputs": ["abc\n", "x\n", "\n"],
+                    },
+                ],
+            }
+        ],
+    }
+    ifeval = {
+        "version": 1,
+        "seeds": [{"method": "rl_ifeval", "base_prompts": ["Describe a quiet harbour."], "per_prompt": 2}],
+    }
     paths = []
     for name, data in (("math", math), ("code", code), ("ifeval", ifeval)):
         p = tmp_path / f"{name}.yaml"
@@ -71,9 +122,13 @@ def test_planted_benchmark_items_are_removed_and_rl_rows_load(tmp_path):
     assert set(found["gsm8k"]["items"]) == {"test:0"} and set(found["humaneval"]["items"]) == {"HumanEval/0"}
 
     rows = [json.loads(line) for line in (tmp_path / "rl" / "rl" / "rl.jsonl").read_text().splitlines()]
-    assert sorted(r["data_source"] for r in rows) == ["corpusforge/rl_code", "corpusforge/rl_code",
-                                                     "corpusforge/rl_ifeval", "corpusforge/rl_ifeval",
-                                                     "corpusforge/rl_math"]
+    assert sorted(r["data_source"] for r in rows) == [
+        "corpusforge/rl_code",
+        "corpusforge/rl_code",
+        "corpusforge/rl_ifeval",
+        "corpusforge/rl_ifeval",
+        "corpusforge/rl_math",
+    ]
     assert [r["extra_info"]["index"] for r in rows] == list(range(5))
     assert not any("has_close_elements" in r["prompt"][0]["content"] for r in rows)
     by_id = {json.loads(r["extra_info"]["reward_spec"]).get("fn_name"): r for r in rows if r["ability"] == "code"}

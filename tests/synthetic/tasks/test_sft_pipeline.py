@@ -1,6 +1,7 @@
 """pipelines/configs/sft.yaml end to end against a scripted teacher over real HTTP: every generator and filter
 runs, every drop is named, the ledger balances, the outputs load with `datasets`, each row says how it was made,
 and a run killed mid-way resumes without re-sending a request that was answered."""
+
 from __future__ import annotations
 
 import itertools
@@ -54,17 +55,23 @@ def teacher_script():
             return "No" if "Summarise" in p else "Yes"
         if "Do they ask for the same thing" in p:
             return "No"
-        if "questions or requests that a curious person" in p or "writing tasks, each asking" in p \
-                or "mathematics problems about" in p or "programming problems in" in p:
+        if (
+            "questions or requests that a curious person" in p
+            or "writing tasks, each asking" in p
+            or "mathematics problems about" in p
+            or "programming problems in" in p
+        ):
             return f"1. What is worth knowing first about {topic}?\n2. Which mistakes do beginners make with {topic}?"
         if "Rewrite it so that it gives more context" in p or "Rewrite it with one or two extra" in p:
             return f"I am new to this and want a clear answer. {topic}"
         if "varied tasks to give to an assistant" in p:
-            return ("7. Explain why leaves change colour in autumn to a ten-year-old child.\n"  # near-copy of a seed
-                    "8. Draw a picture of a lighthouse at dusk.\n"  # banned keyword
-                    "9. Hi\n"  # too short
-                    "10. Compare the costs of renting and buying a flat over ten years.\n"
-                    "11. Write a limerick about a forgetful librarian.")
+            return (
+                "7. Explain why leaves change colour in autumn to a ten-year-old child.\n"  # near-copy of a seed
+                "8. Draw a picture of a lighthouse at dusk.\n"  # banned keyword
+                "9. Hi\n"  # too short
+                "10. Compare the costs of renting and buying a flat over ten years.\n"
+                "11. Write a limerick about a forgetful librarian."
+            )
         if p.startswith("TEXT:") and "Write 3 questions" in p:
             return "1. What does the text say about its main subject?\n2. Summarise the text in two sentences."
         if "Rewrite the prompt below" in p or "brand new prompt" in p:
@@ -75,9 +82,18 @@ def teacher_script():
             low = "Which mistakes" in p
             top = {"1": -0.1, "2": -3.0} if low else {"3": -0.2, "4": -1.8}
             token = max(top, key=top.get)
-            return {"message": {"role": "assistant", "content": token},
-                    "logprobs": {"content": [{"token": token, "logprob": top[token],
-                                              "top_logprobs": [{"token": t, "logprob": v} for t, v in top.items()]}]}}
+            return {
+                "message": {"role": "assistant", "content": token},
+                "logprobs": {
+                    "content": [
+                        {
+                            "token": token,
+                            "logprob": top[token],
+                            "top_logprobs": [{"token": t, "logprob": v} for t, v in top.items()],
+                        }
+                    ]
+                },
+            }
         if "limerick" in p:
             return "I'm sorry, but I can't help with that."  # a refusal: dropped by the response filter
         return "Here is a careful answer. It covers the main points in order."
@@ -86,8 +102,9 @@ def teacher_script():
 
 
 def write_corpus(path: Path, texts: list[str]) -> str:
-    docs = [Document(make_id("web", f"t{i}"), t, "web", {"url": f"https://example.org/{i}"})
-            for i, t in enumerate(texts)]
+    docs = [
+        Document(make_id("web", f"t{i}"), t, "web", {"url": f"https://example.org/{i}"}) for i, t in enumerate(texts)
+    ]
     with DocumentWriter(str(path)) as w:
         w.write_all(docs)
     return str(path)
@@ -96,12 +113,21 @@ def write_corpus(path: Path, texts: list[str]) -> str:
 def sft_config(url: str, out: Path, corpus: str, **engine) -> dict:
     """pipelines/configs/sft.yaml with every LLM stage pointed at `url` and the benchmarks at the real sets."""
     cfg = yaml.safe_load((REPO / "pipelines" / "configs" / "sft.yaml").read_text())
-    cfg["input"]["paths"] = [str(REPO / "synthetic" / "seeds" / "sft_topics_v1.yaml"),
-                             str(REPO / "synthetic" / "seeds" / "sft_instructions_v1.yaml"), corpus]
+    cfg["input"]["paths"] = [
+        str(REPO / "synthetic" / "seeds" / "sft_topics_v1.yaml"),
+        str(REPO / "synthetic" / "seeds" / "sft_instructions_v1.yaml"),
+        corpus,
+    ]
     for stage in cfg["stages"]:
         if "backend" in stage:
-            stage["backend"] = {"type": "openai", "base_url": url, "model": "teacher", "max_retries": 0,
-                                "timeout_s": 300, "concurrency": 16}
+            stage["backend"] = {
+                "type": "openai",
+                "base_url": url,
+                "model": "teacher",
+                "max_retries": 0,
+                "timeout_s": 300,
+                "concurrency": 16,
+            }
         if stage["type"] == "magpie":
             stage["backend"].update(raw_completions=True, pre_query_template="<|user|>\n")
         if stage["type"] == "llm_judge":
@@ -161,8 +187,11 @@ def test_sft_pipeline_generates_filters_and_writes_loadable_outputs(scripted_ser
     # an open-QA question keeps its whole history, through an evolution if it had one
     tree = next(r for r in rows if r["category"] == "open_qa")
     assert [s["step"] for s in json.loads(tree["generation"])][:4] == [
-        "topic_prompts.macro", "topic_prompts.subtopics", "topic_prompts.questions_open_qa",
-        "topic_prompts.revise_open_qa"]
+        "topic_prompts.macro",
+        "topic_prompts.subtopics",
+        "topic_prompts.questions_open_qa",
+        "topic_prompts.revise_open_qa",
+    ]
     assert any(r["turns"] == 2 for r in rows)
     assert all(r["judge_scores"]["helpfulness"] > 2 for r in rows)
 
@@ -191,8 +220,13 @@ def test_a_killed_run_resumes_without_resending_answered_requests(scripted_serve
     cfg_path = tmp_path / "killed.yaml"
     cfg_path.write_text(yaml.safe_dump(sft_config(srv.url, out, corpus)))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "corpusforge.cli", "run", str(cfg_path)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "corpusforge.cli", "run", str(cfg_path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.time() + 240
     while time.time() < deadline and not (srv.received > stop and _cache_lines(out) >= stop):
         assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
