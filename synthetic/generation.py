@@ -129,6 +129,7 @@ class GeneratorStage(LLMStage):
 
     type = "generator"
     Config = GeneratorConfig
+    config: GeneratorConfig
     prompt_prefix = ""  # templates of this stage: <prompt_prefix>_<step>
     needs_model: ClassVar[bool] = True  # False: the stage sends no request (no backend is started)
 
@@ -144,7 +145,7 @@ class GeneratorStage(LLMStage):
         if self.needs_model:
             super().setup()
         else:
-            self.backend = None
+            self.backend = None  # type: ignore[assignment]  # needs_model False: nothing is sent
         self._seen = 0
         self._templates: dict[str, PromptTemplate] = {}
         self._units: Counter = Counter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -46,7 +47,7 @@ def rouge_l(a: str | list[str], b: str | list[str]) -> float:
 class RougePool:
     """Instructions seen so far; `most_similar` is the highest ROUGE-L of a candidate against them."""
 
-    def __init__(self, texts: list[str] = ()):
+    def __init__(self, texts: Iterable[str] = ()):
         self._items: list[tuple[list[str], Counter]] = []
         for t in texts:
             self.add(t)

@@ -30,6 +30,9 @@ class SeedReader(Reader):
         type: Literal["seeds"] = "seeds"
         paths: list[str]
 
+        def input_paths(self) -> dict[str, list[str]]:
+            return {f"paths[{i}]": [p] for i, p in enumerate(self.paths)}
+
     def read(self, path: str) -> Iterator[Document]:
         if path.endswith(".parquet"):
             for doc in storage.read_documents(path):
@@ -66,9 +69,9 @@ class SeedReader(Reader):
                         self.drop_record("invalid_json", len(line))
         name = posixpath.basename(path)
         for i, record in enumerate(records):
-            doc = self._seed(record, f"{name}@v{version}:{i}")
-            if doc is not None:
-                yield doc
+            seed = self._seed(record, f"{name}@v{version}:{i}")
+            if seed is not None:
+                yield seed
 
     def _seed(self, record: Any, locator: str) -> Document | None:
         text = json.dumps(record, sort_keys=True, ensure_ascii=False)

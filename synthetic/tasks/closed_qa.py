@@ -41,6 +41,8 @@ class ClosedQAPrompts(GeneratorStage):
         min_context_tokens: int = Field(40, ge=0)  # shorter documents are not used
         sources: list[str] = []  # document sources to use (web, code, ...); empty: every non-synthetic one
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         if doc.source.startswith((SEED_SOURCE, SYNTHETIC_SOURCE)):
             return False

@@ -41,6 +41,8 @@ class DialoguePrompts(GeneratorStage):
         fraction: float = Field(1.0, gt=0, le=1)  # of the matching prompts, chosen by id hash
         keep_parents: bool = True
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         c = self.config
         return (
@@ -58,7 +60,9 @@ class DialoguePrompts(GeneratorStage):
             for doc in docs:
                 yield self.emit(doc, doc)
         style = {d.id: c.styles[xxhash.xxh64_intdigest(d.id.encode()) % len(c.styles)] for d in docs}
-        live = [(d, [dict(m) for m in d.meta["messages"]], []) for d in docs]
+        live: list[tuple[Document, list[dict[str, str]], list[dict]]] = [
+            (d, [dict(m) for m in d.meta["messages"]], []) for d in docs
+        ]
         for _ in range(c.user_turns - 1):
             answers = self.ask([(ChatRequest(conv, c.assistant_sampling), "dialogue_assistant") for _, conv, _ in live])
             answered = []

@@ -78,6 +78,8 @@ class DifficultyFilter(GeneratorStage):
                 raise ValueError(f"band: need 0 <= low <= high <= 1, got {list(self.band)}")
             return self
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return bool(doc.meta.get("reward_spec")) and bool(doc.meta.get("messages"))
 

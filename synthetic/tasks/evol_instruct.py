@@ -130,6 +130,8 @@ class EvolInstruct(GeneratorStage):
         no_gain_rouge: float = Field(0.95, gt=0, le=1)  # at or above this ROUGE-L to its parent: no gain
         check_response: bool = False  # answer the rewrite; a short apology (< 80 words, "sorry") eliminates it
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         c = self.config
         # closed-QA prompts stay as they are: a rewrite would lose the passage they are about

@@ -138,12 +138,19 @@ class _Export(GlobalStep):
         out_dir: str | None = None  # default: <run output>/<sft|rl>
         examples: int = 3  # per method, in the report
 
+    config: Config
+
     def row(self, doc: Document) -> dict[str, Any] | None:
         raise TypeError(f"{type(self).__name__} must define row")
 
     def before_run(self, run_dir: str) -> None:
         if self.config.out_dir is None:
             self.config.out_dir = storage.join(run_dir, self.kind)
+
+    def _out_dir(self) -> str:
+        if self.config.out_dir is None:
+            raise ValueError(f"{self.name}: out_dir is set by the runner (before_run); give it when run alone")
+        return self.config.out_dir
 
     def prepare(self, docs: Iterable[Document]) -> Iterator[Document]:
         rows = []
@@ -191,12 +198,14 @@ class SFTExport(_Export):
     class Config(_Export.Config):
         type: Literal["sft_export"] = "sft_export"
 
+    config: Config
+
     def row(self, doc: Document) -> dict[str, Any] | None:
         return sft_row(doc)
 
     def resolve(self, engine, task_ids: list[str]) -> dict[str, Any]:
         rows = self._rows(task_ids)
-        out = self.config.out_dir
+        out = self._out_dir()
         _write_bytes(storage.join(out, "sft.jsonl"), _jsonl(rows))
         _write_parquet(storage.join(out, "sft.parquet"), rows)
         summary = self._summary(
@@ -219,6 +228,8 @@ class RLExport(_Export):
     class Config(_Export.Config):
         type: Literal["rl_export"] = "rl_export"
 
+    config: Config
+
     def row(self, doc: Document) -> dict[str, Any] | None:
         return rl_row(doc)
 
@@ -226,7 +237,7 @@ class RLExport(_Export):
         rows = self._rows(task_ids)
         for i, r in enumerate(rows):
             r["extra_info"]["index"] = i
-        out = self.config.out_dir
+        out = self._out_dir()
         _write_bytes(storage.join(out, "rl.jsonl"), _jsonl(rows))
         _write_parquet(storage.join(out, "rl.parquet"), rows)
         gym: dict[str, list[dict]] = {}

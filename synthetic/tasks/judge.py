@@ -77,6 +77,8 @@ class LLMJudge(GeneratorStage):
         top_logprobs: int = Field(20, ge=1, le=20)  # OpenAI's maximum: digits outside the top-N count as 0
         sampling: SamplingSettings = SamplingSettings(temperature=0.0, max_tokens=48)  # rating and reward_model
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_prompt(doc) and not doc.meta.get("reward_spec") and doc.meta["messages"][-1]["role"] == "assistant"
 
@@ -138,7 +140,7 @@ class LLMJudge(GeneratorStage):
         else:
             if not all(r.logprobs for r in replies):
                 return {}, "judge_no_logprobs"
-            values = {a: digit_expectation(r.logprobs[0], c.max_score) for a, r in zip(c.attributes, replies)}
+            values = {a: digit_expectation((r.logprobs or [{}])[0], c.max_score) for a, r in zip(c.attributes, replies)}
             scores = {a: v for a, v in values.items() if v is not None}
         if len(scores) < len(c.attributes):
             return scores, "judge_unparsed"
@@ -155,6 +157,8 @@ class Answerability(GeneratorStage):
     class Config(GeneratorConfig):
         type: Literal["answerability"] = "answerability"
         sampling: SamplingSettings = SamplingSettings(temperature=0.0, max_tokens=8)
+
+    config: Config
 
     def applies(self, doc: Document) -> bool:
         return is_prompt(doc) and bool(doc.meta.get("context")) and len(doc.meta["messages"]) == 1

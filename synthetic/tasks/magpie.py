@@ -55,6 +55,8 @@ class MagpiePrompts(GeneratorStage):
                 )
             return self
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_seed(doc, "magpie")
 

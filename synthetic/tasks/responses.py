@@ -32,6 +32,8 @@ class TeacherResponses(GeneratorStage):
         postprocess: PostProcessConfig = PostProcessConfig()
         min_reply_tokens: int = Field(1, ge=0)
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_prompt(doc) and not doc.meta.get("reward_spec") and doc.meta["messages"][-1]["role"] == "user"
 
@@ -49,7 +51,7 @@ class TeacherResponses(GeneratorStage):
             for fix in check.fixes:
                 self.ledger.histogram("responses_fixed", fix)
             reason = check.reason
-            if reason is None and self.counter.count(check.text) < c.min_reply_tokens:
+            if reason is None and self.counter.count(check.text or "") < c.min_reply_tokens:
                 reason = "response_too_short"
             if reason:
                 self.reject(doc, reason, doc.text)

@@ -38,6 +38,7 @@ from corpusforge.synthetic.generation import (
     user_text,
 )
 from corpusforge.synthetic.tasks.ifeval_instructions import draw_instructions
+from corpusforge.synthetic.verifiers import Verifiers
 
 MATH_INSTRUCTION = "Solve the problem step by step, then give the final answer as \\boxed{answer}."
 CODE_INSTRUCTION = "Write your solution in Python, in one ```python code block."
@@ -62,7 +63,7 @@ _CMP = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
 }
-_FUNCS = {"min": min, "max": max, "abs": abs}
+_FUNCS: dict[str, Any] = {"min": min, "max": max, "abs": abs}
 
 
 def evaluate(expression: str, names: dict[str, Any]) -> Any:
@@ -164,7 +165,8 @@ _FIELD = re.compile(r"^\s*(problem|solution|answer|function|tests)\s*:\s*", re.I
 
 def labelled_parts(text: str) -> dict[str, str]:
     """`Label: value` sections of a reply (Problem, Solution, Answer, Function, Tests), lower-cased labels."""
-    parts, spans = {}, list(_FIELD.finditer(text))
+    parts: dict[str, str] = {}
+    spans = list(_FIELD.finditer(text))
     for i, m in enumerate(spans):
         end = spans[i + 1].start() if i + 1 < len(spans) else len(text)
         parts.setdefault(m.group(1).lower(), text[m.end() : end].strip())
@@ -186,12 +188,14 @@ class RLMathPrompts(GeneratorStage):
         solve_sampling: SamplingSettings = SamplingSettings(temperature=0.7, top_p=0.95, max_tokens=512)
         min_words: int = Field(8, ge=0)
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_seed(doc, "rl_math")
 
     def setup(self) -> None:
         super().setup()
-        self._verifiers = None
+        self._verifiers: Verifiers | None = None
 
     def generate(self, docs: list[Document]) -> Iterator[Document]:
         teacher = []
@@ -208,7 +212,7 @@ class RLMathPrompts(GeneratorStage):
         if teacher:
             yield from self._from_teacher(teacher)
 
-    def _prompt(self, doc: Document, seed: MathSeed, problem: str, answer: str, steps: list[dict]) -> Document:
+    def _math_prompt(self, doc: Document, seed: MathSeed, problem: str, answer: str, steps: list[dict]) -> Document:
         content = f"{problem}\n\n{self.config.instruction}"
         return self.item(
             doc,
@@ -240,7 +244,7 @@ class RLMathPrompts(GeneratorStage):
                     "model": "",
                     "sampling": json.dumps({"draw": i}),
                 }
-                yield self.emit(doc, self._prompt(doc, seed, problem, answer, [step]))
+                yield self.emit(doc, self._math_prompt(doc, seed, problem, answer, [step]))
 
     def _from_teacher(self, seeds: list[tuple[Document, MathSeed]]) -> Iterator[Document]:
         asked = []
@@ -270,9 +274,8 @@ class RLMathPrompts(GeneratorStage):
         """Keep a teacher's problem when at least `min_agreement` of k fresh solutions reach its answer."""
         c = self.config
         if self._verifiers is None:
-            from corpusforge.synthetic.verifiers import Verifiers
-
             self._verifiers = Verifiers()
+        verifiers = self._verifiers
         settings = [c.solve_sampling.model_copy(update={"seed": (c.solve_sampling.seed or 0) + j}) for j in range(c.k)]
         requests = [
             (ChatRequest([{"role": "user", "content": f"{p}\n\n{c.instruction}"}], s), "rl_math_solve")
@@ -283,7 +286,7 @@ class RLMathPrompts(GeneratorStage):
         for n, (doc, seed, problem, answer) in enumerate(drafts):
             sols = replies[n * c.k : (n + 1) * c.k]
             spec = {"kind": "math", "answer": answer}
-            agree = sum(1 for r in sols if r.ok and self._verifiers.score(r.text, spec).passed)
+            agree = sum(1 for r in sols if r.ok and verifiers.score(r.text, spec).passed)
             self.ledger.histogram("teacher_agreement", f"{agree}/{c.k}")
             if agree / c.k < c.min_agreement:
                 self.reject(doc, "no_majority", problem)
@@ -298,7 +301,7 @@ class RLMathPrompts(GeneratorStage):
                     "sampling": settings[0].as_json(),
                 },
             ]
-            yield self.emit(doc, self._prompt(doc, seed, problem, answer, steps))
+            yield self.emit(doc, self._math_prompt(doc, seed, problem, answer, steps))
 
     def close(self) -> None:
         if self._verifiers is not None:
@@ -364,6 +367,8 @@ class RLCodePrompts(GeneratorStage):
         min_tests: int = Field(3, ge=1)
         sandbox_workers: int = Field(2, ge=1)
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_seed(doc, "rl_code")
 
@@ -421,7 +426,7 @@ class RLCodePrompts(GeneratorStage):
                 f"Solution:\n```python\n{example.solution.strip()}\n```\nTests:\n{tests}"
             )
             asked += [(doc, seed, self.request("problem", variant=str(i), example=shown)) for i in range(seed.n)]
-        out = []
+        out: list[tuple[Document, CodeSeed, CodeTask, list[dict]]] = []
         for (doc, seed, _), reply in zip(asked, self.ask([r for _, _, r in asked])):
             parts = labelled_parts(reply.text) if reply.ok else {}
             code = _CODE_BLOCK.search(parts.get("solution", ""))
@@ -504,6 +509,8 @@ class RLIFEvalPrompts(GeneratorStage):
         type: Literal["rl_ifeval_prompts"] = "rl_ifeval_prompts"
         from_categories: list[str] = []  # also turn SFT prompts of these categories into RL prompts
         seed: int = 0
+
+    config: Config
 
     def applies(self, doc: Document) -> bool:
         return is_seed(doc, "rl_ifeval") or (

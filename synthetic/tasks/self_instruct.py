@@ -76,6 +76,8 @@ class SelfInstruct(GeneratorStage):
         rouge_threshold: float = Field(0.7, gt=0, le=1)  # Self-Instruct: kept only if ROUGE-L < 0.7 against all
         banned_keywords: list[str] = list(BANNED_KEYWORDS)
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_seed(doc, "self_instruct")
 
@@ -86,7 +88,7 @@ class SelfInstruct(GeneratorStage):
             if c.banned_keywords
             else None
         )
-        state = []
+        state: list[tuple[Document, SelfInstructSeed, RougePool, list[str]]] = []
         for doc in docs:
             try:
                 seed = SelfInstructSeed(**seed_record(doc))

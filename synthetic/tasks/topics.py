@@ -64,6 +64,8 @@ class TopicTreePrompts(GeneratorStage):
     class Config(GeneratorConfig):
         type: Literal["topic_prompts"] = "topic_prompts"
 
+    config: Config
+
     def applies(self, doc: Document) -> bool:
         return is_seed(doc, "topic_tree")
 
