@@ -2,6 +2,7 @@
 
 Built by corpusforge's factory (`corpusforge.pipelines.airflow.corpus`); no DAG while the YAML is absent.
 """
+
 from corpusforge.pipelines.airflow.corpus import lane_dag
 
 dag = lane_dag("math")

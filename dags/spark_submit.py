@@ -3,6 +3,7 @@
 The per-shard DAGs (`corpusforge_<lane>`) make Airflow the scheduler of every shard; these hand the whole run to a
 Spark cluster through the Spark provider's SparkSubmitOperator. Built by `corpusforge.pipelines.airflow.spark`.
 """
+
 from corpusforge.pipelines.airflow.catalog import CORPUS_LANES
 from corpusforge.pipelines.airflow.spark import spark_submit_dags
 

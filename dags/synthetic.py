@@ -3,6 +3,7 @@ task per input shard, gated by a deferrable sensor on the LLM endpoint of the `c
 
 Built by `corpusforge.pipelines.airflow.corpus`; a pipeline whose YAML is absent has no DAG.
 """
+
 from corpusforge.pipelines.airflow.catalog import SYNTHETIC_PIPELINES
 from corpusforge.pipelines.airflow.corpus import lane_dags
 

@@ -15,6 +15,7 @@ and show every unit separately:
 Every call takes the validated config as JSON and the same arguments on a retry, and each commits what it made,
 so a retried or cleared unit resumes instead of redoing what finished.
 """
+
 from __future__ import annotations
 
 import time
@@ -117,9 +118,11 @@ def check_shape(config: PipelineConfig, expected: dict[str, Any]) -> None:
     """Refuse a config whose segments differ from the ones a scheduler built its graph from."""
     found = describe(config).to_json()
     if found != expected:
-        raise ConfigError(f"stages: this run's pipeline has segments {found['segments']} and stage preparations "
-                          f"{found['prepares']}, but the DAG was built for {expected['segments']} and "
-                          f"{expected['prepares']}; a DAG's global steps are fixed when its file is parsed")
+        raise ConfigError(
+            f"stages: this run's pipeline has segments {found['segments']} and stage preparations "
+            f"{found['prepares']}, but the DAG was built for {expected['segments']} and "
+            f"{expected['prepares']}; a DAG's global steps are fixed when its file is parsed"
+        )
 
 
 def plan_run(config: PipelineConfig) -> list[Shard]:

@@ -194,8 +194,7 @@ def task_committed(task: SegmentTask) -> bool:
     return markers.is_committed(_paths(task.output, task.segment, task.task_id, last=False)[1])
 
 
-def _run_segment(engine: Engine, config: PipelineConfig, segment: int, tasks: list[InputTask],
-                 n_segments: int) -> None:
+def _run_segment(engine: Engine, config: PipelineConfig, segment: int, tasks: list[InputTask], n_segments: int) -> None:
     raw = config.model_dump(mode="json")
     last = segment == n_segments - 1
     pending = [
@@ -276,8 +275,9 @@ def run_pipeline(config: PipelineConfig, engine: Engine | None = None) -> RunRes
         return _run_leased(config, engine, tasks, started, lease)
 
 
-def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[InputTask], started: float,
-                lease: Lease) -> RunResult:
+def _run_leased(
+    config: PipelineConfig, engine: Engine | None, tasks: list[InputTask], started: float, lease: Lease
+) -> RunResult:
     _check_resume(config)
     # This run holds the output: temporaries there are a killed run's, never committed data.
     storage.sweep_temps(config.output)

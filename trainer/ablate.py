@@ -184,13 +184,18 @@ class StudyPlan:
     configs: list[TrainConfig]
 
     def to_json(self) -> dict:
-        return {"names": self.names, "priors": self.priors, "mixtures": self.mixtures,
-                "configs": [c.model_dump(mode="json") for c in self.configs]}
+        return {
+            "names": self.names,
+            "priors": self.priors,
+            "mixtures": self.mixtures,
+            "configs": [c.model_dump(mode="json") for c in self.configs],
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> StudyPlan:
-        return cls(data["names"], data["priors"], data["mixtures"],
-                   [TrainConfig.model_validate(c) for c in data["configs"]])
+        return cls(
+            data["names"], data["priors"], data["mixtures"], [TrainConfig.model_validate(c) for c in data["configs"]]
+        )
 
 
 def plan_study(spec: StudySpec) -> StudyPlan:
@@ -199,10 +204,17 @@ def plan_study(spec: StudySpec) -> StudyPlan:
     names = [n for n, _ in sources]
     priors = np.array([next((s.prior for s in spec.sources if s.name == n), 1.0) for n in names])
     mixtures = proxy_mixtures(spec, priors)
-    configs = [TrainConfig.model_validate({
-        "progress": False, **spec.train,
-        "sources": [{"name": n, "prefixes": p, "weight": float(wi)} for (n, p), wi in zip(sources, w)],
-        "out_dir": storage.join(spec.out_dir, "proxies", f"proxy_{i:03d}")}) for i, w in enumerate(mixtures)]
+    configs = [
+        TrainConfig.model_validate(
+            {
+                "progress": False,
+                **spec.train,
+                "sources": [{"name": n, "prefixes": p, "weight": float(wi)} for (n, p), wi in zip(sources, w)],
+                "out_dir": storage.join(spec.out_dir, "proxies", f"proxy_{i:03d}"),
+            }
+        )
+        for i, w in enumerate(mixtures)
+    ]
     return StudyPlan(names, priors.tolist(), mixtures.tolist(), configs)
 
 
@@ -258,8 +270,11 @@ def recommended_blend(spec: StudySpec, result: StudyResult) -> dict | None:
     from corpusforge.mixtures.spec import load_blend
 
     blend = load_blend(spec.blend).model_dump(mode="json", exclude_none=True)
-    blend.update(name=f"{blend['name']}-recommended", output=storage.join(spec.out_dir, "recommended_mix"),
-                 phases=[{"name": "recommended", "fraction": 1.0, "weights": result.recommended}])
+    blend.update(
+        name=f"{blend['name']}-recommended",
+        output=storage.join(spec.out_dir, "recommended_mix"),
+        phases=[{"name": "recommended", "fraction": 1.0, "weights": result.recommended}],
+    )
     return blend
 
 

@@ -7,6 +7,7 @@ The pool holds one slot per GPU (one on a CPU worker): create it once with
 `airflow pools set corpusforge_gpus <number of GPUs> "one proxy per device"`. A proxy task claims a free device of
 its host with a lock file, so two proxies never share a GPU, and a retried proxy resumes from its checkpoint.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -32,8 +33,14 @@ def load_run_study(path: str, overrides: list[str]):
     return spec.model_copy(update={"blend": packaged(spec.blend)}) if spec.blend else spec
 
 
-def ablation_dag(study: str, *, dag_id: str = "corpusforge_ablation", pool: str = DEFAULT_POOL,
-                 schedule: Any = None, default_args: dict[str, Any] | None = None) -> DAG:
+def ablation_dag(
+    study: str,
+    *,
+    dag_id: str = "corpusforge_ablation",
+    pool: str = DEFAULT_POOL,
+    schedule: Any = None,
+    default_args: dict[str, Any] | None = None,
+) -> DAG:
     """The DAG of one study YAML; by default scheduled on the pipeline assets its sources are read from."""
     from corpusforge.mixtures.spec import load_blend
 
@@ -50,9 +57,16 @@ def ablation_dag(study: str, *, dag_id: str = "corpusforge_ablation", pool: str 
         "overrides": Param([], type="array", description="key.sub=value settings of the study (proxies=64, ...)"),
         "aws_conn_id": Param(DEFAULT_AWS_CONN, type="string", description="Airflow connection with the S3 keys"),
     }
-    with DAG(dag_id=dag_id, schedule=schedule, catchup=False, params=params, max_active_runs=1,
-             default_args={**DEFAULT_ARGS, **(default_args or {})}, tags=["corpusforge", "ablation"],
-             doc_md=__doc__) as dag:
+    with DAG(
+        dag_id=dag_id,
+        schedule=schedule,
+        catchup=False,
+        params=params,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, **(default_args or {})},
+        tags=["corpusforge", "ablation"],
+        doc_md=__doc__,
+    ) as dag:
 
         @task
         def plan() -> list[dict]:
@@ -70,8 +84,10 @@ def ablation_dag(study: str, *, dag_id: str = "corpusforge_ablation", pool: str 
             ti = get_current_context()["ti"]
             ti.xcom_push(key="study", value=run_spec.model_dump(mode="json"))
             ti.xcom_push(key="plan", value=study_plan.to_json())
-            return [{"index": i, "weights": dict(zip(study_plan.names, w)), "devices": study_devices(run_spec)}
-                    for i, w in enumerate(study_plan.mixtures)]
+            return [
+                {"index": i, "weights": dict(zip(study_plan.names, w)), "devices": study_devices(run_spec)}
+                for i, w in enumerate(study_plan.mixtures)
+            ]
 
         @task(pool=pool, pool_slots=1, map_index_template="{{ proxy_label }}", execution_timeout=timedelta(hours=24))
         def train_proxy(proxy: dict, study_plan: dict) -> dict:
@@ -82,13 +98,19 @@ def ablation_dag(study: str, *, dag_id: str = "corpusforge_ablation", pool: str 
             params = run_params()
             i = proxy["index"]
             get_current_context()["proxy_label"] = f"proxy {i:03d} " + " ".join(  # type: ignore[typeddict-unknown-key]
-                f"{n}={w:.2f}" for n, w in proxy["weights"].items())
+                f"{n}={w:.2f}" for n, w in proxy["weights"].items()
+            )
             cfg = StudyPlan.from_json(study_plan).configs[i]
             with environment(storage_env(params["aws_conn_id"])), claim_device(proxy["devices"]) as device:
                 resumed_from = checkpoint_step(cfg.out_dir) or 0
                 result = train(cfg.model_copy(update={"device": device}))
-            return {"proxy": i, "device": device, "resumed_from": resumed_from, "steps": result.steps,
-                    "val_losses": result.val_losses}
+            return {
+                "proxy": i,
+                "device": device,
+                "resumed_from": resumed_from,
+                "steps": result.steps,
+                "val_losses": result.val_losses,
+            }
 
         @task(outlets=[asset])
         def recommend(study_json: dict, study_plan: dict, proxies: list[dict]) -> dict:
@@ -115,9 +137,15 @@ def ablation_dag(study: str, *, dag_id: str = "corpusforge_ablation", pool: str 
                 blend_path = storage.join(run_spec.out_dir, "recommended_blend.yaml") if blend else None
                 if blend_path:
                     storage.write_text(blend_path, yaml.safe_dump(blend, sort_keys=False))
-            summary = {"recommended": result.recommended, "predicted_loss": result.predicted_loss,
-                       "spearman": result.spearman, "proxies": len(proxies), "report": result.report_path,
-                       "study": storage.join(run_spec.out_dir, "study.json"), "blend": blend_path}
+            summary = {
+                "recommended": result.recommended,
+                "predicted_loss": result.predicted_loss,
+                "spearman": result.spearman,
+                "proxies": len(proxies),
+                "report": result.report_path,
+                "study": storage.join(run_spec.out_dir, "study.json"),
+                "blend": blend_path,
+            }
             get_current_context()["outlet_events"][asset].extra = json.loads(json.dumps(summary))
             return summary
 

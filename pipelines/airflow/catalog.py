@@ -5,6 +5,7 @@ output prefix of a named pipeline's YAML is scheduled on that pipeline's asset: 
 so its DAG runs when the web lane publishes; the demo blend reads `runs/web-scored`, so the mixture export runs
 when scoring publishes. Pipelines whose YAML is not there (a lane still being written) simply have no DAG.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -30,7 +31,7 @@ def packaged(path: str | Path) -> str:
     """
     text = str(path)
     if text.startswith(PACKAGE_PREFIX):
-        return str(_package_file(text[len(PACKAGE_PREFIX):]))
+        return str(_package_file(text[len(PACKAGE_PREFIX) :]))
     if Path(text).exists() or "://" in text:
         return text
     candidate = _package_file(text)
@@ -93,8 +94,11 @@ def producers() -> dict[str, str]:
 def upstream_assets(paths: Iterable[str], exclude: str | None = None) -> list[Asset]:
     """The assets of the named pipelines whose outputs `paths` read."""
     paths = list(paths)
-    return [pipeline_asset(name) for name, output in producers().items()
-            if name != exclude and any(_reads_under(p, output) for p in paths)]
+    return [
+        pipeline_asset(name)
+        for name, output in producers().items()
+        if name != exclude and any(_reads_under(p, output) for p in paths)
+    ]
 
 
 def asset_schedule(assets: list[Asset]):

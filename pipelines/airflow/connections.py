@@ -8,6 +8,7 @@ corpusforge read (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOK
 LLM endpoint: an `http` connection (host, port, schema; the API key as its password; extra `model`,
 `base_path` (default `/v1`) and `health_paths`) gives the server the synthetic pipelines call.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,8 +51,9 @@ def storage_env(conn_id: str | None = DEFAULT_AWS_CONN) -> dict[str, str]:
         log.info("no %s connection: storage uses the worker's environment", conn_id)
         return {}
     extra: dict[str, Any] = conn.extra_dejson or {}
-    endpoint = (extra.get("endpoint_url") or (extra.get("service_config") or {}).get("s3", {}).get("endpoint_url")
-                or conn.host)
+    endpoint = (
+        extra.get("endpoint_url") or (extra.get("service_config") or {}).get("s3", {}).get("endpoint_url") or conn.host
+    )
     env = {
         "AWS_ACCESS_KEY_ID": conn.login,
         "AWS_SECRET_ACCESS_KEY": conn.password,
@@ -130,10 +132,14 @@ def point_at_endpoint(config: dict[str, Any], endpoint: LLMEndpoint) -> tuple[di
     def backend(node: dict[str, Any]) -> dict[str, Any]:
         if node.get("type") != "openai":
             if not endpoint.model:
-                raise ValueError(f"the LLM connection names no `model` (extra), and the pipeline's {node.get('type')} "
-                                 "backend must be replaced by the served model")
-            node = {"type": "openai", **({"context_tokens": node["context_tokens"]}
-                                         if node.get("context_tokens") else {})}
+                raise ValueError(
+                    f"the LLM connection names no `model` (extra), and the pipeline's {node.get('type')} "
+                    "backend must be replaced by the served model"
+                )
+            node = {
+                "type": "openai",
+                **({"context_tokens": node["context_tokens"]} if node.get("context_tokens") else {}),
+            }
         node = {**node, "base_url": endpoint.base_url, **({"model": endpoint.model} if endpoint.model else {})}
         if endpoint.api_key:
             env[node.get("api_key_env") or "OPENAI_API_KEY"] = endpoint.api_key

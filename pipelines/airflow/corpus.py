@@ -10,6 +10,7 @@ runner task, so a failed shard retries alone, and clearing any task reruns only 
 with a `before_run` (the decontamination index) gets a `prepare_<stage>` task before the first segment. `finalize`
 publishes the pipeline's asset, whose event says where the run wrote (`output`) and what it kept.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -76,9 +77,17 @@ def credentials(params: dict[str, Any], config: dict[str, Any], gated: bool) -> 
         yield config
 
 
-def corpus_dag(pipeline: str | Path, *, dag_id: str | None = None, asset_name: str | None = None,
-               schedule: Any = DERIVED, default_args: dict[str, Any] | None = None, llm_gate: bool = False,
-               llm_poll_seconds: float = 30.0, tags: tuple[str, ...] = ()) -> DAG:
+def corpus_dag(
+    pipeline: str | Path,
+    *,
+    dag_id: str | None = None,
+    asset_name: str | None = None,
+    schedule: Any = DERIVED,
+    default_args: dict[str, Any] | None = None,
+    llm_gate: bool = False,
+    llm_poll_seconds: float = 30.0,
+    tags: tuple[str, ...] = (),
+) -> DAG:
     """The DAG of one pipeline YAML (its segments and global steps are read when the DAG file is parsed)."""
     path = packaged(pipeline)
     config = load_pipeline(path)
@@ -90,26 +99,39 @@ def corpus_dag(pipeline: str | Path, *, dag_id: str | None = None, asset_name: s
     params = {
         "input": Param([], type="array", description="Input paths or globs (local or s3://); empty keeps the YAML's"),
         "output": Param("", type="string", description="Output prefix (local path or s3://); empty keeps the YAML's"),
-        "engine": Param(config.engine.type, enum=["local", "spark", "ray"],
-                        description="Engine of the global steps' resolve (shards run as Airflow tasks)"),
+        "engine": Param(
+            config.engine.type,
+            enum=["local", "spark", "ray"],
+            description="Engine of the global steps' resolve (shards run as Airflow tasks)",
+        ),
         "overrides": Param([], type="array", description="key.sub=value settings, as `corpusforge run --set`"),
         "aws_conn_id": Param(DEFAULT_AWS_CONN, type="string", description="Airflow connection with the S3 keys"),
     }
     if llm_gate:
-        params["llm_conn_id"] = Param(DEFAULT_LLM_CONN, type="string",
-                                      description="Airflow http connection of the LLM server (key as password)")
-    with DAG(dag_id=dag_id or f"corpusforge_{name.replace('-', '_')}", schedule=schedule, catchup=False,
-             params=params, default_args={**DEFAULT_ARGS, **(default_args or {})},
-             tags=["corpusforge", *tags], doc_md=_doc(path, shape), max_active_runs=1) as dag:
+        params["llm_conn_id"] = Param(
+            DEFAULT_LLM_CONN, type="string", description="Airflow http connection of the LLM server (key as password)"
+        )
+    with DAG(
+        dag_id=dag_id or f"corpusforge_{name.replace('-', '_')}",
+        schedule=schedule,
+        catchup=False,
+        params=params,
+        default_args={**DEFAULT_ARGS, **(default_args or {})},
+        tags=["corpusforge", *tags],
+        doc_md=_doc(path, shape),
+        max_active_runs=1,
+    ) as dag:
         _build(path, shape, asset, llm_gate, llm_poll_seconds)
     return dag
 
 
 def _doc(path: str, shape: PipelineShape) -> str:
     rows = "\n".join(f"| seg{s.index} | {' → '.join(s.stages)} | {s.resolves or ''} |" for s in shape.segments)
-    return (f"Pipeline `{path}`: one mapped task per input shard per segment; a global step resolves between "
-            f"segments.\n\n| segment | stages | then resolves |\n|---|---|---|\n{rows}\n\n"
-            "A retried or cleared task reruns only shards whose output has not committed.")
+    return (
+        f"Pipeline `{path}`: one mapped task per input shard per segment; a global step resolves between "
+        f"segments.\n\n| segment | stages | then resolves |\n|---|---|---|\n{rows}\n\n"
+        "A retried or cleared task reruns only shards whose output has not committed."
+    )
 
 
 def _build(path: str, shape: PipelineShape, asset, gated: bool, poll_seconds: float) -> None:
@@ -177,18 +199,26 @@ def _build(path: str, shape: PipelineShape, asset, gated: bool, poll_seconds: fl
             raise ValueError(f"{result.output}: ledger does not balance (docs_in != docs_out + dropped)")
         kept = stats["stages"][-1]["docs_out"] if stats["stages"] else 0
         get_current_context()["outlet_events"][asset].extra = {
-            "output": result.output, "documents": kept, "shards": len(shards), "stats": result.stats_path,
-            "manifest": result.manifest_path, "report": result.report_path}
-        return {"output": result.output, "documents": kept,
-                "stages": {s["name"]: {"in": s["docs_in"], "out": s["docs_out"], "dropped": s["dropped"]}
-                           for s in stats["stages"]}}
+            "output": result.output,
+            "documents": kept,
+            "shards": len(shards),
+            "stats": result.stats_path,
+            "manifest": result.manifest_path,
+            "report": result.report_path,
+        }
+        return {
+            "output": result.output,
+            "documents": kept,
+            "stages": {
+                s["name"]: {"in": s["docs_in"], "out": s["docs_out"], "dropped": s["dropped"]} for s in stats["stages"]
+            },
+        }
 
     head = None
     if gated:
         from corpusforge.pipelines.airflow.triggers import LLMEndpointSensor
 
-        head = LLMEndpointSensor(task_id="wait_for_llm", conn_id="{{ params.llm_conn_id }}",
-                                 poll_interval=poll_seconds)
+        head = LLMEndpointSensor(task_id="wait_for_llm", conn_id="{{ params.llm_conn_id }}", poll_interval=poll_seconds)
     planned: Any = plan()  # XComArgs: the TaskFlow wiring below is checked by Airflow when the file is parsed
     if head is not None:
         head >> planned
@@ -198,8 +228,11 @@ def _build(path: str, shape: PipelineShape, asset, gated: bool, poll_seconds: fl
     previous: Any = None
     for seg in shape.segments:
         label = "_to_".join(dict.fromkeys([seg.stages[0], seg.stages[-1]]))
-        shards_done = segment.override(task_id=f"seg{seg.index}_{label}", doc_md=" → ".join(seg.stages)) \
-            .partial(config=config, index=seg.index).expand(shard=planned)
+        shards_done = (
+            segment.override(task_id=f"seg{seg.index}_{label}", doc_md=" → ".join(seg.stages))
+            .partial(config=config, index=seg.index)
+            .expand(shard=planned)
+        )
         if previous is not None:
             previous >> shards_done
         previous = shards_done
@@ -215,8 +248,12 @@ def lane_dag(name: str, **kwargs: Any) -> DAG | None:
     path = pipeline_yaml(name)
     if path is None:
         return None
-    return corpus_dag(path, llm_gate=name in SYNTHETIC_PIPELINES,
-                      tags=("synthetic",) if name in SYNTHETIC_PIPELINES else ("corpus",), **kwargs)
+    return corpus_dag(
+        path,
+        llm_gate=name in SYNTHETIC_PIPELINES,
+        tags=("synthetic",) if name in SYNTHETIC_PIPELINES else ("corpus",),
+        **kwargs,
+    )
 
 
 def lane_dags(names: tuple[str, ...] = CORPUS_PIPELINES, **kwargs: Any) -> dict[str, DAG]:

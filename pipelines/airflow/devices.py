@@ -3,6 +3,7 @@
 The Airflow pool caps how many proxies run at once (one slot per device); the lock decides which device each
 running proxy gets, so two proxies on one host never land on the same GPU whatever order they start and end in.
 """
+
 from __future__ import annotations
 
 import contextlib

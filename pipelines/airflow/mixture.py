@@ -4,6 +4,7 @@ A refreshed lane (a new event on an asset whose output the blend reads) queues a
 names the shards' manifest and the lane runs it blended, so training (or an ablation study) can be scheduled on it.
 `run_mix` skips token caches and shards already committed, so a retry resumes the export instead of redoing it.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -30,13 +31,20 @@ def triggering_runs() -> list[dict[str, Any]]:
     out = []
     for asset, items in events.items():
         for e in items:
-            out.append({"asset": getattr(asset, "name", str(asset)), "dag_id": e.source_dag_id,
-                        "run_id": e.source_run_id, **(e.extra or {})})
+            out.append(
+                {
+                    "asset": getattr(asset, "name", str(asset)),
+                    "dag_id": e.source_dag_id,
+                    "run_id": e.source_run_id,
+                    **(e.extra or {}),
+                }
+            )
     return out
 
 
-def mixture_dag(blend: str, *, dag_id: str = "corpusforge_mixture", schedule: Any = None,
-                default_args: dict[str, Any] | None = None) -> DAG:
+def mixture_dag(
+    blend: str, *, dag_id: str = "corpusforge_mixture", schedule: Any = None, default_args: dict[str, Any] | None = None
+) -> DAG:
     """The export DAG of a blend spec; by default scheduled on the assets of the pipelines its sources read."""
     from corpusforge.mixtures.spec import load_blend
 
@@ -52,9 +60,16 @@ def mixture_dag(blend: str, *, dag_id: str = "corpusforge_mixture", schedule: An
         "overrides": Param([], type="array", description="key.sub=value settings, as `corpusforge mix --set`"),
         "aws_conn_id": Param(DEFAULT_AWS_CONN, type="string", description="Airflow connection with the S3 keys"),
     }
-    with DAG(dag_id=dag_id, schedule=schedule, catchup=False, params=params, max_active_runs=1,
-             default_args={**DEFAULT_ARGS, **(default_args or {})}, tags=["corpusforge", "mixture"],
-             doc_md=__doc__) as dag:
+    with DAG(
+        dag_id=dag_id,
+        schedule=schedule,
+        catchup=False,
+        params=params,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, **(default_args or {})},
+        tags=["corpusforge", "mixture"],
+        doc_md=__doc__,
+    ) as dag:
 
         @task
         def validate() -> dict:
@@ -75,9 +90,18 @@ def mixture_dag(blend: str, *, dag_id: str = "corpusforge_mixture", schedule: An
                 result = run_mix(validate_blend(blend_spec))
             manifest = result.manifest
             summary = {
-                "manifest": result.manifest_path, "output": blend_spec["output"], "tokens": manifest.tokens,
-                "phases": {p.name: {"tokens": p.tokens, "shards": len(p.shards), "shares": p.shares,
-                                    "max_share_error": p.max_share_error} for p in manifest.phases},
+                "manifest": result.manifest_path,
+                "output": blend_spec["output"],
+                "tokens": manifest.tokens,
+                "phases": {
+                    p.name: {
+                        "tokens": p.tokens,
+                        "shards": len(p.shards),
+                        "shares": p.shares,
+                        "max_share_error": p.max_share_error,
+                    }
+                    for p in manifest.phases
+                },
             }
             extra: dict[str, Any] = {**summary, "blended": triggering_runs()}
             get_current_context()["outlet_events"][asset].extra = extra

@@ -5,6 +5,7 @@ application, on the master of the Spark connection (`spark_default`: `local[4]`,
 `k8s://...`). Storage keys come from the aws connection as the job's environment, never from the DAG file.
 The run publishes the same asset as the per-shard DAG of that pipeline, so its consumers run either way.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -37,8 +38,14 @@ class CorpusforgeSparkSubmitOperator(SparkSubmitOperator):
 
     template_fields = (*SparkSubmitOperator.template_fields, "aws_conn_id")
 
-    def __init__(self, *, conn_id: str = "spark_default", aws_conn_id: str = DEFAULT_AWS_CONN,
-                 conf: dict[str, Any] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        conn_id: str = "spark_default",
+        aws_conn_id: str = DEFAULT_AWS_CONN,
+        conf: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
         # Spark's INFO lines would bury the run's own in the task log.
         super().__init__(conn_id=conn_id, conf={"spark.log.level": "WARN", **(conf or {})}, **kwargs)
         self.spark_conn_id, self.aws_conn_id = conn_id, aws_conn_id
@@ -47,8 +54,12 @@ class CorpusforgeSparkSubmitOperator(SparkSubmitOperator):
         master = spark_master(self.spark_conn_id)
         self.application_args = [*(self.application_args or []), "--set", f"engine.address={master}"]
         # The driver runs on this worker (client mode): it needs this interpreter, where corpusforge is installed.
-        self.env_vars = {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
-                         **(self.env_vars or {}), **storage_env(self.aws_conn_id)}
+        self.env_vars = {
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+            **(self.env_vars or {}),
+            **storage_env(self.aws_conn_id),
+        }
         super().execute(context)
 
 
@@ -60,8 +71,14 @@ def cli_entry() -> str:
     return spec.origin
 
 
-def spark_submit_dag(pipeline: str, *, dag_id: str | None = None, asset_name: str | None = None,
-                     spark_conn_id: str = "spark_default", default_args: dict[str, Any] | None = None) -> DAG:
+def spark_submit_dag(
+    pipeline: str,
+    *,
+    dag_id: str | None = None,
+    asset_name: str | None = None,
+    spark_conn_id: str = "spark_default",
+    default_args: dict[str, Any] | None = None,
+) -> DAG:
     """The spark-submit DAG of one pipeline YAML: validate, submit, publish the pipeline's asset."""
     path = packaged(pipeline)
     name = asset_name or Path(path).stem
@@ -72,9 +89,16 @@ def spark_submit_dag(pipeline: str, *, dag_id: str | None = None, asset_name: st
         "overrides": Param([], type="array", description="key.sub=value settings, as `corpusforge run --set`"),
         "aws_conn_id": Param(DEFAULT_AWS_CONN, type="string", description="Airflow connection with the S3 keys"),
     }
-    with DAG(dag_id=dag_id or f"corpusforge_{name.replace('-', '_')}_spark_submit", schedule=None, catchup=False,
-             params=params, max_active_runs=1, default_args={**DEFAULT_ARGS, **(default_args or {})},
-             tags=["corpusforge", "spark"], doc_md=__doc__) as dag:
+    with DAG(
+        dag_id=dag_id or f"corpusforge_{name.replace('-', '_')}_spark_submit",
+        schedule=None,
+        catchup=False,
+        params=params,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, **(default_args or {})},
+        tags=["corpusforge", "spark"],
+        doc_md=__doc__,
+    ) as dag:
 
         @task
         def validate() -> list[str]:
@@ -90,8 +114,13 @@ def spark_submit_dag(pipeline: str, *, dag_id: str | None = None, asset_name: st
 
         args: Any = validate()
         submit = CorpusforgeSparkSubmitOperator(
-            task_id="spark_submit", application=cli_entry(), conn_id=spark_conn_id, name=f"corpusforge-{name}",
-            application_args=args, aws_conn_id="{{ params.aws_conn_id }}")
+            task_id="spark_submit",
+            application=cli_entry(),
+            conn_id=spark_conn_id,
+            name=f"corpusforge-{name}",
+            application_args=args,
+            aws_conn_id="{{ params.aws_conn_id }}",
+        )
 
         @task(outlets=[asset])
         def publish(args: list[str]) -> dict:
@@ -106,7 +135,11 @@ def spark_submit_dag(pipeline: str, *, dag_id: str | None = None, asset_name: st
                 raise ValueError(f"{output}: ledger does not balance (docs_in != docs_out + dropped)")
             kept = stats["stages"][-1]["docs_out"] if stats["stages"] else 0
             get_current_context()["outlet_events"][asset].extra = {
-                "output": output, "documents": kept, "engine": stats["engine"], "tasks": stats["tasks"]}
+                "output": output,
+                "documents": kept,
+                "engine": stats["engine"],
+                "tasks": stats["tasks"],
+            }
             return {"output": output, "documents": kept, "engine": stats["engine"]}
 
         submit >> publish(args)

@@ -4,6 +4,7 @@ The trigger polls the server's health check (`/health`, then `/v1/models`) from 
 the connection it names (the key is read there, never serialized into the trigger's arguments), and fires once
 the server answers 200, or with `healthy: false` at its timeout.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,8 +50,10 @@ class LLMHealthTrigger(BaseTrigger):
         self.conn_id, self.poll_interval, self.timeout = conn_id, poll_interval, timeout
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (f"{type(self).__module__}.{type(self).__qualname__}",
-                {"conn_id": self.conn_id, "poll_interval": self.poll_interval, "timeout": self.timeout})
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {"conn_id": self.conn_id, "poll_interval": self.poll_interval, "timeout": self.timeout},
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow.sdk import BaseHook
@@ -62,8 +65,14 @@ class LLMHealthTrigger(BaseTrigger):
             attempts += 1
             found = await check_health(endpoint)
             if found is not None:
-                yield TriggerEvent({"healthy": True, "url": endpoint.root + found["path"], "models": found["models"],
-                                    "attempts": attempts})
+                yield TriggerEvent(
+                    {
+                        "healthy": True,
+                        "url": endpoint.root + found["path"],
+                        "models": found["models"],
+                        "attempts": attempts,
+                    }
+                )
                 return
             if time.monotonic() + self.poll_interval > deadline:
                 yield TriggerEvent({"healthy": False, "url": endpoint.root, "attempts": attempts})
@@ -77,8 +86,9 @@ class LLMEndpointSensor(BaseSensorOperator):
 
     template_fields = ("conn_id",)
 
-    def __init__(self, *, conn_id: str = DEFAULT_LLM_CONN, poll_interval: float = 30.0, deferrable: bool = True,
-                 **kwargs: Any):
+    def __init__(
+        self, *, conn_id: str = DEFAULT_LLM_CONN, poll_interval: float = 30.0, deferrable: bool = True, **kwargs: Any
+    ):
         kwargs.setdefault("timeout", 3600)
         kwargs.setdefault("poke_interval", poll_interval)
         super().__init__(**kwargs)
@@ -87,8 +97,11 @@ class LLMEndpointSensor(BaseSensorOperator):
     def execute(self, context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        self.defer(trigger=LLMHealthTrigger(self.conn_id, self.poll_interval, float(self.timeout)),
-                   method_name="execute_complete", timeout=timedelta(seconds=float(self.timeout) + 60))
+        self.defer(
+            trigger=LLMHealthTrigger(self.conn_id, self.poll_interval, float(self.timeout)),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=float(self.timeout) + 60),
+        )
 
     def poke(self, context) -> bool:
         """The non-deferrable path: one health check per poke."""

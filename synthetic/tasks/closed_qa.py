@@ -31,7 +31,6 @@ class ClosedQAPrompts(GeneratorStage):
     """Corpus documents -> questions and tasks about each one, the passage included in the prompt."""
 
     type = "closed_qa_prompts"
-    config: Config
     prompt_prefix = "closed_qa"
 
     class Config(GeneratorConfig):

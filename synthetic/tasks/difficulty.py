@@ -54,7 +54,6 @@ class DifficultyFilter(GeneratorStage):
     """RL prompts -> those whose group under the policy is kept; pass rate, rollouts and group annotated."""
 
     type = "difficulty_filter"
-    config: Config
 
     class Config(GeneratorConfig):
         type: Literal["difficulty_filter"] = "difficulty_filter"

@@ -108,7 +108,6 @@ class EvolInstruct(GeneratorStage):
     """Prompts -> evolved prompts (one operator each), failed evolutions dropped by name."""
 
     type = "evol_instruct"
-    config: Config
     prompt_prefix = "evol_instruct"
 
     class Config(GeneratorConfig):

@@ -34,7 +34,6 @@ class MagpiePrompts(GeneratorStage):
     """Seeds `seed/magpie` -> user queries sampled from the pre-query template."""
 
     type = "magpie"
-    config: Config
 
     class Config(GeneratorConfig):
         type: Literal["magpie"] = "magpie"

@@ -58,7 +58,6 @@ class TopicTreePrompts(GeneratorStage):
     """Seeds `seed/topic_tree` -> questions, writing tasks, math and coding problems."""
 
     type = "topic_prompts"
-    config: Config
     prompt_prefix = "topics"
 
     class Config(GeneratorConfig):

@@ -5,6 +5,7 @@ sqlite metadata DB), from a working directory holding the demo sample. It prints
 tests assert on it. Everything is imported inside `main`, so the worker processes the local engine starts
 (which import this file as their main module) stay light.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,11 +23,11 @@ def main() -> None:
     out: dict = {}
     real = DagBag(dag_folder=args["real_dags"])
     out["import_errors"] = {k: str(v)[-2000:] for k, v in real.import_errors.items()}
-    out["dags"] = {d: {"tasks": [t.task_id for t in dag.tasks], "schedule": _schedule(dag)}
-                   for d, dag in real.dags.items()}
+    out["dags"] = {
+        d: {"tasks": [t.task_id for t in dag.tasks], "schedule": _schedule(dag)} for d, dag in real.dags.items()
+    }
     initdb()
-    Pool.create_or_update_pool("corpusforge_gpus", slots=1, description="one proxy per device",
-                               include_deferred=False)
+    Pool.create_or_update_pool("corpusforge_gpus", slots=1, description="one proxy per device", include_deferred=False)
     bag = DagBag(dag_folder=args["dags"])
     assert not bag.import_errors, bag.import_errors
     session = Session(bag)
@@ -62,8 +63,9 @@ def main() -> None:
     out["synthetic"] = session.test("corpusforge_rephrase", {"overrides": [f"stages.0.tokenizer={tokenizer}"]})
 
     one_warc = str(sorted(Path("sample/warc").resolve().glob("*.warc.gz"))[0])
-    out["spark"] = session.test("test_spark_submit", {"output": str(Path("runs/web-spark").resolve()),
-                                                      "input": [one_warc]})
+    out["spark"] = session.test(
+        "test_spark_submit", {"output": str(Path("runs/web-spark").resolve()), "input": [one_warc]}
+    )
     out["spark"]["input"] = one_warc
     out["web"]["documents"] = _documents("runs/web")
     print("RESULT " + json.dumps(out, default=str))
@@ -88,15 +90,27 @@ class Session:
         self.db.expire_all()
         run = self.db.get(DagRun, run.id)
         tis = sorted(run.get_task_instances(session=self.db), key=lambda t: (t.task_id, t.map_index))
-        xcoms = {(x.task_id, x.map_index, x.key): XComModel.deserialize_value(x)
-                 for x in self.db.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id))}
+        xcoms = {
+            (x.task_id, x.map_index, x.key): XComModel.deserialize_value(x)
+            for x in self.db.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id))
+        }
         return {
-            "state": str(run.state), "run_type": str(run.run_type),
-            "tasks": [{"task": t.task_id, "map": t.map_index, "state": str(t.state), "try": t.try_number,
-                       "label": t.rendered_map_index, "result": xcoms.get((t.task_id, t.map_index, "return_value"))}
-                      for t in tis],
-            "consumed": [{"asset": e.asset.name, "dag_id": e.source_dag_id, "extra": e.extra}
-                         for e in run.consumed_asset_events],
+            "state": str(run.state),
+            "run_type": str(run.run_type),
+            "tasks": [
+                {
+                    "task": t.task_id,
+                    "map": t.map_index,
+                    "state": str(t.state),
+                    "try": t.try_number,
+                    "label": t.rendered_map_index,
+                    "result": xcoms.get((t.task_id, t.map_index, "return_value")),
+                }
+                for t in tis
+            ],
+            "consumed": [
+                {"asset": e.asset.name, "dag_id": e.source_dag_id, "extra": e.extra} for e in run.consumed_asset_events
+            ],
         }
 
     def asset_events(self, name: str) -> list[dict]:
@@ -104,8 +118,12 @@ class Session:
         from sqlalchemy import select
 
         self.db.expire_all()
-        rows = self.db.scalars(select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                               .where(AssetModel.name == name).order_by(AssetEvent.id))
+        rows = self.db.scalars(
+            select(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name == name)
+            .order_by(AssetEvent.id)
+        )
         return [{"dag_id": e.source_dag_id, "task_id": e.source_task_id, "extra": e.extra} for e in rows]
 
     def queued(self) -> list[str]:
@@ -128,8 +146,9 @@ class Session:
 
         self.db.expire_all()
         runner = SchedulerJobRunner(job=Job())
-        runner._create_dag_runs_asset_triggered(dag_models=[DagModel.get_current(dag_id, session=self.db)],
-                                                session=self.db)
+        runner._create_dag_runs_asset_triggered(
+            dag_models=[DagModel.get_current(dag_id, session=self.db)], session=self.db
+        )
         self.db.commit()
         run = DagRun.find(dag_id=dag_id, run_type=DagRunType.ASSET_TRIGGERED, session=self.db)[-1]
         run.set_state(DagRunState.RUNNING)  # what the scheduler's next loop does with a queued run
@@ -168,8 +187,12 @@ def _s3_markers(prefix: str) -> dict[str, str]:
     import s3fs
 
     conn = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
-    fs = s3fs.S3FileSystem(key=conn["login"], secret=conn["password"], skip_instance_cache=True,
-                           client_kwargs={"endpoint_url": conn["extra"]["endpoint_url"]})
+    fs = s3fs.S3FileSystem(
+        key=conn["login"],
+        secret=conn["password"],
+        skip_instance_cache=True,
+        client_kwargs={"endpoint_url": conn["extra"]["endpoint_url"]},
+    )
     return {p: str(fs.info(p)["LastModified"]) for p in sorted(fs.glob(prefix.removeprefix("s3://") + "/seg*/*.json"))}
 
 
@@ -183,8 +206,15 @@ def _bootstrap_classifier() -> None:
     """The demo's DCLM-style quality model, trained on the web lane's output (the score pipeline needs it)."""
     from corpusforge.cli.classifiers import bootstrap
 
-    bootstrap(["runs/web/data/*.parquet"], out="runs/models/dclm", reference="stdlib-docs", labels_out=None,
-              max_per_class=200_000, epoch=20, seed=0)
+    bootstrap(
+        ["runs/web/data/*.parquet"],
+        out="runs/models/dclm",
+        reference="stdlib-docs",
+        labels_out=None,
+        max_per_class=200_000,
+        epoch=20,
+        seed=0,
+    )
 
 
 def _study_on_the_export() -> str:
@@ -195,17 +225,50 @@ def _study_on_the_export() -> str:
         return [str(p.with_suffix("")) for p in sorted(Path("runs/mix/demo", phase).glob("*.bin"))]
 
     path = Path("study.yaml").resolve()
-    path.write_text(yaml.safe_dump({
-        "name": "dag-test", "out_dir": str(Path("runs/study/dag-test").resolve()), "proxies": 3, "seed": 0,
-        "sources": [{"name": "phase1", "prefixes": prefixes("phase1")},
-                    {"name": "phase2", "prefixes": prefixes("phase2")}],
-        "target": {"phase2": 1.0}, "candidates": 200, "top_average": 10,
-        "train": {"preset": "proxy-10m", "model": {"d_model": 64, "pattern": "ME*E", "mamba_d_state": 16,
-                                                    "mamba_head_dim": 16, "mamba_chunk": 32, "attn_heads": 4,
-                                                    "attn_kv_heads": 2, "attn_head_dim": 16, "moe_experts": 4,
-                                                    "moe_top_k": 2, "moe_expert_dim": 32, "moe_shared_dim": 32},
-                  "seq_len": 64, "batch_size": 4, "max_steps": 6, "warmup_steps": 1, "eval_every": 0,
-                  "eval_batches": 1, "log_every": 2, "checkpoint_every": 2, "threads": 1, "val_fraction": 0.1}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "dag-test",
+                "out_dir": str(Path("runs/study/dag-test").resolve()),
+                "proxies": 3,
+                "seed": 0,
+                "sources": [
+                    {"name": "phase1", "prefixes": prefixes("phase1")},
+                    {"name": "phase2", "prefixes": prefixes("phase2")},
+                ],
+                "target": {"phase2": 1.0},
+                "candidates": 200,
+                "top_average": 10,
+                "train": {
+                    "preset": "proxy-10m",
+                    "model": {
+                        "d_model": 64,
+                        "pattern": "ME*E",
+                        "mamba_d_state": 16,
+                        "mamba_head_dim": 16,
+                        "mamba_chunk": 32,
+                        "attn_heads": 4,
+                        "attn_kv_heads": 2,
+                        "attn_head_dim": 16,
+                        "moe_experts": 4,
+                        "moe_top_k": 2,
+                        "moe_expert_dim": 32,
+                        "moe_shared_dim": 32,
+                    },
+                    "seq_len": 64,
+                    "batch_size": 4,
+                    "max_steps": 6,
+                    "warmup_steps": 1,
+                    "eval_every": 0,
+                    "eval_batches": 1,
+                    "log_every": 2,
+                    "checkpoint_every": 2,
+                    "threads": 1,
+                    "val_fraction": 0.1,
+                },
+            }
+        )
+    )
     return str(path)
 
 
@@ -219,8 +282,11 @@ def _ablation(session: Session) -> dict:
     plan = next(t["result"] for t in planned["tasks"] if t["task"] == "plan")
     from airflow.models.xcom import XComModel
 
-    row = session.db.scalars(XComModel.get_many(run_id=_run_id(session, "corpusforge_ablation"), key="plan",
-                                                task_ids="plan", dag_ids="corpusforge_ablation")).one()
+    row = session.db.scalars(
+        XComModel.get_many(
+            run_id=_run_id(session, "corpusforge_ablation"), key="plan", task_ids="plan", dag_ids="corpusforge_ablation"
+        )
+    ).one()
     config = StudyPlan.from_json(XComModel.deserialize_value(row)).configs[1]
     train(config.model_copy(update={"device": "cpu"}), stop_after=config.checkpoint_every)
     result = session.test("corpusforge_ablation", conf)

@@ -3,6 +3,7 @@
 A pipeline names it by dotted path (`type: crash_once:CrashOnce`). The crash happens mid-shard, after the task
 has started writing; the marker file makes the second try pass, so a retry shows what a real retry does.
 """
+
 from __future__ import annotations
 
 import os

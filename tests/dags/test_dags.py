@@ -30,9 +30,11 @@ LLM_KEY = "sk-test-key"
 LLM_READY_AFTER = 4  # health requests answered 503 before the stub server is "loaded"
 
 
-STUB_REPLY = ("Here is a paraphrased version of the text:\nQuestion: What does the page explain? Answer: The page "
-              "explains how the river valley formed over many thousands of years, why the soil there is rich, and how "
-              "the farmers who live nearby grow wheat and barley in the fertile fields every summer.")
+STUB_REPLY = (
+    "Here is a paraphrased version of the text:\nQuestion: What does the page explain? Answer: The page "
+    "explains how the river valley formed over many thousands of years, why the soil there is rich, and how "
+    "the farmers who live nearby grow wheat and barley in the fertile fields every summer."
+)
 
 
 class _LLMStub(BaseHTTPRequestHandler):
@@ -48,10 +50,13 @@ class _LLMStub(BaseHTTPRequestHandler):
 
     def do_POST(self):
         request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-        reply = {"id": "stub", "object": "chat.completion", "model": request.get("model"),
-                 "choices": [{"index": 0, "finish_reason": "stop",
-                              "message": {"role": "assistant", "content": STUB_REPLY}}],
-                 "usage": {"prompt_tokens": 100, "completion_tokens": 60, "total_tokens": 160}}
+        reply = {
+            "id": "stub",
+            "object": "chat.completion",
+            "model": request.get("model"),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": STUB_REPLY}}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 60, "total_tokens": 160},
+        }
         self._answer(200 if self.path == "/v1/chat/completions" else 404, reply, request.get("model", ""))
 
     def _answer(self, status: int, payload: dict, model: str) -> None:
@@ -67,14 +72,40 @@ class _LLMStub(BaseHTTPRequestHandler):
         pass
 
 
-WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu",
-         "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega"]
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "omicron",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "chi",
+    "psi",
+    "omega",
+]
 
 
 def _shard_docs(shard: int) -> list[Document]:
     """Six documents; two in each shard (i = 0, 3) share one text, so exact dedup keeps one of them overall."""
-    return [Document(f"s{shard}-{i}", "the same page, again" if i % 3 == 0 else f"a page about {WORDS[6 * shard + i]}")
-            for i in range(6)]
+    return [
+        Document(f"s{shard}-{i}", "the same page, again" if i % 3 == 0 else f"a page about {WORDS[6 * shard + i]}")
+        for i in range(6)
+    ]
 
 
 def _dag_file(dag_id: str, body: str) -> str:
@@ -97,8 +128,12 @@ def session(tmp_path_factory, _moto_endpoint) -> dict:
     write_code_sample(str(work / "sample" / "code"))
     code_repos = sorted(str(p) for p in (work / "sample" / "code" / "repos").iterdir())[:4]
     bucket = f"s3://corpusforge-dags-{os.getpid()}"
-    s3_env = {"CORPUSFORGE_S3_ENDPOINT": _moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
-              "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    s3_env = {
+        "CORPUSFORGE_S3_ENDPOINT": _moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     with pytest.MonkeyPatch.context() as mp:
         for k, v in s3_env.items():
             mp.setenv(k, v)
@@ -107,31 +142,61 @@ def session(tmp_path_factory, _moto_endpoint) -> dict:
             storage.write_documents(f"{bucket}/in/{s}.parquet", _shard_docs(s))
 
     crash_yaml = root / "crash.yaml"
-    crash_yaml.write_text(yaml.safe_dump({
-        "name": "crash-once", "output": str(root / "unused"), "input": {"type": "parquet", "paths": ["unused"]},
-        "stages": [{"type": "crash_once:CrashOnce", "crash_at": "s1-4", "marker": str(root / "crashed")},
-                   {"type": "exact_dedup", "buckets": 2}],
-        "engine": {"type": "local", "workers": 1}}))
+    crash_yaml.write_text(
+        yaml.safe_dump(
+            {
+                "name": "crash-once",
+                "output": str(root / "unused"),
+                "input": {"type": "parquet", "paths": ["unused"]},
+                "stages": [
+                    {"type": "crash_once:CrashOnce", "crash_at": "s1-4", "marker": str(root / "crashed")},
+                    {"type": "exact_dedup", "buckets": 2},
+                ],
+                "engine": {"type": "local", "workers": 1},
+            }
+        )
+    )
     lite_yaml = root / "web-lite.yaml"
-    lite_yaml.write_text(yaml.safe_dump({
-        "name": "web-lite", "output": str(root / "unused"),
-        "input": {"type": "warc", "paths": [str(work / "sample" / "warc" / "*.warc.gz")]},
-        "stages": [{"type": "extract", "extractor": "resiliparse"}, {"type": "exact_dedup", "buckets": 2}],
-        "engine": {"type": "local", "workers": 1, "shuffle_buckets": 2}}))
+    lite_yaml.write_text(
+        yaml.safe_dump(
+            {
+                "name": "web-lite",
+                "output": str(root / "unused"),
+                "input": {"type": "warc", "paths": [str(work / "sample" / "warc" / "*.warc.gz")]},
+                "stages": [{"type": "extract", "extractor": "resiliparse"}, {"type": "exact_dedup", "buckets": 2}],
+                "engine": {"type": "local", "workers": 1, "shuffle_buckets": 2},
+            }
+        )
+    )
     dags = root / "dags"
     shutil.copytree(DAGS, dags, ignore=shutil.ignore_patterns("__pycache__"))
-    (dags / "test_crash_once.py").write_text(_dag_file("test_crash_once", (
-        "from corpusforge.pipelines.airflow.corpus import corpus_dag\n\n"
-        f"dag = corpus_dag({str(crash_yaml)!r}, dag_id='test_crash_once', asset_name='test-crash-once',\n"
-        "                 default_args={'retries': 1, 'retry_delay': timedelta(0)})")))
+    (dags / "test_crash_once.py").write_text(
+        _dag_file(
+            "test_crash_once",
+            (
+                "from corpusforge.pipelines.airflow.corpus import corpus_dag\n\n"
+                f"dag = corpus_dag({str(crash_yaml)!r}, dag_id='test_crash_once', asset_name='test-crash-once',\n"
+                "                 default_args={'retries': 1, 'retry_delay': timedelta(0)})"
+            ),
+        )
+    )
     # The rephrasing DAG waits for the LLM endpoint every 0.2 s instead of every 30 s.
     rephrase = dags / "synthetic.py"
-    rephrase.write_text(rephrase.read_text().replace("lane_dags(SYNTHETIC_PIPELINES)",
-                                                     "lane_dags(SYNTHETIC_PIPELINES, llm_poll_seconds=0.2)"))
+    rephrase.write_text(
+        rephrase.read_text().replace(
+            "lane_dags(SYNTHETIC_PIPELINES)", "lane_dags(SYNTHETIC_PIPELINES, llm_poll_seconds=0.2)"
+        )
+    )
 
-    (dags / "test_spark_submit.py").write_text(_dag_file("test_spark_submit", (
-        "from corpusforge.pipelines.airflow.spark import spark_submit_dag\n\n"
-        f"dag = spark_submit_dag({str(lite_yaml)!r}, dag_id='test_spark_submit', asset_name='test-web-lite')")))
+    (dags / "test_spark_submit.py").write_text(
+        _dag_file(
+            "test_spark_submit",
+            (
+                "from corpusforge.pipelines.airflow.spark import spark_submit_dag\n\n"
+                f"dag = spark_submit_dag({str(lite_yaml)!r}, dag_id='test_spark_submit', asset_name='test-web-lite')"
+            ),
+        )
+    )
 
     _LLMStub.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _LLMStub)
@@ -139,33 +204,69 @@ def session(tmp_path_factory, _moto_endpoint) -> dict:
     home = root / "airflow_home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CORPUSFORGE_S3", "AIRFLOW"))}
-    env.update({
-        "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(dags), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "CORPUSFORGE_PROGRESS": "0", "SPARK_LOCAL_IP": "127.0.0.1",
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(SESSION.parent), env.get("PYTHONPATH", "")]),
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
-                                                "extra": {"endpoint_url": _moto_endpoint,
-                                                          "region_name": "us-east-1"}}),
-        "AIRFLOW_CONN_CORPUSFORGE_LLM": json.dumps({"conn_type": "http", "host": "127.0.0.1",
-                                                    "port": server.server_address[1], "password": LLM_KEY,
-                                                    "extra": {"model": "stub-model"}}),
-        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
-    })
-    args = {"real_dags": str(DAGS), "dags": str(dags), "s3": bucket, "code_inputs": code_repos,
-            "math_inputs": [str(Path(p).resolve()) for p in math_warcs]}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "CORPUSFORGE_PROGRESS": "0",
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "PYTHONPATH": os.pathsep.join([str(REPO), str(SESSION.parent), env.get("PYTHONPATH", "")]),
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"endpoint_url": _moto_endpoint, "region_name": "us-east-1"},
+                }
+            ),
+            "AIRFLOW_CONN_CORPUSFORGE_LLM": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": "127.0.0.1",
+                    "port": server.server_address[1],
+                    "password": LLM_KEY,
+                    "extra": {"model": "stub-model"},
+                }
+            ),
+            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
+        }
+    )
+    args = {
+        "real_dags": str(DAGS),
+        "dags": str(dags),
+        "s3": bucket,
+        "code_inputs": code_repos,
+        "math_inputs": [str(Path(p).resolve()) for p in math_warcs],
+    }
     try:
-        proc = subprocess.run([sys.executable, str(SESSION), json.dumps(args)], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            [sys.executable, str(SESSION), json.dumps(args)],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     finally:
         server.shutdown()
     (root / "session.log").write_text(proc.stdout + proc.stderr)  # the whole Airflow log, when a test fails
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-5000:] + proc.stderr[-5000:]
-    return {"result": json.loads(lines[-1][len("RESULT "):]), "work": work, "root": root, "s3": bucket,
-            "s3_env": s3_env, "llm": list(_LLMStub.seen), "lite_yaml": lite_yaml, "args": args}
+    return {
+        "result": json.loads(lines[-1][len("RESULT ") :]),
+        "work": work,
+        "root": root,
+        "s3": bucket,
+        "s3_env": s3_env,
+        "llm": list(_LLMStub.seen),
+        "lite_yaml": lite_yaml,
+        "args": args,
+    }
 
 
 def _s3_documents(session: dict, prefix: str) -> list[str]:
@@ -189,15 +290,28 @@ def test_every_dag_file_imports_and_absent_lanes_have_no_dag(session):
     result = session["result"]
     assert result["import_errors"] == {}
     expected = {"corpusforge_web", "corpusforge_mixture", "corpusforge_ablation", "corpusforge_web_spark_submit"}
-    expected |= {f"corpusforge_{n.replace('-', '_')}" for n in
-                 ("score", "code", "math", "code_repo", "math-score", "rephrase", "sft", "rl") if _present(n)}
+    expected |= {
+        f"corpusforge_{n.replace('-', '_')}"
+        for n in ("score", "code", "math", "code_repo", "math-score", "rephrase", "sft", "rl")
+        if _present(n)
+    }
     expected |= {f"corpusforge_{n}_spark_submit" for n in ("code", "math") if _present(n)}
     assert set(result["dags"]) == expected
     assert result["dags"]["corpusforge_web"]["tasks"] == [
-        "plan", "seg0_warc_to_exact_dedup", "resolve_exact_dedup", "seg1_exact_dedup_to_fuzzy_dedup",
-        "resolve_fuzzy_dedup", "seg2_fuzzy_dedup", "finalize"]
+        "plan",
+        "seg0_warc_to_exact_dedup",
+        "resolve_exact_dedup",
+        "seg1_exact_dedup_to_fuzzy_dedup",
+        "resolve_fuzzy_dedup",
+        "seg2_fuzzy_dedup",
+        "finalize",
+    ]
     assert result["dags"]["corpusforge_score"]["tasks"] == [
-        "plan", "prepare_decontaminate", "seg0_parquet_to_decontaminate", "finalize"]
+        "plan",
+        "prepare_decontaminate",
+        "seg0_parquet_to_decontaminate",
+        "finalize",
+    ]
 
 
 def test_web_lane_runs_one_mapped_task_per_shard_per_segment(session):
@@ -340,9 +454,13 @@ def test_spark_submit_dag_runs_a_pipeline_on_the_spark_connection(session, tmp_p
     out = session["work"] / "runs" / "web-spark"
     stats = json.loads((out / "stats.json").read_text())
     assert stats["engine"] == "spark" and stats["balanced"] and stats["tasks"] == 1
-    local = run_pipeline(load_pipeline(session["lite_yaml"], [f"output={tmp_path / 'local'}",
-                                                              f"input.paths={json.dumps([spark['input']])}"]))
+    local = run_pipeline(
+        load_pipeline(
+            session["lite_yaml"], [f"output={tmp_path / 'local'}", f"input.paths={json.dumps([spark['input']])}"]
+        )
+    )
     assert sorted(d.id for d in iter_output(str(out))) == sorted(d.id for d in iter_output(local.output))
-    assert [(s["name"], s["docs_in"], s["docs_out"], s["dropped"]) for s in stats["stages"]] == \
-        [(s.name, s.docs_in, s.docs_out, dict(s.dropped)) for s in local.stages]
+    assert [(s["name"], s["docs_in"], s["docs_out"], s["dropped"]) for s in stats["stages"]] == [
+        (s.name, s.docs_in, s.docs_out, dict(s.dropped)) for s in local.stages
+    ]
     assert _tasks(spark, "publish")[0]["result"]["documents"] == stats["stages"][-1]["docs_out"]

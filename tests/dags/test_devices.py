@@ -1,4 +1,5 @@
 """Proxy tasks on one host claim distinct devices, and a finished proxy frees its device (no Airflow needed)."""
+
 from corpusforge.pipelines.airflow.devices import claim_device, study_devices
 from corpusforge.trainer.study import StudySpec
 

@@ -138,13 +138,27 @@ def test_recommended_blend_is_the_study_blend_at_the_recommended_weights(tmp_pat
     study_blend = "trainer/examples/demo_study_blend.yaml"
     spec = StudySpec(out_dir=str(tmp_path / "study"), blend=study_blend)
     weights = {"high": 0.6, "medium": 0.3, "low": 0.1}
-    result = StudyResult(names=list(weights), weights=[], target=[], val_losses=[], cv_predicted=[],
-                         regression="ridge", spearman=0.0, mae=0.0, recommended=weights, predicted_loss=0.0,
-                         best_observed=0)
+    result = StudyResult(
+        names=list(weights),
+        weights=[],
+        target=[],
+        val_losses=[],
+        cv_predicted=[],
+        regression="ridge",
+        spearman=0.0,
+        mae=0.0,
+        recommended=weights,
+        predicted_loss=0.0,
+        best_observed=0,
+    )
     blend = validate_blend(recommended_blend(spec, result))
     original = load_blend(study_blend)
     assert [(p.name, p.fraction, p.weights) for p in blend.phases] == [("recommended", 1.0, weights)]
     assert blend.sources == original.sources and blend.tokenizer == original.tokenizer
     assert blend.output == str(tmp_path / "study" / "recommended_mix")
-    assert recommended_blend(StudySpec(out_dir="x", sources=[{"name": "a", "prefixes": ["p"]},
-                                                             {"name": "b", "prefixes": ["q"]}]), result) is None
+    assert (
+        recommended_blend(
+            StudySpec(out_dir="x", sources=[{"name": "a", "prefixes": ["p"]}, {"name": "b", "prefixes": ["q"]}]), result
+        )
+        is None
+    )
