@@ -60,7 +60,14 @@ def run_config(pipeline: str, params: dict[str, Any]) -> PipelineConfig:
         overrides.append(f"input.paths={json.dumps(list(params['input']))}")
     if params.get("output"):
         overrides.append(f"output={params['output']}")
-    return load_pipeline(pipeline, overrides + list(params.get("overrides") or []))
+    overrides += list(params.get("overrides") or [])
+    config = load_pipeline(pipeline, overrides)
+    # Inputs the YAML names relative to the repository (seed files the package ships) are found from any worker cwd.
+    paths = list(getattr(config.input, "paths", None) or [])
+    found = [packaged(p) for p in paths]
+    if found != paths and not params.get("input"):
+        config = load_pipeline(pipeline, [*overrides, f"input.paths={json.dumps(found)}"])
+    return config
 
 
 @contextlib.contextmanager
