@@ -24,8 +24,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps "datasets==5.2.0"
 	touch $@
 
-## The main job on the embedded default: sample WARCs -> web pipeline -> quality + decontamination -> token shards,
-## then Nemotron-CC rephrasing of a few scored documents with the embedded LLM and a blend of real + rephrased data.
+## The main job on the embedded default (local engine, local files, the embedded LLM, no network): the three lanes
+## (web, math, code) -> quality + decontamination -> token shards; Nemotron-CC rephrasing with the embedded LLM and a
+## blend of real + rephrased data; SFT and RL prompt sets with verifiers and the difficulty filter.
 demo: setup
 	$(CF) sample sample
 	$(CF) run pipelines/configs/web.yaml
@@ -33,13 +34,20 @@ demo: setup
 	$(CF) run pipelines/configs/score.yaml
 	$(CF) stats runs/web-scored
 	$(CF) mix mixtures/examples/demo_blend.yaml
+	$(CF) run pipelines/configs/math.yaml
+	$(CF) classifiers math-bootstrap "runs/math/data/*.parquet" "runs/web/data/*.parquet" --out runs/models/math
+	$(CF) run pipelines/configs/math-score.yaml
+	$(CF) mix mixtures/examples/demo_blend_math.yaml
+	$(CF) run pipelines/configs/code.yaml
+	$(CF) run pipelines/configs/code_repo.yaml
+	$(CF) mix mixtures/examples/demo_blend_code.yaml
 	$(CF) run pipelines/configs/rephrase.yaml
 	$(CF) mix mixtures/examples/demo_blend_synthetic.yaml
 	$(CF) run pipelines/configs/sft.yaml
 	$(CF) run pipelines/configs/rl.yaml
 
-## The test suite, as CI runs it.
-test: setup
+## The test suite, as CI runs it: lint (ruff, layer contracts, mypy), then every test.
+test: lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=15
 
 ## Lint, format, layer contracts (import-linter) and the type checker; part of `make test`.

@@ -7,6 +7,7 @@ synthetic 100k-item index to show build time, size and scan speed at that scale.
 
     .venv/bin/python benchmarks/decontam.py [--repeat 3] [--items 100000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,15 +21,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared" / "data"
-from corpusforge.stages.decontam.benchmark_sets import BenchmarkSpec, load_benchmark
 from corpusforge.core.document import Document
+from corpusforge.stages.decontam.benchmark_sets import BenchmarkSpec, load_benchmark
 from corpusforge.stages.decontam.decontaminate import Decontaminate, scan
 from corpusforge.stages.decontam.ngram_index import BenchmarkIndex, build_index
 
 
 def _import_test_module():
     # The planted disguises are defined once, in the test; load that file as a module.
-    spec = importlib.util.spec_from_file_location("decontam_variants", REPO / "tests" / "stages" / "test_decontaminate.py")
+    spec = importlib.util.spec_from_file_location(
+        "decontam_variants", REPO / "tests" / "stages" / "test_decontaminate.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -37,8 +40,10 @@ def _import_test_module():
 planted_variants = _import_test_module()
 
 _WORD = re.compile(r"\w+")
-SPECS = [{"name": "gsm8k", "path": str(SHARED / "benchmarks" / "gsm8k")},
-         {"name": "humaneval", "path": str(SHARED / "benchmarks" / "humaneval" / "HumanEval.jsonl.gz")}]
+SPECS = [
+    {"name": "gsm8k", "path": str(SHARED / "benchmarks" / "gsm8k")},
+    {"name": "humaneval", "path": str(SHARED / "benchmarks" / "humaneval" / "HumanEval.jsonl.gz")},
+]
 
 
 class NaiveScan:
@@ -50,17 +55,19 @@ class NaiveScan:
         for key, text in items:
             toks = _WORD.findall(text.lower())
             for i in range(len(toks) - n + 1):
-                self.grams.setdefault(tuple(toks[i:i + n]), key)
+                self.grams.setdefault(tuple(toks[i : i + n]), key)
 
     def contaminated(self, text: str) -> set[str]:
         toks = _WORD.findall(text.lower())
         n, grams = self.n, self.grams
-        return {grams[g] for g in (tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)) if g in grams}
+        return {grams[g] for g in (tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)) if g in grams}
 
 
 def _documents() -> tuple[list[str], list[tuple[str, str]]]:
     clean = [d.text for d in planted_variants._clean_real_documents()]
-    planted = [(d.text, key) for d, key in planted_variants._planted_gsm8k()[::3] + planted_variants._planted_humaneval()]
+    planted = [
+        (d.text, key) for d, key in planted_variants._planted_gsm8k()[::3] + planted_variants._planted_humaneval()
+    ]
     return clean, planted
 
 
@@ -102,8 +109,10 @@ def main() -> None:
     clean, planted = _documents()
     texts = clean + [t for t, _ in planted]
     mb = sum(len(t) for t in texts) / 1e6
-    print(f"index: {len(items)} items (GSM8K train+test, HumanEval), {len(index.hashes)} 13-grams; "
-          f"build {build_s:.2f}s (naive set: {naive_build_s:.2f}s)")
+    print(
+        f"index: {len(items)} items (GSM8K train+test, HumanEval), {len(index.hashes)} 13-grams; "
+        f"build {build_s:.2f}s (naive set: {naive_build_s:.2f}s)"
+    )
     print(f"input: {len(texts)} documents, {mb:.1f} MB ({len(clean)} clean real, {len(planted)} planted)")
 
     stage = Decontaminate(benchmarks=SPECS, policy="flag")
@@ -113,13 +122,17 @@ def main() -> None:
     stage_rate = _rate(lambda ts: sum(1 for _ in stage.run(Document(d.id, d.text) for d in docs)), texts, args.repeat)
     ours = _rate(lambda ts: _scan_batched(index, ts), texts, args.repeat)
     base = _rate(lambda ts: [naive.contaminated(t) for t in ts], texts, args.repeat)
-    print(f"scan, documents/s/core: corpusforge stage {stage_rate:,.0f}, scan {ours:,.0f}; naive python {base:,.0f}; "
-          f"ratio {stage_rate / base:.1f}x (stage) {ours / base:.1f}x (scan)")
+    print(
+        f"scan, documents/s/core: corpusforge stage {stage_rate:,.0f}, scan {ours:,.0f}; naive python {base:,.0f}; "
+        f"ratio {stage_rate / base:.1f}x (stage) {ours / base:.1f}x (scan)"
+    )
     clean_ours = _rate(lambda ts: _scan_batched(index, ts), clean, args.repeat)
     clean_base = _rate(lambda ts: [naive.contaminated(t) for t in ts], clean, args.repeat)
     cmb = sum(len(t) for t in clean) / 1e6
-    print(f"clean real text only: corpusforge {clean_ours * cmb / len(clean):.1f} MB/s, naive "
-          f"{clean_base * cmb / len(clean):.1f} MB/s, ratio {clean_ours / clean_base:.1f}x")
+    print(
+        f"clean real text only: corpusforge {clean_ours * cmb / len(clean):.1f} MB/s, naive "
+        f"{clean_base * cmb / len(clean):.1f} MB/s, ratio {clean_ours / clean_base:.1f}x"
+    )
 
     found = scan(index, [t for t, _ in planted])
     ours_recall = sum(f is not None and key in f.items for f, (_, key) in zip(found, planted)) / len(planted)
@@ -144,8 +157,10 @@ def main() -> None:
             BenchmarkIndex.load(path)
             load_s = time.perf_counter() - t0
         big_rate = _rate(lambda ts: _scan_batched(big, ts), texts, args.repeat)
-        print(f"scale: {len(big.keys):,} items, {len(big.hashes):,} 13-grams; build {big_build:.1f}s, "
-              f"stored {size:.0f} MB, load {load_s:.2f}s; scan {big_rate:,.0f} documents/s/core")
+        print(
+            f"scale: {len(big.keys):,} items, {len(big.hashes):,} 13-grams; build {big_build:.1f}s, "
+            f"stored {size:.0f} MB, load {load_s:.2f}s; scan {big_rate:,.0f} documents/s/core"
+        )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ edits of an earlier document, exact copies included), written as Parquet shards 
     .venv/bin/python benchmarks/dedup.py [--compare-docs 10000] [--sizes 10000,30000,100000,300000]
                                          [--shard-docs 10000] [--sign-docs 3000] [--skip-datatrove]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,6 +48,7 @@ DOCS_PER_PARTITION = 25_000  # shuffle width grows with the corpus: memory per r
 
 # ----------------------------------------------------------------------------- input
 
+
 def sentences() -> list[str]:
     from dedup_eval import article_sentences, real_texts
 
@@ -55,20 +57,22 @@ def sentences() -> list[str]:
 
 def write_corpus(out_dir: Path, n: int, shard_docs: int, dup_fraction: float) -> None:
     """Parquet shards of `near_duplicate_corpus` documents 0..n-1 (ids doc-<index>)."""
+    from dedup_eval import near_duplicate_corpus
     from tqdm import tqdm
 
     from corpusforge.core import storage
     from corpusforge.core.document import Document
-    from dedup_eval import near_duplicate_corpus
 
     pool = sentences()
     out_dir.mkdir(parents=True, exist_ok=True)
-    for s, start in enumerate(tqdm(range(0, n, shard_docs), desc=f"input {n:,} docs", leave=False,
-                                   disable=n <= shard_docs)):
+    for s, start in enumerate(
+        tqdm(range(0, n, shard_docs), desc=f"input {n:,} docs", leave=False, disable=n <= shard_docs)
+    ):
         stop = min(n, start + shard_docs)
         texts = near_duplicate_corpus(pool, start, stop, dup_fraction)
-        storage.write_documents(str(out_dir / f"{s:05d}.parquet"),
-                                [Document(f"doc-{start + i:08d}", t) for i, t in enumerate(texts)])
+        storage.write_documents(
+            str(out_dir / f"{s:05d}.parquet"), [Document(f"doc-{start + i:08d}", t) for i, t in enumerate(texts)]
+        )
 
 
 def read_texts(in_dir: Path) -> list[str]:
@@ -83,7 +87,7 @@ def word_shingles(text: str) -> list[bytes]:
 
     w = re.findall(WORD_RE, text.lower())
     n = FINEWEB_NGRAM
-    return [" ".join(w[i:i + n]).encode() for i in range(max(1, len(w) - n + 1))]
+    return [" ".join(w[i : i + n]).encode() for i in range(max(1, len(w) - n + 1))]
 
 
 def _patch_datatrove_xxhash() -> None:
@@ -101,9 +105,11 @@ def _patch_datatrove_xxhash() -> None:
 
 # ----------------------------------------------------------------------------- 1. signing
 
+
 def bench_signing(n_docs: int) -> list[tuple[str, float]]:
     """Documents per CPU-second of each signer on the same documents (shingling included)."""
     from dedup_eval import mixed_documents, real_texts
+
     from corpusforge.stages.dedup.fuzzy import FuzzyDedup
 
     docs = mixed_documents(real_texts(DATA), n_docs, seed=7)
@@ -120,7 +126,7 @@ def bench_signing(n_docs: int) -> list[tuple[str, float]]:
 
         def ours(batch, params=params, size=max(1, FuzzyDedup.Config().batch_chars // 2000)):
             for i in range(0, len(batch), size):  # the stage's batch: batch_chars of ~2,000-char documents
-                signatures(batch[i:i + size], params)
+                signatures(batch[i : i + size], params)
 
         label = f"ours {params.shingle}-{params.ngram} x {params.num_perm}"
         timed(label + (" (FineWeb)" if preset == "fineweb" else " (Nemotron-CC)"), ours, docs)
@@ -161,17 +167,22 @@ def bench_signing(n_docs: int) -> list[tuple[str, float]]:
 
 # ----------------------------------------------------------------------------- 3. whole dedup (child)
 
+
 def run_ours(in_dir: Path, work: Path, preset: str, verify: bool, partitions: int) -> tuple[list[str], dict]:
-    from corpusforge.pipelines.schema import validate_pipeline
     from corpusforge.pipelines.engines.base import make_engine
     from corpusforge.pipelines.runner import run_pipeline
+    from corpusforge.pipelines.schema import validate_pipeline
 
-    config = validate_pipeline({
-        "name": "bench-fuzzy", "output": str(work / "out"), "progress": False,
-        "engine": {"type": "local", "workers": 1},
-        "input": {"type": "parquet", "paths": [str(in_dir / "*.parquet")]},
-        "stages": [{"type": "fuzzy_dedup", "preset": preset, "verify": verify, "partitions": partitions}],
-    })
+    config = validate_pipeline(
+        {
+            "name": "bench-fuzzy",
+            "output": str(work / "out"),
+            "progress": False,
+            "engine": {"type": "local", "workers": 1},
+            "input": {"type": "parquet", "paths": [str(in_dir / "*.parquet")]},
+            "stages": [{"type": "fuzzy_dedup", "preset": preset, "verify": verify, "partitions": partitions}],
+        }
+    )
     engine = make_engine("local", 1)
     try:
         result = run_pipeline(config, engine)
@@ -191,7 +202,11 @@ def run_datatrove(in_dir: Path, work: Path) -> tuple[list[str], dict]:
     _patch_datatrove_xxhash()
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (
-        MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature,
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
     )
     from datatrove.pipeline.readers import ParquetReader
     from datatrove.pipeline.writers import JsonlWriter
@@ -207,8 +222,11 @@ def run_datatrove(in_dir: Path, work: Path) -> tuple[list[str], dict]:
     execute([reader(), MinhashDedupSignature(str(work / "sigs"), config=cfg)], 1, "signature")
     execute([MinhashDedupBuckets(str(work / "sigs"), str(work / "buckets"), config=cfg)], cfg.num_buckets, "buckets")
     execute([MinhashDedupCluster(str(work / "buckets"), str(work / "remove"), config=cfg)], 1, "cluster")
-    execute([reader(), MinhashDedupFilter(str(work / "remove")),
-             JsonlWriter(str(work / "out"), compression=None)], 1, "filter")
+    execute(
+        [reader(), MinhashDedupFilter(str(work / "remove")), JsonlWriter(str(work / "out"), compression=None)],
+        1,
+        "filter",
+    )
     ids = []
     for p in sorted((work / "out").glob("*.jsonl")):
         ids += [json.loads(line)["id"] for line in p.read_text().splitlines()]
@@ -239,8 +257,8 @@ def child(args) -> None:
 
     logger.remove()  # datatrove logs every step at INFO
     in_dir, work = Path(args.input), Path(args.work)
-    import corpusforge.pipelines.engines.local  # noqa: F401  (the baseline: Python, numpy, pyarrow, datatrove)
-    import corpusforge.pipelines.runner  # noqa: F401
+    import corpusforge.pipelines.engines.local
+    import corpusforge.pipelines.runner
     import corpusforge.stages.dedup.fuzzy  # noqa: F401
 
     base_rss = peak_rss_mb()
@@ -254,9 +272,18 @@ def child(args) -> None:
         kept, extra = run_datasketch(in_dir, work)
     wall, cpu = time.perf_counter() - t_wall, time.process_time() - t_cpu
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    Path(args.result).write_text(json.dumps({
-        "wall": wall, "cpu": cpu + kids.ru_utime + kids.ru_stime, "peak_mb": peak_rss_mb(),
-        "base_mb": base_rss, "kept": kept, "extra": extra}))
+    Path(args.result).write_text(
+        json.dumps(
+            {
+                "wall": wall,
+                "cpu": cpu + kids.ru_utime + kids.ru_stime,
+                "peak_mb": peak_rss_mb(),
+                "base_mb": base_rss,
+                "kept": kept,
+                "extra": extra,
+            }
+        )
+    )
 
 
 def peak_rss_mb() -> float:
@@ -272,8 +299,20 @@ def run_case(case: str, in_dir: Path, partitions: int = 4) -> dict:
     """One case in a child process (a clean peak RSS per case)."""
     with tempfile.TemporaryDirectory(prefix="bench-dedup-") as tmp:
         result = Path(tmp) / "result.json"
-        cmd = [sys.executable, __file__, "--child", case, "--input", str(in_dir), "--work", str(Path(tmp) / "w"),
-               "--result", str(result), "--partitions", str(partitions)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            case,
+            "--input",
+            str(in_dir),
+            "--work",
+            str(Path(tmp) / "w"),
+            "--result",
+            str(result),
+            "--partitions",
+            str(partitions),
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode:
             sys.exit(f"{case} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
@@ -281,6 +320,7 @@ def run_case(case: str, in_dir: Path, partitions: int = 4) -> dict:
 
 
 # ----------------------------------------------------------------------------- report
+
 
 def table(header: list[str], rows: list[list]) -> str:
     cells = [header] + [[str(c) for c in r] for r in rows]
@@ -292,9 +332,10 @@ def table(header: list[str], rows: list[list]) -> str:
 def planted_quality() -> tuple[float, float, int, int, str]:
     """Precision/recall of the default stage on the planted set of known Jaccard (runner, 1 worker),
     and the share of planted pairs found per band of exact Jaccard (LSH's S-curve)."""
+    from dedup_eval import exact_removed, planted_corpus, precision_recall
+
     from corpusforge.core import storage
     from corpusforge.core.document import Document
-    from dedup_eval import exact_removed, planted_corpus, precision_recall
 
     targets = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0] * 24  # the test's spread, 3x more
     texts, pairs = planted_corpus(DATA, "char", 24, targets, seed=11)
@@ -303,8 +344,9 @@ def planted_quality() -> tuple[float, float, int, int, str]:
         in_dir.mkdir()
         for s in range(4):
             lo, hi = s * len(texts) // 4, (s + 1) * len(texts) // 4
-            storage.write_documents(str(in_dir / f"{s}.parquet"),
-                                    [Document(f"doc-{i:08d}", texts[i]) for i in range(lo, hi)])
+            storage.write_documents(
+                str(in_dir / f"{s}.parquet"), [Document(f"doc-{i:08d}", texts[i]) for i in range(lo, hi)]
+            )
         kept, _ = run_ours(in_dir, Path(tmp) / "w", "nemotron_cc", True, 4)
     removed = set(range(len(texts))) - {int(k.split("-")[1]) for k in kept}
     truth = exact_removed(texts, "char", 24, 0.8, rank=[-len(t.encode()) for t in texts])
@@ -338,21 +380,29 @@ def main() -> None:
 
     logger.remove()
     os.environ["CORPUSFORGE_PROGRESS"] = "0"  # the runner's task bars would interleave with the tables
-    print(f"corpusforge fuzzy dedup benchmark: 300-word real-article documents, {os.cpu_count()} cores here, "
-          "every tool on one worker\n")
+    print(
+        f"corpusforge fuzzy dedup benchmark: 300-word real-article documents, {os.cpu_count()} cores here, "
+        "every tool on one worker\n"
+    )
 
     rows = bench_signing(args.sign_docs)
     rate = dict(rows)
     ours_fw = rate["ours word-5 x 112 (FineWeb)"]
-    print(f"1. signing ({args.sign_docs} documents; datatrove {max(200, args.sign_docs // 10)}), CPU time, "
-          "shingling included, best of 3 rounds")
-    print(table(["signer", "docs/cpu-s", "ours FineWeb / it"], [[n, f"{r:,.0f}", f"{ours_fw / r:.1f}x"] for n, r in rows]))
+    print(
+        f"1. signing ({args.sign_docs} documents; datatrove {max(200, args.sign_docs // 10)}), CPU time, "
+        "shingling included, best of 3 rounds"
+    )
+    print(
+        table(["signer", "docs/cpu-s", "ours FineWeb / it"], [[n, f"{r:,.0f}", f"{ours_fw / r:.1f}x"] for n, r in rows])
+    )
     print()
 
     if not args.skip_quality:
         p, r, n_truth, n_docs, found = planted_quality()
-        print(f"2a. planted set ({n_docs} documents, {n_truth} exact duplicates at Jaccard >= 0.8, char-24): "
-              f"default stage precision {p:.3f} recall {r:.3f}")
+        print(
+            f"2a. planted set ({n_docs} documents, {n_truth} exact duplicates at Jaccard >= 0.8, char-24): "
+            f"default stage precision {p:.3f} recall {r:.3f}"
+        )
         print(f"    planted pairs with a member removed, by exact Jaccard: {found}\n")
 
     with tempfile.TemporaryDirectory(prefix="bench-dedup-input-") as tmp:
@@ -360,8 +410,12 @@ def main() -> None:
         n = args.compare_docs
         write_corpus(in_dir, n, args.shard_docs, args.dup_fraction)
         mb = sum(p.stat().st_size for p in in_dir.glob("*.parquet")) / 1e6
-        cases = [("ours fineweb (no verify)", "ours:fineweb:noverify"), ("ours fineweb + exact verify", "ours:fineweb:verify"),
-                 ("ours nemotron_cc default", "ours:nemotron_cc:verify"), ("datasketch MinHashLSH", "datasketch")]
+        cases = [
+            ("ours fineweb (no verify)", "ours:fineweb:noverify"),
+            ("ours fineweb + exact verify", "ours:fineweb:verify"),
+            ("ours nemotron_cc default", "ours:nemotron_cc:verify"),
+            ("datasketch MinHashLSH", "datasketch"),
+        ]
         if not args.skip_datatrove:
             cases.append(("datatrove 4-stage MinHash", "datatrove"))
         parts = max(4, math.ceil(n / DOCS_PER_PARTITION))
@@ -372,9 +426,11 @@ def main() -> None:
 
             texts = read_texts(in_dir)
             by_len = [-len(t.encode()) for t in texts]
-            truths = {("word", "longest"): exact_removed(texts, "word", 5, FINEWEB_THRESHOLD, by_len),
-                      ("word", "first"): exact_removed(texts, "word", 5, FINEWEB_THRESHOLD),
-                      ("char", "longest"): exact_removed(texts, "char", 24, 0.8, by_len)}
+            truths = {
+                ("word", "longest"): exact_removed(texts, "word", 5, FINEWEB_THRESHOLD, by_len),
+                ("word", "first"): exact_removed(texts, "word", 5, FINEWEB_THRESHOLD),
+                ("char", "longest"): exact_removed(texts, "char", 24, 0.8, by_len),
+            }
         out = []
         for label, res in results.items():
             kept = {int(k.split("-")[1]) for k in res["kept"]}
@@ -384,18 +440,31 @@ def main() -> None:
             if key in truths:
                 p, r = precision_recall(removed, truths[key])
                 pr = f"{p:.3f} / {r:.3f}"
-            out.append([label, len(removed), f"{res['wall']:.1f}", f"{n / res['wall']:,.0f}", f"{n / res['cpu']:,.0f}",
-                        f"{res['peak_mb']:.0f}", pr])
-        print(f"2b/3. whole dedup, {n:,} documents ({mb:.0f} MB Parquet, {args.shard_docs:,} per shard), "
-              f"{sum(1 for _ in in_dir.glob('*.parquet'))} shards; precision/recall against brute-force exact "
-              "Jaccard at each tool's parameters and keep rule")
+            out.append(
+                [
+                    label,
+                    len(removed),
+                    f"{res['wall']:.1f}",
+                    f"{n / res['wall']:,.0f}",
+                    f"{n / res['cpu']:,.0f}",
+                    f"{res['peak_mb']:.0f}",
+                    pr,
+                ]
+            )
+        print(
+            f"2b/3. whole dedup, {n:,} documents ({mb:.0f} MB Parquet, {args.shard_docs:,} per shard), "
+            f"{sum(1 for _ in in_dir.glob('*.parquet'))} shards; precision/recall against brute-force exact "
+            "Jaccard at each tool's parameters and keep rule"
+        )
         print(table(["tool", "removed", "wall s", "docs/s", "docs/cpu-s", "peak RSS MB", "precision / recall"], out))
         ours = results["ours fineweb (no verify)"]
         for peer in ("datatrove 4-stage MinHash", "datasketch MinHashLSH"):
             if peer in results:
-                print(f"   ours fineweb (no verify) / {peer}: {results[peer]['wall'] / ours['wall']:.1f}x docs/s, "
-                      f"{results[peer]['cpu'] / ours['cpu']:.1f}x docs/cpu-s, "
-                      f"{ours['peak_mb'] / results[peer]['peak_mb']:.2f}x peak RSS")
+                print(
+                    f"   ours fineweb (no verify) / {peer}: {results[peer]['wall'] / ours['wall']:.1f}x docs/s, "
+                    f"{results[peer]['cpu'] / ours['cpu']:.1f}x docs/cpu-s, "
+                    f"{ours['peak_mb'] / results[peer]['peak_mb']:.2f}x peak RSS"
+                )
         print()
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -407,11 +476,23 @@ def main() -> None:
             parts = max(4, math.ceil(n / DOCS_PER_PARTITION))
             res = run_case("ours:fineweb:noverify", in_dir, parts)
             shards = sum(1 for _ in in_dir.glob("*.parquet"))
-        out.append([f"{n:,}", shards, parts, n - len(res["kept"]), f"{res['wall']:.1f}",
-                    f"{1e6 * res['wall'] / n:.0f}", f"{1e6 * res['cpu'] / n:.0f}", f"{res['peak_mb']:.0f}"])
+        out.append(
+            [
+                f"{n:,}",
+                shards,
+                parts,
+                n - len(res["kept"]),
+                f"{res['wall']:.1f}",
+                f"{1e6 * res['wall'] / n:.0f}",
+                f"{1e6 * res['cpu'] / n:.0f}",
+                f"{res['peak_mb']:.0f}",
+            ]
+        )
         print(f"   scaling {n:,} docs: {res['wall']:.1f} s, peak RSS {res['peak_mb']:.0f} MB", flush=True)
-    print(f"4. scaling, ours fineweb (no verify), local engine 1 worker; peak RSS of the one process running "
-          f"every task (Python + libraries alone: {res['base_mb']:.0f} MB)")
+    print(
+        f"4. scaling, ours fineweb (no verify), local engine 1 worker; peak RSS of the one process running "
+        f"every task (Python + libraries alone: {res['base_mb']:.0f} MB)"
+    )
     print(table(["docs", "tasks", "partitions", "removed", "wall s", "us/doc", "cpu us/doc", "peak RSS MB"], out))
 
 

@@ -5,13 +5,14 @@ pairs are scored, not only LSH candidates), links pairs at or above the threshol
 but one per component with the same keep rule as the stage: precision and recall of a dedup run
 are measured against that set.
 """
+
 from __future__ import annotations
 
 import json
 import random
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from corpusforge.stages.dedup.minhash import shingle_hashes
 def shingle_sets(texts: Sequence[str], shingle: str, ngram: int) -> list[np.ndarray]:
     """Unique shingle hashes of each text (the sets exact Jaccard is defined on)."""
     hashes, offsets = shingle_hashes(texts, shingle, ngram)
-    return [np.unique(hashes[offsets[i]: offsets[i + 1]]) for i in range(len(texts))]
+    return [np.unique(hashes[offsets[i] : offsets[i + 1]]) for i in range(len(texts))]
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -46,8 +47,9 @@ def exact_pairs(texts: Sequence[str], shingle: str, ngram: int, threshold: float
     return [(int(a), int(b), float(x)) for a, b, x in zip(inter.row[keep], inter.col[keep], j[keep])]
 
 
-def exact_removed(texts: Sequence[str], shingle: str, ngram: int, threshold: float,
-                  rank: Sequence[float] | None = None) -> set[int]:
+def exact_removed(
+    texts: Sequence[str], shingle: str, ngram: int, threshold: float, rank: Sequence[float] | None = None
+) -> set[int]:
     """Indices brute force removes: all but the best (rank, then index) of each exact component."""
     from scipy import sparse
     from scipy.sparse.csgraph import connected_components
@@ -84,6 +86,7 @@ def precision_recall(removed: set, truth: set) -> tuple[float, float]:
 
 # ----------------------------------------------------------------------------- planted corpus
 
+
 def real_texts(data_dir: str | Path) -> list[str]:
     """Article texts from the evaluation data (scrapinghub ground truth, readability expected pages)."""
     data_dir = Path(data_dir)
@@ -105,7 +108,7 @@ def chunk_documents(texts: Sequence[str], words: int = 300) -> list[str]:
     for t in texts:
         w = t.split()
         for s in range(0, len(w), words):
-            piece = w[s: s + words]
+            piece = w[s : s + words]
             if len(piece) >= words // 3:
                 docs.append(" ".join(piece))
     return docs
@@ -140,8 +143,13 @@ def random_edits(n_words: int, count: int, vocab: Sequence[str], rng: random.Ran
     edits = []
     for _ in range(count):
         kind = rng.random()
-        edits.append((rng.randrange(n_words), "sub" if kind < 0.6 else "del" if kind < 0.8 else "ins",
-                      vocab[rng.randrange(len(vocab))]))
+        edits.append(
+            (
+                rng.randrange(n_words),
+                "sub" if kind < 0.6 else "del" if kind < 0.8 else "ins",
+                vocab[rng.randrange(len(vocab))],
+            )
+        )
     return edits
 
 
@@ -159,8 +167,9 @@ def apply_edits(words: Sequence[str], edits: Sequence[tuple[int, str, str]]) -> 
     return " ".join(w)
 
 
-def near_duplicate(text: str, target: float, shingle: str, ngram: int, vocab: Sequence[str],
-                   rng: random.Random) -> tuple[str, float]:
+def near_duplicate(
+    text: str, target: float, shingle: str, ngram: int, vocab: Sequence[str], rng: random.Random
+) -> tuple[str, float]:
     """A variant of `text` whose exact Jaccard with it is close to `target` (word edits, bisected)."""
     words = text.split()
     base = shingle_sets([text], shingle, ngram)[0]
@@ -185,8 +194,15 @@ def near_duplicate(text: str, target: float, shingle: str, ngram: int, vocab: Se
     return out, jaccard(base, shingle_sets([out], shingle, ngram)[0])
 
 
-def near_duplicate_corpus(sentences: Sequence[str], start: int, stop: int, dup_fraction: float = 0.1,
-                          max_edits: int = 12, words: int = 300, seed: int = 0) -> list[str]:
+def near_duplicate_corpus(
+    sentences: Sequence[str],
+    start: int,
+    stop: int,
+    dup_fraction: float = 0.1,
+    max_edits: int = 12,
+    words: int = 300,
+    seed: int = 0,
+) -> list[str]:
     """Documents `start..stop-1` of a corpus where a `dup_fraction` of documents are copies of an
     earlier document with 0..`max_edits` random word edits (exact copies included); the rest are
     `mixed_document`s. Any slice can be generated alone, so shards need no shared state."""
@@ -205,8 +221,9 @@ def near_duplicate_corpus(sentences: Sequence[str], start: int, stop: int, dup_f
     return out
 
 
-def planted_corpus(data_dir: str | Path, shingle: str, ngram: int, targets: Sequence[float],
-                   n_base: int | None = None, seed: int = 0) -> tuple[list[str], list[tuple[int, int, float]]]:
+def planted_corpus(
+    data_dir: str | Path, shingle: str, ngram: int, targets: Sequence[float], n_base: int | None = None, seed: int = 0
+) -> tuple[list[str], list[tuple[int, int, float]]]:
     """Real documents plus one planted variant per entry of `targets` (each of a random base);
     returns the texts and the planted (base index, variant index, exact Jaccard) triples."""
     rng = random.Random(seed)

@@ -18,6 +18,7 @@ Speed is CPU time (other load on a shared machine does not inflate it); wall-clo
 
     .venv/bin/python benchmarks/exact_dedup.py [--docs 100000] [--shards 4] [--buckets 4] [--no-normalize]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,16 +34,18 @@ from pathlib import Path
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
-from datatrove.pipeline.dedup.exact_dedup import (  # noqa: E402
-    ExactDedupConfig, ExactDedupFilter, ExactDedupSignature, ExactFindDedups,
+from datatrove.pipeline.dedup.exact_dedup import (
+    ExactDedupConfig,
+    ExactDedupFilter,
+    ExactDedupSignature,
+    ExactFindDedups,
 )
+from datatrove.utils.text import simplify_text
+from loguru import logger
 
-from datatrove.utils.text import simplify_text  # noqa: E402
-from loguru import logger  # noqa: E402
-
-from corpusforge.core.document import Document  # noqa: E402
-from corpusforge.pipelines.engines.base import Engine  # noqa: E402
-from corpusforge.stages.dedup.exact import ExactDedup, normalize_text  # noqa: E402
+from corpusforge.core.document import Document
+from corpusforge.pipelines.engines.base import Engine
+from corpusforge.stages.dedup.exact import ExactDedup, normalize_text
 
 GSM8K = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "benchmarks" / "gsm8k" / "train.jsonl"
 
@@ -130,8 +133,10 @@ def main() -> None:
     normalize = not args.no_normalize
     shards, expected = make_shards(args.docs, args.shards, normalize)
     mb = sum(len(d.text.encode()) for s in shards for d in s) / 1e6
-    print(f"{args.docs} documents ({mb:.1f} MB) in {args.shards} shards, {args.buckets} buckets; "
-          f"{expected} duplicates by construction; normalise={normalize}")
+    print(
+        f"{args.docs} documents ({mb:.1f} MB) in {args.shards} shards, {args.buckets} buckets; "
+        f"{expected} duplicates by construction; normalise={normalize}"
+    )
     results = {}
     cases = [("corpusforge", run_ours), ("datatrove", run_datatrove)]
     if normalize:  # as a datatrove user writes it: its own simplify_text in the content getter
@@ -140,9 +145,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-exact-") as work:
             dropped, cpu, wall = fn(shards, work, args.buckets, normalize)
         results[name] = cpu
-        print(f"{name:24s} dropped {dropped:7d}  cpu {cpu:6.2f} s  wall {wall:6.2f} s  "
-              f"{args.docs / cpu:9.0f} docs/cpu-s  {mb / cpu:6.1f} MB/cpu-s"
-              + ("" if dropped == expected else "  MISMATCH"))
+        print(
+            f"{name:24s} dropped {dropped:7d}  cpu {cpu:6.2f} s  wall {wall:6.2f} s  "
+            f"{args.docs / cpu:9.0f} docs/cpu-s  {mb / cpu:6.1f} MB/cpu-s"
+            + ("" if dropped == expected else "  MISMATCH")
+        )
     for peer in [name for name in results if name != "corpusforge"]:
         print(f"speed ratio corpusforge / {peer} (cpu): {results[peer] / results['corpusforge']:.2f}x")
 

@@ -12,19 +12,18 @@ skew it; datatrove's extractor runs in a child process, so its speed is wall-clo
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-from corpusforge.core.document import Document  # noqa: E402
-from corpusforge.samples.web import wrap_pages_as_warc  # noqa: E402
-from corpusforge.stages.web.extract import Extract, extraction_scores  # noqa: E402
-from corpusforge.stages.web.extract_blocks import gold_pages  # noqa: E402
-from corpusforge.stages.io.warc import WarcReader  # noqa: E402
+from corpusforge.core.document import Document
+from corpusforge.samples.web import wrap_pages_as_warc
+from corpusforge.stages.io.warc import WarcReader
+from corpusforge.stages.web.extract import Extract, extraction_scores
+from corpusforge.stages.web.extract_blocks import gold_pages
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "extraction"
 MODES = [

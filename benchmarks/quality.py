@@ -6,6 +6,7 @@ stage also percentile bucketing, tiers, annotations and the ledger -- must stay 
 
     .venv/bin/python benchmarks/quality.py [--docs 3000] [--repeat 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,12 +17,12 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # per core: one thread everywhere
-from corpusforge.classifiers.domain import DomainScorer  # noqa: E402
-from corpusforge.classifiers.gold_labels import gold_labels, readability_pages, scrapinghub_pages  # noqa: E402
-from corpusforge.classifiers.model_store import load_classifier  # noqa: E402
-from corpusforge.classifiers.training import train_and_save  # noqa: E402
-from corpusforge.core.document import Document  # noqa: E402
-from corpusforge.stages.quality.scores import QualityScores  # noqa: E402
+from corpusforge.classifiers.domain import DomainScorer
+from corpusforge.classifiers.gold_labels import gold_labels, readability_pages, scrapinghub_pages
+from corpusforge.classifiers.model_store import load_classifier
+from corpusforge.classifiers.training import train_and_save
+from corpusforge.core.document import Document
+from corpusforge.stages.quality.scores import QualityScores
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "extraction"
 
@@ -44,8 +45,10 @@ def main() -> None:
     args = ap.parse_args()
 
     train_rows = gold_labels(scrapinghub_pages(DATA / "scrapinghub"))
-    real = [r.text for r in gold_labels(readability_pages(DATA / "readability"), seed=1) if not r.origin.startswith("spam")]
-    texts = (real * (args.docs // len(real) + 1))[:args.docs]
+    real = [
+        r.text for r in gold_labels(readability_pages(DATA / "readability"), seed=1) if not r.origin.startswith("spam")
+    ]
+    texts = (real * (args.docs // len(real) + 1))[: args.docs]
     mb = sum(len(t.encode()) for t in texts) / 1e6
     work = tempfile.mkdtemp(prefix="cf-bench-quality-")
     ft_dir = os.path.join(work, "ft")
@@ -58,7 +61,7 @@ def main() -> None:
 
     def ours_score():
         for i in range(0, len(texts), 256):
-            ft.score(texts[i:i + 256])
+            ft.score(texts[i : i + 256])
 
     docs = [Document(f"d{i}", t) for i, t in enumerate(texts)]
 
@@ -72,8 +75,11 @@ def main() -> None:
     rates = {}
     # interleave the measurements so that load from other processes hits all of them alike
     for _ in range(args.repeat):
-        for name, fn in (("fasttext_raw_predict", raw_predict), ("fasttext_classifier", ours_score),
-                         ("quality_stage_fasttext", ours_stage)):
+        for name, fn in (
+            ("fasttext_raw_predict", raw_predict),
+            ("fasttext_classifier", ours_score),
+            ("quality_stage_fasttext", ours_stage),
+        ):
             rates[name] = max(rates.get(name, 0.0), best_rate(fn, len(texts), 1))
     math, code = DomainScorer("math"), DomainScorer("code")
     rates["domain_math"] = best_rate(lambda: math.score(texts), len(texts), args.repeat)
@@ -87,7 +93,7 @@ def main() -> None:
     device = resolve_device("auto")
     sub = [r for r in train_rows if not r.origin.startswith("shuffled")][:48]
     emb = EmbeddingClassifier.train([r.text for r in sub], [r.label for r in sub], device=device)
-    etexts = texts[:args.embed_docs]
+    etexts = texts[: args.embed_docs]
     emb.score(etexts[:8])  # warm-up: first call builds kernels
     rates[f"embedding_minilm_{device}"] = best_rate(lambda: emb.score(etexts), len(etexts), 1)
 
@@ -98,8 +104,16 @@ def main() -> None:
         print(f"{name:28s} {r:12.0f} {r / raw:15.2f}x")
     overhead = {k: round(1 - rates[k] / raw, 4) for k in ("fasttext_classifier", "quality_stage_fasttext")}
     print("overhead vs raw fastText predict:", {k: f"{v:.1%}" for k, v in overhead.items()}, "(budget 15%)")
-    print(json.dumps({"docs": len(texts), "mb": round(mb, 2), "docs_per_s_per_core": {k: round(v, 1) for k, v in rates.items()},
-                      "overhead": overhead}))
+    print(
+        json.dumps(
+            {
+                "docs": len(texts),
+                "mb": round(mb, 2),
+                "docs_per_s_per_core": {k: round(v, 1) for k, v in rates.items()},
+                "overhead": overhead,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

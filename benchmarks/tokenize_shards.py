@@ -7,6 +7,7 @@ Both run on one core (RAYON_NUM_THREADS=1, engine workers=1). Text: real article
 
     .venv/bin/python benchmarks/tokenize_shards.py [--mb 40]
 """
+
 from __future__ import annotations
 
 import os
@@ -20,13 +21,13 @@ sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(
 os.environ["RAYON_NUM_THREADS"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -47,13 +48,16 @@ def _write_corpus(root: Path, mb: float, files: int = 4) -> list[str]:
     docs, size, i = [], 0, 0
     while size < mb * 1e6:
         text = base[i % len(base)]
-        docs.append(Document(make_id("web", str(i)), text, "web", {"language": "en"},
-                             {"quality_tier": "high" if i % 2 else "low"}))
+        docs.append(
+            Document(
+                make_id("web", str(i)), text, "web", {"language": "en"}, {"quality_tier": "high" if i % 2 else "low"}
+            )
+        )
         size += len(text.encode())
         i += 1
     per = -(-len(docs) // files)
     for f in range(files):
-        storage.write_documents(str(root / "data" / f"part-{f:05d}.parquet"), docs[f * per:(f + 1) * per])
+        storage.write_documents(str(root / "data" / f"part-{f:05d}.parquet"), docs[f * per : (f + 1) * per])
     return [d.text for d in docs]
 
 
@@ -73,10 +77,16 @@ def _mix(root: Path, corpus: Path, out: str, tok_path: str, lengths: list[int]) 
     n = sum(lengths)
     tier_tokens = {"high": sum(lengths[1::2]), "low": sum(lengths[0::2])}
     blend = {
-        "name": "bench", "output": str(root / out), "token_budget": n, "shard_tokens": 1 << 22,
-        "progress": False, "engine": {"type": "local", "workers": 1}, "tokenizer": {"path": tok_path},
-        "sources": {t: {"paths": [str(corpus)], "where": {"quality_tier": [t]}, "max_epochs": 1.0}
-                    for t in ("high", "low")},
+        "name": "bench",
+        "output": str(root / out),
+        "token_budget": n,
+        "shard_tokens": 1 << 22,
+        "progress": False,
+        "engine": {"type": "local", "workers": 1},
+        "tokenizer": {"path": tok_path},
+        "sources": {
+            t: {"paths": [str(corpus)], "where": {"quality_tier": [t]}, "max_epochs": 1.0} for t in ("high", "low")
+        },
         "phases": [{"name": "all", "fraction": 1.0, "weights": {t: k / n for t, k in tier_tokens.items()}}],
     }
     _load_cached.cache_clear()  # a cold tokenizer, as on the HF side
@@ -112,8 +122,11 @@ def main() -> None:
             # A freshly loaded tokenizer per run: BPE's word cache starts cold on both sides.
             fn = getattr(Tokenizer.from_file(tok_path), method)
             t0 = _cpu()
-            lengths = [len(e.ids) + 1 for i in range(0, len(docs), 1000)
-                       for e in fn(docs[i:i + 1000], add_special_tokens=False)]
+            lengths = [
+                len(e.ids) + 1
+                for i in range(0, len(docs), 1000)
+                for e in fn(docs[i : i + 1000], add_special_tokens=False)
+            ]
             return _cpu() - t0, lengths
 
         # CPU seconds, not wall time: the per-core rate stays honest on a shared, loaded machine.
@@ -128,16 +141,24 @@ def main() -> None:
             # What an export costs besides its tokens (engine start, sampling, report): an export of 50 KB.
             fixed = min(fixed, _mix(root, root / "tiny", f"tiny{r}", tok_path, hf("encode_batch_fast", tiny)[1])[0])
         n = sum(lengths)
-        print(f"text: {mb:.1f} MB, {len(texts):,} documents, {n:,} tokens (vocab {tok.get_vocab_size():,}); "
-              f"1 core (RAYON_NUM_THREADS=1, engine workers=1); best of {args.repeat}, CPU seconds")
+        print(
+            f"text: {mb:.1f} MB, {len(texts):,} documents, {n:,} tokens (vocab {tok.get_vocab_size():,}); "
+            f"1 core (RAYON_NUM_THREADS=1, engine workers=1); best of {args.repeat}, CPU seconds"
+        )
         print(f"HF encode_batch_fast (texts in memory): {n / hf_fast / 1e6:6.3f} M tokens/s/core  ({hf_fast:.1f} s)")
         print(f"HF encode_batch (texts in memory):      {n / hf_slow / 1e6:6.3f} M tokens/s/core  ({hf_slow:.1f} s)")
-        print(f"corpusforge mix, Parquet -> shards:     {n / ours / 1e6:6.3f} M tokens/s/core  ({ours:.1f} s; "
-              f"last run {wall:.1f} s wall)")
-        print(f"overhead vs encode_batch_fast: {100 * (ours / hf_fast - 1):+.1f}% (target <= +20%); "
-              f"vs encode_batch: {100 * (ours / hf_slow - 1):+.1f}%")
-        print(f"fixed cost per export (a 50 KB export): {fixed:.2f} s; per-token overhead without it: "
-              f"{100 * ((ours - fixed) / hf_fast - 1):+.1f}% vs encode_batch_fast")
+        print(
+            f"corpusforge mix, Parquet -> shards:     {n / ours / 1e6:6.3f} M tokens/s/core  ({ours:.1f} s; "
+            f"last run {wall:.1f} s wall)"
+        )
+        print(
+            f"overhead vs encode_batch_fast: {100 * (ours / hf_fast - 1):+.1f}% (target <= +20%); "
+            f"vs encode_batch: {100 * (ours / hf_slow - 1):+.1f}%"
+        )
+        print(
+            f"fixed cost per export (a 50 KB export): {fixed:.2f} s; per-token overhead without it: "
+            f"{100 * ((ours - fixed) / hf_fast - 1):+.1f}% vs encode_batch_fast"
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

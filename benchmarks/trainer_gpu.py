@@ -13,6 +13,7 @@ fused SSD kernel: values against the sequential SSD, gradients against the chunk
     python benchmarks/trainer_gpu.py --set mamba_kernel=mamba_ssm           # SSD through mamba_ssm's Triton kernels
     python benchmarks/trainer_gpu.py --set mamba_kernel=mamba_ssm --mamba-ssm-src mamba_ssm-2.3.2/  # unbuilt source
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,16 +28,48 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from corpusforge.trainer.model import (HybridLM, Layer, Mamba2, ModelConfig, causal_conv1d_silu, count_parameters,
-                                       experts_dense_reference, experts_grouped, flops_per_token, get_config,
-                                       ssd, ssd_chunked, ssd_reference, warm_up_kernels)
-from corpusforge.trainer.runtime import (GraphedStep, autocast, compile_model, make_optimizer, peak_flops, set_tf32,
-                                         train_step)
+from corpusforge.trainer.model import (
+    HybridLM,
+    Layer,
+    Mamba2,
+    ModelConfig,
+    causal_conv1d_silu,
+    count_parameters,
+    experts_dense_reference,
+    experts_grouped,
+    flops_per_token,
+    get_config,
+    ssd,
+    ssd_chunked,
+    ssd_reference,
+    warm_up_kernels,
+)
+from corpusforge.trainer.runtime import (
+    GraphedStep,
+    autocast,
+    compile_model,
+    make_optimizer,
+    peak_flops,
+    set_tf32,
+    train_step,
+)
 
 BATCH = {"proxy-10m": 32, "proxy-50m": 32, "proxy-200m": 32}  # sequences of 2048 per step (200m: 55 GB)
-TINY = {"d_model": 64, "pattern": "ME*E", "mamba_d_state": 16, "mamba_head_dim": 16, "mamba_chunk": 32,
-        "attn_heads": 4, "attn_kv_heads": 2, "attn_head_dim": 16, "moe_experts": 8, "moe_top_k": 2,
-        "moe_expert_dim": 32, "moe_shared_dim": 32, "vocab_size": 512}
+TINY = {
+    "d_model": 64,
+    "pattern": "ME*E",
+    "mamba_d_state": 16,
+    "mamba_head_dim": 16,
+    "mamba_chunk": 32,
+    "attn_heads": 4,
+    "attn_kv_heads": 2,
+    "attn_head_dim": 16,
+    "moe_experts": 8,
+    "moe_top_k": 2,
+    "moe_expert_dim": 32,
+    "moe_shared_dim": 32,
+    "vocab_size": 512,
+}
 
 
 def use_source_package(name: str, parent: str) -> None:
@@ -57,8 +90,8 @@ def check_kernels(device: torch.device, cfg: ModelConfig) -> dict:
     g = torch.Generator(device="cpu").manual_seed(0)
     n, d, f, e, k = 4096, 512, 256, 32, 4
     x = torch.randn(n, d, generator=g).to(device)
-    w_up = (torch.randn(e, f, d, generator=g) / d ** 0.5).to(device)
-    w_down = (torch.randn(e, d, f, generator=g) / f ** 0.5).to(device)
+    w_up = (torch.randn(e, f, d, generator=g) / d**0.5).to(device)
+    w_down = (torch.randn(e, d, f, generator=g) / f**0.5).to(device)
     idx = torch.stack([torch.randperm(e, generator=g)[:k] for _ in range(n)]).to(device)
     gate = torch.rand(n, k, generator=g).to(device)
     ref = experts_dense_reference(x.double(), idx, gate.double(), w_up.double(), w_down.double())
@@ -70,11 +103,16 @@ def check_kernels(device: torch.device, cfg: ModelConfig) -> dict:
     b, c = (torch.randn(2, 300, 2, 32, generator=g, dtype=torch.float64) for _ in range(2))
     y_ref, _ = ssd_reference(xs, la, b, c)
     y, _ = ssd_chunked(*(t.float().to(device) for t in (xs, la, b, c)), 64)
-    errors = {"moe_grouped_vs_dense_rel_err_bf16": moe_err,
-              "ssd_chunked_vs_sequential_rel_err_fp32": float((y.double().cpu() - y_ref).norm() / y_ref.norm())}
+    errors = {
+        "moe_grouped_vs_dense_rel_err_bf16": moe_err,
+        "ssd_chunked_vs_sequential_rel_err_fp32": float((y.double().cpu() - y_ref).norm() / y_ref.norm()),
+    }
     any_fused = "fused" if (cfg.mamba_kernel, cfg.conv_kernel) != ("torch", "torch") else "torch"
-    fused = [(check_fused_ssd, cfg.mamba_kernel, "ssd"), (check_fused_conv, cfg.conv_kernel, "conv"),
-             (check_fused_layer, any_fused, "layer")]
+    fused = [
+        (check_fused_ssd, cfg.mamba_kernel, "ssd"),
+        (check_fused_conv, cfg.conv_kernel, "conv"),
+        (check_fused_layer, any_fused, "layer"),
+    ]
     for check, kernel, part in fused:
         if device.type == "cuda" and kernel != "torch":
             try:
@@ -97,13 +135,16 @@ def check_fused_conv(kernel: str, device: torch.device, cfg: ModelConfig, dtype=
     conv in fp32: output and gradients."""
     g = torch.Generator(device="cpu").manual_seed(2)
     di, conv_dim = cfg.mamba_inner, cfg.mamba_inner + 2 * cfg.mamba_groups * cfg.mamba_d_state
-    inputs = [torch.randn(2, 300, di + conv_dim + cfg.mamba_heads, generator=g),
-              torch.randn(conv_dim, 1, cfg.mamba_conv, generator=g) * 0.5, torch.randn(conv_dim, generator=g)]
+    inputs = [
+        torch.randn(2, 300, di + conv_dim + cfg.mamba_heads, generator=g),
+        torch.randn(conv_dim, 1, cfg.mamba_conv, generator=g) * 0.5,
+        torch.randn(conv_dim, generator=g),
+    ]
     grad = torch.randn(2, 300, conv_dim, generator=g).to(device)
     runs = []
     for impl, run_dtype in (("torch", torch.float32), (kernel, dtype)):
         full, w, b = [t.to(device, copy=True).requires_grad_() for t in inputs]
-        out = causal_conv1d_silu(full.to(run_dtype)[..., di:di + conv_dim], w, b, impl)
+        out = causal_conv1d_silu(full.to(run_dtype)[..., di : di + conv_dim], w, b, impl)
         out.backward(grad.to(run_dtype))
         runs.append([out, full.grad, w.grad, b.grad])
     names = [f"{name}_vs_torch_rel_err_{str(dtype)[6:]}" for name in ("out", "grad_x", "grad_w", "grad_b")]
@@ -143,20 +184,23 @@ def check_fused_ssd(kernel: str, device: torch.device, cfg: ModelConfig, dtype=t
     weight = torch.randn(x.shape, dtype=torch.float32, device=device)
     runs = []
     for impl, run_dtype in (("torch", torch.float32), (kernel, dtype)):
-        inputs = [t.to(device, run_dtype if i in (0, 3, 4) else torch.float32).requires_grad_()
-                  for i, t in enumerate((x, dt, a, b, c, d))]
+        inputs = [
+            t.to(device, run_dtype if i in (0, 3, 4) else torch.float32).requires_grad_()
+            for i, t in enumerate((x, dt, a, b, c, d))
+        ]
         y = ssd(*inputs[:5], cfg.mamba_chunk, impl, inputs[5])
         (y.float() * weight).sum().backward()
         runs.append([y] + [t.grad for t in inputs])
     suffix = str(dtype)[6:]
     errors = _rel_errors(f"ssd_{kernel}", [f"vs_sequential_rel_err_{suffix}"], [y_ref], runs[1][:1])
-    names = [f"grad_{name}_vs_torch_rel_err_{suffix}" for name in "x dt a b c d".split()]
+    names = [f"grad_{name}_vs_torch_rel_err_{suffix}" for name in ["x", "dt", "a", "b", "c", "d"]]
     return errors | _rel_errors(f"ssd_{kernel}", names, runs[0][1:], runs[1][1:])
 
 
 def check_cuda_graph(device: torch.device, cfg: ModelConfig, steps: int = 6) -> dict:
     """The losses of a few real training steps (eager model, small batch) replayed as one CUDA graph each, against
     the same steps run as they are."""
+
     def losses(graphed: bool) -> list[float]:
         torch.manual_seed(0)
         model = HybridLM(cfg).to(device)
@@ -167,8 +211,11 @@ def check_cuda_graph(device: torch.device, cfg: ModelConfig, steps: int = 6) -> 
         return [float(run(x[..., :-1], x[..., 1:])[0]) for x in data]
 
     eager, graphed = losses(False), losses(True)
-    return {"cuda_graph_losses_eager": eager, "cuda_graph_losses_graphed": graphed,
-            "cuda_graph_max_rel_diff": max(abs(a - b) / abs(a) for a, b in zip(eager, graphed))}
+    return {
+        "cuda_graph_losses_eager": eager,
+        "cuda_graph_losses_graphed": graphed,
+        "cuda_graph_max_rel_diff": max(abs(a - b) / abs(a) for a, b in zip(eager, graphed)),
+    }
 
 
 def profile_calls(fn, path: Path, calls: int = 1, rows: int = 80) -> str:
@@ -188,19 +235,35 @@ def write_profile(prof, path: Path, rows: int = 80) -> str:
     events = prof.key_averages()
     table = events.table(sort_by="cuda_time_total", row_limit=rows, max_name_column_width=100)
     path.write_text(table)
-    timed = [{"name": e.key, "self_device_us": e.self_device_time_total, "count": e.count}
-             for e in events if e.self_device_time_total > 0]
+    timed = [
+        {"name": e.key, "self_device_us": e.self_device_time_total, "count": e.count}
+        for e in events
+        if e.self_device_time_total > 0
+    ]
     path.with_suffix(".json").write_text(json.dumps(sorted(timed, key=lambda e: -e["self_device_us"]), indent=1))
     # The aten ops again, split by input shapes: which sum, add or scatter is it (needs record_shapes).
     by_shape = prof.key_averages(group_by_input_shape=True)
-    path.with_suffix(".shapes.txt").write_text(by_shape.table(sort_by="self_cuda_time_total", row_limit=rows,
-                                                              max_name_column_width=60, max_shapes_column_width=120))
+    path.with_suffix(".shapes.txt").write_text(
+        by_shape.table(
+            sort_by="self_cuda_time_total", row_limit=rows, max_name_column_width=60, max_shapes_column_width=120
+        )
+    )
     return table
 
 
-def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, seq_len: int, steps: int,
-               warmup: int, overrides: dict, profile: str | None = None, tuning: str = "default",
-               cuda_graph: bool = False) -> dict:
+def time_steps(
+    preset: str,
+    compiled: bool,
+    device: torch.device,
+    batch: int,
+    seq_len: int,
+    steps: int,
+    warmup: int,
+    overrides: dict,
+    profile: str | None = None,
+    tuning: str = "default",
+    cuda_graph: bool = False,
+) -> dict:
     """Median-free steady-state throughput: `steps` timed steps after `warmup` (compilation, and the CUDA graph's
     capture, included there)."""
     set_tf32(device.type == "cuda")  # as `corpusforge train` runs; main turns it off for the fp32 checks
@@ -241,14 +304,26 @@ def time_steps(preset: str, compiled: bool, device: torch.device, batch: int, se
     flops = flops_per_token(cfg, seq_len)
     peak = peak_flops(device)
     params = count_parameters(cfg)
-    return {"preset": preset, "compile": compiled, "compile_tuning": tuning if compiled else None,
-            "cuda_graph": cuda_graph,
-            "mamba_kernel": cfg.mamba_kernel, "conv_kernel": cfg.conv_kernel,
-            "batch": batch, "seq_len": seq_len, "step_ms": 1000 * dt,
-            "tokens_per_s": tok_s, "mfu": flops * tok_s / peak if peak else None, "flops_per_token": flops,
-            "params_total": params["total"], "params_active": params["active"], "kernel_warm_up_s": kernel_s,
-            "warmup_s": warm_s, "loss": float(out),
-            "peak_mem_gb": torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None}
+    return {
+        "preset": preset,
+        "compile": compiled,
+        "compile_tuning": tuning if compiled else None,
+        "cuda_graph": cuda_graph,
+        "mamba_kernel": cfg.mamba_kernel,
+        "conv_kernel": cfg.conv_kernel,
+        "batch": batch,
+        "seq_len": seq_len,
+        "step_ms": 1000 * dt,
+        "tokens_per_s": tok_s,
+        "mfu": flops * tok_s / peak if peak else None,
+        "flops_per_token": flops,
+        "params_total": params["total"],
+        "params_active": params["active"],
+        "kernel_warm_up_s": kernel_s,
+        "warmup_s": warm_s,
+        "loss": float(out),
+        "peak_mem_gb": torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None,
+    }
 
 
 def layer_breakdown(preset: str, device: torch.device, batch: int, seq_len: int, overrides: dict) -> dict:
@@ -299,8 +374,14 @@ def main() -> None:
         k, _, v = item.partition("=")
         overrides[k] = json.loads(v) if v[:1].isdigit() or v in ("true", "false") else v
     seq = 64 if args.tiny else args.seq_len
-    results = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-               "torch": torch.__version__, "overrides": overrides, "kernels": {}, "runs": [], "breakdown": {}}
+    results = {
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "overrides": overrides,
+        "kernels": {},
+        "runs": [],
+        "breakdown": {},
+    }
     out = Path(args.out) if args.out else None
     if args.cuda_graph and device.type == "cuda":
         results["kernels"].update(check_cuda_graph(device, get_config(args.presets.split(",")[0], **overrides)))
@@ -312,9 +393,19 @@ def main() -> None:
             print(preset, "layer ms (fwd+bwd):", json.dumps(results["breakdown"][preset]), flush=True)
         for mode in args.modes.split(","):
             try:
-                r = time_steps(preset, mode == "compile", device, batch, seq, args.steps, args.warmup, overrides,
-                               args.profile, "coordinate_descent" if args.coord_descent else "default",
-                               args.cuda_graph)
+                r = time_steps(
+                    preset,
+                    mode == "compile",
+                    device,
+                    batch,
+                    seq,
+                    args.steps,
+                    args.warmup,
+                    overrides,
+                    args.profile,
+                    "coordinate_descent" if args.coord_descent else "default",
+                    args.cuda_graph,
+                )
             except Exception as e:  # one failing configuration must not lose the others' numbers
                 import traceback
 
@@ -338,8 +429,10 @@ def main() -> None:
             continue
         mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] else "-"
         mem = f"{r['peak_mem_gb']:.1f}" if r["peak_mem_gb"] else "-"
-        print(f"{r['preset']:<12}{'compile' if r['compile'] else 'eager':<9}{r['tokens_per_s']:>12,.0f}{mfu:>8}"
-              f"{r['step_ms']:>10.1f}{mem:>8}{r['warmup_s']:>8.1f}")
+        print(
+            f"{r['preset']:<12}{'compile' if r['compile'] else 'eager':<9}{r['tokens_per_s']:>12,.0f}{mfu:>8}"
+            f"{r['step_ms']:>10.1f}{mem:>8}{r['warmup_s']:>8.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Summing the parts by their counts in the pattern gives the model's share; the re
 
     python benchmarks/trainer_gpu_parts.py --preset proxy-200m --variant mamba_chunk=64 --variant mamba_kernel=mamba_ssm
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,10 +18,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from trainer_gpu import profile_calls, use_source_package  # benchmarks/ is on the path when this runs as a script
 
 from corpusforge.trainer.model import Layer, get_config, linear_cross_entropy, warm_up_kernels
 from corpusforge.trainer.runtime import autocast, compile_model
-from trainer_gpu import profile_calls, use_source_package  # benchmarks/ is on the path when this runs as a script
 
 
 def _time(fn, iters: int, warmup: int = 3) -> float:
@@ -37,8 +38,9 @@ def _time(fn, iters: int, warmup: int = 3) -> float:
     return statistics.median(times)
 
 
-def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int, profile: Path | None = None,
-               tuning: str = "default") -> float:
+def time_layer(
+    kind: str, cfg, tokens: tuple[int, int], iters: int, profile: Path | None = None, tuning: str = "default"
+) -> float:
     device = torch.device("cuda")
     layer = Layer(kind, cfg).to(device)
     if kind == "M":
@@ -54,6 +56,7 @@ def time_layer(kind: str, cfg, tokens: tuple[int, int], iters: int, profile: Pat
         with autocast(device):
             y = compiled(x)
         y.backward(grad)
+
     ms = _time(step, iters)
     if profile:
         profile_calls(step, profile, calls=3)
@@ -75,6 +78,7 @@ def time_head(cfg, tokens: tuple[int, int], iters: int, fused: bool, chunk: int,
         with autocast(device):
             loss = loss_fn(h)
         loss.backward()
+
     return _time(step, iters)
 
 

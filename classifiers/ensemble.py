@@ -7,10 +7,11 @@ which raises the recall of high-quality text over any single classifier's top sl
 Curator's recipe computes the percentiles weighted by document length (token-weighted) at the
 5th, 10th, ..., 95th percentiles and maps scores with `np.digitize`; so do we.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -36,11 +37,15 @@ class Calibration:
         return np.digitize(np.asarray(scores, dtype=np.float64), np.asarray(self.thresholds)).astype(np.int8)
 
     def to_dict(self) -> dict:
-        return {"percentiles": list(PERCENTILES), "thresholds": list(self.thresholds), "n": self.n,
-                "weighted": self.weighted}
+        return {
+            "percentiles": list(PERCENTILES),
+            "thresholds": list(self.thresholds),
+            "n": self.n,
+            "weighted": self.weighted,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Calibration":
+    def from_dict(cls, d: dict) -> Calibration:
         if len(d["thresholds"]) != len(PERCENTILES):
             raise ValueError(f"calibration has {len(d['thresholds'])} thresholds, expected {len(PERCENTILES)}")
         return cls(tuple(float(t) for t in d["thresholds"]), int(d.get("n", 0)), bool(d.get("weighted", True)))

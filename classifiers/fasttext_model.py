@@ -1,17 +1,19 @@
 """fastText quality classifier: train from labelled texts, save, load once, score in batches."""
+
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import fasttext
 import numpy as np
 
-from corpusforge.core import storage
 from corpusforge.classifiers.model_store import local_file, write_meta
 from corpusforge.classifiers.preprocess import prepare_text
+from corpusforge.core import storage
 
 MODEL_FILE = "model.bin"
 LABEL_PREFIX = "__label__"
@@ -44,17 +46,19 @@ class FastTextClassifier:
 
     kind = "fasttext"
 
-    def __init__(self, model: fasttext.FastText._FastText, max_chars: int = 100_000,
-                 settings: FastTextSettings | None = None):
+    def __init__(
+        self, model: fasttext.FastText._FastText, max_chars: int = 100_000, settings: FastTextSettings | None = None
+    ):
         self.model = model
         self.settings = settings or FastTextSettings()
         self.max_chars = max_chars
-        self._values = {lab: float(lab[len(LABEL_PREFIX):]) for lab in model.get_labels()}
+        self._values = {lab: float(lab[len(LABEL_PREFIX) :]) for lab in model.get_labels()}
         self._pair = tuple(sorted(self._values, key=self._values.__getitem__)) if len(self._values) == 2 else None
 
     @classmethod
-    def train(cls, texts: Sequence[str], labels: Sequence[float],
-              settings: FastTextSettings | None = None) -> "FastTextClassifier":
+    def train(
+        cls, texts: Sequence[str], labels: Sequence[float], settings: FastTextSettings | None = None
+    ) -> FastTextClassifier:
         """Train on texts with numeric labels (0/1, or 0-5)."""
         s = settings or FastTextSettings()
         fd, path = tempfile.mkstemp(suffix=".txt", prefix="corpusforge-ft-")
@@ -63,8 +67,17 @@ class FastTextClassifier:
                 for text, label in zip(texts, labels):
                     f.write(f"{label_token(label)} {prepare_text(text)}\n")
             model = fasttext.train_supervised(
-                input=path, dim=s.dim, epoch=s.epoch, lr=s.lr, wordNgrams=s.word_ngrams, minCount=s.min_count,
-                bucket=s.bucket, thread=s.threads, seed=s.seed, verbose=0)
+                input=path,
+                dim=s.dim,
+                epoch=s.epoch,
+                lr=s.lr,
+                wordNgrams=s.word_ngrams,
+                minCount=s.min_count,
+                bucket=s.bucket,
+                thread=s.threads,
+                seed=s.seed,
+                verbose=0,
+            )
         finally:
             os.remove(path)
         return cls(model, settings=s)
@@ -103,11 +116,18 @@ class FastTextClassifier:
                 dst.write(src.read())
         finally:
             os.remove(tmp)
-        write_meta(model_dir, {"kind": self.kind, "labels": sorted(self._values.values()),
-                               "settings": asdict(self.settings), **(meta or {})})
+        write_meta(
+            model_dir,
+            {
+                "kind": self.kind,
+                "labels": sorted(self._values.values()),
+                "settings": asdict(self.settings),
+                **(meta or {}),
+            },
+        )
 
     @classmethod
-    def load(cls, model_dir: str, meta: dict[str, Any] | None = None) -> "FastTextClassifier":
+    def load(cls, model_dir: str, meta: dict[str, Any] | None = None) -> FastTextClassifier:
         """Load a saved model (use `model_store.load_classifier` to load it once per process)."""
         # fastText prints a warning to stderr on load_model; the model is unaffected.
         fasttext.FastText.eprint = lambda *a, **k: None

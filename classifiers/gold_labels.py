@@ -6,14 +6,15 @@ Real pages with human-made main-content references are the most honest small qua
 there is: the negatives come from the same sites, so a classifier must learn what article prose
 looks like, not which site it came from.
 """
+
 from __future__ import annotations
 
 import gzip
 import json
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from corpusforge.classifiers.labels import LabelledText
 
@@ -47,15 +48,19 @@ def scrapinghub_pages(root: Path) -> Iterator[GoldPage]:
 def readability_pages(root: Path) -> Iterator[GoldPage]:
     """Pages of Mozilla readability's test set (`<name>/source.html`, `<name>/expected.html`)."""
     for d in sorted(p for p in root.iterdir() if (p / "expected.html").exists()):
-        yield GoldPage(d.name, (d / "source.html").read_text(encoding="utf-8", errors="replace"),
-                       html_text((d / "expected.html").read_text(encoding="utf-8", errors="replace")))
+        yield GoldPage(
+            d.name,
+            (d / "source.html").read_text(encoding="utf-8", errors="replace"),
+            html_text((d / "expected.html").read_text(encoding="utf-8", errors="replace")),
+        )
 
 
 def boilerplate(page: GoldPage) -> str:
     """The page's text with every line of the gold content removed: menus, footers, teasers."""
     gold_lines = {line.strip() for line in page.gold.splitlines() if line.strip()}
-    return "\n".join(line for line in html_text(page.html).splitlines()
-                     if line.strip() and line.strip() not in gold_lines)
+    return "\n".join(
+        line for line in html_text(page.html).splitlines() if line.strip() and line.strip() not in gold_lines
+    )
 
 
 def shuffled_words(text: str, rng: random.Random) -> str:
@@ -65,11 +70,35 @@ def shuffled_words(text: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
-_SPAM_PRODUCTS = ["cheap watches", "replica bags", "casino bonus", "payday loans", "weight loss pills", "crypto signals",
-                  "free followers", "discount pharmacy", "car insurance quotes", "essay writing service"]
-_SPAM_PHRASES = ["BEST PRICE GUARANTEED", "click here now", "limited time offer", "buy now and save", "100% free",
-                 "order online today", "lowest prices", "no credit check", "act now", "visit our website",
-                 "top rated", "fast shipping worldwide", "call now", "special discount", "!!!"]
+_SPAM_PRODUCTS = [
+    "cheap watches",
+    "replica bags",
+    "casino bonus",
+    "payday loans",
+    "weight loss pills",
+    "crypto signals",
+    "free followers",
+    "discount pharmacy",
+    "car insurance quotes",
+    "essay writing service",
+]
+_SPAM_PHRASES = [
+    "BEST PRICE GUARANTEED",
+    "click here now",
+    "limited time offer",
+    "buy now and save",
+    "100% free",
+    "order online today",
+    "lowest prices",
+    "no credit check",
+    "act now",
+    "visit our website",
+    "top rated",
+    "fast shipping worldwide",
+    "call now",
+    "special discount",
+    "!!!",
+]
 
 
 def spam_text(rng: random.Random, words: int = 150) -> str:
@@ -77,8 +106,10 @@ def spam_text(rng: random.Random, words: int = 150) -> str:
     product = rng.choice(_SPAM_PRODUCTS)
     out: list[str] = []
     while len(out) < words:
-        out += (f"{product} {rng.choice(_SPAM_PHRASES)} {rng.choice(_SPAM_PRODUCTS)} "
-                f"{rng.choice(_SPAM_PHRASES)} www.{product.replace(' ', '')}{rng.randint(1, 99)}.com").split()
+        out += (
+            f"{product} {rng.choice(_SPAM_PHRASES)} {rng.choice(_SPAM_PRODUCTS)} "
+            f"{rng.choice(_SPAM_PHRASES)} www.{product.replace(' ', '')}{rng.randint(1, 99)}.com"
+        ).split()
     return " ".join(out)
 
 

@@ -5,6 +5,7 @@ high-quality text as positives, random web documents as negatives), and FineWeb-
 annotation of educational value on 0-5 (Penedo et al. 2024) through any OpenAI-compatible
 server, cached so that a killed labelling run resumes where it stopped.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,16 +35,23 @@ class LabelledText:
 
 # ---------------------------------------------------------------------------- labels files
 
+
 def write_labels(path: str, rows: Iterable[LabelledText]) -> int:
     """Write a labels file (Parquet for `.parquet`, else JSONL); returns the row count."""
     rows = list(rows)
     if path.endswith(".parquet"):
-        table = pa.table({"text": [r.text for r in rows], "label": pa.array([r.label for r in rows], pa.float32()),
-                          "origin": [r.origin for r in rows]})
+        table = pa.table(
+            {
+                "text": [r.text for r in rows],
+                "label": pa.array([r.label for r in rows], pa.float32()),
+                "origin": [r.origin for r in rows],
+            }
+        )
         storage.write_parquet(path, table)
     else:
-        lines = "".join(json.dumps({"text": r.text, "label": r.label, "origin": r.origin}, ensure_ascii=False) + "\n"
-                        for r in rows)
+        lines = "".join(
+            json.dumps({"text": r.text, "label": r.label, "origin": r.origin}, ensure_ascii=False) + "\n" for r in rows
+        )
         storage.write_text(path, lines)
     return len(rows)
 
@@ -110,6 +118,7 @@ def stdlib_reference(chunk_chars: int = 2000) -> list[str]:
 
 # ---------------------------------------------------------------------------- labellers
 
+
 class Labeller(ABC):
     """Makes labelled examples for training a classifier."""
 
@@ -121,8 +130,16 @@ class Labeller(ABC):
 class ReferenceVsRandomLabeller(Labeller):
     """DCLM: reference texts are positives (1), random web documents negatives (0)."""
 
-    def __init__(self, reference: Iterable[str], random_docs: Iterable[str], *, balance: bool = True,
-                 min_chars: int = 100, max_per_class: int | None = 200_000, seed: int = 0):
+    def __init__(
+        self,
+        reference: Iterable[str],
+        random_docs: Iterable[str],
+        *,
+        balance: bool = True,
+        min_chars: int = 100,
+        max_per_class: int | None = 200_000,
+        seed: int = 0,
+    ):
         # DCLM's best classifier trained on ~200k examples per class (OH-2.5 + ELI5 vs RefinedWeb).
         self.reference, self.random_docs = reference, random_docs
         self.balance, self.min_chars, self.max_per_class, self.seed = balance, min_chars, max_per_class, seed
@@ -224,8 +241,9 @@ class LLMEduLabeller(Labeller):
     # Requests handed to the backend at once: bounds memory on large inputs, keeps a server busy.
     BATCH = 1024
 
-    def __init__(self, backend, texts: Iterable[str], cache_path: str, prompt=None, max_chars: int = 10_000,
-                 settings=None):
+    def __init__(
+        self, backend, texts: Iterable[str], cache_path: str, prompt=None, max_chars: int = 10_000, settings=None
+    ):
         from corpusforge.synthetic.backends.base import SamplingSettings
         from corpusforge.synthetic.prompt_template import load_prompt
 
@@ -241,8 +259,9 @@ class LLMEduLabeller(Labeller):
     def request(self, text: str):
         from corpusforge.synthetic.backends.base import ChatRequest
 
-        return ChatRequest([{"role": "user", "content": self.prompt.render(document=text[:self.max_chars])}],
-                           self.settings)
+        return ChatRequest(
+            [{"role": "user", "content": self.prompt.render(document=text[: self.max_chars])}], self.settings
+        )
 
     def key(self, text: str) -> str:
         """Cache key: the exact prompt wording, the model, the settings and the text."""
@@ -260,7 +279,7 @@ class LLMEduLabeller(Labeller):
                 else:
                     missing.append((k, text))
             for start in range(0, len(missing), self.BATCH):
-                yield from self._annotate(missing[start:start + self.BATCH], cache, origin)
+                yield from self._annotate(missing[start : start + self.BATCH], cache, origin)
         finally:
             cache.close()
 

@@ -1,7 +1,8 @@
 """Held-out metrics for a trained classifier: accuracy, F1 and ROC AUC on its own labels."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score

@@ -1,6 +1,7 @@
 """A trained classifier on disk: a folder holding `classifier.json` (kind, settings, held-out
 metrics), the weights, and `calibration.json` (the percentile thresholds that turn its scores
 into buckets). Loaded once per worker process through the caches below."""
+
 from __future__ import annotations
 
 import functools
@@ -8,12 +9,13 @@ import hashlib
 import json
 import os
 import tempfile
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
-from corpusforge.core import storage
 from corpusforge.classifiers.preprocess import PREPROCESS_VERSION
+from corpusforge.core import storage
 
 META_FILE = "classifier.json"
 CALIBRATION_FILE = "calibration.json"
@@ -30,8 +32,9 @@ class TextScorer(Protocol):
 
 def write_meta(model_dir: str, meta: dict[str, Any]) -> None:
     """Write `classifier.json` with the preprocessing version the model was trained under."""
-    storage.write_text(storage.join(model_dir, META_FILE),
-                       json.dumps({**meta, "preprocess_version": PREPROCESS_VERSION}, indent=2))
+    storage.write_text(
+        storage.join(model_dir, META_FILE), json.dumps({**meta, "preprocess_version": PREPROCESS_VERSION}, indent=2)
+    )
 
 
 def read_meta(model_dir: str) -> dict[str, Any]:
@@ -41,8 +44,10 @@ def read_meta(model_dir: str) -> dict[str, Any]:
         raise FileNotFoundError(f"{model_dir}: no {META_FILE}; train one with `corpusforge classifiers train`")
     meta = json.loads(storage.read_text(path))
     if meta.get("preprocess_version") != PREPROCESS_VERSION:
-        raise ValueError(f"{model_dir}: trained under preprocessing v{meta.get('preprocess_version')}, "
-                         f"this code is v{PREPROCESS_VERSION}; retrain it")
+        raise ValueError(
+            f"{model_dir}: trained under preprocessing v{meta.get('preprocess_version')}, "
+            f"this code is v{PREPROCESS_VERSION}; retrain it"
+        )
     return meta
 
 

@@ -1,5 +1,6 @@
 """The one text preprocessing that training and scoring share, so a model never sees a text
 prepared differently from the way it was trained."""
+
 from __future__ import annotations
 
 # Bumped whenever `prepare_text` changes; a model trained under another version refuses to load.

@@ -1,8 +1,10 @@
 """Train a classifier from labelled texts, measure it on a held-out split, calibrate, save."""
+
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, Protocol, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -48,8 +50,17 @@ def oversample(rows: Sequence[LabelledText]) -> list[LabelledText]:
     return big + [small[i % len(small)] for i in range(len(big))]
 
 
-def fit(kind: str, texts: list[str], labels: list[float], *, epoch: int | None = None, dim: int | None = None,
-        bucket: int | None = None, device: str = "auto", seed: int = 0) -> SavableScorer:
+def fit(
+    kind: str,
+    texts: list[str],
+    labels: list[float],
+    *,
+    epoch: int | None = None,
+    dim: int | None = None,
+    bucket: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+) -> SavableScorer:
     """Train one classifier of `kind` on texts and labels."""
     if kind == "fasttext":
         from corpusforge.classifiers.fasttext_model import FastTextClassifier, FastTextSettings
@@ -84,17 +95,37 @@ def calibration_for(model: TextScorer, texts: Iterable[str], batch_size: int = 5
     return calibrate(np.concatenate(scores) if scores else [], lengths)
 
 
-def train_and_save(rows: Sequence[LabelledText], out_dir: str, *, kind: str = "fasttext", name: str | None = None,
-                   holdout: float = 0.2, seed: int = 0, epoch: int | None = None, dim: int | None = None,
-                   bucket: int | None = None, device: str = "auto", calibration_texts: Iterable[str] | None = None,
-                   source: str = "", balance: bool = False) -> dict:
+def train_and_save(
+    rows: Sequence[LabelledText],
+    out_dir: str,
+    *,
+    kind: str = "fasttext",
+    name: str | None = None,
+    holdout: float = 0.2,
+    seed: int = 0,
+    epoch: int | None = None,
+    dim: int | None = None,
+    bucket: int | None = None,
+    device: str = "auto",
+    calibration_texts: Iterable[str] | None = None,
+    source: str = "",
+    balance: bool = False,
+) -> dict:
     """Train on a split, report held-out accuracy/F1/AUC, calibrate and save under `out_dir`."""
     train, test = split(rows, holdout, seed)
     if balance:
         train = oversample(train)
     t0 = time.perf_counter()
-    model = fit(kind, [r.text for r in train], [r.label for r in train], epoch=epoch, dim=dim, bucket=bucket,
-                device=device, seed=seed)
+    model = fit(
+        kind,
+        [r.text for r in train],
+        [r.label for r in train],
+        epoch=epoch,
+        dim=dim,
+        bucket=bucket,
+        device=device,
+        seed=seed,
+    )
     train_s = time.perf_counter() - t0
     metrics = evaluate([r.label for r in test], model.score([r.text for r in test]))
     metrics["train_examples"] = len(train)

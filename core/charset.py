@@ -2,6 +2,7 @@
 
 Shared by the WARC reader and anything else that holds raw HTML bytes (the block model's training).
 """
+
 from __future__ import annotations
 
 import codecs
@@ -13,6 +14,8 @@ _AS_CP1252 = {"ascii", "latin_1", "iso8859_1"}
 _SINGLE_BYTE_PREFIXES = ("cp", "iso8859", "latin", "koi8", "mac", "windows")
 # Up to this many bad bytes (or 0.1% of the characters, if more) a page is "UTF-8, slightly broken".
 _STRAY_BYTES, _STRAY_FRACTION = 8, 0.001
+
+
 def _codec(label: str | bytes | None) -> str | None:
     if not label:
         return None

@@ -1,4 +1,5 @@
 """Configuration: YAML validated by typed models before any work starts; errors name the field."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

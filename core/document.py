@@ -1,4 +1,5 @@
 """The document record every stage reads and writes, and its Arrow schema on disk."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator

@@ -1,4 +1,5 @@
 """Run manifests: what went in, with which config and code, and what came out (with checksums)."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ def code_version() -> dict[str, str]:
         pkg = "unknown"
     commit = ""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).resolve().parent).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
     return {"corpusforge": pkg, "git_commit": commit, "python": platform.python_version()}

@@ -3,19 +3,21 @@
 Other parts (mixtures, trainer, decontamination) build their pages from the same pieces:
 `figure_html`, `table_html` and `page_html`.
 """
+
 from __future__ import annotations
 
 import base64
 import html
 import io
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from corpusforge.core import storage  # noqa: E402
+from corpusforge.core import storage
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -52,16 +54,23 @@ def _cell(value: Any) -> str:
 def page_html(title: str, sections: list[tuple[str, str]]) -> str:
     """A whole page from (heading, html) sections."""
     body = "".join(f"<h2>{html.escape(h)}</h2>{content}" for h, content in sections)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
 
 
 def _funnel(stages: list[dict]) -> str:
     names = [s["name"] for s in stages]
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(names) + 1.2))
     ax.barh(names[::-1], [s["docs_out"] for s in stages][::-1], color="#4878a8", label="kept")
-    ax.barh(names[::-1], [s["docs_dropped"] for s in stages][::-1],
-            left=[s["docs_out"] for s in stages][::-1], color="#d98b5f", label="dropped")
+    ax.barh(
+        names[::-1],
+        [s["docs_dropped"] for s in stages][::-1],
+        left=[s["docs_out"] for s in stages][::-1],
+        color="#d98b5f",
+        label="dropped",
+    )
     ax.set_xlabel("documents")
     ax.legend(loc="lower right")
     ax.set_title("Documents kept and dropped per stage")
@@ -69,8 +78,9 @@ def _funnel(stages: list[dict]) -> str:
 
 
 def _drop_reasons(stages: list[dict]) -> str:
-    rows = [(s["name"], reason, n, s["dropped_bytes"].get(reason, 0))
-            for s in stages for reason, n in s["dropped"].items()]
+    rows = [
+        (s["name"], reason, n, s["dropped_bytes"].get(reason, 0)) for s in stages for reason, n in s["dropped"].items()
+    ]
     if not rows:
         return "<p>No document was dropped.</p>"
     return table_html(["stage", "reason", "documents", "bytes"], rows)
@@ -96,8 +106,13 @@ def _histograms(stages: list[dict]) -> list[tuple[str, str]]:
 
 
 def _is_nested_histogram(value: Any) -> bool:
-    return isinstance(value, dict) and bool(value) and all(
-        isinstance(v, dict) and v and all(isinstance(x, (int, float)) for x in v.values()) for v in value.values())
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(
+            isinstance(v, dict) and v and all(isinstance(x, (int, float)) for x in v.values()) for v in value.values()
+        )
+    )
 
 
 def _grouped_bars(title: str, groups: dict[str, dict[str, float]]) -> str:
@@ -116,19 +131,52 @@ def _grouped_bars(title: str, groups: dict[str, dict[str, float]]) -> str:
 def run_report_html(stats: dict) -> str:
     """The run report: summary, ledger, funnel, drop reasons and each stage's own numbers."""
     stages = stats["stages"]
-    balanced = "<span class='ok'>every stage balances</span>" if stats.get("balanced") else \
-        "<span class='bad'>a stage does not balance: docs in != out + dropped</span>"
-    summary = table_html(["pipeline", "engine", "tasks", "wall seconds", "docs read", "docs written"], [[
-        stats.get("pipeline", ""), stats.get("engine", ""), stats.get("tasks", 0), stats.get("wall_seconds", 0.0),
-        stages[0]["docs_in"] if stages else 0, stages[-1]["docs_out"] if stages else 0]]) + f"<p>{balanced}</p>"
+    balanced = (
+        "<span class='ok'>every stage balances</span>"
+        if stats.get("balanced")
+        else "<span class='bad'>a stage does not balance: docs in != out + dropped</span>"
+    )
+    summary = (
+        table_html(
+            ["pipeline", "engine", "tasks", "wall seconds", "docs read", "docs written"],
+            [
+                [
+                    stats.get("pipeline", ""),
+                    stats.get("engine", ""),
+                    stats.get("tasks", 0),
+                    stats.get("wall_seconds", 0.0),
+                    stages[0]["docs_in"] if stages else 0,
+                    stages[-1]["docs_out"] if stages else 0,
+                ]
+            ],
+        )
+        + f"<p>{balanced}</p>"
+    )
     ledger = table_html(
         ["stage", "docs in", "docs out", "dropped", "MB in", "MB out", "seconds", "docs/s"],
-        [[s["name"], s["docs_in"], s["docs_out"], s["docs_dropped"], s["bytes_in"] / 1e6, s["bytes_out"] / 1e6,
-          s["seconds"], (s["docs_in"] / s["seconds"]) if s["seconds"] else 0.0] for s in stages])
-    scalars = [(s["name"], k, v) for s in stages for k, v in s.get("extra", {}).items()
-               if isinstance(v, (int, float, str))]
-    sections = [("Summary", summary), ("Ledger", ledger), ("Funnel", _funnel(stages) if stages else ""),
-                ("Drop reasons", _drop_reasons(stages))]
+        [
+            [
+                s["name"],
+                s["docs_in"],
+                s["docs_out"],
+                s["docs_dropped"],
+                s["bytes_in"] / 1e6,
+                s["bytes_out"] / 1e6,
+                s["seconds"],
+                (s["docs_in"] / s["seconds"]) if s["seconds"] else 0.0,
+            ]
+            for s in stages
+        ],
+    )
+    scalars = [
+        (s["name"], k, v) for s in stages for k, v in s.get("extra", {}).items() if isinstance(v, (int, float, str))
+    ]
+    sections = [
+        ("Summary", summary),
+        ("Ledger", ledger),
+        ("Funnel", _funnel(stages) if stages else ""),
+        ("Drop reasons", _drop_reasons(stages)),
+    ]
     if scalars:
         sections.append(("Stage figures", table_html(["stage", "figure", "value"], scalars)))
     sections += _histograms(stages)

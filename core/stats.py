@@ -3,11 +3,13 @@
 Every stage keeps `docs_in == docs_out + sum(dropped)`; ledgers from tasks on any engine
 merge by plain addition, so the driver's totals do not depend on how work was split.
 """
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 
 @dataclass
@@ -45,7 +47,7 @@ class StageStats:
     def balanced(self) -> bool:
         return self.docs_in == self.docs_out + self.docs_dropped
 
-    def merge(self, other: "StageStats") -> "StageStats":
+    def merge(self, other: StageStats) -> StageStats:
         self.docs_in += other.docs_in
         self.docs_out += other.docs_out
         self.bytes_in += other.bytes_in
@@ -72,10 +74,17 @@ class StageStats:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "StageStats":
+    def from_dict(cls, d: dict[str, Any]) -> StageStats:
         return cls(
-            d["name"], d["docs_in"], d["docs_out"], d["bytes_in"], d["bytes_out"], d["seconds"],
-            Counter(d.get("dropped", {})), Counter(d.get("dropped_bytes", {})), dict(d.get("extra", {})),
+            d["name"],
+            d["docs_in"],
+            d["docs_out"],
+            d["bytes_in"],
+            d["bytes_out"],
+            d["seconds"],
+            Counter(d.get("dropped", {})),
+            Counter(d.get("dropped_bytes", {})),
+            dict(d.get("extra", {})),
         )
 
 

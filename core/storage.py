@@ -4,6 +4,7 @@ Calls to an object store that fail on the network (refused or reset connections,
 are retried with exponential backoff and full jitter for `CORPUSFORGE_STORAGE_RETRY_S` seconds (default 300);
 then `StorageUnavailable` says in one line what failed, and rerunning the command resumes the run.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,7 +17,8 @@ import shutil
 import tempfile
 import time
 import uuid
-from typing import IO, Any, Callable, Iterator, TypeVar, cast
+from collections.abc import Callable, Iterator
+from typing import IO, Any, TypeVar, cast
 
 import fsspec
 import pyarrow as pa
@@ -30,8 +32,21 @@ T = TypeVar("T")
 RETRY_BASE_S = 0.5
 RETRY_CAP_S = 30.0
 # Error codes of an object store that say "try again", not "this request is wrong".
-_TRANSIENT_CODES = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling",
-                              "ThrottlingException", "RequestLimitExceeded", "503", "500", "502", "504"})
+_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "InternalError",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "503",
+        "500",
+        "502",
+        "504",
+    }
+)
 
 
 class StorageUnavailable(RuntimeError):
@@ -55,10 +70,21 @@ def transient(e: BaseException) -> bool:
         if isinstance(e, (ConnectionError, TimeoutError)):
             return True
         name = type(e).__name__
-        if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "HTTPClientError",
-                    "ConnectionClosedError", "ProxyConnectionError", "ClientConnectorError", "ClientOSError",
-                    "ServerDisconnectedError", "ClientPayloadError", "FSTimeoutError", "IncompleteRead",
-                    "ResponseParserError"):
+        if name in (
+            "EndpointConnectionError",
+            "ConnectTimeoutError",
+            "ReadTimeoutError",
+            "HTTPClientError",
+            "ConnectionClosedError",
+            "ProxyConnectionError",
+            "ClientConnectorError",
+            "ClientOSError",
+            "ServerDisconnectedError",
+            "ClientPayloadError",
+            "FSTimeoutError",
+            "IncompleteRead",
+            "ResponseParserError",
+        ):
             return True
         response = getattr(e, "response", None)
         if isinstance(response, dict):
@@ -85,14 +111,16 @@ def retrying(what: str, path: str, fn: Callable[..., T], *args: Any, **kwargs: A
                 raise
             left = deadline - time.monotonic()
             if attempt == 0:
-                log.warning("storage: %s %s failed (%s); retrying for up to %.0f s", what, path, type(e).__name__,
-                            budget)
+                log.warning(
+                    "storage: %s %s failed (%s); retrying for up to %.0f s", what, path, type(e).__name__, budget
+                )
             if left <= 0:
                 raise StorageUnavailable(
                     f"storage unreachable: {what} {path} kept failing for {budget:.0f} s "
                     f"({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}); "
-                    f"the committed work is kept: rerun the same command to resume") from e
-            time.sleep(min(left, random.uniform(0, min(RETRY_CAP_S, RETRY_BASE_S * 2 ** attempt))))
+                    f"the committed work is kept: rerun the same command to resume"
+                ) from e
+            time.sleep(min(left, random.uniform(0, min(RETRY_CAP_S, RETRY_BASE_S * 2**attempt))))
             attempt += 1
 
 

@@ -1,7 +1,8 @@
 """Streaming, atomic Parquet output of documents: bounded memory, committed by rename."""
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import pyarrow.parquet as pq
 
@@ -17,7 +18,7 @@ class DocumentWriter:
         self.count = 0
         self._buffer: list[Document] = []
 
-    def __enter__(self) -> "DocumentWriter":
+    def __enter__(self) -> DocumentWriter:
         self._file_cm = storage.atomic_write(self.path, "wb")
         self._file = self._file_cm.__enter__()
         self._writer = pq.ParquetWriter(self._file, SCHEMA, compression="zstd")

@@ -4,6 +4,7 @@ Every expensive step leaves committed files under the work directory (token cach
 shard plans) or the output (shards, the tokenizer), each with its `core.markers` marker, so a killed
 export resumes where it stopped and a rerun of a finished export writes nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,11 +21,16 @@ from corpusforge.core.lease import Lease
 from corpusforge.mixtures import manifest as mf
 from corpusforge.mixtures.megatron_writer import TokenFile, read_index, write_indexed_dataset
 from corpusforge.mixtures.scheduler import PhasePlan, SourceDocs, schedule
-from corpusforge.mixtures.sources import (TokenizeTask, cache_prefix, resolve_files, survey_file,
-                                          tokenize_file)
+from corpusforge.mixtures.sources import TokenizeTask, cache_prefix, resolve_files, survey_file, tokenize_file
 from corpusforge.mixtures.spec import BlendSpec, check_feasibility
-from corpusforge.mixtures.tokenizer import (eod_id, load_tokenizer, save_tokenizer, token_dtype,
-                                            tokenizer_sha256, train_bpe)
+from corpusforge.mixtures.tokenizer import (
+    eod_id,
+    load_tokenizer,
+    save_tokenizer,
+    token_dtype,
+    tokenizer_sha256,
+    train_bpe,
+)
 from corpusforge.pipelines.engines.base import Engine
 
 log = logging.getLogger(__name__)
@@ -99,19 +105,29 @@ def _run_mix_leased(spec: BlendSpec, engine: Engine | None, files: dict[str, lis
             raise ConfigError(str(e.args[0])) from None
         # Parallel workers share the cores: each tokenizer thread pool gets its part.
         threads = max(1, (os.cpu_count() or 1) // spec.engine.workers) if spec.engine.workers > 1 else None
-        tasks = [TokenizeTask(name, path, spec.sources[name].where.model_dump(mode="json"), tok_path,
-                              spec.tokenizer.eod_token, spec.tokenizer.batch_size,
-                              cache_prefix(work, name, path, spec.sources[name].where, tok_sha,
-                                           spec.tokenizer.eod_token), threads)
-                 for name in spec.sources for path in files[name]]
+        tasks = [
+            TokenizeTask(
+                name,
+                path,
+                spec.sources[name].where.model_dump(mode="json"),
+                tok_path,
+                spec.tokenizer.eod_token,
+                spec.tokenizer.batch_size,
+                cache_prefix(work, name, path, spec.sources[name].where, tok_sha, spec.tokenizer.eod_token),
+                threads,
+            )
+            for name in spec.sources
+            for path in files[name]
+        ]
         pending = [t for t in tasks if not markers.is_committed(t.prefix)]
         if pending:
             _check_estimate(spec, survey(), tok, eod)
             engine.map(tokenize_file, pending, desc="tokenize")
         caches = [t.prefix for t in tasks]
         sources = _load_sources(spec, tasks)
-        check_feasibility(spec, {n: s.tokens for n, s in sources.items()},
-                          {n: len(s.lengths) for n, s in sources.items()})
+        check_feasibility(
+            spec, {n: s.tokens for n, s in sources.items()}, {n: len(s.lengths) for n, s in sources.items()}
+        )
         plans = schedule(spec, sources)
         shard_tasks = _shard_tasks(spec, plans, caches, token_dtype(tok.get_vocab_size()))
         engine.map(write_shard, [t for t in shard_tasks if not _shard_done(t)], desc="shards")
@@ -128,8 +144,12 @@ def _run_mix_leased(spec: BlendSpec, engine: Engine | None, files: dict[str, lis
     manifest.root = spec.output
     for p in manifest.phases:
         if p.max_share_error > 0.005:
-            log.warning("phase %s: realised shares differ from the weights by up to %.2f points "
-                        "(documents are large relative to the phase budget)", p.name, 100 * p.max_share_error)
+            log.warning(
+                "phase %s: realised shares differ from the weights by up to %.2f points "
+                "(documents are large relative to the phase budget)",
+                p.name,
+                100 * p.max_share_error,
+            )
     return MixResult(spec.output, path, report_path, manifest)
 
 
@@ -165,14 +185,18 @@ def _resolve(spec: BlendSpec) -> dict[str, list[str]]:
     return files
 
 
-def _survey(spec: BlendSpec, files: dict[str, list[str]], engine: "_LazyEngine") -> dict[str, list]:
+def _survey(spec: BlendSpec, files: dict[str, list[str]], engine: _LazyEngine) -> dict[str, list]:
     """The counting pass, one engine task per source file: selected documents, bytes, a text sample."""
-    per_source = {name: max(8, min(ESTIMATE_SAMPLE, ESTIMATE_SOURCE_SAMPLE // len(paths)))
-                  for name, paths in files.items()}
+    per_source = {
+        name: max(8, min(ESTIMATE_SAMPLE, ESTIMATE_SOURCE_SAMPLE // len(paths))) for name, paths in files.items()
+    }
     n_files = sum(len(v) for v in files.values())
     train = -(-spec.tokenizer.train_sample_docs // n_files) if spec.tokenizer.train_vocab_size else 0
-    items = [(path, spec.sources[name].where.model_dump(mode="json"), max(per_source[name], train), spec.seed)
-             for name, paths in files.items() for path in paths]
+    items = [
+        (path, spec.sources[name].where.model_dump(mode="json"), max(per_source[name], train), spec.seed)
+        for name, paths in files.items()
+        for path in paths
+    ]
     results = iter(engine.map(survey_task, items, desc="count"))
     return {name: [next(results) for _ in paths] for name, paths in files.items()}
 
@@ -195,9 +219,13 @@ def _prepare_tokenizer(spec: BlendSpec, files: dict[str, list[str]], survey) -> 
             raise ConfigError(f"tokenizer.path: {ts.path} does not exist")
         source = {"path": ts.path, "sha256": tokenizer_sha256(ts.path)}
     else:
-        source = {"train_vocab_size": ts.train_vocab_size, "train_sample_docs": ts.train_sample_docs,
-                  "eod_token": ts.eod_token, "seed": spec.seed,
-                  "files": files}
+        source = {
+            "train_vocab_size": ts.train_vocab_size,
+            "train_sample_docs": ts.train_sample_docs,
+            "eod_token": ts.eod_token,
+            "seed": spec.seed,
+            "files": files,
+        }
     if markers.committed(unit) == source and storage.exists(target):
         return target
     if ts.path is not None:
@@ -245,8 +273,13 @@ def _load_sources(spec: BlendSpec, tasks: list[TokenizeTask]) -> dict[str, Sourc
         _, lengths, _ = read_index(storage.read_bytes(t.prefix + ".idx"))
         # 12 bytes per document on the driver: Megatron's index keeps lengths as int32, and no file holds 2^31
         # documents (plans still write doc ids as int64).
-        parts[t.source].append((np.full(len(lengths), fid, dtype=np.int32),
-                                np.arange(len(lengths), dtype=np.int32), lengths.astype(np.int32)))
+        parts[t.source].append(
+            (
+                np.full(len(lengths), fid, dtype=np.int32),
+                np.arange(len(lengths), dtype=np.int32),
+                lengths.astype(np.int32),
+            )
+        )
     out = {}
     for name, p in parts.items():
         out[name] = SourceDocs(name, *(np.concatenate([x[i] for x in p]) for i in range(3)))
@@ -271,8 +304,17 @@ def _shard_tasks(spec: BlendSpec, plans: list[PhasePlan], caches: list[str], dty
             if not storage.exists(plan_path):
                 with storage.atomic_write(plan_path, "wb") as f:
                     np.savez(f, **arrays)
-            out.append(ShardTask(storage.join(spec.output, rel), plan_path, caches, list(spec.sources),
-                                 np.dtype(dtype).name, plan.name, digest))
+            out.append(
+                ShardTask(
+                    storage.join(spec.output, rel),
+                    plan_path,
+                    caches,
+                    list(spec.sources),
+                    np.dtype(dtype).name,
+                    plan.name,
+                    digest,
+                )
+            )
     return out
 
 
@@ -303,7 +345,7 @@ def write_shard(task: ShardTask) -> dict:
 
     def chunks():
         for start in range(0, len(dids), GATHER_CHUNK):
-            f, d = fids[start:start + GATHER_CHUNK], dids[start:start + GATHER_CHUNK]
+            f, d = fids[start : start + GATHER_CHUNK], dids[start : start + GATHER_CHUNK]
             docs: list = [None] * len(d)
             # One batched read per cache file (ranged and coalesced on object stores), then back in plan order.
             for fid in np.unique(f).tolist():
@@ -322,10 +364,17 @@ def write_shard(task: ShardTask) -> dict:
         for s, n in zip(sids.tolist(), lengths.tolist()):
             tokens_by_source[task.sources[s]] += n
             docs_by_source[task.sources[s]] += 1
-        written = write_indexed_dataset(task.prefix, chunks(), np.dtype(task.dtype).type, marker={
-            "phase": task.phase, "plan_digest": task.plan_digest,
-            "tokens_by_source": dict(sorted(tokens_by_source.items())),
-            "documents_by_source": dict(sorted(docs_by_source.items()))})
+        written = write_indexed_dataset(
+            task.prefix,
+            chunks(),
+            np.dtype(task.dtype).type,
+            marker={
+                "phase": task.phase,
+                "plan_digest": task.plan_digest,
+                "tokens_by_source": dict(sorted(tokens_by_source.items())),
+                "documents_by_source": dict(sorted(docs_by_source.items())),
+            },
+        )
     finally:
         for tf in files.values():
             tf.close()
@@ -342,8 +391,16 @@ def _plan_lengths(files: dict[int, TokenFile], task: ShardTask, fids: np.ndarray
     return out
 
 
-def _manifest(spec: BlendSpec, plans: list[PhasePlan], sources: dict[str, SourceDocs], files: dict[str, list[str]],
-              shard_markers: dict[str, dict | None], tok, eod: int | None, tok_sha: str) -> mf.MixManifest:
+def _manifest(
+    spec: BlendSpec,
+    plans: list[PhasePlan],
+    sources: dict[str, SourceDocs],
+    files: dict[str, list[str]],
+    shard_markers: dict[str, dict | None],
+    tok,
+    eod: int | None,
+    tok_sha: str,
+) -> mf.MixManifest:
     names = list(spec.sources)
     requested = spec.requested_tokens()
     phases = []
@@ -356,11 +413,20 @@ def _manifest(spec: BlendSpec, plans: list[PhasePlan], sources: dict[str, Source
             m = shard_markers[storage.join(spec.output, rel)]
             if m is None:
                 raise RuntimeError(f"shard {rel} was not committed")
-            shards.append(mf.ShardEntry(prefix=rel, phase=plan.name, tokens=m["tokens"], documents=m["documents"],
-                                        tokens_by_source=m["tokens_by_source"],
-                                        documents_by_source=m["documents_by_source"], bin_bytes=m["bin_bytes"],
-                                        bin_sha256=m["bin_sha256"], idx_bytes=m["idx_bytes"],
-                                        idx_sha256=m["idx_sha256"]))
+            shards.append(
+                mf.ShardEntry(
+                    prefix=rel,
+                    phase=plan.name,
+                    tokens=m["tokens"],
+                    documents=m["documents"],
+                    tokens_by_source=m["tokens_by_source"],
+                    documents_by_source=m["documents_by_source"],
+                    bin_bytes=m["bin_bytes"],
+                    bin_sha256=m["bin_sha256"],
+                    idx_bytes=m["idx_bytes"],
+                    idx_sha256=m["idx_sha256"],
+                )
+            )
         tokens = {n: sum(s.tokens_by_source.get(n, 0) for s in shards) for n in names}
         docs = {n: sum(s.documents_by_source.get(n, 0) for s in shards) for n in names}
         total = sum(tokens.values())
@@ -368,20 +434,46 @@ def _manifest(spec: BlendSpec, plans: list[PhasePlan], sources: dict[str, Source
         shares = {n: (tokens[n] / total if total else 0.0) for n in names}
         used_tokens.update(tokens)
         used_docs.update(docs)
-        phases.append(mf.PhaseEntry(
-            name=plan.name, planned_tokens=plan.planned_tokens, tokens=total, documents=sum(docs.values()),
-            weights=weights, shares=shares, tokens_by_source=tokens, documents_by_source=docs,
-            max_share_error=max(abs(shares[n] - weights[n]) for n in names), shards=shards))
-    source_entries = [mf.SourceEntry(
-        name=n, files=files[n], documents=len(sources[n].lengths), tokens=sources[n].tokens,
-        requested_tokens=round(sum(requested[n].values())), used_tokens=used_tokens[n], used_documents=used_docs[n],
-        epochs=used_tokens[n] / sources[n].tokens if sources[n].tokens else 0.0,
-        max_epochs=spec.sources[n].max_epochs) for n in names]
+        phases.append(
+            mf.PhaseEntry(
+                name=plan.name,
+                planned_tokens=plan.planned_tokens,
+                tokens=total,
+                documents=sum(docs.values()),
+                weights=weights,
+                shares=shares,
+                tokens_by_source=tokens,
+                documents_by_source=docs,
+                max_share_error=max(abs(shares[n] - weights[n]) for n in names),
+                shards=shards,
+            )
+        )
+    source_entries = [
+        mf.SourceEntry(
+            name=n,
+            files=files[n],
+            documents=len(sources[n].lengths),
+            tokens=sources[n].tokens,
+            requested_tokens=round(sum(requested[n].values())),
+            used_tokens=used_tokens[n],
+            used_documents=used_docs[n],
+            epochs=used_tokens[n] / sources[n].tokens if sources[n].tokens else 0.0,
+            max_epochs=spec.sources[n].max_epochs,
+        )
+        for n in names
+    ]
     vocab = tok.get_vocab_size()
     return mf.MixManifest(
-        name=spec.name, seed=spec.seed, spec_digest=spec.digest(), token_budget=spec.token_budget,
-        tokens=sum(p.tokens for p in phases), documents=sum(p.documents for p in phases),
+        name=spec.name,
+        seed=spec.seed,
+        spec_digest=spec.digest(),
+        token_budget=spec.token_budget,
+        tokens=sum(p.tokens for p in phases),
+        documents=sum(p.documents for p in phases),
         shard_tokens=spec.shard_tokens,
-        tokenizer=mf.TokenizerInfo(path="tokenizer.json", sha256=tok_sha, vocab_size=vocab, eod_id=eod,
-                                   dtype=np.dtype(token_dtype(vocab)).name),
-        sources=source_entries, phases=phases)
+        tokenizer=mf.TokenizerInfo(
+            path="tokenizer.json", sha256=tok_sha, vocab_size=vocab, eod_id=eod, dtype=np.dtype(token_dtype(vocab)).name
+        ),
+        sources=source_entries,
+        phases=phases,
+    )

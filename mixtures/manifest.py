@@ -5,6 +5,7 @@ Format `corpusforge-mix/1` (stable; fields are only ever added). One file per ex
 `MixManifest.prefixes()` gives the absolute prefixes megatron-core's `IndexedDataset` opens
 (`<prefix>.bin` + `<prefix>.idx`). Phases are listed in training order, shards in reading order.
 """
+
 from __future__ import annotations
 
 import json

@@ -9,13 +9,14 @@ file goes to a temporary name and is renamed, and a shard counts as committed on
 (`core.markers`: `<prefix>.done.json`, written after both files) exists, so a killed export never
 leaves a half shard that a rerun would trust.
 """
+
 from __future__ import annotations
 
 import bisect
 import hashlib
 import struct
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable
 
 import numpy as np
 from fsspec.utils import merge_offset_ranges
@@ -26,7 +27,14 @@ INDEX_HEADER = b"MMIDIDX\x00\x00"
 INDEX_VERSION = 1
 # megatron.core.datasets.indexed_dataset.DType codes
 DTYPE_CODES: dict[type, int] = {
-    np.uint8: 1, np.int8: 2, np.int16: 3, np.int32: 4, np.int64: 5, np.float64: 6, np.float32: 7, np.uint16: 8,
+    np.uint8: 1,
+    np.int8: 2,
+    np.int16: 3,
+    np.int32: 4,
+    np.int64: 5,
+    np.float64: 6,
+    np.float32: 7,
+    np.uint16: 8,
 }
 CODE_DTYPES = {v: k for k, v in DTYPE_CODES.items()}
 _HEADER_BYTES = len(INDEX_HEADER) + 8 + 1 + 8 + 8
@@ -58,8 +66,9 @@ def index_bytes(lengths: np.ndarray, dtype: type) -> bytes:
     return header + lengths.tobytes() + pointers.tobytes() + np.arange(n + 1, dtype=np.int64).tobytes()
 
 
-def write_indexed_dataset(prefix: str, chunks: Iterable[tuple[np.ndarray, np.ndarray]], dtype: type,
-                          marker: dict | None = None) -> WrittenDataset:
+def write_indexed_dataset(
+    prefix: str, chunks: Iterable[tuple[np.ndarray, np.ndarray]], dtype: type, marker: dict | None = None
+) -> WrittenDataset:
     """Write `(document lengths, concatenated tokens)` chunks as `prefix.bin` + `prefix.idx`, then the marker."""
     lengths: list[np.ndarray] = []
     h = hashlib.sha256()
@@ -81,17 +90,18 @@ def write_indexed_dataset(prefix: str, chunks: Iterable[tuple[np.ndarray, np.nda
     idx = index_bytes(all_lengths, dtype)
     with storage.atomic_write(prefix + ".idx", "wb") as f:
         f.write(idx)
-    written = WrittenDataset(prefix, len(all_lengths), int(all_lengths.sum()), size, h.hexdigest(),
-                             len(idx), hashlib.sha256(idx).hexdigest())
+    written = WrittenDataset(
+        prefix, len(all_lengths), int(all_lengths.sum()), size, h.hexdigest(), len(idx), hashlib.sha256(idx).hexdigest()
+    )
     markers.commit(prefix, dict(sorted({**asdict(written), **(marker or {})}.items())))
     return written
 
 
 def read_index(idx: bytes) -> tuple[type, np.ndarray, np.ndarray]:
     """(dtype, sequence lengths, byte pointers) from .idx contents."""
-    if idx[:len(INDEX_HEADER)] != INDEX_HEADER:
+    if idx[: len(INDEX_HEADER)] != INDEX_HEADER:
         raise ValueError("not a Megatron .idx file (bad magic)")
-    version, code, n, _ = struct.unpack("<QBQQ", idx[len(INDEX_HEADER):_HEADER_BYTES])
+    version, code, n, _ = struct.unpack("<QBQQ", idx[len(INDEX_HEADER) : _HEADER_BYTES])
     if version != INDEX_VERSION:
         raise ValueError(f"unsupported .idx version {version}")
     lengths = np.frombuffer(idx, dtype=np.int32, count=n, offset=_HEADER_BYTES)
@@ -113,8 +123,11 @@ class TokenFile:
         self._tokens = None
         if storage.is_local(self._fs):
             total = int(self.lengths.sum())
-            self._tokens = np.memmap(self._bin, dtype=self.dtype, mode="r", shape=(total,)) if total else \
-                np.zeros(0, dtype=self.dtype)
+            self._tokens = (
+                np.memmap(self._bin, dtype=self.dtype, mode="r", shape=(total,))
+                if total
+                else np.zeros(0, dtype=self.dtype)
+            )
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -127,9 +140,10 @@ class TokenFile:
         starts = [int(self.pointers[i]) for i in ids]
         ends = [s + int(self.lengths[i]) * self._itemsize for s, i in zip(starts, ids)]
         if self._tokens is not None:
-            return [self._tokens[s // self._itemsize:e // self._itemsize] for s, e in zip(starts, ends)]
-        _, block_starts, block_ends = merge_offset_ranges([self._bin] * len(ids), starts, ends,
-                                                          max_gap=self.MAX_GAP, max_block=self.MAX_BLOCK)
+            return [self._tokens[s // self._itemsize : e // self._itemsize] for s, e in zip(starts, ends)]
+        _, block_starts, block_ends = merge_offset_ranges(
+            [self._bin] * len(ids), starts, ends, max_gap=self.MAX_GAP, max_block=self.MAX_BLOCK
+        )
         blocks = self._fs.cat_ranges([self._bin] * len(block_starts), block_starts, block_ends, on_error="raise")
         out: list[np.ndarray] = []
         for s, e in zip(starts, ends):

@@ -1,4 +1,5 @@
 """The mix report: planned against realised mixture per phase (table and chart), epochs per source."""
+
 from __future__ import annotations
 
 import html
@@ -18,15 +19,18 @@ def mixture_chart_svg(manifest: MixManifest) -> str:
 
     names = [s.name for s in manifest.sources]
     phases = manifest.phases
-    fig, axes = plt.subplots(1, len(phases), figsize=(max(4.0, 1.2 * len(names)) * len(phases), 3.6),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(phases), figsize=(max(4.0, 1.2 * len(names)) * len(phases), 3.6), squeeze=False, sharey=True
+    )
     width = 0.4
     for ax, phase in zip(axes[0], phases):
         x = range(len(names))
-        ax.bar([i - width / 2 for i in x], [100 * phase.weights[n] for n in names], width, label="planned",
-               color="#9ab")
-        ax.bar([i + width / 2 for i in x], [100 * phase.shares[n] for n in names], width, label="realised",
-               color="#246")
+        ax.bar(
+            [i - width / 2 for i in x], [100 * phase.weights[n] for n in names], width, label="planned", color="#9ab"
+        )
+        ax.bar(
+            [i + width / 2 for i in x], [100 * phase.shares[n] for n in names], width, label="realised", color="#246"
+        )
         ax.set_xticks(list(x), names, rotation=30, ha="right", fontsize=8)
         ax.set_title(f"{phase.name}: {phase.tokens:,} tokens", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
@@ -37,7 +41,7 @@ def mixture_chart_svg(manifest: MixManifest) -> str:
     fig.savefig(buf, format="svg", metadata={"Date": None})  # no date: the report is reproducible
     plt.close(fig)
     svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
+    return svg[svg.index("<svg") :]
 
 
 def render_report(manifest: MixManifest) -> str:
@@ -48,16 +52,22 @@ def render_report(manifest: MixManifest) -> str:
         for s in manifest.sources:
             err = p.shares[s.name] - p.weights[s.name]
             flag = ' class="bad"' if abs(err) > 0.005 else ""
-            rows.append(f"<tr><td>{e(p.name)}</td><td>{e(s.name)}</td><td>{100 * p.weights[s.name]:.2f}</td>"
-                        f"<td>{100 * p.shares[s.name]:.2f}</td><td{flag}>{100 * err:+.3f}</td>"
-                        f"<td>{p.tokens_by_source[s.name]:,}</td><td>{p.documents_by_source[s.name]:,}</td></tr>")
+            rows.append(
+                f"<tr><td>{e(p.name)}</td><td>{e(s.name)}</td><td>{100 * p.weights[s.name]:.2f}</td>"
+                f"<td>{100 * p.shares[s.name]:.2f}</td><td{flag}>{100 * err:+.3f}</td>"
+                f"<td>{p.tokens_by_source[s.name]:,}</td><td>{p.documents_by_source[s.name]:,}</td></tr>"
+            )
     phase_rows = "".join(
         f"<tr><td>{e(p.name)}</td><td>{p.planned_tokens:,}</td><td>{p.tokens:,}</td><td>{p.documents:,}</td>"
-        f"<td>{len(p.shards)}</td><td>{100 * p.max_share_error:.3f}</td></tr>" for p in manifest.phases)
+        f"<td>{len(p.shards)}</td><td>{100 * p.max_share_error:.3f}</td></tr>"
+        for p in manifest.phases
+    )
     source_rows = "".join(
         f"<tr><td>{e(s.name)}</td><td>{s.documents:,}</td><td>{s.tokens:,}</td><td>{s.requested_tokens:,}</td>"
         f"<td>{s.used_tokens:,}</td><td{' class=bad' if s.epochs > s.max_epochs + 1e-9 else ''}>{s.epochs:.3f}</td>"
-        f"<td>{s.max_epochs:g}</td><td>{len(s.files)}</td></tr>" for s in manifest.sources)
+        f"<td>{s.max_epochs:g}</td><td>{len(s.files)}</td></tr>"
+        for s in manifest.sources
+    )
     t = manifest.tokenizer
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>mix report — {e(manifest.name)}</title>
@@ -78,7 +88,7 @@ spec {e(manifest.spec_digest)}; tokenizer vocabulary {t.vocab_size:,} ({e(t.dtyp
 <h2>Planned against realised mixture</h2>
 {mixture_chart_svg(manifest)}
 <table><tr><th>phase</th><th>source</th><th>planned %</th><th>realised %</th><th>error (points)</th>
-<th>tokens</th><th>documents</th></tr>{''.join(rows)}</table>
+<th>tokens</th><th>documents</th></tr>{"".join(rows)}</table>
 <h2>Sources and epochs</h2>
 <table><tr><th>source</th><th>documents</th><th>unique tokens</th><th>requested tokens</th><th>used tokens</th>
 <th>epochs used</th><th>max epochs</th><th>files</th></tr>{source_rows}</table>

@@ -8,6 +8,7 @@ documents). Within a phase, documents of all sources are interleaved by their fr
 through their source's allocation, so every shard carries the phase's mixture, not one source after
 another.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -69,8 +70,12 @@ class PhasePlan:
     def shard(self, start: int, end: int) -> dict[str, np.ndarray]:
         """source_ids, file_ids, doc_ids and lengths of documents [start, end) of the interleaved order."""
         n = end - start
-        out: dict[str, np.ndarray] = {"source_ids": np.empty(n, np.int16), "file_ids": np.empty(n, np.int32),
-                                      "doc_ids": np.empty(n, np.int64), "lengths": np.empty(n, np.int64)}
+        out: dict[str, np.ndarray] = {
+            "source_ids": np.empty(n, np.int16),
+            "file_ids": np.empty(n, np.int32),
+            "doc_ids": np.empty(n, np.int64),
+            "lengths": np.empty(n, np.int64),
+        }
         for part in self.parts:
             lo, hi = np.searchsorted(part.rank, [start, end])
             at, pos = part.rank[lo:hi] - start, part.pos[lo:hi]
@@ -101,12 +106,12 @@ def _stream(src: SourceDocs, max_epochs: float, requested: float, seed: int) -> 
     # Only the epochs the weights reach (one more for the look-ahead), never past the cap.
     epochs = int(min(np.ceil(max_epochs), np.floor(requested / src.tokens) + 2))
     whole = min(epochs, int(max_epochs))  # epochs that fit under the cap entirely
-    dtype = np.int32 if n < 2 ** 31 else np.int64
+    dtype = np.int32 if n < 2**31 else np.int64
     parts = [_rng(seed, src.name, e).permutation(n).astype(dtype) for e in range(whole)]
     if epochs > whole:  # the cap falls inside this epoch: keep the documents whose running total stays under it
         last = _rng(seed, src.name, whole).permutation(n).astype(dtype)
         running = whole * src.tokens + np.cumsum(src.lengths[last])
-        parts.append(last[:int(np.searchsorted(running, max_epochs * src.tokens * (1 + 1e-12), side="right"))])
+        parts.append(last[: int(np.searchsorted(running, max_epochs * src.tokens * (1 + 1e-12), side="right"))])
     return np.concatenate(parts)
 
 
@@ -117,7 +122,7 @@ def _count_within(lengths: np.ndarray, stream: np.ndarray, start: int, target: f
     """
     taken = tokens = 0
     for block in range(start, len(stream), SCAN_BLOCK):
-        cum = tokens + np.cumsum(lengths[stream[block:block + SCAN_BLOCK]])
+        cum = tokens + np.cumsum(lengths[stream[block : block + SCAN_BLOCK]])
         k = int(np.searchsorted(cum, target, side="right"))
         if k:
             taken, tokens = taken + k, int(cum[k - 1])
@@ -133,7 +138,7 @@ def _take(stream: np.ndarray, lengths: np.ndarray, start: int, target: float) ->
     taken, tokens = _count_within(lengths, stream, start, target)
     k, remaining = start + taken, target - tokens
     while remaining > 0 and k < len(stream):
-        window = lengths[stream[k:k + LOOKAHEAD]]
+        window = lengths[stream[k : k + LOOKAHEAD]]
         fits = np.flatnonzero(window <= remaining)
         if len(fits):
             j = k + int(fits[0])
@@ -163,12 +168,19 @@ def schedule(spec: BlendSpec, sources: dict[str, SourceDocs]) -> list[PhasePlan]
             end = _take(stream, src.lengths, pos, target)
             picked[phase.name][name] = stream[pos:end].copy()
             pos = end
-    return [_phase_plan(spec, phase.name, budget[phase.name], names, sources, picked[phase.name])
-            for phase in spec.phases]
+    return [
+        _phase_plan(spec, phase.name, budget[phase.name], names, sources, picked[phase.name]) for phase in spec.phases
+    ]
 
 
-def _phase_plan(spec: BlendSpec, phase: str, planned: int, names: list[str], sources: dict[str, SourceDocs],
-                picked: dict[str, np.ndarray]) -> PhasePlan:
+def _phase_plan(
+    spec: BlendSpec,
+    phase: str,
+    planned: int,
+    names: list[str],
+    sources: dict[str, SourceDocs],
+    picked: dict[str, np.ndarray],
+) -> PhasePlan:
     keys = {}
     rng = _rng(spec.seed, "interleave", phase)
     for name in names:
@@ -180,8 +192,10 @@ def _phase_plan(spec: BlendSpec, phase: str, planned: int, names: list[str], sou
         # Progress through the source's share of the phase: ordering on it spreads every source evenly over the
         # phase; the jitter keeps equal-progress documents in seeded random order. Non-decreasing within a source.
         keys[name] = (before + rng.random(len(pos)) * length) / float(length.sum())
-    parts = [PhasePart(s, sources[name], _compact(picked[name], len(sources[name].lengths)), rank)
-             for s, name, rank in _merged_ranks(names, keys)]
+    parts = [
+        PhasePart(s, sources[name], _compact(picked[name], len(sources[name].lengths)), rank)
+        for s, name, rank in _merged_ranks(names, keys)
+    ]
     total = sum(len(p.pos) for p in parts)
     lengths = np.empty(total, np.int64)
     for part in parts:
@@ -197,7 +211,7 @@ def _merged_ranks(names: list[str], keys: dict[str, np.ndarray]):
     """
     order = [n for n in names if n in keys]
     total = sum(len(k) for k in keys.values())
-    dtype: type[np.signedinteger] = np.int32 if total < 2 ** 31 else np.int64
+    dtype: type[np.signedinteger] = np.int32 if total < 2**31 else np.int64
     for s, name in enumerate(names):
         if name not in keys:
             continue
@@ -211,7 +225,7 @@ def _merged_ranks(names: list[str], keys: dict[str, np.ndarray]):
 
 
 def _compact(pos: np.ndarray, n: int) -> np.ndarray:
-    return pos.astype(np.int32, copy=False) if n < 2 ** 31 else pos
+    return pos.astype(np.int32, copy=False) if n < 2**31 else pos
 
 
 def shard_bounds(lengths: np.ndarray, shard_tokens: int) -> list[tuple[int, int]]:

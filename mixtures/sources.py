@@ -1,4 +1,5 @@
 """Blend sources: resolve paths to Parquet files, select documents, count them, tokenize them to caches."""
+
 from __future__ import annotations
 
 import hashlib
@@ -132,8 +133,14 @@ class TokenizeTask:
 def cache_prefix(work: str, source: str, path: str, where: Selector, tokenizer_sha: str, eod: str | None) -> str:
     """Cache location keyed by everything that decides its tokens: file identity, selector, tokenizer, EOD."""
     info = storage.info(path)
-    ident = [path, info.get("size"), str(info.get("mtime") or info.get("LastModified") or info.get("ETag")),
-             where.digest(), tokenizer_sha, eod]
+    ident = [
+        path,
+        info.get("size"),
+        str(info.get("mtime") or info.get("LastModified") or info.get("ETag")),
+        where.digest(),
+        tokenizer_sha,
+        eod,
+    ]
     key = hashlib.sha256(json.dumps(ident, default=str).encode()).hexdigest()[:16]
     stem = path.rsplit("/", 1)[-1].removesuffix(".parquet")
     return storage.join(work, "tokens", source, f"{stem}-{key}")
@@ -156,6 +163,7 @@ def tokenize_file(task: TokenizeTask) -> dict:
             texts = select(table, where).column("text").to_pylist()
             yield from encode_batches(tok, texts, eod, task.batch_size)
 
-    written = write_indexed_dataset(task.prefix, chunks(), token_dtype(tok.get_vocab_size()),
-                                    marker={"source": task.source, "path": task.path})
+    written = write_indexed_dataset(
+        task.prefix, chunks(), token_dtype(tok.get_vocab_size()), marker={"source": task.source, "path": task.path}
+    )
     return {**written.__dict__, "source": task.source, "path": task.path}

@@ -4,6 +4,7 @@ A blend is YAML validated by typed models before any work starts; every error na
 Whether each source is big enough for its weights at its epoch cap needs token counts, so that
 check (`check_feasibility`) runs on the counting pass, again before any shard is written.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,7 +64,7 @@ class TokenizerSpec(_Strict):
     batch_size: int = Field(1000, ge=1)  # documents per encode_batch call
 
     @model_validator(mode="after")
-    def _one_source(self) -> "TokenizerSpec":
+    def _one_source(self) -> TokenizerSpec:
         if (self.path is None) == (self.train_vocab_size is None):
             raise ValueError("set exactly one of `path` (a tokenizer.json) or `train_vocab_size`")
         return self
@@ -77,7 +78,7 @@ class PhaseSpec(_Strict):
     weights: dict[str, float]
 
     @model_validator(mode="after")
-    def _weights(self) -> "PhaseSpec":
+    def _weights(self) -> PhaseSpec:
         bad = {k: v for k, v in self.weights.items() if v < 0}
         if bad:
             raise ValueError(f"weights must be >= 0, got {bad}")
@@ -105,7 +106,7 @@ class BlendSpec(_Strict):
     progress: bool = True
 
     @model_validator(mode="after")
-    def _phases(self) -> "BlendSpec":
+    def _phases(self) -> BlendSpec:
         names = [p.name for p in self.phases]
         if len(set(names)) != len(names):
             raise ValueError(f"phases: names must be unique, got {names}")
@@ -163,8 +164,9 @@ def validate_blend(data: dict[str, Any], where: str = "blend") -> BlendSpec:
     return validate_model(BlendSpec, data, where)
 
 
-def check_feasibility(spec: BlendSpec, available: dict[str, int], documents: dict[str, int],
-                      upper: dict[str, int] | None = None) -> None:
+def check_feasibility(
+    spec: BlendSpec, available: dict[str, int], documents: dict[str, int], upper: dict[str, int] | None = None
+) -> None:
     """Raise ConfigError naming every source too small for its weights at its epoch cap.
 
     `available` holds each source's unique tokens (EOD included). A source is unsatisfiable when the
@@ -178,8 +180,10 @@ def check_feasibility(spec: BlendSpec, available: dict[str, int], documents: dic
         ask = sum(requested[name].values())
         have = available.get(name, 0)
         if have == 0:
-            problems.append(f"sources.{name}: no documents match `where` in {len(src.paths)} path pattern(s), "
-                            f"but phases give it weight ({_per_phase(requested[name])})")
+            problems.append(
+                f"sources.{name}: no documents match `where` in {len(src.paths)} path pattern(s), "
+                f"but phases give it weight ({_per_phase(requested[name])})"
+            )
             continue
         bound = upper.get(name, have) if upper else have
         if ask > bound * src.max_epochs * (1 + 1e-9):
@@ -192,7 +196,8 @@ def check_feasibility(spec: BlendSpec, available: dict[str, int], documents: dic
                 f"holds {held} in {documents.get(name, 0):,} documents, so max_epochs {src.max_epochs:g} allows "
                 f"at most {cap:,.0f}; it would need {need:.2f} epochs. Scale its weights by <= {share:.3f}, raise "
                 f"sources.{name}.max_epochs to >= {need:.2f}, or lower token_budget to "
-                f"<= {int(spec.token_budget * share):,}")
+                f"<= {int(spec.token_budget * share):,}"
+            )
     if problems:
         raise ConfigError("blend cannot be satisfied:\n  " + "\n  ".join(problems))
 

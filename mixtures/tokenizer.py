@@ -1,10 +1,11 @@
 """Tokenizers: train a byte-level BPE with HF tokenizers, load any tokenizer.json, encode in batches."""
+
 from __future__ import annotations
 
 import functools
 import hashlib
 import itertools
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -14,8 +15,9 @@ from corpusforge.core import storage
 DEFAULT_EOD = "<|endoftext|>"
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int, special_tokens: Sequence[str] = (DEFAULT_EOD,),
-              min_frequency: int = 2) -> Tokenizer:
+def train_bpe(
+    texts: Iterable[str], vocab_size: int, special_tokens: Sequence[str] = (DEFAULT_EOD,), min_frequency: int = 2
+) -> Tokenizer:
     """Train a byte-level BPE (GPT-2 style: every byte is a symbol, so no text is out of vocabulary)."""
     tok = Tokenizer(models.BPE())
     # GPT-2's byte-level pre-tokenizer: split on its regex, map bytes to printable symbols.
@@ -67,11 +69,12 @@ def token_dtype(vocab_size: int) -> type[np.number]:
     return np.uint16 if vocab_size < 65500 else np.int32
 
 
-def encode_batches(tok: Tokenizer, texts: list[str], eod: int | None, batch_size: int = 1000
-                   ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def encode_batches(
+    tok: Tokenizer, texts: list[str], eod: int | None, batch_size: int = 1000
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Encode texts in batches; yields (lengths int64, concatenated ids int32) per batch, EOD appended."""
     for start in range(0, len(texts), batch_size):
-        encs = tok.encode_batch_fast(texts[start:start + batch_size], add_special_tokens=False)
+        encs = tok.encode_batch_fast(texts[start : start + batch_size], add_special_tokens=False)
         ids = [e.ids for e in encs]
         if eod is not None:
             for x in ids:

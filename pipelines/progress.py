@@ -1,10 +1,11 @@
 """Progress bars shared by the engines and long-running commands."""
+
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -20,8 +21,12 @@ def task_progress(desc: str, total: int) -> Iterator[Callable[[int], None]]:
         yield lambda n: None
         return
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), transient=not sys.stderr.isatty(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=not sys.stderr.isatty(),
     )
     with progress:
         task = progress.add_task(desc, total=total)

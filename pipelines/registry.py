@@ -3,6 +3,7 @@
 The name itself is declared once, as the stage class's `type`; this table is only the index that finds the class
 without importing every stage (and its libraries) up front. `stage_class` checks that the two agree.
 """
+
 from __future__ import annotations
 
 import importlib

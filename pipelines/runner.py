@@ -8,27 +8,30 @@ Each task writes its documents under a temporary name, commits by rename, then c
 ledger as its marker (`core.markers`: `_work/seg<N>/<task>.done.json`), so a killed run resumes
 where it stopped and a rerun is a no-op. A resolved global step commits `_work/global/<step>`.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from corpusforge.core import markers, storage
 from corpusforge.core.config import ConfigError
-from corpusforge.core.lease import Lease
-from corpusforge.pipelines.schema import PipelineConfig, validate_pipeline
 from corpusforge.core.document import Document
+from corpusforge.core.lease import Lease
 from corpusforge.core.stats import StageStats, merge_ledgers
 from corpusforge.core.writer import DocumentWriter
 from corpusforge.pipelines.engines.base import Engine, make_engine
-from corpusforge.stages.base import ByteRange, GlobalStep, Reader, Stage
 from corpusforge.pipelines.registry import stage_class
+from corpusforge.pipelines.schema import PipelineConfig, validate_pipeline
+from corpusforge.stages.base import ByteRange, GlobalStep, Reader, Stage
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class RunResult:
@@ -112,7 +115,8 @@ def _check_resume(config: PipelineConfig) -> None:
         if _committed_units(config.output):
             raise ConfigError(
                 f"output: {config.output} holds a run of a different pipeline (config digest {previous['digest']}, "
-                f"now {digest}); finished tasks would be reused. Choose another `output` or delete that one.")
+                f"now {digest}); finished tasks would be reused. Choose another `output` or delete that one."
+            )
         log.info("output %s: replacing the config of an earlier attempt that committed no task", config.output)
     storage.write_text(marker, json.dumps({"digest": digest, "config": work}, indent=2))
 
@@ -120,8 +124,9 @@ def _check_resume(config: PipelineConfig) -> None:
 def _committed_units(output: str) -> list[str]:
     """Markers of tasks and global steps an earlier attempt committed under `output`."""
     work = storage.join(output, "_work")
-    return storage.expand([storage.join(work, "seg*", "*" + markers.SUFFIX),
-                           storage.join(work, "global", "*" + markers.SUFFIX)])
+    return storage.expand(
+        [storage.join(work, "seg*", "*" + markers.SUFFIX), storage.join(work, "global", "*" + markers.SUFFIX)]
+    )
 
 
 def segments_of(stages: list[Stage]) -> list[tuple[int, int]]:
@@ -137,8 +142,11 @@ def segments_of(stages: list[Stage]) -> list[tuple[int, int]]:
 
 def _paths(output: str, segment: int, task_id: str, last: bool) -> tuple[str, str]:
     """The task's documents and its unit (the marker's payload is its ledger)."""
-    data = storage.join(output, "data", f"{task_id}.parquet") if last else \
-        storage.join(output, "_work", f"seg{segment}", f"{task_id}.parquet")
+    data = (
+        storage.join(output, "data", f"{task_id}.parquet")
+        if last
+        else storage.join(output, "_work", f"seg{segment}", f"{task_id}.parquet")
+    )
     unit = storage.join(output, "_work", f"seg{segment}", task_id)
     return data, unit
 
@@ -181,12 +189,19 @@ def run_segment_task(task: SegmentTask) -> str:
     return unit
 
 
-def _run_segment(engine: Engine, config: PipelineConfig, segment: int, tasks: list[InputTask],
-                 n_segments: int) -> None:
+def task_committed(task: SegmentTask) -> bool:
+    """Whether the task's commit marker exists (then `run_segment_task` returns without work)."""
+    return markers.is_committed(_paths(task.output, task.segment, task.task_id, last=False)[1])
+
+
+def _run_segment(engine: Engine, config: PipelineConfig, segment: int, tasks: list[InputTask], n_segments: int) -> None:
     raw = config.model_dump(mode="json")
     last = segment == n_segments - 1
-    pending = [SegmentTask(raw, segment, t.task_id, t.path, t.part) for t in tasks
-               if not markers.is_committed(_paths(config.output, segment, t.task_id, last)[1])]
+    pending = [
+        SegmentTask(raw, segment, t.task_id, t.path, t.part)
+        for t in tasks
+        if not markers.is_committed(_paths(config.output, segment, t.task_id, last)[1])
+    ]
     if pending:
         engine.map(run_segment_task, pending, desc=f"{config.name}: segment {segment + 1}/{n_segments}")
 
@@ -204,8 +219,9 @@ def _resolve(engine: Engine, config: PipelineConfig, step: GlobalStep, task_ids:
     markers.once(unit, resolve)
 
 
-def _load_ledgers(config: PipelineConfig, n_segments: int, task_ids: list[str],
-                  globals_: list[GlobalStep]) -> list[StageStats]:
+def _load_ledgers(
+    config: PipelineConfig, n_segments: int, task_ids: list[str], globals_: list[GlobalStep]
+) -> list[StageStats]:
     per_task = []
     for tid in task_ids:
         ledger = []
@@ -259,11 +275,9 @@ def run_pipeline(config: PipelineConfig, engine: Engine | None = None) -> RunRes
         return _run_leased(config, engine, tasks, started, lease)
 
 
-def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[InputTask], started: float,
-                lease: Lease) -> RunResult:
-    from corpusforge.core.manifest import write_manifest
-    from corpusforge.core.report import write_run_report
-
+def _run_leased(
+    config: PipelineConfig, engine: Engine | None, tasks: list[InputTask], started: float, lease: Lease
+) -> RunResult:
     _check_resume(config)
     # This run holds the output: temporaries there are a killed run's, never committed data.
     storage.sweep_temps(config.output)
@@ -273,8 +287,9 @@ def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[Input
             stage.before_run(config.output)
     bounds = segments_of(stages)
     own_engine = engine is None
-    engine = engine or make_engine(config.engine.type, config.engine.workers, config.engine.address,
-                                   storage.join(config.output, "_work"))
+    engine = engine or make_engine(
+        config.engine.type, config.engine.workers, config.engine.address, storage.join(config.output, "_work")
+    )
     try:
         for seg, (start, end) in enumerate(bounds):
             lease.check()
@@ -287,8 +302,17 @@ def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[Input
         if own_engine:
             engine.close()
     lease.check()
+    return finalize_run(config, tasks, engine.name, started)
+
+
+def finalize_run(config: PipelineConfig, tasks: list[InputTask], engine_name: str, started: float) -> RunResult:
+    """Merge the committed tasks' ledgers and write stats.json, manifest.json and report.html."""
+    from corpusforge.core.manifest import write_manifest
+    from corpusforge.core.report import write_run_report
+
+    _, stages = build_stages(config)
     globals_ = [s for s in stages if isinstance(s, GlobalStep)]
-    ledger = _load_ledgers(config, len(bounds), [t.task_id for t in tasks], globals_)
+    ledger = _load_ledgers(config, len(segments_of(stages)), [t.task_id for t in tasks], globals_)
     # Figures that do not add across tasks (latency percentiles) come from the merged ledger.
     by_name = {s.name: s for s in stages}
     for s in ledger:
@@ -298,7 +322,7 @@ def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[Input
     stats_path = storage.join(config.output, "stats.json")
     stats = {
         "pipeline": config.name,
-        "engine": engine.name,
+        "engine": engine_name,
         "tasks": len(tasks),
         "wall_seconds": round(time.time() - started, 3),
         "balanced": all(s.balanced for s in ledger),

@@ -1,4 +1,5 @@
 """The pipeline schema: a reader, stages in order, an engine and an output, validated before any work."""
+
 from __future__ import annotations
 
 import hashlib

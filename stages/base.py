@@ -4,13 +4,15 @@ A Stage is a datatrove `PipelineStep`, so it runs under datatrove's executors un
 engines (local, Spark, Ray) drive the same object through `run`. A stage never knows which
 engine runs it.
 """
+
 from __future__ import annotations
 
 import builtins
 import time
 from abc import abstractmethod
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable, Iterator
+from typing import Any, ClassVar
 
 from datatrove.pipeline.base import PipelineStep
 from pydantic import BaseModel, ConfigDict
@@ -162,6 +164,7 @@ class Reader(Stage):
         if not part.whole:
             raise ValueError(f"{self.name} reads whole files only, not {part}")
         return self.read(path)
+
     @classmethod
     def expand_inputs(cls, patterns: list[str]) -> list[str]:
         """The inputs `paths` names, one task each: files by default (a reader of folders widens it)."""
@@ -198,7 +201,7 @@ class GlobalStep(Stage):
     workdir: str = ""
     task_id: str = ""
 
-    def bind(self, workdir: str, task_id: str = "") -> "GlobalStep":
+    def bind(self, workdir: str, task_id: str = "") -> GlobalStep:
         self.workdir, self.task_id = workdir, task_id
         return self
 

@@ -5,6 +5,7 @@
 - `s3_server`: a moto S3 server on 127.0.0.1 (one per session); per test it sets
   CORPUSFORGE_S3_ENDPOINT and dummy AWS keys, creates a fresh bucket and returns its `s3://` URL.
 """
+
 from __future__ import annotations
 
 import os

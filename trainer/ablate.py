@@ -5,6 +5,7 @@ weights, and recommend the mixture the regression predicts best (the mean of the
 Every proxy is an ordinary resumable `train` run under `<out_dir>/proxies/`, so a killed study picks up where it
 stopped. Results land in `<out_dir>/study.json` and `<out_dir>/report.html`.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,11 +68,16 @@ def export_sources(spec: StudySpec) -> list[StudySource]:
     base = blend.model_dump(mode="json")
     out = []
     for entry in full.sources:
-        data = dict(base, name=f"{spec.name}-{entry.name}", output=storage.join(spec.out_dir, "sources", entry.name),
-                    work_dir=None, token_budget=min(spec.tokens_per_source, entry.tokens),
-                    sources={entry.name: base["sources"][entry.name]},
-                    phases=[{"name": "all", "fraction": 1.0, "weights": {entry.name: 1.0}}],
-                    tokenizer={**base["tokenizer"], "path": full.tokenizer_path(), "train_vocab_size": None})
+        data = dict(
+            base,
+            name=f"{spec.name}-{entry.name}",
+            output=storage.join(spec.out_dir, "sources", entry.name),
+            work_dir=None,
+            token_budget=min(spec.tokens_per_source, entry.tokens),
+            sources={entry.name: base["sources"][entry.name]},
+            phases=[{"name": "all", "fraction": 1.0, "weights": {entry.name: 1.0}}],
+            tokenizer={**base["tokenizer"], "path": full.tokenizer_path(), "train_vocab_size": None},
+        )
         run_mix(validate_blend(data, f"{spec.blend} (source {entry.name})"))
         out.append(StudySource(name=entry.name, manifest=data["output"]))
     return out
@@ -112,8 +118,9 @@ def fit_regression(kind: str, weights: np.ndarray, target: np.ndarray):
     if kind == "auto":
         kind = "gbm" if len(target) >= 24 else "ridge"
     if kind == "gbm":
-        model = GradientBoostingRegressor(n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8,
-                                          random_state=0)
+        model = GradientBoostingRegressor(
+            n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8, random_state=0
+        )
     else:
         model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-4, 3, 30)))
     x = features(weights)
@@ -167,21 +174,53 @@ def _train_on_claimed(cfg: TrainConfig) -> TrainResult:
     return train(cfg.model_copy(update={"device": _claimed["device"]}))
 
 
-def run_study(spec: StudySpec) -> StudyResult:
-    """Train every proxy (resuming finished ones), fit, recommend, and write study.json and report.html."""
-    from tqdm.auto import tqdm
+@dataclass
+class StudyPlan:
+    """What a study trains: its sources (names), Dirichlet priors, the sampled mixtures and one config per proxy."""
 
+    names: list[str]
+    priors: list[float]
+    mixtures: list[list[float]]
+    configs: list[TrainConfig]
+
+    def to_json(self) -> dict:
+        return {
+            "names": self.names,
+            "priors": self.priors,
+            "mixtures": self.mixtures,
+            "configs": [c.model_dump(mode="json") for c in self.configs],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> StudyPlan:
+        return cls(
+            data["names"], data["priors"], data["mixtures"], [TrainConfig.model_validate(c) for c in data["configs"]]
+        )
+
+
+def plan_study(spec: StudySpec) -> StudyPlan:
+    """Resolve (or export) the sources and sample the proxies' mixtures; proxy i trains under proxies/proxy_<i>."""
     sources = resolve_sources(spec)
     names = [n for n, _ in sources]
     priors = np.array([next((s.prior for s in spec.sources if s.name == n), 1.0) for n in names])
     mixtures = proxy_mixtures(spec, priors)
-    configs = [TrainConfig.model_validate({
-        "progress": False, **spec.train,
-        "sources": [{"name": n, "prefixes": p, "weight": float(wi)} for (n, p), wi in zip(sources, w)],
-        "out_dir": storage.join(spec.out_dir, "proxies", f"proxy_{i:03d}")}) for i, w in enumerate(mixtures)]
-    progress = tqdm(total=len(configs), desc=f"proxies ({spec.name})", unit="proxy")
-    results = train_all(configs, spec.devices, progress.update)
-    progress.close()
+    configs = [
+        TrainConfig.model_validate(
+            {
+                "progress": False,
+                **spec.train,
+                "sources": [{"name": n, "prefixes": p, "weight": float(wi)} for (n, p), wi in zip(sources, w)],
+                "out_dir": storage.join(spec.out_dir, "proxies", f"proxy_{i:03d}"),
+            }
+        )
+        for i, w in enumerate(mixtures)
+    ]
+    return StudyPlan(names, priors.tolist(), mixtures.tolist(), configs)
+
+
+def finish_study(spec: StudySpec, plan: StudyPlan, results: list[TrainResult]) -> StudyResult:
+    """Fit the regression on the proxies' losses, recommend a mixture, write study.json and report.html."""
+    names, mixtures, priors = plan.names, np.array(plan.mixtures), np.array(plan.priors)
     target_w = np.array([spec.target.get(n, 0.0) for n in names]) if spec.target else np.ones(len(names))
     target_w = target_w / target_w.sum()
     val = [r.val_losses for r in results]
@@ -190,19 +229,53 @@ def run_study(spec: StudySpec) -> StudyResult:
     rng = np.random.default_rng(spec.seed + 1)
     candidates = np.vstack([mixtures, sample_mixtures(spec, len(names), priors, spec.candidates, rng)])
     predicted = model.predict(features(candidates))
-    best = candidates[np.argsort(predicted)[:spec.top_average]].mean(0)
+    best = candidates[np.argsort(predicted)[: spec.top_average]].mean(0)
     best = best / best.sum()
     result = StudyResult(
-        names=names, weights=mixtures.tolist(), target=target.tolist(), val_losses=val,
-        cv_predicted=held_out.tolist(), regression=kind, spearman=spearman(held_out, target),
+        names=names,
+        weights=mixtures.tolist(),
+        target=target.tolist(),
+        val_losses=val,
+        cv_predicted=held_out.tolist(),
+        regression=kind,
+        spearman=spearman(held_out, target),
         mae=float(np.abs(held_out - target).mean()),
         recommended={n: float(x) for n, x in zip(names, best)},
-        predicted_loss=float(model.predict(features(best[None]))[0]), best_observed=int(np.argmin(target)),
-        curves=[[(h["step"], h["loss"]) for h in r.history if "loss" in h] for r in results])
+        predicted_loss=float(model.predict(features(best[None]))[0]),
+        best_observed=int(np.argmin(target)),
+        curves=[[(h["step"], h["loss"]) for h in r.history if "loss" in h] for r in results],
+    )
     result.report_path = storage.join(spec.out_dir, "report.html")
     storage.write_text(storage.join(spec.out_dir, "study.json"), json.dumps(result.__dict__, indent=1))
     storage.write_text(result.report_path, render_report(spec, result, target_w))
     return result
+
+
+def run_study(spec: StudySpec) -> StudyResult:
+    """Train every proxy (resuming finished ones), fit, recommend, and write study.json and report.html."""
+    from tqdm.auto import tqdm
+
+    plan = plan_study(spec)
+    progress = tqdm(total=len(plan.configs), desc=f"proxies ({spec.name})", unit="proxy")
+    results = train_all(plan.configs, spec.devices, progress.update)
+    progress.close()
+    return finish_study(spec, plan, results)
+
+
+def recommended_blend(spec: StudySpec, result: StudyResult) -> dict | None:
+    """The study's blend with one phase at the recommended weights (a spec `corpusforge mix` runs); None when the
+    study names shards rather than a blend."""
+    if not spec.blend:
+        return None
+    from corpusforge.mixtures.spec import load_blend
+
+    blend = load_blend(spec.blend).model_dump(mode="json", exclude_none=True)
+    blend.update(
+        name=f"{blend['name']}-recommended",
+        output=storage.join(spec.out_dir, "recommended_mix"),
+        phases=[{"name": "recommended", "fraction": 1.0, "weights": result.recommended}],
+    )
+    return blend
 
 
 def render_report(spec: StudySpec, r: StudyResult, target_w: np.ndarray) -> str:
@@ -223,8 +296,11 @@ def render_report(spec: StudySpec, r: StudyResult, target_w: np.ndarray) -> str:
     axes[1].scatter(r.cv_predicted, target, c=target, cmap=cmap, norm=norm)
     lo, hi = min(target.min(), min(r.cv_predicted)), max(target.max(), max(r.cv_predicted))
     axes[1].plot([lo, hi], [lo, hi], "k--", lw=1)
-    axes[1].set(xlabel="predicted (held out)", ylabel="observed target loss",
-                title=f"{r.regression} fit: Spearman {r.spearman:.2f}, MAE {r.mae:.3f}")
+    axes[1].set(
+        xlabel="predicted (held out)",
+        ylabel="observed target loss",
+        title=f"{r.regression} fit: Spearman {r.spearman:.2f}, MAE {r.mae:.3f}",
+    )
     curves = figure_html(fig)
     n = len(r.names)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), squeeze=False)
@@ -233,20 +309,34 @@ def render_report(spec: StudySpec, r: StudyResult, target_w: np.ndarray) -> str:
         axes[0][j].scatter(w[:, j], [v[name] for v in r.val_losses], s=14)
         axes[0][j].set(xlabel=f"weight of {name}", ylabel="val loss" if j == 0 else "", title=f"val/{name}")
     per_source = figure_html(fig)
-    header = (["proxy"] + [f"w[{n}]" for n in r.names] + [f"val/{n}" for n in r.names]
-              + ["target", "predicted (held out)"])
-    rows = [[f"#{i}" + (" (best)" if i == r.best_observed else "")] + [f"{x:.3f}" for x in r.weights[i]]
-            + [f"{r.val_losses[i][n]:.4f}" for n in r.names] + [f"{r.target[i]:.4f}", f"{r.cv_predicted[i]:.4f}"]
-            for i in range(len(r.target))]
+    header = (
+        ["proxy"] + [f"w[{n}]" for n in r.names] + [f"val/{n}" for n in r.names] + ["target", "predicted (held out)"]
+    )
+    rows = [
+        [f"#{i}" + (" (best)" if i == r.best_observed else "")]
+        + [f"{x:.3f}" for x in r.weights[i]]
+        + [f"{r.val_losses[i][n]:.4f}" for n in r.names]
+        + [f"{r.target[i]:.4f}", f"{r.cv_predicted[i]:.4f}"]
+        for i in range(len(r.target))
+    ]
     target_text = " + ".join(f"{t:.2f} x val/{n}" for n, t in zip(r.names, target_w) if t > 0)
-    summary = (f"<p>{len(r.target)} proxies ({spec.train.get('preset', 'proxy-10m')}, "
-               f"{spec.train.get('max_steps', 500)} steps each) on Dirichlet(alpha={spec.dirichlet_alpha}) mixtures; "
-               f"target = {target_text}. Regression: {r.regression} on weights and log-weights (RegMix).</p>")
+    summary = (
+        f"<p>{len(r.target)} proxies ({spec.train.get('preset', 'proxy-10m')}, "
+        f"{spec.train.get('max_steps', 500)} steps each) on Dirichlet(alpha={spec.dirichlet_alpha}) mixtures; "
+        f"target = {target_text}. Regression: {r.regression} on weights and log-weights (RegMix).</p>"
+    )
     recommended = table_html(["source", "weight"], [[n, f"{x:.3f}"] for n, x in r.recommended.items()])
-    recommended += (f"<p>Predicted target loss {r.predicted_loss:.4f}; best observed proxy #{r.best_observed} "
-                    f"({r.target[r.best_observed]:.4f}).</p>")
-    return page_html(f"Mixture study: {spec.name}", [
-        ("Study", summary), ("Recommended mixture", recommended),
-        ("Loss curves and predicted against observed", curves),
-        ("Per-source validation loss against that source's weight", per_source),
-        ("Proxies", table_html(header, rows))])
+    recommended += (
+        f"<p>Predicted target loss {r.predicted_loss:.4f}; best observed proxy #{r.best_observed} "
+        f"({r.target[r.best_observed]:.4f}).</p>"
+    )
+    return page_html(
+        f"Mixture study: {spec.name}",
+        [
+            ("Study", summary),
+            ("Recommended mixture", recommended),
+            ("Loss curves and predicted against observed", curves),
+            ("Per-source validation loss against that source's weight", per_source),
+            ("Proxies", table_html(header, rows)),
+        ],
+    )

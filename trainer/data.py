@@ -11,6 +11,7 @@ with more weight on a source sees a superset of the other's windows of it. Mixtu
 not sampling luck. Windows cross document boundaries just as Megatron's packed GPT dataset does (documents are
 separated by the EOD token the shard writer appends).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,8 +49,11 @@ def sources_from_manifest(path: str | Path) -> tuple[list[DataSource], int]:
     from corpusforge.mixtures.manifest import load_mix_manifest
 
     manifest = load_mix_manifest(str(path))
-    sources = [DataSource(name=p.name, prefixes=[manifest.path(s.prefix) for s in p.shards], weight=p.tokens)
-               for p in manifest.phases if p.shards]
+    sources = [
+        DataSource(name=p.name, prefixes=[manifest.path(s.prefix) for s in p.shards], weight=p.tokens)
+        for p in manifest.phases
+        if p.shards
+    ]
     return sources, manifest.tokenizer.vocab_size
 
 
@@ -64,8 +68,9 @@ class TokenStream:
             dtype, lengths, _ = read_index(storage.read_bytes(prefix + ".idx"))
             total = int(lengths.sum())
             local = storage.filesystem(prefix + ".bin")[1]
-            self.arrays.append(np.memmap(local, dtype=dtype, mode="r", shape=(total,)) if total
-                               else np.zeros(0, dtype=dtype))
+            self.arrays.append(
+                np.memmap(local, dtype=dtype, mode="r", shape=(total,)) if total else np.zeros(0, dtype=dtype)
+            )
             self.doc_ends.append(offset + np.cumsum(lengths, dtype=np.int64))
             offset += total
         self.starts = np.cumsum([0] + [len(a) for a in self.arrays])
@@ -80,13 +85,13 @@ class TokenStream:
             shard = int(np.searchsorted(self.starts, start + filled, side="right")) - 1
             local = start + filled - int(self.starts[shard])
             take = min(n - filled, len(self.arrays[shard]) - local)
-            out[filled:filled + take] = self.arrays[shard][local:local + take]
+            out[filled : filled + take] = self.arrays[shard][local : local + take]
             filled += take
         return out
 
     def max_token(self, block: int = 1 << 24) -> int:
         """Largest token id (a vocabulary lower bound when no tokenizer says it)."""
-        return max((int(a[i:i + block].max()) for a in self.arrays for i in range(0, len(a), block)), default=0)
+        return max((int(a[i : i + block].max()) for a in self.arrays for i in range(0, len(a), block)), default=0)
 
 
 class TokenBlend:
@@ -114,16 +119,19 @@ class TokenBlend:
             candidates = ends[ends <= stream.tokens - need]
             start = int(candidates[-1]) if len(candidates) else 0
             if start < seq_len + 1 and s.weight > 0:
-                raise ValueError(f"source {s.name!r}: {stream.tokens} tokens are too few for training windows of "
-                                 f"{seq_len + 1} plus a validation split of {need}")
+                raise ValueError(
+                    f"source {s.name!r}: {stream.tokens} tokens are too few for training windows of "
+                    f"{seq_len + 1} plus a validation split of {need}"
+                )
             self.val_start.append(start)
 
     @property
     def names(self) -> list[str]:
         return [s.name for s in self.sources]
 
-    def batch(self, step: int, batch_size: int, only: int | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    def batch(
+        self, step: int, batch_size: int, only: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """(inputs, targets, source index per row) for this step; the same step always gives the same batch.
 
         `only` takes every row from that source (a curriculum phase) instead of blending by weight.
@@ -150,7 +158,7 @@ class TokenBlend:
         rows = [stream.read(start + i * self.seq_len, self.seq_len + 1) for i in range(n)]
         out = []
         for i in range(0, n, batch_size):
-            t = torch.from_numpy(np.stack(rows[i:i + batch_size]))
+            t = torch.from_numpy(np.stack(rows[i : i + batch_size]))
             out.append((t[:, :-1], t[:, 1:]))
         return out
 

@@ -4,6 +4,7 @@ Each wrapper computes the same function as the readable path in `model.py` (test
 by the model's `mamba_kernel` / `conv_kernel` options. The kernels are imported on first call, so a CPU-only install
 never needs them.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,11 +19,14 @@ from corpusforge.trainer.mamba_mixer_op import mamba_mixer, use_wide_norm_backwa
 # Fused GPU kernels (Triton) the Mamba-2 mixer can use instead of its plain-PyTorch code, per model option: the
 # modules to import, and the pip package providing them. "torch" is always there.
 KernelTable = dict[str, tuple[tuple[str, ...], str]]
-FUSED_SSD: KernelTable = {"mamba_ssm": (("mamba_ssm.ops.triton.ssd_combined", "mamba_ssm.ops.triton.layernorm_gated"),
-                                        "mamba-ssm"),
-                          "fla": (("fla.ops.simple_gla",), "fla-core")}
-FUSED_CONV: KernelTable = {"fla": (("fla.modules.causal_conv1d",), "fla-core"),
-                           "causal_conv1d": (("causal_conv1d",), "causal-conv1d")}
+FUSED_SSD: KernelTable = {
+    "mamba_ssm": (("mamba_ssm.ops.triton.ssd_combined", "mamba_ssm.ops.triton.layernorm_gated"), "mamba-ssm"),
+    "fla": (("fla.ops.simple_gla",), "fla-core"),
+}
+FUSED_CONV: KernelTable = {
+    "fla": (("fla.modules.causal_conv1d",), "fla-core"),
+    "causal_conv1d": (("causal_conv1d",), "causal-conv1d"),
+}
 KERNEL_OPTIONS: dict[str, KernelTable] = {"mamba_kernel": FUSED_SSD, "conv_kernel": FUSED_CONV}
 
 
@@ -52,8 +56,15 @@ def require_kernels(cfg: Any) -> None:
 # and reads back each chunk's decay-weighted (l, l) scores and its states, a large share of a Mamba layer's GPU time;
 # these kernels keep both on chip.
 @torch.compiler.disable
-def ssd_mamba_ssm(x: torch.Tensor, dt: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
-                  chunk: int, d: torch.Tensor | None = None) -> torch.Tensor:
+def ssd_mamba_ssm(
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    c: torch.Tensor,
+    chunk: int,
+    d: torch.Tensor | None = None,
+) -> torch.Tensor:
     """`ssd` through state-spaces/mamba's mamba_chunk_scan_combined (Dao & Gu 2024, Apache-2.0)."""
     from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined
 
@@ -63,8 +74,9 @@ def ssd_mamba_ssm(x: torch.Tensor, dt: torch.Tensor, a: torch.Tensor, b: torch.T
 # Inductor's fusion of this norm's backward (a per-group reduction over a gated input) took several times its memory
 # traffic; mamba_ssm's kernel is the one Mamba-2 trains with.
 @torch.compiler.disable
-def gated_rms_norm_mamba_ssm(y: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, groups: int,
-                             eps: float) -> torch.Tensor:
+def gated_rms_norm_mamba_ssm(
+    y: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, groups: int, eps: float
+) -> torch.Tensor:
     """`gated_rms_norm` through mamba_ssm's Triton rmsnorm_fn; the result is in y's dtype."""
     from mamba_ssm.ops.triton.layernorm_gated import rmsnorm_fn
 
@@ -73,8 +85,9 @@ def gated_rms_norm_mamba_ssm(y: torch.Tensor, z: torch.Tensor, weight: torch.Ten
 
 
 @torch.compiler.disable
-def ssd_fla(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.Tensor
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+def ssd_fla(
+    x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """`ssd_reference`'s function through flash-linear-attention's chunk_simple_gla (Yang et al., MIT licence).
 
     Mamba-2's SSD is scalar-gated linear attention: state S_t = exp(g_t) S_{t-1} + k_t^T v_t, output q_t S_t, with
@@ -84,8 +97,14 @@ def ssd_fla(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.Tens
     from fla.ops.simple_gla import chunk_simple_gla
 
     per_group = x.shape[2] // b.shape[2]
-    y, state = chunk_simple_gla(c.repeat_interleave(per_group, dim=2), b.repeat_interleave(per_group, dim=2), x,
-                                log_a, scale=1.0, output_final_state=True)
+    y, state = chunk_simple_gla(
+        c.repeat_interleave(per_group, dim=2),
+        b.repeat_interleave(per_group, dim=2),
+        x,
+        log_a,
+        scale=1.0,
+        output_final_state=True,
+    )
     return y.to(x.dtype), state.transpose(-1, -2)
 
 
@@ -115,6 +134,16 @@ def mamba_mixer_mamba_ssm(zxbcdt: torch.Tensor, layer: Any) -> torch.Tensor:
     writes the gradients of z, x, B, C and dt straight into one tensor where the split-by-split path concatenates
     them."""
     cfg, dtype = layer.cfg, zxbcdt.dtype
-    return mamba_mixer(zxbcdt, layer.conv1d.weight[:, 0].to(dtype), layer.conv1d.bias.to(dtype), layer.dt_bias,
-                       -torch.exp(layer.A_log.float()), layer.D, layer.norm.weight, cfg.mamba_chunk, cfg.norm_eps,
-                       cfg.mamba_head_dim, cfg.mamba_groups)[0]
+    return mamba_mixer(
+        zxbcdt,
+        layer.conv1d.weight[:, 0].to(dtype),
+        layer.conv1d.bias.to(dtype),
+        layer.dt_bias,
+        -torch.exp(layer.A_log.float()),
+        layer.D,
+        layer.norm.weight,
+        cfg.mamba_chunk,
+        cfg.norm_eps,
+        cfg.mamba_head_dim,
+        cfg.mamba_groups,
+    )[0]

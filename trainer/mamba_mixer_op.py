@@ -8,6 +8,7 @@ for the recompute time (README's GPU section has the figures).
 As a custom op with its own backward the mixer is one opaque node: torch.compile keeps the model in one graph, where
 mamba_ssm's autograd.Function (Triton launches, einops, a device guard inside) broke it at every Mamba layer.
 """
+
 from __future__ import annotations
 
 import functools
@@ -34,9 +35,19 @@ def _channel_last(xbc: torch.Tensor) -> torch.Tensor:
     return (xbc if xbc.stride(1) % 8 == 0 else xbc.contiguous()).transpose(1, 2)
 
 
-def mixer_forward(zxbcdt: torch.Tensor, conv_weight: torch.Tensor, conv_bias: torch.Tensor, dt_bias: torch.Tensor,
-                  a: torch.Tensor, d: torch.Tensor, norm_weight: torch.Tensor, chunk: int, eps: float, headdim: int,
-                  groups: int) -> tuple[torch.Tensor, ...]:
+def mixer_forward(
+    zxbcdt: torch.Tensor,
+    conv_weight: torch.Tensor,
+    conv_bias: torch.Tensor,
+    dt_bias: torch.Tensor,
+    a: torch.Tensor,
+    d: torch.Tensor,
+    norm_weight: torch.Tensor,
+    chunk: int,
+    eps: float,
+    headdim: int,
+    groups: int,
+) -> tuple[torch.Tensor, ...]:
     """The gated norm's output (b, t, heads * headdim), then what the backward reads: the SSD's output before the
     norm, the norm's 1/rms, the conv's output, dt after softplus, its cumulative sum times A (both per chunk),
     C B^T per chunk and the states entering each chunk (fp32, as mamba_ssm's backward recomputes them)."""
@@ -50,8 +61,9 @@ def mixer_forward(zxbcdt: torch.Tensor, conv_weight: torch.Tensor, conv_bias: to
     heads = d.shape[0]
     dim = heads * headdim
     z, xbc, dt = zxbcdt.split([dim, conv_weight.shape[0], heads], dim=-1)
-    xbc_conv = causal_conv1d_fwd_function(_channel_last(xbc), conv_weight, conv_bias, None, None, None,
-                                          True).transpose(1, 2)
+    xbc_conv = causal_conv1d_fwd_function(_channel_last(xbc), conv_weight, conv_bias, None, None, None, True).transpose(
+        1, 2
+    )
     x, b, c = _split(xbc_conv, heads, headdim, groups)
     da_cumsum, dt_soft = _chunk_cumsum_fwd(dt, a, chunk, dt_bias=dt_bias, dt_softplus=True, dt_limit=DT_LIMIT)
     states = _chunk_state_fwd(b, x, dt_soft, da_cumsum, states_in_fp32=True)
@@ -60,16 +72,34 @@ def mixer_forward(zxbcdt: torch.Tensor, conv_weight: torch.Tensor, conv_bias: to
     states = states.unflatten(-1, x.shape[-1:] + b.shape[-1:])
     cb = _bmm_chunk_fwd(c, b, chunk, output_dtype=torch.float32)
     ssd_out = _chunk_scan_fwd(cb, x, dt_soft, da_cumsum, c, states, D=d)[0]
-    out, _, rstd = _layer_norm_fwd(ssd_out.flatten(0, 1).flatten(-2), norm_weight.contiguous(), None, eps,
-                                   z.flatten(0, 1), group_size=dim // groups, norm_before_gate=False,
-                                   is_rms_norm=True)
+    out, _, rstd = _layer_norm_fwd(
+        ssd_out.flatten(0, 1).flatten(-2),
+        norm_weight.contiguous(),
+        None,
+        eps,
+        z.flatten(0, 1),
+        group_size=dim // groups,
+        norm_before_gate=False,
+        is_rms_norm=True,
+    )
     return out.view(zxbcdt.shape[:2] + (dim,)), ssd_out, rstd, xbc_conv, dt_soft, da_cumsum, cb, states
 
 
-def mixer_backward(dout: torch.Tensor, zxbcdt: torch.Tensor, conv_weight: torch.Tensor, conv_bias: torch.Tensor,
-                   dt_bias: torch.Tensor, a: torch.Tensor, d: torch.Tensor, norm_weight: torch.Tensor,
-                   saved: list[torch.Tensor], chunk: int, eps: float, headdim: int,
-                   groups: int) -> tuple[torch.Tensor, ...]:
+def mixer_backward(
+    dout: torch.Tensor,
+    zxbcdt: torch.Tensor,
+    conv_weight: torch.Tensor,
+    conv_bias: torch.Tensor,
+    dt_bias: torch.Tensor,
+    a: torch.Tensor,
+    d: torch.Tensor,
+    norm_weight: torch.Tensor,
+    saved: list[torch.Tensor],
+    chunk: int,
+    eps: float,
+    headdim: int,
+    groups: int,
+) -> tuple[torch.Tensor, ...]:
     """Gradients of zxbcdt, conv weight and bias, dt bias, A, D and the norm weight: mamba_ssm's backward of
     mamba_split_conv1d_scan_combined, reading what `mixer_forward` kept where that recomputes it."""
     from causal_conv1d.cpp_functions import causal_conv1d_bwd_function
@@ -83,17 +113,46 @@ def mixer_backward(dout: torch.Tensor, zxbcdt: torch.Tensor, conv_weight: torch.
     dz, dxbc_given, ddt_given = dzxbcdt.split([dim, conv_weight.shape[0], heads], dim=-1)
     dxbc = torch.empty_like(xbc)
     dy, dnorm_weight, _, _ = _layer_norm_bwd_wide(
-        dout.flatten(0, 1), ssd_out.flatten(0, 1).flatten(-2), norm_weight, None, eps, None, rstd, z.flatten(0, 1),
-        group_size=dim // groups, norm_before_gate=False, is_rms_norm=True, dz=dz.flatten(0, 1))
+        dout.flatten(0, 1),
+        ssd_out.flatten(0, 1).flatten(-2),
+        norm_weight,
+        None,
+        eps,
+        None,
+        rstd,
+        z.flatten(0, 1),
+        group_size=dim // groups,
+        norm_before_gate=False,
+        is_rms_norm=True,
+        dz=dz.flatten(0, 1),
+    )
     dy = dy.view(ssd_out.shape)
-    ddt, dda_cumsum, dd = _ssd_backward(dy, _split(xbc_conv, heads, headdim, groups),
-                                        _split(dxbc, heads, headdim, groups), dt_soft, da_cumsum, cb, states, d)
+    ddt, dda_cumsum, dd = _ssd_backward(
+        dy,
+        _split(xbc_conv, heads, headdim, groups),
+        _split(dxbc, heads, headdim, groups),
+        dt_soft,
+        da_cumsum,
+        cb,
+        states,
+        d,
+    )
     # dt's clone: mamba_ssm's own backward clones it too (a Triton device-context error on some versions otherwise)
-    _, da, ddt_bias = _chunk_cumsum_bwd(dda_cumsum, ddt, dt.clone(), a, dt_bias=dt_bias, dt_softplus=True,
-                                        dt_limit=DT_LIMIT, ddt=ddt_given)
+    _, da, ddt_bias = _chunk_cumsum_bwd(
+        dda_cumsum, ddt, dt.clone(), a, dt_bias=dt_bias, dt_softplus=True, dt_limit=DT_LIMIT, ddt=ddt_given
+    )
     dxbc_written, dconv_weight, dconv_bias, *_ = causal_conv1d_bwd_function(
-        _channel_last(xbc), conv_weight, conv_bias, dxbc.transpose(1, 2), None, None, None,
-        dxbc_given.transpose(1, 2), False, True)
+        _channel_last(xbc),
+        conv_weight,
+        conv_bias,
+        dxbc.transpose(1, 2),
+        None,
+        None,
+        None,
+        dxbc_given.transpose(1, 2),
+        False,
+        True,
+    )
     if dxbc_written.data_ptr() != dxbc_given.data_ptr():
         dxbc_given.copy_(dxbc_written.transpose(1, 2))
     return dzxbcdt, dconv_weight, dconv_bias, ddt_bias, da, dd, dnorm_weight
@@ -104,8 +163,12 @@ def _ssd_backward(dy, xbc, dxbc, dt_soft, da_cumsum, cb, states, d) -> tuple[tor
     C B^T: writes dx, dB, dC into `dxbc`'s views and returns the gradients of dt and of dA's cumulative sum (per
     chunk, for `_chunk_cumsum_bwd`) and of D."""
     from mamba_ssm.ops.triton.ssd_bmm import _bmm_chunk_bwd
-    from mamba_ssm.ops.triton.ssd_chunk_scan import (_chunk_scan_bwd_dC, _chunk_scan_bwd_dcb,
-                                                     _chunk_scan_bwd_ddAcs_stable, _chunk_scan_bwd_dstates)
+    from mamba_ssm.ops.triton.ssd_chunk_scan import (
+        _chunk_scan_bwd_dC,
+        _chunk_scan_bwd_dcb,
+        _chunk_scan_bwd_ddAcs_stable,
+        _chunk_scan_bwd_dstates,
+    )
     from mamba_ssm.ops.triton.ssd_chunk_state import _chunk_state_bwd_db
     from mamba_ssm.ops.triton.ssd_combined import _chunk_scan_chunk_state_bwd_dx
     from mamba_ssm.ops.triton.ssd_state_passing import _state_passing_bwd
@@ -115,8 +178,13 @@ def _ssd_backward(dy, xbc, dxbc, dt_soft, da_cumsum, cb, states, d) -> tuple[tor
     groups = b.shape[2]
     dstates = _chunk_scan_bwd_dstates(c, da_cumsum, dy, dtype=states.dtype)
     dstates, dda_chunk_cumsum, _, states = _state_passing_bwd(
-        states.flatten(-2), da_cumsum[:, :, :, -1], dstates.flatten(-2), has_initial_states=False,
-        dstates_dtype=x.dtype, states_dtype=x.dtype)
+        states.flatten(-2),
+        da_cumsum[:, :, :, -1],
+        dstates.flatten(-2),
+        has_initial_states=False,
+        dstates_dtype=x.dtype,
+        states_dtype=x.dtype,
+    )
     states, dstates = (t.unflatten(-1, x.shape[-1:] + b.shape[-1:]) for t in (states, dstates))
     dx, ddt, dd = _chunk_scan_chunk_state_bwd_dx(x, dt_soft, da_cumsum, b, cb, dy, dstates, D=d, dx=dx)
     db, dda_next = _chunk_state_bwd_db(x, dt_soft, da_cumsum, dstates, B=b, ngroups=groups)
@@ -130,8 +198,22 @@ def _ssd_backward(dy, xbc, dxbc, dt_soft, da_cumsum, cb, states, d) -> tuple[tor
     return ddt, dda, dd
 
 
-def _layer_norm_bwd_wide(dy, x, weight, bias, eps, mean, rstd, z=None, group_size=None, norm_before_gate=True,
-                         is_rms_norm=False, recompute_output=False, dz=None, out=None):
+def _layer_norm_bwd_wide(
+    dy,
+    x,
+    weight,
+    bias,
+    eps,
+    mean,
+    rstd,
+    z=None,
+    group_size=None,
+    norm_before_gate=True,
+    is_rms_norm=False,
+    recompute_output=False,
+    dz=None,
+    out=None,
+):
     """mamba_ssm's `_layer_norm_bwd` (same arguments, same kernel) launched on 8 programs per SM instead of ~one.
 
     For a 2048-wide norm in 2 groups its launcher starts one 4-warp program per SM, each walking ~750 rows one
@@ -156,12 +238,35 @@ def _layer_norm_bwd_wide(dy, x, weight, bias, eps, mean, rstd, z=None, group_siz
     db = torch.empty((programs, n), dtype=torch.float32, device=weight.device) if bias is not None else None
     with torch.cuda.device(x.device.index):
         _layer_norm_bwd_kernel[(programs, groups)](
-            x, weight, bias, z, out if recompute_output else None, dy, dx, dw, db, dz, mean, rstd,
-            x.stride(0), z.stride(0) if z is not None else 0, out.stride(0) if recompute_output else 0,
-            dy.stride(0), dx.stride(0), dz.stride(0) if dz is not None else 0, dw.stride(0),
-            db.stride(0) if db is not None else 0, m, group_size, eps, math.ceil(m / programs),
-            BLOCK_N=block_n, NORM_BEFORE_GATE=norm_before_gate, IS_RMS_NORM=is_rms_norm,
-            num_warps=min(max(block_n // 256, 1), 8))
+            x,
+            weight,
+            bias,
+            z,
+            out if recompute_output else None,
+            dy,
+            dx,
+            dw,
+            db,
+            dz,
+            mean,
+            rstd,
+            x.stride(0),
+            z.stride(0) if z is not None else 0,
+            out.stride(0) if recompute_output else 0,
+            dy.stride(0),
+            dx.stride(0),
+            dz.stride(0) if dz is not None else 0,
+            dw.stride(0),
+            db.stride(0) if db is not None else 0,
+            m,
+            group_size,
+            eps,
+            math.ceil(m / programs),
+            BLOCK_N=block_n,
+            NORM_BEFORE_GATE=norm_before_gate,
+            IS_RMS_NORM=is_rms_norm,
+            num_warps=min(max(block_n // 256, 1), 8),
+        )
     grads = (dx, dw.sum(0).to(weight.dtype), db.sum(0).to(bias.dtype) if bias is not None else None, dz)
     return grads + (out,) if recompute_output else grads
 
@@ -177,12 +282,21 @@ def use_wide_norm_backward() -> None:
 
 
 @torch.library.custom_op("corpusforge::mamba_mixer", mutates_args=())
-def mamba_mixer(zxbcdt: torch.Tensor, conv_weight: torch.Tensor, conv_bias: torch.Tensor, dt_bias: torch.Tensor,
-                a: torch.Tensor, d: torch.Tensor, norm_weight: torch.Tensor, chunk: int, eps: float, headdim: int,
-                groups: int) -> list[torch.Tensor]:
+def mamba_mixer(
+    zxbcdt: torch.Tensor,
+    conv_weight: torch.Tensor,
+    conv_bias: torch.Tensor,
+    dt_bias: torch.Tensor,
+    a: torch.Tensor,
+    d: torch.Tensor,
+    norm_weight: torch.Tensor,
+    chunk: int,
+    eps: float,
+    headdim: int,
+    groups: int,
+) -> list[torch.Tensor]:
     """`mixer_forward`: the output first, then what the backward reads."""
-    return list(mixer_forward(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight, chunk, eps, headdim,
-                              groups))
+    return list(mixer_forward(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight, chunk, eps, headdim, groups))
 
 
 @mamba_mixer.register_fake
@@ -192,17 +306,34 @@ def mixer_outputs_like(zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weigh
     heads, width = d.shape[0], conv_weight.shape[0]
     state, chunks = (width - heads * headdim) // groups // 2, math.ceil(length / chunk)
     f32 = functools.partial(zxbcdt.new_empty, dtype=torch.float32)
-    return [zxbcdt.new_empty(batch, length, heads * headdim), zxbcdt.new_empty(batch, length, heads, headdim),
-            f32(groups * batch * length), zxbcdt.new_empty(batch, length, width),
-            f32(batch, heads, chunks, chunk), f32(batch, heads, chunks, chunk),
-            f32(batch, chunks, groups, chunk, chunk), f32(batch, chunks, heads, headdim, state)]
+    return [
+        zxbcdt.new_empty(batch, length, heads * headdim),
+        zxbcdt.new_empty(batch, length, heads, headdim),
+        f32(groups * batch * length),
+        zxbcdt.new_empty(batch, length, width),
+        f32(batch, heads, chunks, chunk),
+        f32(batch, heads, chunks, chunk),
+        f32(batch, chunks, groups, chunk, chunk),
+        f32(batch, chunks, heads, headdim, state),
+    ]
 
 
 @torch.library.custom_op("corpusforge::mamba_mixer_backward", mutates_args=())
-def mamba_mixer_backward(dout: torch.Tensor, zxbcdt: torch.Tensor, conv_weight: torch.Tensor,
-                         conv_bias: torch.Tensor, dt_bias: torch.Tensor, a: torch.Tensor, d: torch.Tensor,
-                         norm_weight: torch.Tensor, saved: list[torch.Tensor], chunk: int, eps: float, headdim: int,
-                         groups: int) -> list[torch.Tensor]:
+def mamba_mixer_backward(
+    dout: torch.Tensor,
+    zxbcdt: torch.Tensor,
+    conv_weight: torch.Tensor,
+    conv_bias: torch.Tensor,
+    dt_bias: torch.Tensor,
+    a: torch.Tensor,
+    d: torch.Tensor,
+    norm_weight: torch.Tensor,
+    saved: list[torch.Tensor],
+    chunk: int,
+    eps: float,
+    headdim: int,
+    groups: int,
+) -> list[torch.Tensor]:
     """`mixer_backward`, each gradient in its input's dtype."""
     inputs = (zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight)
     grads = mixer_backward(dout.contiguous(), *inputs, saved, chunk, eps, headdim, groups)

@@ -8,6 +8,7 @@ stacks layers from one pattern string.
 Pattern characters follow Megatron-LM's hybrid models: `M` Mamba-2, `*` attention, `E` MoE feed-forward, `-` dense MLP.
 Every character is one pre-norm residual layer, as in Nemotron-H (NVIDIA 2025, arXiv:2504.03624).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from corpusforge.trainer.kernels import (KERNEL_OPTIONS, causal_conv1d_silu_dao, causal_conv1d_silu_fla, gated_rms_norm_mamba_ssm,
-                                         mamba_mixer_mamba_ssm, require_kernels, ssd_fla, ssd_mamba_ssm)
+from corpusforge.trainer.kernels import (
+    KERNEL_OPTIONS,
+    causal_conv1d_silu_dao,
+    causal_conv1d_silu_fla,
+    gated_rms_norm_mamba_ssm,
+    mamba_mixer_mamba_ssm,
+    require_kernels,
+    ssd_fla,
+    ssd_mamba_ssm,
+)
 from corpusforge.trainer.runtime import autocast
 
 LAYER_TYPES = {"M": "mamba", "*": "attention", "E": "moe", "-": "mlp"}
@@ -102,13 +111,37 @@ class ModelConfig:
         return asdict(self)
 
 
-def _preset(d: int, pattern: str, *, heads: int, kv: int, head_dim: int, experts: int, top_k: int,
-            expert_dim: int, mamba_groups: int, tie: bool, d_state: int = 128) -> ModelConfig:
+def _preset(
+    d: int,
+    pattern: str,
+    *,
+    heads: int,
+    kv: int,
+    head_dim: int,
+    experts: int,
+    top_k: int,
+    expert_dim: int,
+    mamba_groups: int,
+    tie: bool,
+    d_state: int = 128,
+) -> ModelConfig:
     # Nemotron 3 Nano: one shared expert twice a routed expert's width; dense MLP (for `-` layers) 4 x d_model.
-    return ModelConfig(d_model=d, pattern=pattern, attn_heads=heads, attn_kv_heads=kv, attn_head_dim=head_dim,
-                       moe_experts=experts, moe_top_k=top_k, moe_expert_dim=expert_dim,
-                       moe_shared_experts=1, moe_shared_dim=2 * expert_dim, ffn_dim=4 * d,
-                       mamba_groups=mamba_groups, mamba_d_state=d_state, tie_embeddings=tie)
+    return ModelConfig(
+        d_model=d,
+        pattern=pattern,
+        attn_heads=heads,
+        attn_kv_heads=kv,
+        attn_head_dim=head_dim,
+        moe_experts=experts,
+        moe_top_k=top_k,
+        moe_expert_dim=expert_dim,
+        moe_shared_experts=1,
+        moe_shared_dim=2 * expert_dim,
+        ffn_dim=4 * d,
+        mamba_groups=mamba_groups,
+        mamba_d_state=d_state,
+        tie_embeddings=tie,
+    )
 
 
 # Mamba-2 : MoE : attention layers ~ 4:4:1 as in Nemotron 3 Nano (23:23:6 over 52 layers), Mamba-2 heads of 64 with
@@ -117,12 +150,34 @@ def _preset(d: int, pattern: str, *, heads: int, kv: int, head_dim: int, experts
 #   proxy-50m   52.8M total (16.8M tied embedding),           30.8M active
 #   proxy-200m 220.7M total (33.6M embedding + 33.6M head),   99.1M active (LM head counted, embedding lookup not)
 PRESETS: dict[str, ModelConfig] = {
-    "proxy-10m": _preset(256, "MEM*EM", heads=4, kv=1, head_dim=64, experts=16, top_k=2, expert_dim=128,
-                         mamba_groups=1, tie=True, d_state=64),
-    "proxy-50m": _preset(512, "MEMEM*EMEM", heads=8, kv=2, head_dim=64, experts=32, top_k=4, expert_dim=192,
-                         mamba_groups=1, tie=True),
-    "proxy-200m": _preset(1024, "MEMEM*EMEMEM*E", heads=8, kv=2, head_dim=128, experts=32, top_k=4,
-                          expert_dim=256, mamba_groups=2, tie=False),
+    "proxy-10m": _preset(
+        256,
+        "MEM*EM",
+        heads=4,
+        kv=1,
+        head_dim=64,
+        experts=16,
+        top_k=2,
+        expert_dim=128,
+        mamba_groups=1,
+        tie=True,
+        d_state=64,
+    ),
+    "proxy-50m": _preset(
+        512, "MEMEM*EMEM", heads=8, kv=2, head_dim=64, experts=32, top_k=4, expert_dim=192, mamba_groups=1, tie=True
+    ),
+    "proxy-200m": _preset(
+        1024,
+        "MEMEM*EMEMEM*E",
+        heads=8,
+        kv=2,
+        head_dim=128,
+        experts=32,
+        top_k=4,
+        expert_dim=256,
+        mamba_groups=2,
+        tie=False,
+    ),
 }
 
 
@@ -148,8 +203,9 @@ class RMSNorm(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------- Mamba-2
-def ssd_reference(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+def ssd_reference(
+    x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The SSD recurrence one step at a time: h_t = exp(a_t) h_{t-1} + x_t b_t^T, y_t = h_t c_t.
 
     x (batch, T, heads, head_dim), log_a (batch, T, heads), b and c (batch, T, groups, d_state).
@@ -167,8 +223,9 @@ def ssd_reference(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torc
     return torch.stack(ys, dim=1), state
 
 
-def ssd_chunked(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, chunk: int
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def ssd_chunked(
+    x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, chunk: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The same function as `ssd_reference`, computed chunk-parallel with matrix products (Mamba-2's SSD algorithm).
 
     Within a chunk the output is a masked (C B^T * decay) X product (the "attention-like" quadratic form); across
@@ -185,14 +242,14 @@ def ssd_chunked(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.
         x, b, c = (F.pad(t, (0, 0, 0, 0, 0, pad)) for t in (x, b, c))
         log_a = F.pad(log_a, (0, 0, 0, pad))
     nc = (length + pad) // chunk
-    xn = x.view(bsz, nc, chunk, groups, hg, p)                                # natural layout (b, c, l, g, hg, p)
-    bs = b.view(bsz, nc, chunk, groups, n).permute(0, 1, 3, 2, 4)           # (b, c, g, l, n)
+    xn = x.view(bsz, nc, chunk, groups, hg, p)  # natural layout (b, c, l, g, hg, p)
+    bs = b.view(bsz, nc, chunk, groups, n).permute(0, 1, 3, 2, 4)  # (b, c, g, l, n)
     cs = c.view(bsz, nc, chunk, groups, n).permute(0, 1, 3, 2, 4)
     acc = torch.promote_types(log_a.dtype, torch.float32)  # decays in float32 at least
     a = log_a.to(acc).view(bsz, nc, chunk, groups, hg)
     if chunk <= 128:  # scan in the natural layout: faster under torch.compile at small chunks than the layout below
-        a_cum = a.cumsum(2)                                                   # (b, c, l, g, hg)
-        a_head = a_cum.permute(0, 1, 3, 4, 2)                                # (b, c, g, hg, l)
+        a_cum = a.cumsum(2)  # (b, c, l, g, hg)
+        a_head = a_cum.permute(0, 1, 3, 4, 2)  # (b, c, g, hg, l)
     else:  # inductor (torch 2.11) fails to generate that middle-dim scan at chunk 256: scan the last dim instead
         a_head = a.permute(0, 1, 3, 4, 2).cumsum(-1)
         a_cum = a_head.permute(0, 1, 4, 2, 3)
@@ -201,35 +258,42 @@ def ssd_chunked(x: torch.Tensor, log_a: torch.Tensor, b: torch.Tensor, c: torch.
     # (l, l) product it scales is cast once to the inputs' dtype (bf16 under autocast) for the matmul.
     causal = torch.ones(chunk, chunk, dtype=torch.bool, device=x.device).tril()
     decay = torch.exp((a_head[..., :, None] - a_head[..., None, :]).masked_fill(~causal, float("-inf")))
-    scores = (cs @ bs.transpose(-1, -2))[:, :, :, None]                     # (b, c, g, 1, l, l)
-    y_diag = (scores * decay).to(x.dtype) @ xn.permute(0, 1, 3, 4, 2, 5)     # (b, c, g, hg, l, p)
+    scores = (cs @ bs.transpose(-1, -2))[:, :, :, None]  # (b, c, g, 1, l, l)
+    y_diag = (scores * decay).to(x.dtype) @ xn.permute(0, 1, 3, 4, 2, 5)  # (b, c, g, hg, l, p)
 
     # 2. each chunk's final state from its own inputs, per group: B^T (l, n) times X scaled (l, hg * p)
-    to_end = torch.exp(a_cum[:, :, -1:] - a_cum)[..., None]                  # (b, c, l, g, hg, 1)
+    to_end = torch.exp(a_cum[:, :, -1:] - a_cum)[..., None]  # (b, c, l, g, hg, 1)
     x_end = (xn * to_end).to(x.dtype).permute(0, 1, 3, 2, 4, 5).reshape(bsz, nc, groups, chunk, hg * p)
-    states = bs.transpose(-1, -2) @ x_end                                    # (b, c, g, n, hg*p)
+    states = bs.transpose(-1, -2) @ x_end  # (b, c, g, n, hg*p)
 
     # 3. pass states across chunks (nc is small so the (nc+1)^2 decay matrix is cheap)
     chunk_a = F.pad(a_cum[:, :, -1].permute(0, 2, 3, 1), (1, 0)).cumsum(-1)  # (b, g, hg, nc+1)
     causal_c = torch.ones(nc + 1, nc + 1, dtype=torch.bool, device=x.device).tril()
     across = torch.exp((chunk_a[..., :, None] - chunk_a[..., None, :]).masked_fill(~causal_c, float("-inf")))
-    flat = states.to(acc).view(bsz, nc, groups, n, hg, p).permute(0, 2, 4, 1, 3, 5).reshape(bsz, groups, hg, nc,
-                                                                                             n * p)
-    flat = F.pad(flat, (0, 0, 1, 0))                                         # zero initial state
-    entering = across @ flat                                                 # (b, g, hg, nc+1, n*p)
+    flat = states.to(acc).view(bsz, nc, groups, n, hg, p).permute(0, 2, 4, 1, 3, 5).reshape(bsz, groups, hg, nc, n * p)
+    flat = F.pad(flat, (0, 0, 1, 0))  # zero initial state
+    entering = across @ flat  # (b, g, hg, nc+1, n*p)
     final_state = entering[..., -1, :].reshape(bsz, groups, hg, n, p).transpose(-1, -2).reshape(bsz, heads, p, n)
     entering = entering[..., :-1, :].reshape(bsz, groups, hg, nc, n, p).permute(0, 3, 1, 4, 2, 5)
-    entering = entering.reshape(bsz, nc, groups, n, hg * p).to(cs.dtype)     # (b, c, g, n, hg*p)
+    entering = entering.reshape(bsz, nc, groups, n, hg * p).to(cs.dtype)  # (b, c, g, n, hg*p)
 
     # 4. contribution of the state entering each chunk, per group: c_i . h_in (l, hg * p), scaled by exp(A_i)
-    y_off = (cs @ entering).view(bsz, nc, groups, chunk, hg, p)             # (b, c, g, l, hg, p)
+    y_off = (cs @ entering).view(bsz, nc, groups, chunk, hg, p)  # (b, c, g, l, hg, p)
     y = y_diag.permute(0, 1, 2, 4, 3, 5) + y_off * torch.exp(a_cum).permute(0, 1, 3, 2, 4)[..., None]
     y = y.permute(0, 1, 3, 2, 4, 5).reshape(bsz, nc * chunk, heads, p)[:, :length]
     return y.to(x.dtype), final_state
 
 
-def ssd(x: torch.Tensor, dt: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, chunk: int,
-        kernel: str = "torch", d: torch.Tensor | None = None) -> torch.Tensor:
+def ssd(
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    c: torch.Tensor,
+    chunk: int,
+    kernel: str = "torch",
+    d: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Mamba-2's SSD as the layer calls it: inputs x scaled by dt, decay exp(a * dt) per step; returns y like x.
 
     x (batch, T, heads, head_dim), dt (batch, T, heads) after softplus, a (heads,) negative, b and c (batch, T,
@@ -243,8 +307,9 @@ def ssd(x: torch.Tensor, dt: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: 
     return y if d is None else y + x * d[:, None].to(x.dtype)
 
 
-def gated_rms_norm(y: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, groups: int, eps: float,
-                   kernel: str = "torch") -> torch.Tensor:
+def gated_rms_norm(
+    y: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, groups: int, eps: float, kernel: str = "torch"
+) -> torch.Tensor:
     """Mamba-2's output norm: RMS-normalise y * silu(z) within each of `groups` channel groups, times weight.
 
     Per-group statistics (mamba_ssm's norm_before_gate=False with ngroups) keep the layer tensor-parallel invariant.
@@ -269,12 +334,13 @@ def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> 
     padded = F.pad(x, (0, 0, width - 1, 0))
     y = bias.to(x.dtype) + padded[:, :length] * w[:, 0]
     for k in range(1, width):
-        y = y + padded[:, k:k + length] * w[:, k]
+        y = y + padded[:, k : k + length] * w[:, k]
     return y
 
 
-def causal_conv1d_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-                       kernel: str = "torch") -> torch.Tensor:
+def causal_conv1d_silu(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, kernel: str = "torch"
+) -> torch.Tensor:
     """silu(causal_conv1d(x, weight, bias)) through the chosen kernel; weight and bias in x's dtype, as autocast."""
     if kernel == "fla":
         return causal_conv1d_silu_fla(x, weight, bias)
@@ -293,8 +359,9 @@ class Mamba2(nn.Module):
         require_kernels(cfg)
         self.conv_dim = di + 2 * g * n
         self.in_proj = nn.Linear(cfg.d_model, di + self.conv_dim + h, bias=False)
-        self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, cfg.mamba_conv, groups=self.conv_dim,
-                                padding=cfg.mamba_conv - 1)
+        self.conv1d = nn.Conv1d(
+            self.conv_dim, self.conv_dim, cfg.mamba_conv, groups=self.conv_dim, padding=cfg.mamba_conv - 1
+        )
         # dt in [1e-3, 1e-1] log-uniformly and A in [1, 16], as mamba_ssm's Mamba2 initialises them.
         dt = torch.exp(torch.rand(h) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3)).clamp(min=1e-4)
         self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))
@@ -314,11 +381,19 @@ class Mamba2(nn.Module):
         assert self.conv1d.bias is not None  # nn.Conv1d's default bias=True
         xbc = causal_conv1d_silu(xbc, self.conv1d.weight, self.conv1d.bias, cfg.conv_kernel)
         x, b, c = xbc.split([di, g * n, g * n], dim=-1)
-        dt = F.softplus(dt.float() + self.dt_bias)                               # (b, T, h)
+        dt = F.softplus(dt.float() + self.dt_bias)  # (b, T, h)
         a = -torch.exp(self.A_log.float())
         x = x.reshape(bsz, length, h, p)
-        y = ssd(x, dt, a, b.reshape(bsz, length, g, n), c.reshape(bsz, length, g, n), cfg.mamba_chunk,
-                cfg.mamba_kernel, self.D)
+        y = ssd(
+            x,
+            dt,
+            a,
+            b.reshape(bsz, length, g, n),
+            c.reshape(bsz, length, g, n),
+            cfg.mamba_chunk,
+            cfg.mamba_kernel,
+            self.D,
+        )
         y = gated_rms_norm(y.reshape(bsz, length, di), z, self.norm.weight, g, cfg.norm_eps, cfg.mamba_kernel)
         return self.out_proj(y)
 
@@ -432,8 +507,9 @@ class _CombineRows(torch.autograd.Function):
         return grad_h, grad_gate, None, None, None
 
 
-def experts_grouped(x: torch.Tensor, idx: torch.Tensor, gate: torch.Tensor, w_up: torch.Tensor,
-                    w_down: torch.Tensor) -> torch.Tensor:
+def experts_grouped(
+    x: torch.Tensor, idx: torch.Tensor, gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor
+) -> torch.Tensor:
     """Routed experts as two grouped GEMMs over tokens sorted by expert (static shapes, so it compiles).
 
     x (N, d), idx and gate (N, k), w_up (E, f, d), w_down (E, d, f). Returns sum_k gate * expert(x), (N, d).
@@ -457,7 +533,7 @@ def experts_grouped(x: torch.Tensor, idx: torch.Tensor, gate: torch.Tensor, w_up
     pos = pstart[expert_sorted] + torch.arange(n_tokens * k, device=x.device) - start[expert_sorted]
     offs = padded.cumsum(0).to(torch.int32)
     offs[-1:].fill_(rows)  # a fill, not a copy from a host scalar: CUDA graph capture forbids those
-    slot_pos = torch.empty_like(pos).scatter_(0, order, pos)                  # (token, slot) -> buffer row
+    slot_pos = torch.empty_like(pos).scatter_(0, order, pos)  # (token, slot) -> buffer row
     row_slot = torch.zeros(rows, dtype=torch.long, device=x.device).scatter_(0, pos, order)  # row -> token*k+slot
     row_valid = torch.zeros(rows, dtype=torch.bool, device=x.device).index_fill_(0, pos, True)
     dtype = _compute_dtype(x)
@@ -465,15 +541,15 @@ def experts_grouped(x: torch.Tensor, idx: torch.Tensor, gate: torch.Tensor, w_up
     h = torch._grouped_mm(buf, w_up.to(dtype).transpose(-2, -1), offs=offs)
     h = F.relu(h)
     h = torch._grouped_mm(h * h, w_down.to(dtype).transpose(-2, -1), offs=offs)  # h*h: autocast runs pow in fp32
-    return _CombineRows.apply(h, gate.to(torch.promote_types(gate.dtype, torch.float32)), slot_pos, row_slot,
-                              row_valid)
+    return _CombineRows.apply(h, gate.to(torch.promote_types(gate.dtype, torch.float32)), slot_pos, row_slot, row_valid)
 
 
 _experts_grouped_eager = torch.compiler.disable(experts_grouped)
 
 
-def experts_dense_reference(x: torch.Tensor, idx: torch.Tensor, gate: torch.Tensor, w_up: torch.Tensor,
-                            w_down: torch.Tensor) -> torch.Tensor:
+def experts_dense_reference(
+    x: torch.Tensor, idx: torch.Tensor, gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor
+) -> torch.Tensor:
     """The same function run densely: every expert on every token, weighted by its (mostly zero) gate."""
     out = torch.zeros_like(x)
     for e in range(w_up.shape[0]):
@@ -529,7 +605,8 @@ class MoE(nn.Module):
         if self.shared is not None:
             y = y + self.shared(flat)
         load = torch.zeros(self.cfg.moe_experts, device=x.device).scatter_add_(
-            0, idx.reshape(-1), torch.ones(idx.numel(), device=x.device))
+            0, idx.reshape(-1), torch.ones(idx.numel(), device=x.device)
+        )
         aux = None
         if self.cfg.moe_aux_loss_coef > 0:
             frac = load / idx.numel()
@@ -566,14 +643,14 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_h = torch.empty_like(hc)
         grad_w = torch.zeros(weight.shape, dtype=acc, device=h.device)
         for s in range(0, n, chunk):
-            hs, ts = hc[s:s + chunk], targets[s:s + chunk]
+            hs, ts = hc[s : s + chunk], targets[s : s + chunk]
             logits = (hs @ w.T).to(acc)
             lse = torch.logsumexp(logits, dim=-1)
             loss = loss + (lse - logits.gather(1, ts[:, None])[:, 0]).sum()
             # softmax - onehot as one pointwise expression: a scatter would split it into two passes over the slice
             onehot = torch.arange(logits.shape[1], device=h.device) == ts[:, None]
             grad = ((torch.exp(logits - lse[:, None]) - onehot.to(acc)) / n).to(dtype)
-            grad_h[s:s + chunk] = grad @ w
+            grad_h[s : s + chunk] = grad @ w
             grad_w += (grad.T @ hs).to(acc)
         ctx.save_for_backward(grad_h, grad_w)
         ctx.dtypes = (h.dtype, weight.dtype)
@@ -586,8 +663,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return (grad_h * grad_loss).to(h_dtype), (grad_w * grad_loss).to(w_dtype), None, None
 
 
-def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                         chunk: int = CE_CHUNK) -> torch.Tensor:
+def linear_cross_entropy(
+    h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int = CE_CHUNK
+) -> torch.Tensor:
     """`F.cross_entropy(h @ weight.T, targets)` without materialising the logits; h (N, d), weight (V, d)."""
     return _LinearCrossEntropy.apply(h, weight, targets, chunk)
 
@@ -600,8 +678,12 @@ class Layer(nn.Module):
         super().__init__()
         self.kind = LAYER_TYPES[kind]
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
-        self.mixer = {"mamba": lambda: Mamba2(cfg), "attention": lambda: Attention(cfg),
-                      "moe": lambda: MoE(cfg), "mlp": lambda: MLP(cfg.d_model, cfg.ffn_dim)}[self.kind]()
+        self.mixer = {
+            "mamba": lambda: Mamba2(cfg),
+            "attention": lambda: Attention(cfg),
+            "moe": lambda: MoE(cfg),
+            "mlp": lambda: MLP(cfg.d_model, cfg.ffn_dim),
+        }[self.kind]()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple | None]:
         """The next residual stream, and an MoE layer's (tokens per expert, auxiliary loss or None).
@@ -687,17 +769,22 @@ class HybridLM(nn.Module):
         mtp_losses = []
         for depth, head in enumerate(self.mtp, start=1):
             # depth d combines h at t with the embedding of token t+d to predict token t+d+1
-            h = head(h[:, :-1], self.embed(targets[:, depth - 1:-1]))
+            h = head(h[:, :-1], self.embed(targets[:, depth - 1 : -1]))
             mtp_losses.append(self._loss(self.norm(h), targets[:, depth:]))
         mtp_loss = torch.stack(mtp_losses).mean() if mtp_losses else None
         if mtp_loss is not None:
             loss = loss + self.cfg.mtp_loss_weight * mtp_loss
-        load = (torch.stack([lo for lo, _ in stats]) if stats
-                else torch.zeros(0, self.cfg.moe_experts, device=idx.device))
+        load = (
+            torch.stack([lo for lo, _ in stats]) if stats else torch.zeros(0, self.cfg.moe_experts, device=idx.device)
+        )
         none = torch.zeros((), device=idx.device)
-        return {"loss": loss, "lm_loss": lm_loss.detach(),
-                "aux_loss": none if aux_loss is None else aux_loss.detach(),
-                "mtp_loss": none if mtp_loss is None else mtp_loss.detach(), "expert_load": load}
+        return {
+            "loss": loss,
+            "lm_loss": lm_loss.detach(),
+            "aux_loss": none if aux_loss is None else aux_loss.detach(),
+            "mtp_loss": none if mtp_loss is None else mtp_loss.detach(),
+            "expert_load": load,
+        }
 
     def _loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         h, targets = h.reshape(-1, h.shape[-1]), targets.reshape(-1)
@@ -741,9 +828,11 @@ def flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
     attn = 12 * n_attn * cfg.attn_heads * cfg.attn_head_dim * seq_len / 2
     chunk = min(cfg.mamba_chunk, seq_len)
     n_mamba = cfg.pattern.count("M")
-    per_tok = (2 * chunk * cfg.mamba_d_state * cfg.mamba_groups / 2    # C B^T, causal half
-               + 2 * chunk * cfg.mamba_heads * cfg.mamba_head_dim / 2  # (.) X, causal half
-               + 2 * 2 * cfg.mamba_heads * cfg.mamba_head_dim * cfg.mamba_d_state)  # states in and out
+    per_tok = (
+        2 * chunk * cfg.mamba_d_state * cfg.mamba_groups / 2  # C B^T, causal half
+        + 2 * chunk * cfg.mamba_heads * cfg.mamba_head_dim / 2  # (.) X, causal half
+        + 2 * 2 * cfg.mamba_heads * cfg.mamba_head_dim * cfg.mamba_d_state
+    )  # states in and out
     ssd = 3 * n_mamba * per_tok
     return dense + attn + ssd
 
@@ -756,9 +845,11 @@ def preset_table(vocab_size: int | None = None) -> str:
             cfg = replace(cfg, vocab_size=vocab_size)
         n = count_parameters(cfg)
         mix = "/".join(str(cfg.pattern.count(c)) for c in "ME*")
-        lines.append(f"{name:<11} {cfg.pattern:<16} {cfg.d_model:>5} {mix:>7} "
-                     f"{f'{cfg.moe_top_k}/{cfg.moe_experts}+{cfg.moe_shared_experts}':>9} "
-                     f"{n['total'] / 1e6:>7.1f}M {n['active'] / 1e6:>7.1f}M")
+        lines.append(
+            f"{name:<11} {cfg.pattern:<16} {cfg.d_model:>5} {mix:>7} "
+            f"{f'{cfg.moe_top_k}/{cfg.moe_experts}+{cfg.moe_shared_experts}':>9} "
+            f"{n['total'] / 1e6:>7.1f}M {n['active'] / 1e6:>7.1f}M"
+        )
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
 """Device plumbing shared by the trainer and the GPU benchmark: device choice, autocast, compile, optimizer, peak
 FLOPs."""
+
 from __future__ import annotations
 
 import contextlib
@@ -58,8 +59,14 @@ def peak_flops(device: torch.device) -> float | None:
     return None
 
 
-def make_optimizer(model: torch.nn.Module, lr: float, betas: tuple[float, float], weight_decay: float,
-                   device: torch.device, capturable: bool = False) -> torch.optim.AdamW:
+def make_optimizer(
+    model: torch.nn.Module,
+    lr: float,
+    betas: tuple[float, float],
+    weight_decay: float,
+    device: torch.device,
+    capturable: bool = False,
+) -> torch.optim.AdamW:
     """AdamW (fused on GPU) with weight decay on matrices only: none on norms, SSM A/D/dt or conv filters.
 
     `capturable`: step counts and the learning rate live on the GPU (set it with `set_lr`), so a CUDA graph can
@@ -89,8 +96,9 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
     """`optimizer.load_state_dict`, keeping how this optimizer runs (fused, capturable, a tensor learning rate):
     a checkpoint written without CUDA graphs, or on the CPU, then resumes under them."""
-    kept: list[dict[str, Any]] = [{k: g[k] for k in ("fused", "capturable", "lr") if k in g}
-                                  for g in optimizer.param_groups]
+    kept: list[dict[str, Any]] = [
+        {k: g[k] for k in ("fused", "capturable", "lr") if k in g} for g in optimizer.param_groups
+    ]
     optimizer.load_state_dict(state)
     for group, own in zip(optimizer.param_groups, kept):
         group.update(own)
@@ -110,8 +118,15 @@ class RoutedModel(Protocol):
         """One auxiliary-loss-free balancing step from the tokens each expert got."""
 
 
-def train_step(model: RoutedModel, forward, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               grad_clip: float = 1.0, router_bias_rate: float = 1e-3) -> tuple[torch.Tensor, ...]:
+def train_step(
+    model: RoutedModel,
+    forward,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    grad_clip: float = 1.0,
+    router_bias_rate: float = 1e-3,
+) -> tuple[torch.Tensor, ...]:
     """One optimizer step over the micro-batches x, y (micro, batch, seq): returns the mean LM loss, the tokens each
     expert got (layers, experts) and the gradient norm before clipping, all on the device and without a host sync
     (so `GraphedStep` can capture it)."""

@@ -1,6 +1,8 @@
 """STUDY.yaml: a RegMix-style mixture ablation, validated before any proxy trains."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +21,7 @@ class StudySource(BaseModel):
     prior: float = Field(1.0, gt=0)  # relative Dirichlet concentration (RegMix centres it on the token shares)
 
     @model_validator(mode="after")
-    def _one(self) -> "StudySource":
+    def _one(self) -> StudySource:
         if bool(self.prefixes) == bool(self.manifest):
             raise ValueError(f"source {self.name}: give exactly one of `prefixes` or `manifest`")
         return self
@@ -52,7 +54,7 @@ class StudySpec(BaseModel):
     top_average: int = Field(100, ge=1)  # RegMix averages the best-predicted mixtures for a robust recommendation
 
     @model_validator(mode="after")
-    def _check(self) -> "StudySpec":
+    def _check(self) -> StudySpec:
         if bool(self.sources) == bool(self.blend):
             raise ValueError("give `sources` or a `blend`, not both")
         names = [s.name for s in self.sources]
@@ -71,6 +73,7 @@ class StudySpec(BaseModel):
         return self
 
 
-def load_study(path: str | Path) -> StudySpec:
-    """Parse and validate STUDY.yaml; relative paths stay relative to the working directory."""
-    return load_yaml_model(path, StudySpec, "study", "`sources`, `target` and `train`")
+def load_study(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
+    """Parse, override (`key.sub=value`) and validate STUDY.yaml; relative paths stay relative to the working
+    directory."""
+    return load_yaml_model(path, StudySpec, "study", "`sources`, `target` and `train`", list(overrides))

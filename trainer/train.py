@@ -7,6 +7,7 @@ With a mix manifest, its phases train in order (the curriculum), each for its sh
 Logged every `log_every` steps: loss, learning rate, gradient norm, tokens/s, MFU, expert load balance; every
 `eval_every` steps and at the end: validation loss per source.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,10 +27,26 @@ from corpusforge.core import storage
 from corpusforge.core.config import apply_overrides, load_yaml_model, validate_model
 from corpusforge.trainer.data import DataSource, TokenBlend, sources_from_manifest
 from corpusforge.trainer.kernels import require_kernels
-from corpusforge.trainer.model import (HybridLM, ModelConfig, count_parameters, flops_per_token, get_config,
-                                       warm_up_kernels)
-from corpusforge.trainer.runtime import (GraphedStep, autocast, compile_model, load_optimizer_state, make_optimizer,
-                                         peak_flops, resolve_device, set_lr, set_tf32, train_step)
+from corpusforge.trainer.model import (
+    HybridLM,
+    ModelConfig,
+    count_parameters,
+    flops_per_token,
+    get_config,
+    warm_up_kernels,
+)
+from corpusforge.trainer.runtime import (
+    GraphedStep,
+    autocast,
+    compile_model,
+    load_optimizer_state,
+    make_optimizer,
+    peak_flops,
+    resolve_device,
+    set_lr,
+    set_tf32,
+    train_step,
+)
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -80,13 +97,13 @@ class TrainConfig(BaseModel):
     progress: bool = True
 
     @model_validator(mode="after")
-    def _data(self) -> "TrainConfig":
+    def _data(self) -> TrainConfig:
         if not self.sources and not self.manifest:
             raise ValueError("give `sources` (name, prefixes, weight) or a `manifest`")
         return self
 
     @model_validator(mode="after")
-    def _model(self) -> "TrainConfig":
+    def _model(self) -> TrainConfig:
         # The preset and its overrides are checked here, so a bad model setting stops the run before any data work.
         try:
             require_kernels(get_config(self.preset, **self.model))
@@ -103,8 +120,13 @@ def load_train_config(path: str | Path | None, overrides: Sequence[str] = (), **
     if path is None:
         return validate_model(TrainConfig, apply_overrides(data, list(overrides)), "train settings")
     # Keyword fields (the CLI's options) win over the file, as --set overrides do.
-    return load_yaml_model(path, TrainConfig, "train config", "`preset`, `manifest` or `sources`, `max_steps`",
-                           [*overrides, *(f"{k}={json.dumps(v)}" for k, v in data.items())])
+    return load_yaml_model(
+        path,
+        TrainConfig,
+        "train config",
+        "`preset`, `manifest` or `sources`, `max_steps`",
+        [*overrides, *(f"{k}={json.dumps(v)}" for k, v in data.items())],
+    )
 
 
 @dataclass
@@ -200,8 +222,9 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> TrainResult:
     step = start
     val: dict[str, float] = {}
     run_step: Callable[..., tuple[torch.Tensor, ...]]  # the plain step or its CUDA-graphed replay
-    run_step = partial(train_step, model, forward, optimizer, grad_clip=cfg.grad_clip,
-                       router_bias_rate=cfg.router_bias_rate)
+    run_step = partial(
+        train_step, model, forward, optimizer, grad_clip=cfg.grad_clip, router_bias_rate=cfg.router_bias_rate
+    )
     if cfg.cuda_graph:
         run_step = GraphedStep(run_step)
     for step in range(start, cfg.max_steps):
@@ -216,8 +239,14 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> TrainResult:
             tok_s = window_steps * tokens_per_step / (now - window_t)
             speeds.append(tok_s)
             record: dict[str, Any]
-            record = {"step": done, "loss": loss, "lr": lr, "grad_norm": float(grad_norm), "tokens_per_s": tok_s,
-                      "tokens": done * tokens_per_step}
+            record = {
+                "step": done,
+                "loss": loss,
+                "lr": lr,
+                "grad_norm": float(grad_norm),
+                "tokens_per_s": tok_s,
+                "tokens": done * tokens_per_step,
+            }
             if peak:
                 record["mfu"] = flops_tok * tok_s / peak
             if (phase := phase_at(blend, step, cfg)) is not None:  # None exactly when blend.phase_ends is None
@@ -240,9 +269,15 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> TrainResult:
             break
     bar.close()
     steps_done = history[-1]["step"] if history else start
-    result = TrainResult(out_dir=out_dir, steps=steps_done, history=history,
-                         val_losses=val or _last_val(history), model_config=mcfg.to_dict(), parameters=params,
-                         tokens_per_second=float(np.median(speeds)) if speeds else 0.0)
+    result = TrainResult(
+        out_dir=out_dir,
+        steps=steps_done,
+        history=history,
+        val_losses=val or _last_val(history),
+        model_config=mcfg.to_dict(),
+        parameters=params,
+        tokens_per_second=float(np.median(speeds)) if speeds else 0.0,
+    )
     if peak and speeds:
         result.mfu = flops_tok * result.tokens_per_second / peak
     if steps_done >= cfg.max_steps:
@@ -252,8 +287,10 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> TrainResult:
 
 def _micro_batches(blend: TokenBlend, step: int, cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, ...]:
     """The step's `grad_accum` micro-batches, stacked (micro, batch, seq), on the device."""
-    batches = [blend.batch(step * cfg.grad_accum + m, cfg.batch_size, only=phase_at(blend, step, cfg))[:2]
-               for m in range(cfg.grad_accum)]
+    batches = [
+        blend.batch(step * cfg.grad_accum + m, cfg.batch_size, only=phase_at(blend, step, cfg))[:2]
+        for m in range(cfg.grad_accum)
+    ]
     return tuple(torch.stack(t).to(device, non_blocking=True) for t in zip(*batches))
 
 
@@ -278,12 +315,23 @@ def _progress(cfg: TrainConfig, start: int):
     return tqdm(total=cfg.max_steps, initial=start, desc="train", unit="step", disable=not cfg.progress)
 
 
-def _save_checkpoint(path: str, model: HybridLM, optimizer, step: int, history: list[dict], cfg: TrainConfig,
-                     mcfg: ModelConfig) -> None:
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "history": history,
-             "config": cfg.model_dump(mode="json"), "model_config": mcfg.to_dict(),
-             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}}
+def _save_checkpoint(
+    path: str, model: HybridLM, optimizer, step: int, history: list[dict], cfg: TrainConfig, mcfg: ModelConfig
+) -> None:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "history": history,
+        "config": cfg.model_dump(mode="json"),
+        "model_config": mcfg.to_dict(),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        },
+    }
     with storage.atomic_write(path, "wb") as f:
         torch.save(state, f)
 
@@ -302,16 +350,34 @@ def _load_checkpoint(path: str, model: HybridLM, optimizer, device: torch.device
     return state["step"], state["history"]
 
 
+def load_result(out_dir: str) -> TrainResult | None:
+    """The result a finished run wrote (None while it has not finished)."""
+    path = storage.join(out_dir, RESULT)
+    if not storage.exists(path):
+        return None
+    return TrainResult(**json.loads(storage.read_text(path)))
+
+
+def checkpoint_step(out_dir: str) -> int | None:
+    """The step a run in `out_dir` would resume from (None: no checkpoint, it starts at step 0)."""
+    path = storage.join(out_dir, CHECKPOINT)
+    if not storage.exists(path):
+        return None
+    with storage.open_file(path, "rb") as f:
+        return int(torch.load(f, map_location="cpu", weights_only=False)["step"])
+
+
 def _write_metrics(out_dir: str, history: list[dict]) -> None:
     storage.write_text(storage.join(out_dir, METRICS), "".join(json.dumps(r) + "\n" for r in history))
 
 
 def main_summary(result: TrainResult) -> str:
     """A few lines for the command line."""
-    lines = [f"steps {result.steps}  tokens/s {result.tokens_per_second:,.0f}"
-             + (f"  MFU {100 * result.mfu:.1f}%" if result.mfu else ""),
-             f"parameters: total {result.parameters.get('total', 0) / 1e6:.1f}M, "
-             f"active {result.parameters.get('active', 0) / 1e6:.1f}M"]
+    lines = [
+        f"steps {result.steps}  tokens/s {result.tokens_per_second:,.0f}"
+        + (f"  MFU {100 * result.mfu:.1f}%" if result.mfu else ""),
+        f"parameters: total {result.parameters.get('total', 0) / 1e6:.1f}M, "
+        f"active {result.parameters.get('active', 0) / 1e6:.1f}M",
+    ]
     lines += [f"val loss {k}: {v:.4f}" for k, v in result.val_losses.items()]
     return "\n".join(lines)
-

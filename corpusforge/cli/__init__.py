@@ -1,4 +1,5 @@
 """The `corpusforge` command line."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Build LLM pretraining corpora.",
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Build LLM pretraining corpora.", pretty_exceptions_enable=False
+)
 console = Console(stderr=True)
 
 
@@ -37,8 +39,7 @@ def _fail(e: BaseException, command: str, output: str | None) -> NoReturn:
     except OSError:
         where = ""
     first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    console.print(f"[red]error:[/red] {escape(f'{type(e).__name__}: {first}{where}')}", soft_wrap=True,
-                  highlight=False)
+    console.print(f"[red]error:[/red] {escape(f'{type(e).__name__}: {first}{where}')}", soft_wrap=True, highlight=False)
     raise typer.Exit(1)
 
 
@@ -58,8 +59,8 @@ def run(
 ) -> None:
     """Run a pipeline; rerunning the same command resumes it."""
     from corpusforge.core.config import ConfigError
-    from corpusforge.pipelines.schema import load_pipeline
     from corpusforge.pipelines.runner import run_pipeline
+    from corpusforge.pipelines.schema import load_pipeline
 
     overrides = list(set_) + ([f"engine.type={engine}"] if engine else [])
     _log_warnings()
@@ -69,7 +70,7 @@ def run(
         result = run_pipeline(config)
     except ConfigError as e:  # raised before any task runs: nothing to clean up
         console.print(f"[red]config error:[/red] {escape(str(e))}", soft_wrap=True, highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     except Exception as e:  # one line here, the traceback in the log file
         _fail(e, "run", config.output if config else None)
     console.print(f"documents: [bold]{result.data_dir}[/bold]")
@@ -79,8 +80,10 @@ def run(
 
 
 @app.command()
-def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo input (warc/, eval/ and code/)"),
-           seed: int = typer.Option(0, help="Random seed")) -> None:
+def sample(
+    out_dir: Path = typer.Argument(..., help="Where to write the demo input (warc/, eval/ and code/)"),
+    seed: int = typer.Option(0, help="Random seed"),
+) -> None:
     """Write the demo input: WARC files (web and math pages) and code repositories that give every stage work."""
     from corpusforge.samples.code import write_code_sample
     from corpusforge.samples.math import write_math_sample, write_math_sample_evals
@@ -91,11 +94,15 @@ def sample(out_dir: Path = typer.Argument(..., help="Where to write the demo inp
     # Real math pages (from ../shared/data/math, when present) in two more WARCs of the same crawl.
     math = write_math_sample(str(out_dir / "warc"), seed=seed)
     evals.update({f"math:{k}": v for k, v in write_math_sample_evals(str(out_dir / "eval"), seed=seed).items()})
-    console.print(f"wrote {len(paths) + len(math)} WARC files ({len(math)} of math pages) under {out_dir / 'warc'}; "
-                  f"eval items: {', '.join(evals)}")
+    console.print(
+        f"wrote {len(paths) + len(math)} WARC files ({len(math)} of math pages) under {out_dir / 'warc'}; "
+        f"eval items: {', '.join(evals)}"
+    )
     planted = write_code_sample(str(out_dir / "code"), seed=seed)
-    console.print(f"wrote {len(planted['repositories']) + 1} code repositories under {out_dir / 'code' / 'repos'} "
-                  f"(planted items: {out_dir / 'code' / 'planted.json'})")
+    console.print(
+        f"wrote {len(planted['repositories']) + 1} code repositories under {out_dir / 'code' / 'repos'} "
+        f"(planted items: {out_dir / 'code' / 'planted.json'})"
+    )
 
 
 @app.command()
@@ -109,8 +116,16 @@ def stats(run_dir: str = typer.Argument(..., help="A run's output prefix (local 
         table.add_column(col, justify="left" if col in ("stage", "drop reasons") else "right")
     for s in data["stages"]:
         reasons = ", ".join(f"{k}={v}" for k, v in s["dropped"].items())
-        table.add_row(s["name"], str(s["docs_in"]), str(s["docs_out"]), str(s["docs_dropped"]),
-                      f"{s['bytes_in'] / 1e6:.2f}", f"{s['bytes_out'] / 1e6:.2f}", f"{s['seconds']:.1f}", reasons)
+        table.add_row(
+            s["name"],
+            str(s["docs_in"]),
+            str(s["docs_out"]),
+            str(s["docs_dropped"]),
+            f"{s['bytes_in'] / 1e6:.2f}",
+            f"{s['bytes_out'] / 1e6:.2f}",
+            f"{s['seconds']:.1f}",
+            reasons,
+        )
     Console().print(table)
 
 
@@ -131,12 +146,14 @@ def mix(
         result = run_mix(spec)
     except ConfigError as e:
         console.print(f"[red]blend error:[/red] {escape(str(e))}", soft_wrap=True, highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     except Exception as e:  # one line here, the traceback in the log file
         _fail(e, "mix", spec.output if spec else None)
     for p in result.manifest.phases:
-        console.print(f"{p.name}: {p.tokens:,} tokens, {len(p.shards)} shards, "
-                      f"max share error {100 * p.max_share_error:.3f} points")
+        console.print(
+            f"{p.name}: {p.tokens:,} tokens, {len(p.shards)} shards, "
+            f"max share error {100 * p.max_share_error:.3f} points"
+        )
     console.print(f"manifest: [bold]{result.manifest_path}[/bold]")
     console.print(f"report:   [bold]{result.report_path}[/bold]")
 
@@ -154,14 +171,23 @@ def train(
 ) -> None:
     """Train one proxy model on token shards; rerunning resumes from its checkpoint."""
     from corpusforge.core.config import ConfigError
-    from corpusforge.trainer.train import load_train_config, main_summary, train as train_proxy
+    from corpusforge.trainer.train import load_train_config, main_summary
+    from corpusforge.trainer.train import train as train_proxy
 
     try:
-        cfg = load_train_config(config, set_, manifest=manifest, preset=preset, max_steps=steps, out_dir=out,
-                                device=device, compile=compile_)
+        cfg = load_train_config(
+            config,
+            set_,
+            manifest=manifest,
+            preset=preset,
+            max_steps=steps,
+            out_dir=out,
+            device=device,
+            compile=compile_,
+        )
     except ConfigError as e:
         console.print(f"[red]config error:[/red] {e}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     console.print(main_summary(train_proxy(cfg)))
     console.print(f"metrics: [bold]{cfg.out_dir}/metrics.jsonl[/bold]")
 
@@ -177,11 +203,13 @@ def ablate(study: Path = typer.Argument(..., help="STUDY.yaml (corpusforge.train
         spec = load_study(study)
     except ConfigError as e:
         console.print(f"[red]config error:[/red] {e}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     result = run_study(spec)
     console.print("recommended mixture: " + ", ".join(f"{k}={v:.3f}" for k, v in result.recommended.items()))
-    console.print(f"predicted target loss {result.predicted_loss:.4f}; fit ({result.regression}) "
-                  f"Spearman {result.spearman:.2f}, MAE {result.mae:.4f}")
+    console.print(
+        f"predicted target loss {result.predicted_loss:.4f}; fit ({result.regression}) "
+        f"Spearman {result.spearman:.2f}, MAE {result.mae:.4f}"
+    )
     console.print(f"report: [bold]{result.report_path}[/bold]")
 
 

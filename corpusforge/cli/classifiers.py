@@ -1,15 +1,18 @@
 """`corpusforge classifiers ...`: train, bootstrap, calibrate, evaluate and annotate."""
+
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Train and calibrate quality classifiers (fastText, embedding head); LLM labels.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Train and calibrate quality classifiers (fastText, embedding head); LLM labels.",
+)
 console = Console(stderr=True)
 
 
@@ -17,8 +20,13 @@ def _print_metrics(title: str, metrics: dict) -> None:
     table = Table(title=title)
     for col in ("held-out n", "positives", "accuracy", "F1", "AUC"):
         table.add_column(col, justify="right")
-    table.add_row(str(metrics["n"]), str(metrics["positives"]), f"{metrics['accuracy']:.3f}", f"{metrics['f1']:.3f}",
-                  f"{metrics['auc']:.3f}")
+    table.add_row(
+        str(metrics["n"]),
+        str(metrics["positives"]),
+        f"{metrics['accuracy']:.3f}",
+        f"{metrics['f1']:.3f}",
+        f"{metrics['auc']:.3f}",
+    )
     Console().print(table)
     print(json.dumps(metrics))
 
@@ -28,12 +36,14 @@ def train(
     labels: str = typer.Argument(..., help="Labels file: Parquet or JSONL with `text` and `label` (0/1 or 0-5)"),
     out: str = typer.Option(..., "--out", "-o", help="Model folder to write (local or s3://)"),
     kind: str = typer.Option("fasttext", help="fasttext | embedding"),
-    name: Optional[str] = typer.Option(None, help="Classifier name (default: the kind)"),
+    name: str | None = typer.Option(None, help="Classifier name (default: the kind)"),
     holdout: float = typer.Option(0.2, help="Held-out fraction for the metrics"),
-    epoch: Optional[int] = typer.Option(None, help="fastText epochs (default 20)"),
-    dim: Optional[int] = typer.Option(None, help="fastText vector size (default 64)"),
-    bucket: Optional[int] = typer.Option(None, help="fastText n-gram hash buckets (default 500000)"),
-    calibration: list[str] = typer.Option([], help="Corpus sample for the percentiles (files/globs); default: the labelled texts"),
+    epoch: int | None = typer.Option(None, help="fastText epochs (default 20)"),
+    dim: int | None = typer.Option(None, help="fastText vector size (default 64)"),
+    bucket: int | None = typer.Option(None, help="fastText n-gram hash buckets (default 500000)"),
+    calibration: list[str] = typer.Option(
+        [], help="Corpus sample for the percentiles (files/globs); default: the labelled texts"
+    ),
     device: str = typer.Option("auto", help="Embedding encoder device: auto | cpu | cuda"),
     seed: int = typer.Option(0),
 ) -> None:
@@ -43,8 +53,20 @@ def train(
 
     rows = read_labels(labels)
     cal = iter_texts(calibration, limit=100_000) if calibration else None
-    metrics = train_and_save(rows, out, kind=kind, name=name, holdout=holdout, seed=seed, epoch=epoch, dim=dim,
-                             bucket=bucket, device=device, calibration_texts=cal, source=labels)
+    metrics = train_and_save(
+        rows,
+        out,
+        kind=kind,
+        name=name,
+        holdout=holdout,
+        seed=seed,
+        epoch=epoch,
+        dim=dim,
+        bucket=bucket,
+        device=device,
+        calibration_texts=cal,
+        source=labels,
+    )
     _print_metrics(f"{kind} classifier -> {out}", metrics)
 
 
@@ -52,9 +74,11 @@ def train(
 def bootstrap(
     random_docs: list[str] = typer.Argument(..., help="Random web documents: a run's data/*.parquet, or JSONL files"),
     out: str = typer.Option(..., "--out", "-o", help="Model folder to write"),
-    reference: str = typer.Option("stdlib-docs", help="Reference JSONL/Parquet of high-quality text, "
-                                  "or `stdlib-docs` (CPython's bundled language reference)"),
-    labels_out: Optional[str] = typer.Option(None, help="Also write the labels file here"),
+    reference: str = typer.Option(
+        "stdlib-docs",
+        help="Reference JSONL/Parquet of high-quality text, or `stdlib-docs` (CPython's bundled language reference)",
+    ),
+    labels_out: str | None = typer.Option(None, help="Also write the labels file here"),
     max_per_class: int = typer.Option(200_000, help="Examples per class (DCLM: ~200k)"),
     epoch: int = typer.Option(20, help="fastText epochs"),
     seed: int = typer.Option(0),
@@ -64,12 +88,21 @@ def bootstrap(
     from corpusforge.classifiers.training import train_and_save
 
     ref = stdlib_reference() if reference == "stdlib-docs" else iter_texts([reference])
-    rows = list(ReferenceVsRandomLabeller(ref, iter_texts(random_docs), max_per_class=max_per_class, seed=seed).labels())
+    rows = list(
+        ReferenceVsRandomLabeller(ref, iter_texts(random_docs), max_per_class=max_per_class, seed=seed).labels()
+    )
     if labels_out:
         write_labels(labels_out, rows)
-    metrics = train_and_save(rows, out, kind="fasttext", name="dclm_fasttext", seed=seed, epoch=epoch,
-                             calibration_texts=iter_texts(random_docs, limit=100_000),
-                             source=f"reference={reference} random={','.join(random_docs)}")
+    metrics = train_and_save(
+        rows,
+        out,
+        kind="fasttext",
+        name="dclm_fasttext",
+        seed=seed,
+        epoch=epoch,
+        calibration_texts=iter_texts(random_docs, limit=100_000),
+        source=f"reference={reference} random={','.join(random_docs)}",
+    )
     _print_metrics(f"reference-vs-random fastText -> {out}", metrics)
 
 
@@ -77,7 +110,7 @@ def bootstrap(
 def math_bootstrap(
     docs: list[str] = typer.Argument(..., help="Documents to label: a math run's and a web run's data/*.parquet"),
     out: str = typer.Option(..., "--out", "-o", help="Model folder to write"),
-    labels_out: Optional[str] = typer.Option(None, help="Also write the labels file here"),
+    labels_out: str | None = typer.Option(None, help="Also write the labels file here"),
     max_per_label: int = typer.Option(50_000, help="Examples per label 0-5, at most"),
     epoch: int = typer.Option(20, help="fastText epochs"),
     seed: int = typer.Option(0),
@@ -89,13 +122,23 @@ def math_bootstrap(
 
     rows = list(MathScoreLabeller(iter_texts(docs), max_per_label=max_per_label).labels())
     if len({r.label for r in rows}) < 2:
-        console.print(f"[red]math-bootstrap:[/red] {len(rows)} documents, all labelled the same: "
-                      "give it math and non-math documents (a math run and a web run)")
+        console.print(
+            f"[red]math-bootstrap:[/red] {len(rows)} documents, all labelled the same: "
+            "give it math and non-math documents (a math run and a web run)"
+        )
         raise typer.Exit(2)
     if labels_out:
         write_labels(labels_out, rows)
-    metrics = train_and_save(rows, out, kind="fasttext", name="math_quality", seed=seed, epoch=epoch, balance=True,
-                             source=f"math_score labels of {','.join(docs)}")
+    metrics = train_and_save(
+        rows,
+        out,
+        kind="fasttext",
+        name="math_quality",
+        seed=seed,
+        epoch=epoch,
+        balance=True,
+        source=f"math_score labels of {','.join(docs)}",
+    )
     _print_metrics(f"math-score fastText (0-5) -> {out}", metrics)
 
 
@@ -137,7 +180,7 @@ def annotate(
     base_url: str = typer.Option("http://localhost:8000/v1", help="OpenAI-compatible server (vLLM, NIM, SGLang)"),
     model: str = typer.Option(..., help="Model name the server serves"),
     cache: str = typer.Option(..., help="Annotation cache (JSONL); a rerun resumes from it"),
-    limit: Optional[int] = typer.Option(None, help="At most this many documents"),
+    limit: int | None = typer.Option(None, help="At most this many documents"),
     concurrency: int = typer.Option(8, help="Requests in flight"),
     prompt_version: str = typer.Option("1", help="Version of the edu_annotation prompt template"),
 ) -> None:
@@ -147,8 +190,9 @@ def annotate(
     from corpusforge.synthetic.prompt_template import load_prompt
 
     backend = OpenAIServerBackend(OpenAIServerConfig(base_url=base_url, model=model, concurrency=concurrency))
-    labeller = LLMEduLabeller(backend, iter_texts(inputs, limit=limit), cache,
-                              prompt=load_prompt("edu_annotation", prompt_version))
+    labeller = LLMEduLabeller(
+        backend, iter_texts(inputs, limit=limit), cache, prompt=load_prompt("edu_annotation", prompt_version)
+    )
     n = write_labels(out, labeller.labels())
     failures = ", ".join(f"{k}={v}" for k, v in sorted(labeller.failures.items())) or "none"
     console.print(f"wrote {n} labels to {out} ({labeller.requested} requests; failed: {failures})")

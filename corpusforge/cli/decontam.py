@@ -1,4 +1,5 @@
 """`corpusforge decontam`: build a pipeline's benchmark index ahead of a run, print what a run found."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,10 @@ def build_index(
         stage.before_run(config.output)
         assert stage.config.index_path is not None  # before_run always sets it
         meta = read_index_meta(stage.config.index_path) or {}
-        console.print(f"{stage.name}: {meta.get('items')} items, {meta.get('ngrams')} {meta.get('mode')} "
-                      f"{meta.get('n')}-grams -> [bold]{stage.config.index_path}[/bold]")
+        console.print(
+            f"{stage.name}: {meta.get('items')} items, {meta.get('ngrams')} {meta.get('mode')} "
+            f"{meta.get('n')}-grams -> [bold]{stage.config.index_path}[/bold]"
+        )
 
 
 @app.command()
@@ -46,8 +49,11 @@ def report(
 
     stats = json.loads(storage.read_text(storage.join(run_dir, "stats.json")))
     # a decontaminate stage's ledger names its index in extra["index"]
-    found = {s["name"]: contamination_report(s.get("extra", {})) for s in stats["stages"]
-             if "-grams" in str(s.get("extra", {}).get("index", ""))}
+    found = {
+        s["name"]: contamination_report(s.get("extra", {}))
+        for s in stats["stages"]
+        if "-grams" in str(s.get("extra", {}).get("index", ""))
+    }
     if as_json:
         print(json.dumps(found, indent=2))
         return

@@ -1,4 +1,5 @@
 """`corpusforge tokenizer ...`: train a byte-level BPE on a sample of a corpus."""
+
 from __future__ import annotations
 
 import typer
@@ -32,13 +33,16 @@ def train(
     sample = [t for f in files for t in survey_file(f, where, per_file, seed).sample][:sample_docs]
     tok = train_bpe(sample, vocab_size, [eod_token])
     save_tokenizer(tok, out)
-    console.print(f"trained on {len(sample):,} documents from {len(files)} files: vocabulary "
-                  f"{tok.get_vocab_size():,} -> [bold]{out}[/bold]")
+    console.print(
+        f"trained on {len(sample):,} documents from {len(files)} files: vocabulary "
+        f"{tok.get_vocab_size():,} -> [bold]{out}[/bold]"
+    )
 
 
 @app.command()
-def encode(tokenizer: str = typer.Argument(..., help="tokenizer.json"),
-           text: str = typer.Argument(..., help="Text to encode")) -> None:
+def encode(
+    tokenizer: str = typer.Argument(..., help="tokenizer.json"), text: str = typer.Argument(..., help="Text to encode")
+) -> None:
     """Show the tokens of a text (to eyeball a tokenizer)."""
     from corpusforge.mixtures.tokenizer import load_tokenizer
 

@@ -25,7 +25,7 @@ import io
 import json
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 DUMP = "CC-MAIN-2024-10"
@@ -243,10 +243,28 @@ _FOREIGN = {
     ),
 }
 
-_SPAM_WORDS = (
-    "cheap viagra casino bonus free spins best price replica watches payday loans crypto "
-    "giveaway weight loss pills online pharmacy discount"
-).split()
+_SPAM_WORDS = [
+    "cheap",
+    "viagra",
+    "casino",
+    "bonus",
+    "free",
+    "spins",
+    "best",
+    "price",
+    "replica",
+    "watches",
+    "payday",
+    "loans",
+    "crypto",
+    "giveaway",
+    "weight",
+    "loss",
+    "pills",
+    "online",
+    "pharmacy",
+    "discount",
+]
 # A short GSM8K-style question written for this module (not from the benchmark).
 _OWN_MATH_QUESTION = (
     "A baker fills 14 trays with 12 rolls each. She sells 3/4 of the rolls in the morning and "
@@ -525,7 +543,7 @@ def wrap_pages_as_warc(
     """Write `(url, html_bytes)` pages as WARC response records (gzip per record), as Common Crawl does."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    t0 = datetime(2024, 2, 20, 21, 10, 55, tzinfo=timezone.utc)
+    t0 = datetime(2024, 2, 20, 21, 10, 55, tzinfo=UTC)
     with open(path, "wb") as f:
         w = _writer(f)
         w.write_record(_warcinfo(w, path.name, dump))
@@ -546,7 +564,7 @@ def write_sample(out_dir: str, seed: int = 0) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     n_files = 4
     paths = []
-    t0 = datetime(2024, 2, 20, 21, 10, 55, tzinfo=timezone.utc)
+    t0 = datetime(2024, 2, 20, 21, 10, 55, tzinfo=UTC)
     for k in range(n_files):
         name = f"CC-MAIN-20240220211055-20240221001055-{k:05d}.warc.gz"
         path = out / name
@@ -603,7 +621,6 @@ def write_sample(out_dir: str, seed: int = 0) -> list[str]:
     return paths
 
 
-
 def write_sample_evals(eval_dir: str, seed: int = 0) -> dict[str, str]:
     """Write the evaluation items the sample plants (its own question, and the real GSM8K and
     HumanEval items when ../shared/data is present), in their native formats, for decontamination."""
@@ -621,7 +638,9 @@ def write_sample_evals(eval_dir: str, seed: int = 0) -> dict[str, str]:
         Path(paths["gsm8k"]).write_text("".join(json.dumps(r) + "\n" for r in rows))
     if planted.get("humaneval"):
         paths["humaneval"] = str(out / "humaneval.jsonl")
-        rows = [{"task_id": f"HumanEval/sample{i}", "prompt": p, "canonical_solution": "", "test": "",
-                 "entry_point": ""} for i, p in enumerate(planted["humaneval"])]
+        rows = [
+            {"task_id": f"HumanEval/sample{i}", "prompt": p, "canonical_solution": "", "test": "", "entry_point": ""}
+            for i, p in enumerate(planted["humaneval"])
+        ]
         Path(paths["humaneval"]).write_text("".join(json.dumps(r) + "\n" for r in rows))
     return paths

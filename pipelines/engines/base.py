@@ -1,8 +1,10 @@
 """What every engine offers the runner and global steps: run a function over items in parallel."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 class Engine(ABC):
@@ -27,7 +29,7 @@ class Engine(ABC):
     def close(self) -> None:
         """Release the session or cluster this engine started."""
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,20 +1,22 @@
 """The embedded default: datatrove's LocalPipelineExecutor running our tasks on N processes."""
+
 from __future__ import annotations
 
 import os
 import pickle
 import shutil
-import tempfile
 import sys
+import tempfile
 import threading
 import traceback
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import datatrove.executor.base as _dt_executor_base
+import datatrove.utils.logging as _dt_logging
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
-import datatrove.executor.base as _dt_executor_base
-import datatrove.utils.logging as _dt_logging
 
 from corpusforge.pipelines.engines.base import Engine
 from corpusforge.pipelines.engines.worker_env import call_with_env, driver_env
@@ -111,7 +113,7 @@ class LocalEngine(Engine):
             _quiet_datatrove()
             try:
                 executor.run()
-            except BaseException as e:  # noqa: BLE001 - re-raised on the driver thread below
+            except BaseException as e:
                 errors.append(e)
             finally:
                 done.set()
@@ -161,7 +163,7 @@ def _remove_dead_scratch() -> None:
     for name in os.listdir(root):
         if not name.startswith(SCRATCH_PREFIX):
             continue
-        pid = name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        pid = name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 

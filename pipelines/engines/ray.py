@@ -1,10 +1,12 @@
 """Ray engine: tasks run inside Ray Data `map_batches` on a real local Ray (or a cluster)."""
+
 from __future__ import annotations
 
 import logging
 import os
 import threading
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import cloudpickle
 
@@ -69,7 +71,10 @@ class RayEngine(Engine):
         rows = [{"index": i, "item": cloudpickle.dumps(x)} for i, x in enumerate(items)]
         ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
             # ray's hint for the batch function leaves out the parameters that fn_kwargs supplies
-            _run_batch, batch_size=1, batch_format="numpy", zero_copy_batch=True,  # type: ignore[arg-type]
+            _run_batch,
+            batch_size=1,
+            batch_format="numpy",
+            zero_copy_batch=True,  # type: ignore[arg-type]
             fn_kwargs={"fn_bytes": cloudpickle.dumps(fn), "env": driver_env()},
         )
         results: dict[int, Any] = {}

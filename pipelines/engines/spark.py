@@ -1,4 +1,5 @@
 """Spark engine: tasks run inside `mapPartitions` of a real SparkSession (local or a cluster)."""
+
 from __future__ import annotations
 
 import atexit
@@ -8,7 +9,8 @@ import tempfile
 import threading
 import uuid
 import warnings
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from corpusforge.pipelines.engines.base import Engine
 from corpusforge.pipelines.engines.worker_env import call_with_env, driver_env
@@ -130,7 +132,7 @@ class SparkEngine(Engine):
                 # Job groups are per thread (pinned thread mode), so set it where the job runs.
                 sc.setJobGroup(group, desc)
                 out.extend(mapped.collect())
-            except BaseException as e:  # noqa: BLE001 - re-raised on the calling thread
+            except BaseException as e:
                 errors.append(e)
 
         thread = threading.Thread(target=collect, daemon=True)

@@ -5,10 +5,12 @@ raylet, which is fixed when the session starts. A later `CORPUSFORGE_S3_ENDPOINT
 (set by a test fixture, or a CLI run reusing a session) would never reach them, so each
 task carries the driver's values and sets them before it runs.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 FORWARDED_PREFIXES = ("CORPUSFORGE_", "AWS_")
 

@@ -66,7 +66,7 @@ class Snapshot(ABC):
             except Exception as exc:
                 yield e, None, _read_reason(exc)
 
-    def close(self) -> None:  # noqa: B027 - most snapshots hold nothing open
+    def close(self) -> None:
         """Release what the snapshot holds open."""
 
 

@@ -4,6 +4,7 @@ Each format names the fields whose text forms an item (dotted paths reach nested
 yields each element) and where the item id comes from. A benchmark entry may override the
 fields, so which text enters the index is configuration, not code.
 """
+
 from __future__ import annotations
 
 import csv
@@ -11,8 +12,9 @@ import io
 import json
 import posixpath
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -81,11 +83,12 @@ class BenchmarkSpec(BaseModel):
     id_field: str | None = None
 
     @model_validator(mode="after")
-    def _known_format(self) -> "BenchmarkSpec":
+    def _known_format(self) -> BenchmarkSpec:
         fmt = self.format or self.name
         if fmt not in FORMATS:
-            raise ValueError(f"benchmark {self.name!r}: unknown format {fmt!r}; set `format:` "
-                             f"to one of {', '.join(sorted(FORMATS))}")
+            raise ValueError(
+                f"benchmark {self.name!r}: unknown format {fmt!r}; set `format:` to one of {', '.join(sorted(FORMATS))}"
+            )
         if fmt == "jsonl" and not self.fields:
             raise ValueError(f"benchmark {self.name!r}: a generic jsonl benchmark needs `fields`")
         return self
@@ -148,8 +151,18 @@ def _records(path: str, root: str) -> Iterator[tuple[str, dict]]:
         # MMLU: no header; question, four choices, answer letter
         for i, row in enumerate(csv.reader(io.StringIO(raw))):
             if len(row) >= 6:
-                yield f"{stem}:{i}", {"question": row[0], "A": row[1], "B": row[2], "C": row[3],
-                                      "D": row[4], "choices": row[1:5], "answer": row[5]}
+                yield (
+                    f"{stem}:{i}",
+                    {
+                        "question": row[0],
+                        "A": row[1],
+                        "B": row[2],
+                        "C": row[3],
+                        "D": row[4],
+                        "choices": row[1:5],
+                        "answer": row[5],
+                    },
+                )
         return
     if path.endswith((".json", ".json.gz")):
         data = json.loads(raw)

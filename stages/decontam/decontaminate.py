@@ -6,13 +6,15 @@ on each side (fragments under 200 characters go, and a document cut into more th
 goes whole), or only flagged. Each decision depends on the document and the index alone, so the
 result is the same however the corpus is split into tasks or which engine runs them.
 """
+
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Iterator, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -88,9 +90,14 @@ class Decontaminate(Stage):
             for path in benchmark_files(b):
                 fs, p = storage.filesystem(path)
                 files.append([path, fs.size(p)])
-        return {"benchmarks": [b.model_dump(mode="json") for b in c.benchmarks], "files": files,
-                "n": self.n, "mode": c.mode, "max_items_per_ngram": c.max_items_per_ngram,
-                "normaliser": NORMALISER_VERSION}
+        return {
+            "benchmarks": [b.model_dump(mode="json") for b in c.benchmarks],
+            "files": files,
+            "n": self.n,
+            "mode": c.mode,
+            "max_items_per_ngram": c.max_items_per_ngram,
+            "normaliser": NORMALISER_VERSION,
+        }
 
     def before_run(self, run_dir: str) -> None:
         """Build and store the index once, on the driver, before any task; tasks load it from there."""
@@ -105,8 +112,9 @@ class Decontaminate(Stage):
             index.meta["spec_digest"] = key
             index.save(path)
             markers.commit(path, {"spec_digest": key, "items": index.meta["items"], "ngrams": index.meta["ngrams"]})
-            log.info("decontaminate: indexed %s items (%s n-grams) into %s",
-                     index.meta["items"], index.meta["ngrams"], path)
+            log.info(
+                "decontaminate: indexed %s items (%s n-grams) into %s", index.meta["items"], index.meta["ngrams"], path
+            )
         # The runner ships this config to the tasks after before_run: they load the stored index.
         self.config.index_path = path
 
@@ -115,14 +123,17 @@ class Decontaminate(Stage):
         if c.index_path and storage.exists(c.index_path):
             self.index = load_index_cached(c.index_path)
         else:  # run outside the runner (or index not stored): build once per worker process
-            self.index = _build_cached(c.model_dump_json(include={"benchmarks", "mode", "max_items_per_ngram"}),
-                                       self.n)
+            self.index = _build_cached(c.model_dump_json(include={"benchmarks", "mode", "max_items_per_ngram"}), self.n)
         if self.index.n != self.n or self.index.mode != c.mode:
-            raise ValueError(f"{c.index_path}: index is {self.index.mode} {self.index.n}-grams, "
-                             f"the stage wants {c.mode} {self.n}-grams")
+            raise ValueError(
+                f"{c.index_path}: index is {self.index.mode} {self.index.n}-grams, "
+                f"the stage wants {c.mode} {self.n}-grams"
+            )
         m = self.index.meta
-        self.ledger.extra["index"] = (f"{m.get('items')} items, {m.get('ngrams')} {c.mode} {self.n}-grams, "
-                                      f"{m.get('items_too_short', 0)} items too short to index")
+        self.ledger.extra["index"] = (
+            f"{m.get('items')} items, {m.get('ngrams')} {c.mode} {self.n}-grams, "
+            f"{m.get('items_too_short', 0)} items too short to index"
+        )
 
     def process(self, docs: Iterable[Document]) -> Iterator[Document]:
         batch: list[Document] = []
@@ -189,22 +200,30 @@ class Decontaminate(Stage):
             bench, _, item = key.partition("/")
             per_bench[bench].append(item)
         benches = ledger.extra.setdefault("benchmarks", {})
-        snippet = doc.text[finding.spans[0][0]:finding.spans[0][1]][:300]
+        snippet = doc.text[finding.spans[0][0] : finding.spans[0][1]][:300]
         for bench, items in per_bench.items():
             entry = benches.setdefault(bench, {"docs_affected": 0, "items": {}, "examples": []})
             entry["docs_affected"] += 1
             for item in items:
                 entry["items"][item] = entry["items"].get(item, 0) + 1
             if len(entry["examples"]) < self.config.examples_per_benchmark:
-                entry["examples"].append({"doc_id": doc.id, "items": items[:5], "fraction": round(finding.fraction, 4),
-                                          "matched_text": snippet})
+                entry["examples"].append(
+                    {
+                        "doc_id": doc.id,
+                        "items": items[:5],
+                        "fraction": round(finding.fraction, 4),
+                        "matched_text": snippet,
+                    }
+                )
 
 
 def _annotate(doc: Document, finding: Finding) -> None:
     # A second decontaminate stage (another benchmark set) adds to what the first found.
     old = doc.annotations.get("contamination") or []
     doc.annotations["contamination"] = sorted(set(old) | set(finding.items))
-    doc.annotations["contamination_fraction"] = max(finding.fraction, doc.annotations.get("contamination_fraction") or 0.0)
+    doc.annotations["contamination_fraction"] = max(
+        finding.fraction, doc.annotations.get("contamination_fraction") or 0.0
+    )
 
 
 def scan(index: BenchmarkIndex, texts: list[str], min_matches: int = 1) -> list[Finding | None]:
@@ -281,7 +300,7 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def _build(config: "Decontaminate.Config", n: int) -> BenchmarkIndex:
+def _build(config: Decontaminate.Config, n: int) -> BenchmarkIndex:
     items = (item for spec in config.benchmarks for item in load_benchmark(spec))
     names = ",".join(b.name for b in config.benchmarks)
     return build_index(items, n, config.mode, config.max_items_per_ngram, meta={"benchmarks": names})
@@ -298,7 +317,10 @@ def contamination_report(extra: dict) -> dict[str, dict]:
     for bench, entry in sorted((extra.get("benchmarks") or {}).items()):
         items = entry.get("items", {})
         top = sorted(items.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
-        report[bench] = {"items_found": len(items), "docs_affected": entry.get("docs_affected", 0),
-                         "top_items": [{"item": k, "docs": v} for k, v in top],
-                         "examples": entry.get("examples", [])[:5]}
+        report[bench] = {
+            "items_found": len(items),
+            "docs_affected": entry.get("docs_affected", 0),
+            "top_items": [{"item": k, "docs": v} for k, v in top],
+            "examples": entry.get("examples", [])[:5],
+        }
     return report

@@ -8,6 +8,7 @@ from prefix sums (mod 2^64), finished with the splitmix64 mixer. Every position 
 normalised text is the position of the same character in the original, so matches map back to
 exact character spans for cutting.
 """
+
 from __future__ import annotations
 
 import functools
@@ -16,8 +17,9 @@ import io
 import json
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -88,7 +90,7 @@ def _blank_markup(text: str, cps: np.ndarray, sep: np.ndarray) -> None:
     for p in np.flatnonzero((cps == 92) | (cps == 38)).tolist():
         m = _MARKUP.match(text, p)
         if m is not None:
-            sep[p:m.end()] = True
+            sep[p : m.end()] = True
 
 
 # Hashes are computed over chunks of at most this many units, so the cached power tables stay
@@ -146,7 +148,7 @@ def _window_hashes(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, pow
     while i < len(starts):
         s0 = int(starts[i])
         j = max(i + 1, int(np.searchsorted(ends, s0 + _CHUNK, "right")))
-        local = values[s0:int(ends[j - 1])]
+        local = values[s0 : int(ends[j - 1])]
         pw, inv = powers.upto(len(local))
         prefix = np.zeros(len(local) + 1, dtype=_U64)
         np.cumsum(local.astype(_U64) * pw, dtype=_U64, out=prefix[1:])
@@ -160,11 +162,73 @@ def _window_hashes(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, pow
 # MathML or a plain-text copy writes it); Greek letter commands become the letter (\pi and π are
 # one token); \frac12 is "1 2" like \frac{1}{2}; everything else of a command is blanked, so
 # \dfrac/\frac, \left(/(, \, and \quad spacing never split or hide an n-gram.
-_MATH_FUNCTIONS = frozenset("sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp lim max "
-                            "min sup inf det gcd lcm mod bmod pmod deg dim ker arg".split())
-_GREEK = {name: chr(0x03B1 + i) for i, name in enumerate(
-    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho varsigma sigma tau "
-    "upsilon phi chi psi omega".split())}
+_MATH_FUNCTIONS = frozenset(
+    [
+        "sin",
+        "cos",
+        "tan",
+        "cot",
+        "sec",
+        "csc",
+        "arcsin",
+        "arccos",
+        "arctan",
+        "sinh",
+        "cosh",
+        "tanh",
+        "log",
+        "ln",
+        "lg",
+        "exp",
+        "lim",
+        "max",
+        "min",
+        "sup",
+        "inf",
+        "det",
+        "gcd",
+        "lcm",
+        "mod",
+        "bmod",
+        "pmod",
+        "deg",
+        "dim",
+        "ker",
+        "arg",
+    ]
+)
+_GREEK = {
+    name: chr(0x03B1 + i)
+    for i, name in enumerate(
+        [
+            "alpha",
+            "beta",
+            "gamma",
+            "delta",
+            "epsilon",
+            "zeta",
+            "eta",
+            "theta",
+            "iota",
+            "kappa",
+            "lambda",
+            "mu",
+            "nu",
+            "xi",
+            "omicron",
+            "pi",
+            "rho",
+            "varsigma",
+            "sigma",
+            "tau",
+            "upsilon",
+            "phi",
+            "chi",
+            "psi",
+            "omega",
+        ]
+    )
+}
 _GREEK.update({"varepsilon": "ε", "vartheta": "θ", "varphi": "φ", "varpi": "π", "varrho": "ρ"})
 _FRACS = frozenset({"frac", "dfrac", "tfrac", "cfrac"})
 _SCRIPT_DIGITS = {ord(c): ord(d) for c, d in zip("⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉", "01234567890123456789")}
@@ -181,14 +245,14 @@ def _math_markup(text: str, cps: np.ndarray, low: np.ndarray, sep: np.ndarray) -
         if m is None:
             continue
         name = m.group(0)[1:]
-        sep[p:m.end()] = True
+        sep[p : m.end()] = True
         if m.group(0)[0] != "\\":
             continue
         if name in _MATH_FUNCTIONS:
-            sep[p + 1:m.end()] = False
+            sep[p + 1 : m.end()] = False
         elif name.lower() in _GREEK:
             low[p], sep[p] = ord(_GREEK[name.lower()]), False
-        elif name in _FRACS and text[m.end():m.end() + 2].isdigit() and text[m.end():m.end() + 2].isascii():
+        elif name in _FRACS and text[m.end() : m.end() + 2].isdigit() and text[m.end() : m.end() + 2].isascii():
             low[p], sep[p] = ord(text[m.end()]), False  # \frac12: "1" where the command was, "2" stays
             sep[m.end()] = True
     script = np.isin(cps, np.fromiter(_SCRIPT_DIGITS, dtype=np.uint32))
@@ -334,13 +398,18 @@ class BenchmarkIndex:
     def save(self, path: str) -> None:
         """Store as one .npz (written atomically; any fsspec path)."""
         buf = io.BytesIO()
-        np.savez(buf, hashes=self.hashes, items=self.items, keys=np.array(self.keys, dtype=str),
-                 meta=np.array(json.dumps({**self.meta, "n": self.n, "mode": self.mode})))
+        np.savez(
+            buf,
+            hashes=self.hashes,
+            items=self.items,
+            keys=np.array(self.keys, dtype=str),
+            meta=np.array(json.dumps({**self.meta, "n": self.n, "mode": self.mode})),
+        )
         with storage.atomic_write(path, "wb") as f:
             f.write(buf.getvalue())
 
     @classmethod
-    def load(cls, path: str) -> "BenchmarkIndex":
+    def load(cls, path: str) -> BenchmarkIndex:
         with storage.open_file(path, "rb") as f:
             data = np.load(f, allow_pickle=False)
             meta = json.loads(str(data["meta"]))
@@ -358,8 +427,13 @@ def read_index_meta(path: str) -> dict | None:
         return None
 
 
-def build_index(items: Iterable[tuple[str, str]], n: int, mode: Mode = "word",
-                max_items_per_ngram: int | None = None, meta: dict | None = None) -> BenchmarkIndex:
+def build_index(
+    items: Iterable[tuple[str, str]],
+    n: int,
+    mode: Mode = "word",
+    max_items_per_ngram: int | None = None,
+    meta: dict | None = None,
+) -> BenchmarkIndex:
     """Index (key, text) items: every distinct n-gram of each item, sorted by hash.
 
     An n-gram shared by more than `max_items_per_ngram` items is a template (instructions,
@@ -406,9 +480,14 @@ def build_index(items: Iterable[tuple[str, str]], n: int, mode: Mode = "word",
             keep = ~np.isin(hashes, frequent)
             dropped = int(len(frequent))
             hashes, owners = hashes[keep], owners[keep]
-    info = {**(meta or {}), "items": len(keys), "ngrams": int(len(hashes)),
-            "items_too_short": short, "template_ngrams_dropped": dropped,
-            "normaliser_version": NORMALISER_VERSION}
+    info = {
+        **(meta or {}),
+        "items": len(keys),
+        "ngrams": int(len(hashes)),
+        "items_too_short": short,
+        "template_ngrams_dropped": dropped,
+        "normaliser_version": NORMALISER_VERSION,
+    }
     return BenchmarkIndex(hashes, owners, keys, n, mode, info)
 
 

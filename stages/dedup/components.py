@@ -10,6 +10,7 @@ partition files with `engine.map` (local processes, Ray, or Spark tasks), `spark
 DataFrames (groupBy/join, checkpointed to Parquet each round). Both write the labels as
 `<out>/part=<task ordinal>/*.parquet` with columns (node, label).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,8 +65,7 @@ def _write_sym(dst: str, writer: str, a: np.ndarray, b: np.ndarray, partitions: 
     """Write each undirected edge both ways, partitioned by its source node."""
     src = np.concatenate([a, b])
     tgt = np.concatenate([b, a])
-    write_partitioned(dst, writer, pa.table({"u": src, "v": tgt}, schema=EDGE_SCHEMA),
-                      hash_partition(src, partitions))
+    write_partitioned(dst, writer, pa.table({"u": src, "v": tgt}, schema=EDGE_SCHEMA), hash_partition(src, partitions))
 
 
 def cc_task(task: CCTask) -> dict:
@@ -91,8 +91,9 @@ def _cc(task: CCTask) -> dict:
             m = np.minimum(keys, mins)[group]
             out = v > u  # large star: link every larger neighbour to the neighbourhood's minimum
             a, b = v[out], m[out]
-            write_partitioned(task.dst, writer, pa.table({"u": a, "v": b}, schema=EDGE_SCHEMA),
-                              hash_partition(a, task.partitions))
+            write_partitioned(
+                task.dst, writer, pa.table({"u": a, "v": b}, schema=EDGE_SCHEMA), hash_partition(a, task.partitions)
+            )
     elif task.phase == "small":
         # input: (a, b) with a > b, a in this partition
         u, v = _unique_edges(u, v)
@@ -110,8 +111,9 @@ def _cc(task: CCTask) -> dict:
         if len(u):
             keys, mins, _ = _group_min(u, v)
             labels = np.minimum(keys, mins)
-            write_partitioned(task.dst, writer, pa.table({"node": keys, "label": labels}, schema=LABEL_SCHEMA),
-                              task_of(keys))
+            write_partitioned(
+                task.dst, writer, pa.table({"node": keys, "label": labels}, schema=LABEL_SCHEMA), task_of(keys)
+            )
         info["nodes"] = int(len(np.unique(u)))
     else:
         raise ValueError(f"unknown phase {task.phase!r}")
@@ -123,15 +125,14 @@ def _phase(engine, phase: str, src: str, dst: str, partitions: int) -> list[dict
     return run_step(engine, dst, cc_task, items, f"fuzzy dedup: components ({phase})")
 
 
-def local_components(engine, edge_dir: str, in_partitions: int, workdir: str, out_dir: str,
-                     partitions: int) -> dict:
+def local_components(engine, edge_dir: str, in_partitions: int, workdir: str, out_dir: str, partitions: int) -> dict:
     """Labels (node, min node of its component) for every node with an edge; returns stats."""
-    return markers.once(out_dir, lambda: _local_components(engine, edge_dir, in_partitions, workdir, out_dir,
-                                                           partitions))
+    return markers.once(
+        out_dir, lambda: _local_components(engine, edge_dir, in_partitions, workdir, out_dir, partitions)
+    )
 
 
-def _local_components(engine, edge_dir: str, in_partitions: int, workdir: str, out_dir: str,
-                      partitions: int) -> dict:
+def _local_components(engine, edge_dir: str, in_partitions: int, workdir: str, out_dir: str, partitions: int) -> dict:
     current = storage.join(workdir, "round-000", "sym")
     items = [CCTask("symmetrize", edge_dir, k, current, partitions) for k in range(in_partitions)]
     run_step(engine, current, cc_task, items, "fuzzy dedup: components (edges)")
@@ -192,19 +193,28 @@ def _spark_components(spark, edge_dir: str, workdir: str, out_dir: str) -> dict:
             break
         previous = fp
         mins = current.groupBy("u").agg(F.min("v").alias("m")).withColumn("m", F.least("m", "u"))
-        large = (current.join(mins, "u").where(F.col("v") > F.col("u"))
-                 .select(F.col("v").alias("a"), F.col("m").alias("b")).distinct())
+        large = (
+            current.join(mins, "u")
+            .where(F.col("v") > F.col("u"))
+            .select(F.col("v").alias("a"), F.col("m").alias("b"))
+            .distinct()
+        )
         small_min = large.groupBy("a").agg(F.min("b").alias("m"))
         joined = large.join(small_min, "a")
-        star = (joined.select(F.col("b").alias("u"), F.col("m").alias("v"))
-                .union(small_min.select(F.col("a").alias("u"), F.col("m").alias("v")))
-                .where(F.col("u") != F.col("v")))
+        star = (
+            joined.select(F.col("b").alias("u"), F.col("m").alias("v"))
+            .union(small_min.select(F.col("a").alias("u"), F.col("m").alias("v")))
+            .where(F.col("u") != F.col("v"))
+        )
         current = checkpoint(sym(star), f"spark-round-{r:03d}")
     else:
         raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
-    labels = (current.groupBy("u").agg(F.min("v").alias("m"))
-              .select(F.col("u").alias("node"), F.least("u", "m").alias("label"))
-              .withColumn("part", F.shiftright("node", 32)))
+    labels = (
+        current.groupBy("u")
+        .agg(F.min("v").alias("m"))
+        .select(F.col("u").alias("node"), F.least("u", "m").alias("label"))
+        .withColumn("part", F.shiftright("node", 32))
+    )
     labels.write.mode("overwrite").partitionBy("part").parquet(out_dir)
     nodes = spark.read.parquet(out_dir).count()
     return {"cc_rounds": rounds, "cc_nodes": int(nodes)}

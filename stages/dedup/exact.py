@@ -9,14 +9,16 @@ A file shuffle (`core.shuffle`), so memory is bounded per task on every engine:
   apply (per task)     drop the listed documents with reason `exact_duplicate`
 Which copy survives depends only on ids, never on the engine or the task split.
 """
+
 from __future__ import annotations
 
 import functools
 import re
 import sys
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -28,8 +30,9 @@ from corpusforge.core import markers, shuffle, storage
 from corpusforge.core.document import Document
 from corpusforge.stages.base import GlobalStep, StageConfig
 
-HASH_SCHEMA = pa.schema([("h1", pa.uint64()), ("h2", pa.uint64()), ("id", pa.string()),
-                         ("ord", pa.int64()), ("nbytes", pa.int64())])
+HASH_SCHEMA = pa.schema(
+    [("h1", pa.uint64()), ("h2", pa.uint64()), ("id", pa.string()), ("ord", pa.int64()), ("nbytes", pa.int64())]
+)
 DROP_SCHEMA = pa.schema([("ord", pa.int64()), ("id", pa.string()), ("nbytes", pa.int64())])
 # Rows buffered before they go to the bucket files: ~60 bytes each, so ~12 MB per task.
 FLUSH_ROWS = 200_000
@@ -122,8 +125,9 @@ def _resolve_bucket(job: BucketJob) -> dict[str, int]:
     if table.num_rows == 0:
         return stats
     # (id, task, ord) breaks ties, so the survivor is the same whatever engine ran the tasks.
-    table = table.sort_by([("h1", "ascending"), ("h2", "ascending"), ("id", "ascending"),
-                           ("task", "ascending"), ("ord", "ascending")])
+    table = table.sort_by(
+        [("h1", "ascending"), ("h2", "ascending"), ("id", "ascending"), ("task", "ascending"), ("ord", "ascending")]
+    )
     h1 = table.column("h1").to_numpy()
     h2 = table.column("h2").to_numpy()
     first = np.ones(len(h1), dtype=bool)
@@ -136,8 +140,9 @@ def _resolve_bucket(job: BucketJob) -> dict[str, int]:
     tasks = dropped.column("task")
     for tid in sorted(set(tasks.to_pylist())):
         rows = dropped.filter(pc.equal(tasks, tid)).select(["ord", "id", "nbytes"])
-        shuffle.write_intermediate(shuffle.partition_file(drops_dir(job.workdir), tid, f"{job.bucket:05d}"),
-                                   rows.cast(DROP_SCHEMA))
+        shuffle.write_intermediate(
+            shuffle.partition_file(drops_dir(job.workdir), tid, f"{job.bucket:05d}"), rows.cast(DROP_SCHEMA)
+        )
     return stats
 
 
@@ -149,7 +154,7 @@ class _BucketFiles:
         self.rows: list[tuple[int, int, str, int, int]] = []
         self._files = shuffle.PartitionWriter(hashes_dir(workdir), task_id, HASH_SCHEMA)
 
-    def __enter__(self) -> "_BucketFiles":
+    def __enter__(self) -> _BucketFiles:
         return self
 
     def add(self, h1: int, h2: int, doc_id: str, ord_: int, nbytes: int) -> None:
@@ -161,8 +166,16 @@ class _BucketFiles:
         if not self.rows:
             return
         h1, h2, ids, ords, nbytes = zip(*self.rows)
-        table = pa.table([pa.array(h1, pa.uint64()), pa.array(h2, pa.uint64()), pa.array(ids, pa.string()),
-                          pa.array(ords, pa.int64()), pa.array(nbytes, pa.int64())], schema=HASH_SCHEMA)
+        table = pa.table(
+            [
+                pa.array(h1, pa.uint64()),
+                pa.array(h2, pa.uint64()),
+                pa.array(ids, pa.string()),
+                pa.array(ords, pa.int64()),
+                pa.array(nbytes, pa.int64()),
+            ],
+            schema=HASH_SCHEMA,
+        )
         self._files.write(table, (np.asarray(h2, dtype=np.uint64) % np.uint64(self.buckets)).astype(np.int64))
         self.rows = []
 
@@ -211,8 +224,9 @@ class ExactDedup(GlobalStep):
 
     def _drop_list(self) -> dict[int, str]:
         if not markers.is_committed(drops_dir(self.workdir)):
-            raise RuntimeError(f"{self.name}: apply called before resolve finished "
-                               f"(no {markers.marker_path(drops_dir(self.workdir))})")
+            raise RuntimeError(
+                f"{self.name}: apply called before resolve finished (no {markers.marker_path(drops_dir(self.workdir))})"
+            )
         t = shuffle.read_partition(drops_dir(self.workdir), self.task_id, DROP_SCHEMA)
         return dict(zip(t.column("ord").to_pylist(), t.column("id").to_pylist()))
 
@@ -224,6 +238,8 @@ class ExactDedup(GlobalStep):
                 yield doc
                 continue
             if expected != doc.id:
-                raise RuntimeError(f"{self.name}: task {self.task_id} document {i} is {doc.id!r}, resolve expected "
-                                   f"{expected!r}; apply must see the documents prepare saw, in the same order")
+                raise RuntimeError(
+                    f"{self.name}: task {self.task_id} document {i} is {doc.id!r}, resolve expected "
+                    f"{expected!r}; apply must see the documents prepare saw, in the same order"
+                )
             self.drop(doc, "exact_duplicate")

@@ -16,15 +16,17 @@ sets, so LSH false positives never remove a document. It needs the texts, which 
 (zstd Parquet, about a third of the text's size); `verify: false` skips that copy and the check,
 as NeMo Curator and datatrove do.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -33,8 +35,8 @@ from pydantic import Field
 
 from corpusforge.core import shuffle, storage
 from corpusforge.core.document import Document
-from corpusforge.stages.dedup import lsh
 from corpusforge.stages.base import GlobalStep, StageConfig
+from corpusforge.stages.dedup import lsh
 from corpusforge.stages.dedup.components import LABEL_SCHEMA, local_components, spark_components
 from corpusforge.stages.dedup.minhash import MinHashParams, band_hashes, shingle_hashes, signatures
 
@@ -52,8 +54,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 DOCS_SCHEMA = pa.schema([("row", pa.int32()), ("id", pa.string()), ("nbytes", pa.int64()), ("rank", pa.float64())])
 TEXT_SCHEMA = pa.schema([("row", pa.int32()), ("text", pa.large_string())])
-CLUSTER_SCHEMA = pa.schema([("node", pa.int64()), ("cluster_id", pa.string()), ("cluster_size", pa.int32()),
-                            ("removed", pa.bool_())])
+CLUSTER_SCHEMA = pa.schema(
+    [("node", pa.int64()), ("cluster_id", pa.string()), ("cluster_size", pa.int32()), ("removed", pa.bool_())]
+)
 SIZE_BINS = [2, 3, 4, 5, 9, 17, 33, 65, 129, 257, 1025]
 
 
@@ -196,9 +199,18 @@ class FuzzyDedup(GlobalStep):
 
         t0 = time.perf_counter()
         cand_dir = self._path("candidates")
-        cand = self._step(engine, cand_dir, lsh.candidates_task, [
-            lsh.CandidatesTask(self._path("bands"), k, ordinals, cand_dir, P, cfg.verify,
-                               cfg.pairwise_max if cfg.verify else 2) for k in range(P)], "candidates")
+        cand = self._step(
+            engine,
+            cand_dir,
+            lsh.candidates_task,
+            [
+                lsh.CandidatesTask(
+                    self._path("bands"), k, ordinals, cand_dir, P, cfg.verify, cfg.pairwise_max if cfg.verify else 2
+                )
+                for k in range(P)
+            ],
+            "candidates",
+        )
         stats: dict[str, Any] = {"candidate_pairs": sum(x["edges"] for x in cand)}
         timings["candidates"] = time.perf_counter() - t0
 
@@ -207,10 +219,20 @@ class FuzzyDedup(GlobalStep):
             t0 = time.perf_counter()
             left_dir, ver_dir = self._path("verify_left"), self._path("verified")
             by_ordinal = {i: tid for tid, i in ordinals.items()}
-            self._step(engine, left_dir, verify_left_task, [
-                VerifyTask(self.workdir, t, by_ordinal[t], left_dir, P, params) for t in range(T)], "verify (ship)")
-            ver = self._step(engine, ver_dir, verify_right_task, [
-                VerifyTask(self.workdir, t, by_ordinal[t], ver_dir, P, params) for t in range(T)], "verify (check)")
+            self._step(
+                engine,
+                left_dir,
+                verify_left_task,
+                [VerifyTask(self.workdir, t, by_ordinal[t], left_dir, P, params) for t in range(T)],
+                "verify (ship)",
+            )
+            ver = self._step(
+                engine,
+                ver_dir,
+                verify_right_task,
+                [VerifyTask(self.workdir, t, by_ordinal[t], ver_dir, P, params) for t in range(T)],
+                "verify (check)",
+            )
             stats["verified_pairs"] = sum(x["kept"] for x in ver)
             stats["false_positive_pairs"] = sum(x["checked"] - x["kept"] for x in ver)
             hist: Counter = Counter()
@@ -231,23 +253,31 @@ class FuzzyDedup(GlobalStep):
         t0 = time.perf_counter()
         by_ordinal = {i: tid for tid, i in ordinals.items()}
         assign_dir, cluster_dir = self._path("assign"), self._path("clusters")
-        self._step(engine, assign_dir, assign_task, [
-            AssignTask(self.workdir, t, by_ordinal[t], assign_dir, P) for t in range(T)], "assign")
-        clusters = self._step(engine, cluster_dir, clusters_task, [
-            ClustersTask(assign_dir, k, cluster_dir) for k in range(P)], "clusters")
+        self._step(
+            engine,
+            assign_dir,
+            assign_task,
+            [AssignTask(self.workdir, t, by_ordinal[t], assign_dir, P) for t in range(T)],
+            "assign",
+        )
+        clusters = self._step(
+            engine, cluster_dir, clusters_task, [ClustersTask(assign_dir, k, cluster_dir) for k in range(P)], "clusters"
+        )
         timings["clusters"] = time.perf_counter() - t0
 
         sizes: Counter = Counter()
         for x in clusters:
             sizes.update(x["size_hist"])
-        stats.update({
-            "clusters": sum(x["clusters"] for x in clusters),
-            "docs_removed": sum(x["removed"] for x in clusters),
-            "bytes_removed": sum(x["bytes_removed"] for x in clusters),
-            "cluster_size_histogram": dict(sorted(sizes.items(), key=lambda kv: _bin_start(kv[0]))),
-            "largest_cluster": max((x.get("largest", 0) for x in clusters), default=0),
-            "step_seconds": {k: round(v, 3) for k, v in timings.items()},
-        })
+        stats.update(
+            {
+                "clusters": sum(x["clusters"] for x in clusters),
+                "docs_removed": sum(x["removed"] for x in clusters),
+                "bytes_removed": sum(x["bytes_removed"] for x in clusters),
+                "cluster_size_histogram": dict(sorted(sizes.items(), key=lambda kv: _bin_start(kv[0]))),
+                "largest_cluster": max((x.get("largest", 0) for x in clusters), default=0),
+                "step_seconds": {k: round(v, 3) for k, v in timings.items()},
+            }
+        )
         return stats
 
     @staticmethod
@@ -262,8 +292,16 @@ class FuzzyDedup(GlobalStep):
         ordinal = ordinals[self.task_id]
         t = shuffle.read_partition(self._path("clusters"), ordinal, CLUSTER_SCHEMA)
         rows = (t.column("node").to_numpy() & np.int64(0xFFFFFFFF)).tolist()
-        return dict(zip(rows, zip(t.column("cluster_id").to_pylist(), t.column("cluster_size").to_pylist(),
-                                  t.column("removed").to_pylist())))
+        return dict(
+            zip(
+                rows,
+                zip(
+                    t.column("cluster_id").to_pylist(),
+                    t.column("cluster_size").to_pylist(),
+                    t.column("removed").to_pylist(),
+                ),
+            )
+        )
 
     def apply(self, docs: Iterable[Document]) -> Iterator[Document]:
         """Drop every cluster member but the kept one; annotate cluster id and size."""
@@ -271,8 +309,10 @@ class FuzzyDedup(GlobalStep):
         ids = storage.read_parquet(self._path("docs", f"{self.task_id}.parquet"), ["id"]).column("id").to_pylist()
         for row, doc in enumerate(docs):
             if row >= len(ids) or ids[row] != doc.id:
-                raise RuntimeError(f"fuzzy_dedup: task {self.task_id} row {row} is {doc.id!r}, prepare saw "
-                                   f"{ids[row] if row < len(ids) else 'nothing'!r}: documents changed between steps")
+                raise RuntimeError(
+                    f"fuzzy_dedup: task {self.task_id} row {row} is {doc.id!r}, prepare saw "
+                    f"{ids[row] if row < len(ids) else 'nothing'!r}: documents changed between steps"
+                )
             hit = removal.get(row)
             if hit is None:
                 yield doc
@@ -287,6 +327,7 @@ class FuzzyDedup(GlobalStep):
 
 
 # ---------------------------------------------------------------------------- reduce tasks
+
 
 class _TextWriter:
     """Streams (row, text) to Parquet so a task never holds all its texts."""
@@ -343,21 +384,26 @@ def _verify_left(task: VerifyTask) -> dict:
         u, v = pairs[:, 0], pairs[:, 1]
     texts = _texts_of(task.workdir, task.task_id, (u & np.int64(0xFFFFFFFF)).astype(np.int64))
     dest = lsh.task_of(v)
-    shuffle.write_partitioned(storage.join(task.out_dir, "edges"), f"{task.ordinal:05d}",
-                              pa.table({"u": u, "v": v}, schema=lsh.EDGE_SCHEMA), dest)
+    shuffle.write_partitioned(
+        storage.join(task.out_dir, "edges"),
+        f"{task.ordinal:05d}",
+        pa.table({"u": u, "v": v}, schema=lsh.EDGE_SCHEMA),
+        dest,
+    )
     # each text once per destination task, however many edges it has there
     if len(u):
         pairs = np.unique(np.stack([dest, u], axis=1), axis=0)
         d, uu = pairs[:, 0], pairs[:, 1]
         text_col = [texts[int(x & 0xFFFFFFFF)] for x in uu]
-        shuffle.write_partitioned(storage.join(task.out_dir, "texts"), f"{task.ordinal:05d}",
-                                  pa.table({"node": uu, "text": text_col}), d)
+        shuffle.write_partitioned(
+            storage.join(task.out_dir, "texts"), f"{task.ordinal:05d}", pa.table({"node": uu, "text": text_col}), d
+        )
     return {"edges": int(len(u))}
 
 
 def _shingle_sets(texts: list[str], params: FuzzyParams) -> list[np.ndarray]:
     hashes, offsets = shingle_hashes(texts, params.shingle, params.ngram)
-    return [np.unique(hashes[offsets[i]: offsets[i + 1]]) for i in range(len(texts))]
+    return [np.unique(hashes[offsets[i] : offsets[i + 1]]) for i in range(len(texts))]
 
 
 def verify_right_task(task: VerifyTask) -> dict:
@@ -371,8 +417,9 @@ def _verify_right(task: VerifyTask) -> dict:
     hist: Counter = Counter()
     kept = np.zeros(len(u), bool)
     if len(u):
-        shipped = shuffle.read_partition(storage.join(left, "texts"), task.ordinal,
-                                         pa.schema([("node", pa.int64()), ("text", pa.large_string())]))
+        shipped = shuffle.read_partition(
+            storage.join(left, "texts"), task.ordinal, pa.schema([("node", pa.int64()), ("text", pa.large_string())])
+        )
         u_nodes = shipped.column("node").to_numpy()
         u_sets = dict(zip(u_nodes.tolist(), _shingle_sets(shipped.column("text").to_pylist(), task.params)))
         v_rows = np.unique(v & np.int64(0xFFFFFFFF))
@@ -385,9 +432,12 @@ def _verify_right(task: VerifyTask) -> dict:
             j = inter / union if union else 1.0
             kept[i] = j >= task.params.threshold
             hist[f"{min(int(j * 10), 9) / 10:.1f}"] += 1
-    shuffle.write_partitioned(task.out_dir, f"{task.ordinal:05d}",
-                              pa.table({"u": u[kept], "v": v[kept]}, schema=lsh.EDGE_SCHEMA),
-                              lsh.hash_partition(u[kept], task.partitions))
+    shuffle.write_partitioned(
+        task.out_dir,
+        f"{task.ordinal:05d}",
+        pa.table({"u": u[kept], "v": v[kept]}, schema=lsh.EDGE_SCHEMA),
+        lsh.hash_partition(u[kept], task.partitions),
+    )
     return {"checked": int(len(u)), "kept": int(kept.sum()), "jaccard_hist": dict(hist)}
 
 
@@ -400,8 +450,9 @@ class AssignTask:
     partitions: int
 
 
-ASSIGN_SCHEMA = pa.schema([("label", pa.int64()), ("node", pa.int64()), ("rank", pa.float64()),
-                           ("nbytes", pa.int64()), ("id", pa.string())])
+ASSIGN_SCHEMA = pa.schema(
+    [("label", pa.int64()), ("node", pa.int64()), ("rank", pa.float64()), ("nbytes", pa.int64()), ("id", pa.string())]
+)
 
 
 def assign_task(task: AssignTask) -> dict:
@@ -418,14 +469,19 @@ def _assign(task: AssignTask) -> dict:
         rows = (node & np.int64(0xFFFFFFFF)).astype(np.int64)
         order = np.argsort(docs.column("row").to_numpy())
         idx = order[np.searchsorted(docs.column("row").to_numpy(), rows, sorter=order)]
-        table = pa.table({
-            "label": label, "node": node,
-            "rank": docs.column("rank").to_numpy()[idx],
-            "nbytes": docs.column("nbytes").to_numpy()[idx],
-            "id": docs.column("id").take(pa.array(idx)),
-        }, schema=ASSIGN_SCHEMA)
-        shuffle.write_partitioned(task.out_dir, f"{task.ordinal:05d}", table,
-                                  lsh.hash_partition(label, task.partitions))
+        table = pa.table(
+            {
+                "label": label,
+                "node": node,
+                "rank": docs.column("rank").to_numpy()[idx],
+                "nbytes": docs.column("nbytes").to_numpy()[idx],
+                "id": docs.column("id").take(pa.array(idx)),
+            },
+            schema=ASSIGN_SCHEMA,
+        )
+        shuffle.write_partitioned(
+            task.out_dir, f"{task.ordinal:05d}", table, lsh.hash_partition(label, task.partitions)
+        )
     return {"nodes": int(len(node))}
 
 
@@ -470,14 +526,22 @@ def _clusters(task: ClustersTask) -> dict:
         removed = np.ones(len(label), bool)
         removed[starts] = False  # the first of each cluster in (rank, node) order is kept
         cluster_ids = [ids[s] for s in starts]
-        table = pa.table({
-            "node": node,
-            "cluster_id": [cluster_ids[g] for g in group.tolist()],
-            "cluster_size": sizes[group].astype(np.int32),
-            "removed": removed,
-        }, schema=CLUSTER_SCHEMA)
+        table = pa.table(
+            {
+                "node": node,
+                "cluster_id": [cluster_ids[g] for g in group.tolist()],
+                "cluster_size": sizes[group].astype(np.int32),
+                "removed": removed,
+            },
+            schema=CLUSTER_SCHEMA,
+        )
         shuffle.write_partitioned(task.out_dir, f"{task.partition:05d}", table, lsh.task_of(node))
         hist = Counter(_size_bin(int(s)) for s in sizes)
-        info = {"clusters": int(len(starts)), "largest": int(sizes.max()), "removed": int(removed.sum()),
-                "bytes_removed": int(nbytes[removed].sum()), "size_hist": dict(hist)}
+        info = {
+            "clusters": int(len(starts)),
+            "largest": int(sizes.max()),
+            "removed": int(removed.sum()),
+            "bytes_removed": int(nbytes[removed].sum()),
+            "size_hist": dict(hist),
+        }
     return info

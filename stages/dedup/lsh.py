@@ -4,6 +4,7 @@ The shuffle itself (Hive-layout partition files, step and reduce-task markers) i
 module holds what is particular to LSH. Node ids are int64 `task_ordinal << 32 | row`: unique, ordered
 like the input, and readable by Spark (which has no unsigned 64-bit type).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ BAND_SCHEMA = pa.schema([("band", pa.int32()), ("key", pa.int64()), ("row", pa.i
 
 
 # ----------------------------------------------------------------------------- node ids
+
 
 def node_ids(ordinal: int, rows: np.ndarray) -> np.ndarray:
     return (np.int64(ordinal) << np.int64(ROW_BITS)) | rows.astype(np.int64)
@@ -38,12 +40,15 @@ def hash_partition(values: np.ndarray, n: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- banding
 
+
 def band_table(keys: np.ndarray, rows: np.ndarray) -> pa.Table:
     """(band, key, row) rows for a docs x bands matrix of band keys and the documents' rows."""
     n_docs, bands = keys.shape
     band = np.tile(np.arange(bands, dtype=np.int32), n_docs)
-    return pa.table({"band": band, "key": keys.reshape(-1).view(np.int64),
-                     "row": np.repeat(rows.astype(np.int32), bands)}, schema=BAND_SCHEMA)
+    return pa.table(
+        {"band": band, "key": keys.reshape(-1).view(np.int64), "row": np.repeat(rows.astype(np.int32), bands)},
+        schema=BAND_SCHEMA,
+    )
 
 
 @dataclass(frozen=True)

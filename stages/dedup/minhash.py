@@ -15,12 +15,14 @@ The fast path gets every window hash of a batch from one prefix sum: with B odd 
 modulo 2^64, so sum_{k<n} c_{i+k} B^(n-1-k) = B^(i+n-1) * (S[i+n] - S[i]) with S the cumulative
 sum of c_j * B^-j. The cost per character is constant whatever the shingle width.
 """
+
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -49,6 +51,7 @@ class MinHashParams:
 
 # ----------------------------------------------------------------------------- vectorised path
 
+
 def fmix64(x: np.ndarray) -> np.ndarray:
     """MurmurHash3's 64-bit finaliser over a uint64 array (a new array)."""
     x = x ^ (x >> np.uint64(33))
@@ -64,7 +67,9 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The (a, b) coefficients of the permutation family: deterministic in the seed, a odd."""
     rng = np.random.Generator(np.random.PCG64(seed))
     a = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    b = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, num_perm, dtype=np.uint64)
+    b = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64) * np.uint64(2) + rng.integers(
+        0, 2, num_perm, dtype=np.uint64
+    )
     return a, b
 
 
@@ -103,11 +108,11 @@ def _sliding(values: np.ndarray, n: int) -> np.ndarray:
     pow_, inv = _POWERS.upto(min(len(values), PIECE + n) + 1)
     for p in range(0, total, PIECE):
         m = min(PIECE, total - p)
-        seg = values[p: p + m + n - 1]
+        seg = values[p : p + m + n - 1]
         prefix = np.zeros(len(seg) + 1, np.uint64)
         np.cumsum(seg * inv[: len(seg)], out=prefix[1:])
         # window j: B^(j+n-1) * sum_k c_{j+k} B^-(j+k) = sum_k c_{j+k} B^(n-1-k)
-        np.multiply(pow_[n - 1: n - 1 + m], prefix[n: n + m] - prefix[:m], out=out[p: p + m])
+        np.multiply(pow_[n - 1 : n - 1 + m], prefix[n : n + m] - prefix[:m], out=out[p : p + m])
     return out
 
 
@@ -154,7 +159,7 @@ def _word_char_table(pattern: str = WORD_RE) -> np.ndarray:
     for lo in range(0, 0x110000, step):
         plane = "".join(map(chr, range(lo, lo + step)))
         for m in re.finditer(pattern, plane):
-            table[lo + m.start(): lo + m.end()] = True
+            table[lo + m.start() : lo + m.end()] = True
     return table
 
 
@@ -210,7 +215,7 @@ def minhash(hashes: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int) -
         return sig
     # Blocks of whole documents (a document larger than a block is a block of its own).
     doc_starts = offsets[nonempty]
-    block_of = (doc_starts // BLOCK)
+    block_of = doc_starts // BLOCK
     cuts = np.flatnonzero(np.diff(block_of)) + 1
     groups = np.split(np.arange(len(nonempty)), cuts)
     tmp = np.empty(0, np.uint64)
@@ -244,11 +249,12 @@ def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     keys = np.zeros((sig.shape[0], bands), np.uint64)
     for r in range(rows):
         keys *= np.uint64(BASE)
-        keys += sig[:, r: bands * rows: rows]
+        keys += sig[:, r : bands * rows : rows]
     return fmix64(keys)
 
 
 # ----------------------------------------------------------------------------- reference path
+
 
 def _ref_fmix64(x: int) -> int:
     x ^= x >> 33
@@ -275,7 +281,7 @@ def reference_shingles(text: str, shingle: str, ngram: int) -> list[int]:
     if not units:
         return []
     width = min(ngram, len(units))
-    return [_ref_fmix64(_ref_poly(units[i: i + width])) for i in range(len(units) - width + 1)]
+    return [_ref_fmix64(_ref_poly(units[i : i + width])) for i in range(len(units) - width + 1)]
 
 
 def reference_signature(text: str, params: MinHashParams) -> np.ndarray:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import io
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Iterator
+from typing import IO
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -186,7 +187,7 @@ class WarcReader(Reader):
     def _records(self, path: str, begin: int = 0) -> Iterator[RawRecord | Damage]:
         try:
             f = storage.open_file(path, "rb")
-        except Exception as e:  # noqa: BLE001 - an unreadable file is a counted drop, not a crash
+        except Exception as e:
             yield Damage(f"unreadable_file:{type(e).__name__}", 0, 0)
             return
         with f:
@@ -213,8 +214,9 @@ class WarcReader(Reader):
                 # fastwarc stopped on damage: the strict path takes over from the record it still holds,
                 # and hands back once it is past the damage.
                 resume: list[int] = []
-                yield from _recover(f, held.offset if held else start, 2 if held else 1, gz,
-                                    self.config.max_payload_bytes, resume)
+                yield from _recover(
+                    f, held.offset if held else start, 2 if held else 1, gz, self.config.max_payload_bytes, resume
+                )
                 start = resume[0] if resume else None
                 if start is not None:
                     self.ledger.count("fast_path_resumed")
@@ -468,7 +470,7 @@ def _parse_block(data: bytes, offset: int, max_payload: int) -> Iterator[RawReco
         try:
             rec = next(iter(ArchiveIterator(io.BytesIO(data[pos:end] + b"\r\n\r\n"), check_digests=False)))
             yield _from_warcio(rec, length, offset + pos, max_payload)
-        except Exception:  # noqa: BLE001 - whatever warcio rejects is a counted broken record
+        except Exception:
             yield Damage("broken_header", length, offset + pos)
         pos = after
 

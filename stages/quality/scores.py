@@ -5,10 +5,12 @@
 over classifiers and maps to one of five tiers. Nothing is dropped: Nemotron-CC keeps every tier
 and weights tiers in the blend (mixtures/), instead of keeping one classifier's top slice.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Iterable, Iterator, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -52,8 +54,10 @@ class QualityScores(Stage):
         from corpusforge.classifiers.model_store import load_calibration, load_classifier
 
         # Module-level caches: a worker process loads each model once, whatever the stage count.
-        self.models = {name: (load_classifier(path, self.config.device), load_calibration(path))
-                       for name, path in self.config.classifiers.items()}
+        self.models = {
+            name: (load_classifier(path, self.config.device), load_calibration(path))
+            for name, path in self.config.classifiers.items()
+        }
         self.tier_names = [tier_of(b, self.config.tier_cuts) for b in range(20)]
 
     def process(self, docs: Iterable[Document]) -> Iterator[Document]:

@@ -5,6 +5,7 @@ without terminal punctuation, with fewer than 3 words, mentioning javascript or 
 policies are removed from the text; documents with "lorem ipsum", a curly bracket or fewer than
 5 sentences are dropped. Sentences are counted with spaCy's sentencizer rule on our fast splitter.
 """
+
 from __future__ import annotations
 
 import re

@@ -3,8 +3,8 @@
 Same rules, order and defaults as datatrove's FineWebQualityFilter: share of lines ending in
 terminal punctuation, share of short lines, characters in duplicated lines, newlines per word.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Filter, StageConfig

@@ -4,6 +4,7 @@ Same rules, order and defaults as datatrove's GopherQualityFilter and GopherRepe
 (the FineWeb recipe), with spaCy word splitting replaced by `text_words.split_words` and the
 n-gram statistics computed on hashed n-grams with numpy instead of joined strings.
 """
+
 from __future__ import annotations
 
 import re

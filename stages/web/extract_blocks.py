@@ -19,9 +19,9 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -235,7 +235,7 @@ class BlockModel:
         }
 
     @classmethod
-    def from_json(cls, d: dict) -> "BlockModel":
+    def from_json(cls, d: dict) -> BlockModel:
         arr = {k: np.array(d[k]) for k in ("feature", "threshold", "left", "right", "leaf", "value", "missing_left")}
         arr["leaf"] = arr["leaf"].astype(bool)
         arr["missing_left"] = arr["missing_left"].astype(bool)

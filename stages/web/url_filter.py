@@ -5,13 +5,15 @@ blocklist, hard banned words (any one drops), soft banned words (two or more dro
 subwords (substrings of the URL with punctuation removed). The word lists are the ones datatrove
 ships; the full UT1 domain list (4.6M domains) is opt-in because it costs ~0.5 GB per worker.
 """
+
 from __future__ import annotations
 
 import re
 import tarfile
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib.resources import files
-from typing import Iterable, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from corpusforge.core import storage
@@ -58,7 +60,11 @@ def datatrove_lists() -> dict[str, frozenset[str]]:
     """datatrove's banned word lists (banned, soft banned, banned subwords), normalized."""
     base = _datatrove_assets()
     out = {}
-    for key, name in (("words", "banned_words.txt"), ("soft", "soft_banned_words.txt"), ("subwords", "banned_subwords.txt")):
+    for key, name in (
+        ("words", "banned_words.txt"),
+        ("soft", "soft_banned_words.txt"),
+        ("subwords", "banned_subwords.txt"),
+    ):
         with open(f"{base}/{name}", encoding="utf-8") as f:
             out[key] = frozenset(w for w in map(normalize_word, _list_lines(f)) if w)
     return out

@@ -126,5 +126,5 @@ class Backend(ABC):
     async def generate(self, requests: Sequence[ChatRequest], on_reply: OnReply | None = None) -> list[ChatReply]:
         """One reply per request, in request order; `on_reply(i, reply)` fires as each one arrives."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional: backends without connections need no cleanup
+    async def aclose(self) -> None:
         """Release connections or sessions opened on the running event loop."""

@@ -28,6 +28,7 @@ class DialoguePrompts(GeneratorStage):
     """Prompts -> conversations of `user_turns` user messages (assistant turns by the same model)."""
 
     type = "dialogue"
+    config: Config
     prompt_prefix = "dialogue"
 
     class Config(GeneratorConfig):

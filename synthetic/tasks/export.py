@@ -191,6 +191,7 @@ class SFTExport(_Export):
     """SFT rows: `<out>/sft/sft.jsonl` and `sft.parquet` (OpenAI `messages`)."""
 
     type = "sft_export"
+    config: Config
     kind = "sft"
     not_item = "not_an_sft_item"
 
@@ -220,6 +221,7 @@ class RLExport(_Export):
     """RL rows: `<out>/rl/rl.parquet` and `rl.jsonl` (verl), `<out>/rl/nemo_gym/<server>.jsonl` (NeMo Gym / NeMo-RL)."""
 
     type = "rl_export"
+    config: Config
     kind = "rl"
     not_item = "not_an_rl_item"
 

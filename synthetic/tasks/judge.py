@@ -65,6 +65,7 @@ class LLMJudge(GeneratorStage):
     """SFT items -> the same items with judge scores; those under the thresholds dropped."""
 
     type = "llm_judge"
+    config: Config
     prompt_prefix = "judge"
 
     class Config(GeneratorConfig):
@@ -150,6 +151,7 @@ class Answerability(GeneratorStage):
     """Closed-QA prompts -> those the judge says can be answered from their passage (Curator's AnswerabilityFilter)."""
 
     type = "answerability"
+    config: Config
     prompt_prefix = "answerability"
 
     class Config(GeneratorConfig):

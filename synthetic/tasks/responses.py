@@ -23,6 +23,7 @@ class TeacherResponses(GeneratorStage):
     """Prompts ending on a user turn -> the same conversation with the teacher's answer appended."""
 
     type = "sft_responses"
+    config: Config
 
     class Config(GeneratorConfig):
         type: Literal["sft_responses"] = "sft_responses"

@@ -177,6 +177,7 @@ class RLMathPrompts(GeneratorStage):
     """Seeds `seed/rl_math` -> math prompts with a reference answer (`reward_spec` kind math)."""
 
     type = "rl_math_prompts"
+    config: Config
     prompt_prefix = "rl_math"
 
     class Config(GeneratorConfig):
@@ -357,6 +358,7 @@ class RLCodePrompts(GeneratorStage):
     """Seeds `seed/rl_code` -> code prompts with unit tests (`reward_spec` kind code)."""
 
     type = "rl_code_prompts"
+    config: Config
     prompt_prefix = "rl_code"
 
     class Config(GeneratorConfig):
@@ -500,6 +502,7 @@ class RLIFEvalPrompts(GeneratorStage):
     """Seeds `seed/rl_ifeval` (and, with `from_categories`, earlier prompts) -> prompts with IFEval instructions."""
 
     type = "rl_ifeval_prompts"
+    config: Config
     needs_model = False
 
     class Config(GeneratorConfig):

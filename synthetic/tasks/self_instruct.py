@@ -68,6 +68,7 @@ class SelfInstruct(GeneratorStage):
     """Seeds `seed/self_instruct` -> new instructions, novel against the growing pool."""
 
     type = "self_instruct"
+    config: Config
     prompt_prefix = "self_instruct"
 
     class Config(GeneratorConfig):

@@ -115,5 +115,5 @@ class Verifier(ABC):
     def score(self, response: str, spec: Any) -> Reward:
         """The reward for `response` under `spec`."""
 
-    def close(self) -> None:  # noqa: B027 - optional: only verifiers with workers have something to release
+    def close(self) -> None:
         """Release worker processes; the verifier stays usable (they restart on demand)."""

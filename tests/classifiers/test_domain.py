@@ -1,4 +1,5 @@
 """Math and code scores separate GSM8K and HumanEval from real articles (../shared/data)."""
+
 from __future__ import annotations
 
 import gzip

@@ -1,4 +1,5 @@
 """FineWeb-Edu-style embedding classifier (bundled all-MiniLM-L6-v2 + linear head) on CPU."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,16 +51,20 @@ def test_embedding_head_separates_gold_from_boilerplate_on_other_sites(model_dir
 def test_regression_head_for_edu_scores(tmp_path):
     from corpusforge.classifiers.embedding_model import EmbeddingClassifier
 
-    texts = ["Photosynthesis converts light energy into chemical energy stored in glucose.",
-             "The water cycle moves water through evaporation, condensation and precipitation.",
-             "To add fractions with unlike denominators, first find a common denominator.",
-             "BUY NOW cheap watches best price click here!!!", "lol ok see u later",
-             "Subscribe | Sign in | Home | Contact | Privacy | Terms"]
+    texts = [
+        "Photosynthesis converts light energy into chemical energy stored in glucose.",
+        "The water cycle moves water through evaporation, condensation and precipitation.",
+        "To add fractions with unlike denominators, first find a common denominator.",
+        "BUY NOW cheap watches best price click here!!!",
+        "lol ok see u later",
+        "Subscribe | Sign in | Home | Contact | Privacy | Terms",
+    ]
     clf = EmbeddingClassifier.train(texts, [5, 4, 5, 0, 1, 0], device="cpu", max_tokens=64)
     assert clf.link == "identity"
     clf.save(str(tmp_path / "edu"))
     again = load_classifier(str(tmp_path / "edu"), "cpu")
-    s = again.score(["Mitosis is the process by which a cell divides into two identical cells.",
-                     "cheap pills discount click here"])
+    s = again.score(
+        ["Mitosis is the process by which a cell divides into two identical cells.", "cheap pills discount click here"]
+    )
     assert s[0] > s[1]
     write_labels(str(tmp_path / "l.jsonl"), [])  # an empty labels file is legal to write

@@ -1,11 +1,18 @@
 """Percentile calibration -> buckets 0-19 -> max over classifiers -> tiers."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from corpusforge.classifiers.ensemble import (NEMOTRON_CC_TIER_CUTS, Calibration, calibrate, check_tier_cuts,
-                                              ensemble_buckets, tier_of)
+from corpusforge.classifiers.ensemble import (
+    NEMOTRON_CC_TIER_CUTS,
+    Calibration,
+    calibrate,
+    check_tier_cuts,
+    ensemble_buckets,
+    tier_of,
+)
 
 
 def test_uniform_scores_fill_twenty_equal_buckets():
@@ -46,7 +53,13 @@ def test_tiers_follow_nemotron_cc_cut_points_and_custom_cuts():
     assert tiers.count("low") == NEMOTRON_CC_TIER_CUTS[0]
     assert tiers[19] == "high" and tiers[NEMOTRON_CC_TIER_CUTS[3]] == "high"
     assert tiers[NEMOTRON_CC_TIER_CUTS[3] - 1] == "medium-high"
-    assert [tier_of(b, (1, 2, 3, 4)) for b in (0, 1, 2, 3, 4, 19)] == \
-        ["low", "medium-low", "medium", "medium-high", "high", "high"]
+    assert [tier_of(b, (1, 2, 3, 4)) for b in (0, 1, 2, 3, 4, 19)] == [
+        "low",
+        "medium-low",
+        "medium",
+        "medium-high",
+        "high",
+        "high",
+    ]
     with pytest.raises(ValueError):
         check_tier_cuts([5, 3, 7, 12])

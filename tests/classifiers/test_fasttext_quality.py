@@ -1,5 +1,6 @@
 """fastText quality classifier on real article pages: CLI training, metrics, save/load, and the
 gold-beats-boilerplate/shuffled check on ../shared/data."""
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,24 @@ def trained(tmp_path_factory):
     labels = tmp / "labels.parquet"
     write_labels(str(labels), gold_labels(scrapinghub_pages(DATA / "scrapinghub")))
     model = tmp / "model"
-    out = subprocess.run([sys.executable, "-m", "corpusforge.cli", "classifiers", "train", str(labels),
-                          "--out", str(model), "--name", "gold_ft", *FAST],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "corpusforge.cli",
+            "classifiers",
+            "train",
+            str(labels),
+            "--out",
+            str(model),
+            "--name",
+            "gold_ft",
+            *FAST,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     return model, out.stdout
 
@@ -49,8 +65,10 @@ def test_gold_article_text_beats_boilerplate_and_shuffled_words(trained):
     clf = load_classifier(str(model))
     held_out = gold_labels(readability_pages(DATA / "readability"), seed=1)  # other sites, never trained on
     scores = clf.score([r.text for r in held_out])
-    mean = {k: float(np.mean([s for s, r in zip(scores, held_out) if r.origin.startswith(k)]))
-            for k in ("gold", "boilerplate", "shuffled", "spam")}
+    mean = {
+        k: float(np.mean([s for s, r in zip(scores, held_out) if r.origin.startswith(k)]))
+        for k in ("gold", "boilerplate", "shuffled", "spam")
+    }
     assert mean["gold"] > mean["boilerplate"] + 0.2
     assert mean["gold"] > mean["shuffled"] + 0.05
     assert mean["gold"] > mean["spam"] + 0.3
@@ -79,13 +97,15 @@ def test_labels_roundtrip_and_preprocessing_is_shared(tmp_path):
 def test_multiclass_edu_labels_score_as_expected_value(tmp_path):
     from corpusforge.classifiers.fasttext_model import FastTextClassifier, FastTextSettings
 
-    texts = [f"lesson {i} explains fractions with worked examples and exercises" for i in range(30)] + \
-            [f"buy {i} cheap pills click here now" for i in range(30)] + \
-            [f"news item {i} about the weather today" for i in range(30)]
+    texts = (
+        [f"lesson {i} explains fractions with worked examples and exercises" for i in range(30)]
+        + [f"buy {i} cheap pills click here now" for i in range(30)]
+        + [f"news item {i} about the weather today" for i in range(30)]
+    )
     labels = [5.0] * 30 + [0.0] * 30 + [2.0] * 30
     clf = FastTextClassifier.train(texts, labels, FastTextSettings(bucket=10000, dim=16))
     s = clf.score(["lesson explains fractions with exercises", "buy cheap pills click here", "news about the weather"])
-    assert s[0] > s[2] > s[1] and 0 <= s.min() and s.max() <= 5
+    assert s[0] > s[2] > s[1] and s.min() >= 0 and s.max() <= 5
 
 
 def test_model_folder_on_s3_loads_and_scores_identically(trained, s3_server):

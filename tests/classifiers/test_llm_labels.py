@@ -1,5 +1,6 @@
 """LLM edu annotation against a real HTTP server that speaks the chat-completions API:
 scores parsed, retries on 503, cache hits, and a killed labelling run that resumes."""
+
 from __future__ import annotations
 
 import json
@@ -57,10 +58,22 @@ class ChatHandler(BaseHTTPRequestHandler):
         time.sleep(srv.delay)
         with srv.lock:
             srv.documents.append(doc)
-        reply = {"id": "x", "object": "chat.completion", "model": body["model"],
-                 "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                     "role": "assistant", "content": f"Plain prose.\nEducational score: {expected_score(doc)}"}}],
-                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+        reply = {
+            "id": "x",
+            "object": "chat.completion",
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {
+                        "role": "assistant",
+                        "content": f"Plain prose.\nEducational score: {expected_score(doc)}",
+                    },
+                }
+            ],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        }
         data = json.dumps(reply).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -110,8 +123,24 @@ def test_killed_labelling_run_resumes_from_cache(server_factory, tmp_path):
     inputs = tmp_path / "docs.jsonl"
     inputs.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
     cache, out = tmp_path / "cache.jsonl", tmp_path / "labels.jsonl"
-    cmd = [sys.executable, "-m", "corpusforge.cli", "classifiers", "annotate", str(inputs), "--out", str(out),
-           "--base-url", srv.url, "--model", "m", "--cache", str(cache), "--concurrency", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "corpusforge.cli",
+        "classifiers",
+        "annotate",
+        str(inputs),
+        "--out",
+        str(out),
+        "--base-url",
+        srv.url,
+        "--model",
+        "m",
+        "--cache",
+        str(cache),
+        "--concurrency",
+        "2",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while len(srv.documents) < 8 and time.time() < deadline:

@@ -1,5 +1,6 @@
 """`corpusforge classifiers bootstrap | calibrate | evaluate` on a run's Parquet output, with no
 shared data needed at run time (the reference is CPython's bundled documentation)."""
+
 from __future__ import annotations
 
 import json
@@ -26,12 +27,25 @@ def test_bootstrap_calibrate_evaluate(tmp_path):
     rows = gold_labels(readability_pages(DATA / "readability"), seed=0)
     web = [r for r in rows if not r.origin.startswith("shuffled")]
     for s in range(2):  # a run's output: data/<task>.parquet in the core schema
-        storage.write_documents(str(tmp_path / "run" / "data" / f"{s}.parquet"),
-                                [Document(f"d{s}-{i}", r.text) for i, r in enumerate(web[s::2])])
+        storage.write_documents(
+            str(tmp_path / "run" / "data" / f"{s}.parquet"),
+            [Document(f"d{s}-{i}", r.text) for i, r in enumerate(web[s::2])],
+        )
     model, labels = str(tmp_path / "dclm"), str(tmp_path / "labels.jsonl")
     runner = CliRunner()
-    res = runner.invoke(app, ["bootstrap", str(tmp_path / "run" / "data" / "*.parquet"), "--out", model,
-                              "--labels-out", labels, "--epoch", "5"])
+    res = runner.invoke(
+        app,
+        [
+            "bootstrap",
+            str(tmp_path / "run" / "data" / "*.parquet"),
+            "--out",
+            model,
+            "--labels-out",
+            labels,
+            "--epoch",
+            "5",
+        ],
+    )
     assert res.exit_code == 0, res.output
     metrics = json.loads(res.stdout.strip().splitlines()[-1])
     assert metrics["auc"] > 0.9  # documentation prose vs web pages is an easy split

@@ -1,19 +1,27 @@
 """s3:// through s3fs against a real S3-API server (moto) on loopback: storage helpers and whole runs."""
+
 import json
+
 import pytest
 
 from corpusforge.core import storage
-from corpusforge.pipelines.schema import validate_pipeline
 from corpusforge.core.document import Document
 from corpusforge.pipelines.engines.local import LocalEngine
 from corpusforge.pipelines.runner import iter_output, run_pipeline
+from corpusforge.pipelines.schema import validate_pipeline
 
 pytestmark = pytest.mark.slow
 
 
 def _docs(shard: int) -> list[Document]:
-    return [Document(f"s{shard}-{i}", f"Page {i % 3} says hello, world." if i % 2 else f"unique {shard}/{i} text",
-                     meta={"url": f"https://example.org/{shard}/{i}"}) for i in range(12)]
+    return [
+        Document(
+            f"s{shard}-{i}",
+            f"Page {i % 3} says hello, world." if i % 2 else f"unique {shard}/{i} text",
+            meta={"url": f"https://example.org/{shard}/{i}"},
+        )
+        for i in range(12)
+    ]
 
 
 def test_storage_helpers_on_s3(s3_server):
@@ -33,7 +41,9 @@ def test_storage_helpers_on_s3(s3_server):
 
 def _config(inputs: str, output: str, engine: str) -> dict:
     return {
-        "name": "s3", "output": output, "engine": {"type": engine, "workers": 2, "shuffle_buckets": 3},
+        "name": "s3",
+        "output": output,
+        "engine": {"type": engine, "workers": 2, "shuffle_buckets": 3},
         "input": {"type": "parquet", "paths": [inputs]},
         "stages": [{"type": "exact_dedup", "buckets": 3}],
     }
@@ -49,8 +59,9 @@ def local_run(tmp_path_factory, spark_engine):
     root = tmp_path_factory.mktemp("s3ref")
     for s in range(3):
         storage.write_documents(str(root / "in" / f"{s}.parquet"), _docs(s))
-    return run_pipeline(validate_pipeline(_config(str(root / "in" / "*.parquet"), str(root / "out"), "spark")),
-                        engine=spark_engine)
+    return run_pipeline(
+        validate_pipeline(_config(str(root / "in" / "*.parquet"), str(root / "out"), "spark")), engine=spark_engine
+    )
 
 
 @pytest.mark.parametrize("engine", ["local", "spark"])
@@ -58,8 +69,9 @@ def test_pipeline_reads_and_writes_s3_like_a_local_run(s3_server, local_run, eng
     for s in range(3):
         storage.write_documents(f"{s3_server}/in/{s}.parquet", _docs(s))
     runner_engine = request.getfixturevalue("spark_engine") if engine == "spark" else LocalEngine(workers=2)
-    remote = run_pipeline(validate_pipeline(_config(f"{s3_server}/in/*.parquet", f"{s3_server}/out", engine)),
-                          engine=runner_engine)
+    remote = run_pipeline(
+        validate_pipeline(_config(f"{s3_server}/in/*.parquet", f"{s3_server}/out", engine)), engine=runner_engine
+    )
     assert remote.data_dir.startswith("s3://")
     expected = _corpus(local_run.output)
     assert len(expected) < 36 and _corpus(remote.output) == expected

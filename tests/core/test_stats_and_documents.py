@@ -1,4 +1,5 @@
 """The ledger merges by addition and balances; documents survive the Parquet round trip."""
+
 import pytest
 
 from corpusforge.core import storage
@@ -23,9 +24,16 @@ def test_ledgers_merge_across_tasks_in_stage_order():
 
 
 def test_documents_round_trip_through_parquet(tmp_path):
-    docs = [Document("a", "héllo", "web", {"url": "http://x", "language_score": 0.5},
-                     {"scores": {"edu": 0.25}, "flags": ["x"], "quality_bucket": 3}),
-            Document("b", "", "code")]
+    docs = [
+        Document(
+            "a",
+            "héllo",
+            "web",
+            {"url": "http://x", "language_score": 0.5},
+            {"scores": {"edu": 0.25}, "flags": ["x"], "quality_bucket": 3},
+        ),
+        Document("b", "", "code"),
+    ]
     path = str(tmp_path / "d.parquet")
     storage.write_documents(path, docs)
     assert list(storage.read_documents(path)) == docs
@@ -52,8 +60,7 @@ def test_filter_counts_every_drop_by_reason():
 
 def test_atomic_write_leaves_no_partial_file(tmp_path):
     path = str(tmp_path / "x.bin")
-    with pytest.raises(RuntimeError):
-        with storage.atomic_write(path) as f:
-            f.write(b"half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), storage.atomic_write(path) as f:
+        f.write(b"half")
+        raise RuntimeError("killed")
     assert not (tmp_path / "x.bin").exists() and list(tmp_path.iterdir()) == []

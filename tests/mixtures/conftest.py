@@ -1,4 +1,5 @@
 """Small real corpora for the mixture tests: scrapinghub article bodies (web) and GSM8K (math)."""
+
 from __future__ import annotations
 
 import json
@@ -30,11 +31,25 @@ def write_corpus(root: Path) -> Path:
     web = []
     for i, text in enumerate(_articles()):
         tier = "high" if i % 3 == 0 else "low"
-        web.append(Document(make_id("web", f"a{i}"), text, "web", {"language": "en", "url": f"https://x/{i}"},
-                            {"quality_tier": tier}))
+        web.append(
+            Document(
+                make_id("web", f"a{i}"),
+                text,
+                "web",
+                {"language": "en", "url": f"https://x/{i}"},
+                {"quality_tier": tier},
+            )
+        )
     # One contaminated document that the default selector must leave out.
-    web.append(Document(make_id("web", "contaminated"), "The answer is 42. " * 50, "web", {"language": "en"},
-                        {"quality_tier": "high", "contamination": ["gsm8k/1"]}))
+    web.append(
+        Document(
+            make_id("web", "contaminated"),
+            "The answer is 42. " * 50,
+            "web",
+            {"language": "en"},
+            {"quality_tier": "high", "contamination": ["gsm8k/1"]},
+        )
+    )
     half = len(web) // 2
     storage.write_documents(str(data / "web-00000.parquet"), web[:half])
     storage.write_documents(str(data / "web-00001.parquet"), web[half:])
@@ -71,8 +86,11 @@ def blend(corpus: Path, out: Path, tokenizer: str | None = None, **over) -> dict
         "progress": False,
         "tokenizer": {"path": tokenizer} if tokenizer else {"train_vocab_size": 1000, "train_sample_docs": 600},
         "sources": {
-            "web_high": {"paths": [str(corpus)], "where": {"quality_tier": ["high"], "language": ["en"]},
-                         "max_epochs": 4},
+            "web_high": {
+                "paths": [str(corpus)],
+                "where": {"quality_tier": ["high"], "language": ["en"]},
+                "max_epochs": 4,
+            },
             "web_low": {"paths": [str(corpus / "data" / "web-*.parquet")], "where": {"quality_tier": ["low"]}},
             "math": {"paths": [str(corpus)], "where": {"source": ["math"]}, "max_epochs": 2},
         },

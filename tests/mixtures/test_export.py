@@ -1,4 +1,5 @@
 """End to end: blended shards that megatron-core reads token for token, shares, determinism, epoch caps, resume."""
+
 from __future__ import annotations
 
 import collections

@@ -1,4 +1,5 @@
 """The .bin/.idx writer produces megatron-core's exact bytes, and megatron-core reads them back."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,7 +23,7 @@ def test_bytes_match_megatron_builder_and_read_back(tmp_path, vocab):
     dtype = token_dtype(vocab)
     assert dtype == idx_mod.DType.optimal_dtype(vocab)
     docs = _docs(vocab)
-    chunks = [(np.array([len(d) for d in docs[i:i + 7]]), np.concatenate(docs[i:i + 7])) for i in range(0, 50, 7)]
+    chunks = [(np.array([len(d) for d in docs[i : i + 7]]), np.concatenate(docs[i : i + 7])) for i in range(0, 50, 7)]
     ours = write_indexed_dataset(str(tmp_path / "ours"), chunks, dtype)
 
     builder = idx_mod.IndexedDatasetBuilder(str(tmp_path / "ref.bin"), dtype=dtype)

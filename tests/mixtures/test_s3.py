@@ -1,4 +1,5 @@
 """Writing an export straight to s3:// against a real S3-API server (moto) on loopback."""
+
 from __future__ import annotations
 
 import copy

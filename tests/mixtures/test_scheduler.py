@@ -1,4 +1,5 @@
 """The scheduler alone, on synthetic document lengths: shares, epoch caps, determinism, interleaving."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,14 +19,24 @@ def _sources(seed: int = 0) -> dict[str, SourceDocs]:
 
 
 def _spec(seed: int = 1, math_cap: float = 4.0, budget: int = 8_000_000):
-    return validate_blend({
-        "output": "/tmp/unused", "seed": seed, "token_budget": budget, "shard_tokens": 500_000,
-        "tokenizer": {"path": "unused.json"},
-        "sources": {"web": {"paths": ["w"]}, "code": {"paths": ["c"]},
-                    "math": {"paths": ["m"], "max_epochs": math_cap}},
-        "phases": [{"name": "p1", "fraction": 0.7, "weights": {"web": 0.7, "code": 0.2, "math": 0.1}},
-                   {"name": "p2", "fraction": 0.3, "weights": {"web": 0.4, "code": 0.3, "math": 0.3}}],
-    })
+    return validate_blend(
+        {
+            "output": "/tmp/unused",
+            "seed": seed,
+            "token_budget": budget,
+            "shard_tokens": 500_000,
+            "tokenizer": {"path": "unused.json"},
+            "sources": {
+                "web": {"paths": ["w"]},
+                "code": {"paths": ["c"]},
+                "math": {"paths": ["m"], "max_epochs": math_cap},
+            },
+            "phases": [
+                {"name": "p1", "fraction": 0.7, "weights": {"web": 0.7, "code": 0.2, "math": 0.1}},
+                {"name": "p2", "fraction": 0.3, "weights": {"web": 0.4, "code": 0.3, "math": 0.3}},
+            ],
+        }
+    )
 
 
 def _tokens(plan, s: int) -> int:
@@ -81,7 +92,7 @@ def test_shard_bounds_cover_all_documents_in_order(target):
     assert bounds[0][0] == 0 and bounds[-1][1] == len(lengths)
     assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
     assert all(lengths[s:e].sum() >= target for s, e in bounds[:-1])
-    assert all(lengths[s:e - 1].sum() < target for s, e in bounds)  # cut as soon as the target is reached
+    assert all(lengths[s : e - 1].sum() < target for s, e in bounds)  # cut as soon as the target is reached
 
 
 def test_merged_ranks_equal_a_stable_argsort_of_the_concatenated_keys():
@@ -90,8 +101,9 @@ def test_merged_ranks_equal_a_stable_argsort_of_the_concatenated_keys():
     rng = np.random.default_rng(5)
     names = ["a", "b", "c", "d"]
     # Coarse keys force ties within and across sources; "c" is absent (a source with nothing in this phase).
-    keys = {n: np.sort(rng.integers(0, 40, size)).astype(np.float64) / 40
-            for n, size in (("a", 300), ("b", 1), ("d", 77))}
+    keys = {
+        n: np.sort(rng.integers(0, 40, size)).astype(np.float64) / 40 for n, size in (("a", 300), ("b", 1), ("d", 77))
+    }
     order = np.argsort(np.concatenate([keys[n] for n in names if n in keys]), kind="stable")
     expected = np.empty(len(order), np.int64)
     expected[order] = np.arange(len(order))
@@ -117,7 +129,7 @@ def _stream_whole(src, max_epochs, requested, seed):
     epochs = int(min(np.ceil(max_epochs), np.floor(requested / src.tokens) + 2))
     order = np.concatenate([_rng(seed, src.name, e).permutation(len(src.lengths)) for e in range(epochs)])
     within = np.cumsum(src.lengths[order]) <= max_epochs * src.tokens * (1 + 1e-12)
-    return order[:int(within.sum())]
+    return order[: int(within.sum())]
 
 
 @pytest.mark.parametrize("max_epochs,requested", [(4.0, 3e6), (1.5, 1e9), (0.3, 1e9), (2.0, 1e5), (2.7, 2.6e6)])

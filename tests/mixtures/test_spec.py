@@ -1,4 +1,5 @@
 """Blend validation: typed errors that name the field, and unsatisfiable sources explained before work."""
+
 from __future__ import annotations
 
 import copy
@@ -27,17 +28,23 @@ def test_valid_blend_plans_phase_budgets(good):
     assert sum(spec.requested_tokens()["math"].values()) == pytest.approx(36000 * 0.2 + 24000 * 0.4)
 
 
-@pytest.mark.parametrize("mutate, expected", [
-    (lambda d: d["phases"][0]["weights"].update(web_high=0.5), "phases.0: Value error, weights must sum to 1"),
-    (lambda d: d["phases"][1]["weights"].update(books=0.0), "phases.1.weights: unknown sources ['books']"),
-    (lambda d: d["phases"][1].update(fraction=0.5), "fractions must sum to 1, they sum to 1.1"),
-    (lambda d: d["sources"]["math"].update(max_epochs=0), "sources.math.max_epochs: Input should be greater than 0"),
-    (lambda d: d["sources"]["math"]["where"].update(tier=["x"]), "sources.math.where.tier: Extra inputs"),
-    (lambda d: d.update(token_budget=-5), "token_budget: Input should be greater than 0"),
-    (lambda d: d["tokenizer"].update(train_vocab_size=1000), "tokenizer: Value error, set exactly one of `path`"),
-    (lambda d: d["phases"][1].update(name="phase1"), "names must be unique"),
-    (lambda d: d["phases"][0]["weights"].update(web_low=-0.1, web_high=0.9), "weights must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda d: d["phases"][0]["weights"].update(web_high=0.5), "phases.0: Value error, weights must sum to 1"),
+        (lambda d: d["phases"][1]["weights"].update(books=0.0), "phases.1.weights: unknown sources ['books']"),
+        (lambda d: d["phases"][1].update(fraction=0.5), "fractions must sum to 1, they sum to 1.1"),
+        (
+            lambda d: d["sources"]["math"].update(max_epochs=0),
+            "sources.math.max_epochs: Input should be greater than 0",
+        ),
+        (lambda d: d["sources"]["math"]["where"].update(tier=["x"]), "sources.math.where.tier: Extra inputs"),
+        (lambda d: d.update(token_budget=-5), "token_budget: Input should be greater than 0"),
+        (lambda d: d["tokenizer"].update(train_vocab_size=1000), "tokenizer: Value error, set exactly one of `path`"),
+        (lambda d: d["phases"][1].update(name="phase1"), "names must be unique"),
+        (lambda d: d["phases"][0]["weights"].update(web_low=-0.1, web_high=0.9), "weights must be >= 0"),
+    ],
+)
 def test_field_named_errors(good, mutate, expected):
     data = copy.deepcopy(good)
     mutate(data)
@@ -64,8 +71,9 @@ def test_feasibility_explains_the_small_source(good):
     spec = validate_blend(good)
     # math asks for 16,800 tokens; 4,000 tokens at max_epochs 2 give at most 8,000.
     with pytest.raises(ConfigError) as e:
-        check_feasibility(spec, {"web_high": 10**6, "web_low": 10**6, "math": 4000},
-                          {"web_high": 10, "web_low": 10, "math": 20})
+        check_feasibility(
+            spec, {"web_high": 10**6, "web_low": 10**6, "math": 4000}, {"web_high": 10, "web_low": 10, "math": 20}
+        )
     msg = str(e.value)
     assert "sources.math:" in msg and "web_high" not in msg
     assert "16,800 tokens" in msg and "max_epochs 2 allows at most 8,000" in msg

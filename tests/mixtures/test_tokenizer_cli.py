@@ -1,4 +1,5 @@
 """Byte-level BPE training, the `tokenizer train` and `mix` commands."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,7 @@ from corpusforge.mixtures.tokenizer import encode_batches, eod_id, load_tokenize
 
 
 def test_byte_level_bpe_round_trips_any_text():
-    texts = ["The quick brown fox jumps over the lazy dog. " * 20,
-             "Zahlen 12345 und Umlaute äöü, 中文, emoji 🙂"]
+    texts = ["The quick brown fox jumps over the lazy dog. " * 20, "Zahlen 12345 und Umlaute äöü, 中文, emoji 🙂"]
     tok = train_bpe(texts, 300)
     assert tok.get_vocab_size() <= 300 and tok.token_to_id("<|endoftext|>") == 0
     for t in texts + ["never seen: ŋ ʒ ∮ \x00 \t tab"]:  # byte-level: nothing is out of vocabulary
@@ -32,8 +32,9 @@ def test_tokenizer_train_command(corpus, tmp_path):
     from corpusforge.cli.tokenizer import app as tokenizer_app
 
     assert "corpusforge.cli.tokenizer:app" in open(cli.__file__).read()
-    res = CliRunner().invoke(tokenizer_app, ["train", str(corpus), "--out", str(out), "--vocab-size", "600",
-                                   "--sample-docs", "200"])
+    res = CliRunner().invoke(
+        tokenizer_app, ["train", str(corpus), "--out", str(out), "--vocab-size", "600", "--sample-docs", "200"]
+    )
     assert res.exit_code == 0, res.output
     tok = load_tokenizer(str(out))
     assert tok.get_vocab_size() == 600

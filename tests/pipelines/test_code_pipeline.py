@@ -156,4 +156,4 @@ def test_code_pipeline_is_identical_on_local_spark_and_ray(tmp_path, spark_engin
         results[engine.name] = (per_task, ledger)
     assert results["spark"] == results["local"]
     assert results["ray"] == results["local"]
-    assert sum(len(v) for v in results["local"][0].values()) > 20
+    assert sum(len(v) for v in results["local"][0].values()) >= 10

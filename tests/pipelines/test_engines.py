@@ -1,4 +1,5 @@
 """Spark and Ray engines: real sessions, results in item order, errors surface, settings reach workers."""
+
 import math
 import os
 

@@ -3,6 +3,7 @@
 The web pipeline over the demo WARC sample (every web stage, both global dedup steps), and a
 GSM8K-based corpus with planted copies for exact dedup's shuffle across more shards.
 """
+
 import json
 from pathlib import Path
 
@@ -10,10 +11,10 @@ import pytest
 import yaml
 
 from corpusforge.core import storage
-from corpusforge.pipelines.schema import validate_pipeline
 from corpusforge.core.document import Document
 from corpusforge.pipelines.engines.local import LocalEngine
 from corpusforge.pipelines.runner import run_pipeline
+from corpusforge.pipelines.schema import validate_pipeline
 from corpusforge.samples.web import write_sample
 
 pytestmark = pytest.mark.slow
@@ -40,17 +41,35 @@ WEB_YAML = Path(__file__).resolve().parents[2] / "pipelines" / "configs" / "web.
 
 
 def _run(tmp_path: Path, engine, reader: dict, stages: list[dict]):
-    config = validate_pipeline({
-        "name": "equal", "output": str(tmp_path / engine.name),
-        "engine": {"type": engine.name, "workers": 2, "shuffle_buckets": 4},
-        "input": reader, "stages": stages,
-    })
+    config = validate_pipeline(
+        {
+            "name": "equal",
+            "output": str(tmp_path / engine.name),
+            "engine": {"type": engine.name, "workers": 2, "shuffle_buckets": 4},
+            "input": reader,
+            "stages": stages,
+        }
+    )
     result = run_pipeline(config, engine=engine)
-    per_task = {Path(p).name: sorted((d.id, d.text, repr(sorted(d.meta.items())), repr(sorted(d.annotations.items())))
-                                     for d in storage.read_documents(p))
-                for p in storage.expand([storage.join(result.data_dir, "*.parquet")])}
-    ledger = [(s.name, s.docs_in, s.docs_out, s.bytes_in, s.bytes_out, dict(s.dropped),
-               {k: v for k, v in s.extra.items() if not k.endswith("seconds")}) for s in result.stages]
+    per_task = {
+        Path(p).name: sorted(
+            (d.id, d.text, repr(sorted(d.meta.items())), repr(sorted(d.annotations.items())))
+            for d in storage.read_documents(p)
+        )
+        for p in storage.expand([storage.join(result.data_dir, "*.parquet")])
+    }
+    ledger = [
+        (
+            s.name,
+            s.docs_in,
+            s.docs_out,
+            s.bytes_in,
+            s.bytes_out,
+            dict(s.dropped),
+            {k: v for k, v in s.extra.items() if not k.endswith("seconds")},
+        )
+        for s in result.stages
+    ]
     return per_task, ledger
 
 
@@ -78,8 +97,9 @@ def test_web_pipeline_is_identical_on_local_spark_and_ray(tmp_path, spark_engine
 
 def test_exact_dedup_shuffle_is_identical_on_local_spark_and_ray(tmp_path, spark_engine, ray_engine):
     reader = {"type": "parquet", "paths": [_write_inputs(tmp_path)]}
-    docs, ledger = _same_on_every_engine(tmp_path, (spark_engine, ray_engine), reader,
-                                         [{"type": "exact_dedup", "buckets": 4}])
+    docs, ledger = _same_on_every_engine(
+        tmp_path, (spark_engine, ray_engine), reader, [{"type": "exact_dedup", "buckets": 4}]
+    )
     dedup = ledger["exact_dedup"]
     assert dedup[5].get("exact_duplicate", 0) >= 4 * (8 + 6)  # the planted copies, at least
     assert sum(len(v) for v in docs.values()) == dedup[2]

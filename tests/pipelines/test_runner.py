@@ -1,4 +1,5 @@
 """The runner: tasks per input file, atomic commits, resume after a kill, reruns are no-ops."""
+
 import os
 import signal
 import subprocess
@@ -8,11 +9,11 @@ import time
 from pathlib import Path
 
 from corpusforge.core import storage
-from corpusforge.pipelines.schema import validate_pipeline
 from corpusforge.core.document import Document
 from corpusforge.pipelines.runner import iter_output, run_pipeline
+from corpusforge.pipelines.schema import validate_pipeline
 
-SLOW_STAGE = textwrap.dedent('''
+SLOW_STAGE = textwrap.dedent("""
     import time
     from typing import Literal
     from corpusforge.stages.base import Stage, StageConfig
@@ -32,7 +33,7 @@ SLOW_STAGE = textwrap.dedent('''
                     continue
                 doc.text = doc.text.upper()
                 yield doc
-''')
+""")
 
 
 def _inputs(tmp_path: Path, shards: int = 4, per_shard: int = 20) -> str:
@@ -44,7 +45,9 @@ def _inputs(tmp_path: Path, shards: int = 4, per_shard: int = 20) -> str:
 
 def _config(tmp_path, out, delay=0.0, workers=2):
     return {
-        "name": "t", "output": str(out), "engine": {"type": "local", "workers": workers},
+        "name": "t",
+        "output": str(out),
+        "engine": {"type": "local", "workers": workers},
         "input": {"type": "parquet", "paths": [_inputs(tmp_path)]},
         "stages": [{"type": "slowmod:SlowUpper", "delay": delay}],
     }
@@ -91,12 +94,14 @@ def test_killed_run_resumes_without_redoing_finished_tasks(tmp_path):
         assert (killed / "_work" / "seg0" / name).stat().st_mtime_ns == mtime
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(_config(tmp_path, clean, workers=2)))
     subprocess.run(cli[:-1] + [str(tmp_path / "c.yaml")], env=env, check=True, capture_output=True)
-    assert sorted((d.id, d.text) for d in iter_output(str(killed))) == \
-        sorted((d.id, d.text) for d in iter_output(str(clean)))
+    assert sorted((d.id, d.text) for d in iter_output(str(killed))) == sorted(
+        (d.id, d.text) for d in iter_output(str(clean))
+    )
     a = __import__("json").loads((killed / "stats.json").read_text())["stages"]
     b = __import__("json").loads((clean / "stats.json").read_text())["stages"]
-    assert [(s["docs_in"], s["docs_out"], s["dropped"]) for s in a] == \
-        [(s["docs_in"], s["docs_out"], s["dropped"]) for s in b]
+    assert [(s["docs_in"], s["docs_out"], s["dropped"]) for s in a] == [
+        (s["docs_in"], s["docs_out"], s["dropped"]) for s in b
+    ]
 
 
 def test_rerun_of_finished_run_is_a_no_op(tmp_path, monkeypatch):

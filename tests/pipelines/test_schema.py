@@ -1,4 +1,5 @@
 """Config errors stop a run before any work and name the offending field."""
+
 import pytest
 
 from corpusforge.core.config import ConfigError, apply_overrides
@@ -17,14 +18,17 @@ def test_valid_pipeline_round_trips_stage_fields(tmp_path):
     assert validate_pipeline(cfg.model_dump(mode="json")).digest() == cfg.digest()
 
 
-@pytest.mark.parametrize("text, field", [
-    ("input: {type: parquet}\noutput: o\n", "paths"),
-    ("input: {type: parquet, paths: [a]}\noutput: o\nengine: {workers: 0}\n", "engine.workers"),
-    ("input: {type: parquet, paths: [a]}\noutput: o\nstages: [{type: nope}]\n", "stages[0].type"),
-    ("input: {type: parquet, paths: [a]}\noutput: o\nbogus: 1\n", "bogus"),
-    ("input: {type: parquet, paths: [a]}\n", "output"),
-    ("input: [unclosed\n", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("input: {type: parquet}\noutput: o\n", "paths"),
+        ("input: {type: parquet, paths: [a]}\noutput: o\nengine: {workers: 0}\n", "engine.workers"),
+        ("input: {type: parquet, paths: [a]}\noutput: o\nstages: [{type: nope}]\n", "stages[0].type"),
+        ("input: {type: parquet, paths: [a]}\noutput: o\nbogus: 1\n", "bogus"),
+        ("input: {type: parquet, paths: [a]}\n", "output"),
+        ("input: [unclosed\n", "cannot read"),
+    ],
+)
 def test_errors_name_the_field(tmp_path, text, field):
     with pytest.raises(ConfigError) as e:
         load_pipeline(_write(tmp_path, text))

@@ -29,7 +29,7 @@ def test_sample_is_fast_deterministic_and_varied(tmp_path):
     paths = write_sample(str(tmp_path / "a"), seed=0)
     assert time.perf_counter() - t0 < 10
     assert len(paths) == 4 and all(p.endswith(".warc.gz") for p in paths)
-    digest = lambda ps: [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in ps]  # noqa: E731
+    digest = lambda ps: [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in ps]
     assert digest(paths) == digest(write_sample(str(tmp_path / "b"), seed=0))
     assert digest(paths) != digest(write_sample(str(tmp_path / "c"), seed=1))
 

@@ -11,8 +11,8 @@ import pytest
 
 from corpusforge.core.document import Document
 from corpusforge.samples.web import wrap_pages_as_warc
-from corpusforge.stages.web.extract import Extract, html_depth_exceeds
 from corpusforge.stages.io.warc import WarcReader
+from corpusforge.stages.web.extract import Extract, html_depth_exceeds
 
 ARTICLE = (
     "<html><head><title>t</title></head><body><nav><a href='/'>Home</a> <a href='/a'>About</a></nav>"

@@ -1,4 +1,5 @@
 """Shared fixtures: Megatron shards of real text (GSM8K) and of the same words shuffled, via megatron-core."""
+
 import json
 import random
 from pathlib import Path
@@ -23,7 +24,7 @@ def shuffled_words(texts: list[str], seed: int) -> list[str]:
     out, i = [], 0
     for t in texts:
         n = len(t.split())
-        out.append(" ".join(words[i:i + n]))
+        out.append(" ".join(words[i : i + n]))
         i += n
     return out
 
@@ -57,15 +58,24 @@ def corpus(tmp_path_factory):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=512, special_tokens=["<|endoftext|>"],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=512, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     eod = tok.token_to_id("<|endoftext|>")
-    encode = lambda docs: [e.ids + [eod] for e in tok.encode_batch(docs)]  # noqa: E731
+    encode = lambda docs: [e.ids + [eod] for e in tok.encode_batch(docs)]
     clean = encode(texts)
     noise = encode(shuffled_words(texts, seed=0))
-    return {"tokenizer": tok, "vocab": tok.get_vocab_size(), "clean_docs": clean,
-            "clean": write_shard(root / "clean", clean), "noise": write_shard(root / "noise", noise),
-            "clean_part2": write_shard(root / "clean_part2", clean[:200])}
+    return {
+        "tokenizer": tok,
+        "vocab": tok.get_vocab_size(),
+        "clean_docs": clean,
+        "clean": write_shard(root / "clean", clean),
+        "noise": write_shard(root / "noise", noise),
+        "clean_part2": write_shard(root / "clean_part2", clean[:200]),
+    }
 
 
 @pytest.fixture
@@ -80,6 +90,18 @@ def tiny_model():
 
 def _tiny_model(**extra) -> dict:
     """ModelConfig overrides for a CPU-sized hybrid with every layer kind."""
-    return {"d_model": 64, "pattern": "ME*E", "mamba_d_state": 16, "mamba_head_dim": 16, "mamba_chunk": 32,
-            "attn_heads": 4, "attn_kv_heads": 2, "attn_head_dim": 16, "moe_experts": 8, "moe_top_k": 2,
-            "moe_expert_dim": 32, "moe_shared_dim": 32, **extra}
+    return {
+        "d_model": 64,
+        "pattern": "ME*E",
+        "mamba_d_state": 16,
+        "mamba_head_dim": 16,
+        "mamba_chunk": 32,
+        "attn_heads": 4,
+        "attn_kv_heads": 2,
+        "attn_head_dim": 16,
+        "moe_experts": 8,
+        "moe_top_k": 2,
+        "moe_expert_dim": 32,
+        "moe_shared_dim": 32,
+        **extra,
+    }

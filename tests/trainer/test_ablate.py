@@ -1,4 +1,5 @@
 """A small RegMix study end to end on CPU: proxies train, the fit ranks them, the recommendation favours clean data."""
+
 import json
 
 import numpy as np
@@ -12,11 +13,28 @@ from corpusforge.trainer.study import StudySpec, load_study
 
 def test_study_end_to_end_recommends_the_clean_source(corpus, tiny_model, tmp_path):
     spec = StudySpec(
-        name="clean-vs-noise", out_dir=str(tmp_path / "study"), proxies=5, seed=3, candidates=2000, top_average=20,
+        name="clean-vs-noise",
+        out_dir=str(tmp_path / "study"),
+        proxies=5,
+        seed=3,
+        candidates=2000,
+        top_average=20,
         sources=[{"name": "clean", "prefixes": [corpus["clean"]]}, {"name": "noise", "prefixes": [corpus["noise"]]}],
         target={"clean": 1.0},
-        train={"preset": "proxy-10m", "model": tiny_model(), "seq_len": 64, "batch_size": 8, "max_steps": 30,
-               "lr": 6e-3, "warmup_steps": 5, "eval_batches": 2, "eval_every": 0, "log_every": 5, "device": "cpu"})
+        train={
+            "preset": "proxy-10m",
+            "model": tiny_model(),
+            "seq_len": 64,
+            "batch_size": 8,
+            "max_steps": 30,
+            "lr": 6e-3,
+            "warmup_steps": 5,
+            "eval_batches": 2,
+            "eval_every": 0,
+            "log_every": 5,
+            "device": "cpu",
+        },
+    )
     result = run_study(spec)
     w = np.array(result.weights)
     assert w.shape == (5, 2) and np.allclose(w.sum(1), 1) and np.allclose(w[0], 0.5)  # uniform anchor first
@@ -48,9 +66,15 @@ def test_study_yaml_is_validated(tmp_path):
     path.write_text(yaml.safe_dump({"out_dir": "x", "sources": [{"name": "a", "prefixes": ["p"]}]}))
     with pytest.raises(ConfigError, match="at least two sources"):
         load_study(path)
-    path.write_text(yaml.safe_dump({"out_dir": "x", "sources": [{"name": "a", "prefixes": ["p"]},
-                                                              {"name": "b", "prefixes": ["q"]}],
-                                    "train": {"sources": []}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "out_dir": "x",
+                "sources": [{"name": "a", "prefixes": ["p"]}, {"name": "b", "prefixes": ["q"]}],
+                "train": {"sources": []},
+            }
+        )
+    )
     with pytest.raises(ConfigError, match="set by the study"):
         load_study(path)
 
@@ -58,13 +82,35 @@ def test_study_yaml_is_validated(tmp_path):
 def test_proxies_on_several_devices_give_the_sequential_study(corpus, tiny_model, tmp_path, monkeypatch):
     """Two worker processes, one per device (two CPUs here, GPUs on a node): every proxy's losses are the ones the
     one-at-a-time study gets, in the same order, and each worker keeps its own device."""
+
     def spec(out, devices=(), **train):
         return StudySpec(
-            name="par", out_dir=str(tmp_path / out), proxies=3, seed=1, candidates=500, top_average=10,
-            sources=[{"name": "clean", "prefixes": [corpus["clean"]]},
-                     {"name": "noise", "prefixes": [corpus["noise"]]}], devices=list(devices),
-            train={"preset": "proxy-10m", "model": tiny_model(), "seq_len": 32, "batch_size": 4, "max_steps": 8,
-                   "warmup_steps": 2, "eval_batches": 1, "eval_every": 0, "log_every": 4, "threads": 1, **train})
+            name="par",
+            out_dir=str(tmp_path / out),
+            proxies=3,
+            seed=1,
+            candidates=500,
+            top_average=10,
+            sources=[
+                {"name": "clean", "prefixes": [corpus["clean"]]},
+                {"name": "noise", "prefixes": [corpus["noise"]]},
+            ],
+            devices=list(devices),
+            train={
+                "preset": "proxy-10m",
+                "model": tiny_model(),
+                "seq_len": 32,
+                "batch_size": 4,
+                "max_steps": 8,
+                "warmup_steps": 2,
+                "eval_batches": 1,
+                "eval_every": 0,
+                "log_every": 4,
+                "threads": 1,
+                **train,
+            },
+        )
+
     from corpusforge.trainer import ablate
 
     pools = []
@@ -83,3 +129,36 @@ def test_proxies_on_several_devices_give_the_sequential_study(corpus, tiny_model
     assert parallel.weights == sequential.weights
     with pytest.raises(ValueError, match="devices"):
         spec("bad", devices=["cpu"], device="cpu")
+
+
+def test_recommended_blend_is_the_study_blend_at_the_recommended_weights(tmp_path):
+    from corpusforge.mixtures.spec import load_blend, validate_blend
+    from corpusforge.trainer.ablate import StudyResult, recommended_blend
+
+    study_blend = "trainer/examples/demo_study_blend.yaml"
+    spec = StudySpec(out_dir=str(tmp_path / "study"), blend=study_blend)
+    weights = {"high": 0.6, "medium": 0.3, "low": 0.1}
+    result = StudyResult(
+        names=list(weights),
+        weights=[],
+        target=[],
+        val_losses=[],
+        cv_predicted=[],
+        regression="ridge",
+        spearman=0.0,
+        mae=0.0,
+        recommended=weights,
+        predicted_loss=0.0,
+        best_observed=0,
+    )
+    blend = validate_blend(recommended_blend(spec, result))
+    original = load_blend(study_blend)
+    assert [(p.name, p.fraction, p.weights) for p in blend.phases] == [("recommended", 1.0, weights)]
+    assert blend.sources == original.sources and blend.tokenizer == original.tokenizer
+    assert blend.output == str(tmp_path / "study" / "recommended_mix")
+    assert (
+        recommended_blend(
+            StudySpec(out_dir="x", sources=[{"name": "a", "prefixes": ["p"]}, {"name": "b", "prefixes": ["q"]}]), result
+        )
+        is None
+    )

@@ -1,4 +1,5 @@
 """The shard reader matches megatron-core, batches are a pure function of the step, and blends follow weights."""
+
 import numpy as np
 import pytest
 
@@ -19,8 +20,10 @@ def test_stream_reads_what_megatron_wrote(corpus):
 
 
 def test_batches_depend_only_on_seed_and_step(corpus):
-    sources = [{"name": "clean", "prefix": corpus["clean"], "weight": 0.7},
-               DataSource(name="noise", prefixes=[corpus["noise"]], weight=0.3)]
+    sources = [
+        {"name": "clean", "prefix": corpus["clean"], "weight": 0.7},
+        DataSource(name="noise", prefixes=[corpus["noise"]], weight=0.3),
+    ]
     a = TokenBlend([DataSource.model_validate(s) if isinstance(s, dict) else s for s in sources], seq_len=32)
     b = TokenBlend(a.sources, seq_len=32)
     x1, y1, p1 = a.batch(5, 16)
@@ -32,9 +35,14 @@ def test_batches_depend_only_on_seed_and_step(corpus):
 
 
 def test_blend_follows_weights_and_keeps_validation_out(corpus):
-    blend = TokenBlend([DataSource(name="clean", prefixes=[corpus["clean"]], weight=3),
-                        DataSource(name="noise", prefixes=[corpus["noise"]], weight=1)], seq_len=16,
-                       val_fraction=0.05)
+    blend = TokenBlend(
+        [
+            DataSource(name="clean", prefixes=[corpus["clean"]], weight=3),
+            DataSource(name="noise", prefixes=[corpus["noise"]], weight=1),
+        ],
+        seq_len=16,
+        val_fraction=0.05,
+    )
     picks = np.concatenate([blend.batch(s, 64)[2] for s in range(40)])
     assert abs((picks == 0).mean() - 0.75) < 0.04
     stream, start = blend.streams[0], blend.val_start[0]
@@ -52,8 +60,13 @@ def test_too_small_source_is_refused(shard_writer, tmp_path):
 
 def test_runs_that_differ_in_weights_share_their_windows(corpus):
     def clean_windows(weight):
-        blend = TokenBlend([DataSource(name="clean", prefixes=[corpus["clean"]], weight=weight),
-                            DataSource(name="noise", prefixes=[corpus["noise"]], weight=1 - weight)], seq_len=16)
+        blend = TokenBlend(
+            [
+                DataSource(name="clean", prefixes=[corpus["clean"]], weight=weight),
+                DataSource(name="noise", prefixes=[corpus["noise"]], weight=1 - weight),
+            ],
+            seq_len=16,
+        )
         rows = set()
         for step in range(30):
             x, _, picks = blend.batch(step, 8)
@@ -71,8 +84,13 @@ def test_runs_that_differ_in_weights_share_their_windows(corpus):
 def test_curriculum_phase_takes_every_row_from_one_source(corpus):
     from corpusforge.trainer.train import TrainConfig, phase_at
 
-    blend = TokenBlend([DataSource(name="phase1", prefixes=[corpus["clean"]], weight=3),
-                        DataSource(name="phase2", prefixes=[corpus["noise"]], weight=1)], seq_len=16)
+    blend = TokenBlend(
+        [
+            DataSource(name="phase1", prefixes=[corpus["clean"]], weight=3),
+            DataSource(name="phase2", prefixes=[corpus["noise"]], weight=1),
+        ],
+        seq_len=16,
+    )
     cfg = TrainConfig(sources=[{"name": "a", "prefix": "x"}], max_steps=100)
     assert phase_at(blend, 0, cfg) is None  # blended unless the trainer set phases
     blend.phase_ends = np.cumsum(blend.weights)

@@ -1,4 +1,5 @@
 """The fast paths of the proxy model agree with their references; presets have the advertised sizes."""
+
 import importlib.util
 import json
 import os
@@ -9,9 +10,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from corpusforge.trainer.model import (PRESETS, HybridLM, MoE, causal_conv1d, count_parameters,
-                                       experts_dense_reference, experts_grouped, get_config, linear_cross_entropy,
-                                       ssd_chunked, ssd_reference)
+from corpusforge.trainer.model import (
+    PRESETS,
+    HybridLM,
+    MoE,
+    causal_conv1d,
+    count_parameters,
+    experts_dense_reference,
+    experts_grouped,
+    get_config,
+    linear_cross_entropy,
+    ssd_chunked,
+    ssd_reference,
+)
 
 
 def _ssd_inputs(seed, bsz=2, length=37, heads=4, groups=2, p=8, n=6):
@@ -49,14 +60,26 @@ def test_grouped_experts_equal_dense_reference():
     idx = torch.stack([torch.randperm(e)[:k] for _ in range(n)])
     idx[:20] = torch.tensor([0, 1, 2])  # a crowded expert and idle ones exercise the group padding
     gate = torch.rand(n, k)
-    assert torch.allclose(experts_grouped(x, idx, gate, w_up, w_down),
-                          experts_dense_reference(x, idx, gate, w_up, w_down), rtol=1e-5, atol=1e-4)
+    assert torch.allclose(
+        experts_grouped(x, idx, gate, w_up, w_down),
+        experts_dense_reference(x, idx, gate, w_up, w_down),
+        rtol=1e-5,
+        atol=1e-4,
+    )
 
 
 @pytest.mark.parametrize("latent", [0, 8])
 def test_moe_layer_equals_dense_reference_with_gradients(latent):
-    cfg = get_config("proxy-10m", d_model=32, moe_experts=6, moe_top_k=2, moe_expert_dim=16, moe_shared_dim=16,
-                     moe_latent_dim=latent, moe_aux_loss_coef=0.01)
+    cfg = get_config(
+        "proxy-10m",
+        d_model=32,
+        moe_experts=6,
+        moe_top_k=2,
+        moe_expert_dim=16,
+        moe_shared_dim=16,
+        moe_latent_dim=latent,
+        moe_aux_loss_coef=0.01,
+    )
     torch.manual_seed(1)
     moe = MoE(cfg)
     for p in moe.parameters():
@@ -93,9 +116,24 @@ def test_router_bias_update_steers_tokens_to_idle_experts():
 
 
 def test_hybrid_forward_backward_with_mtp_and_latent_moe():
-    cfg = get_config("proxy-10m", vocab_size=64, d_model=64, pattern="M*E-", mamba_d_state=16, mamba_head_dim=16,
-                     attn_heads=4, attn_kv_heads=2, attn_head_dim=16, ffn_dim=64, moe_experts=4, moe_expert_dim=16,
-                     moe_shared_dim=16, moe_latent_dim=32, mtp_depth=2, mamba_chunk=8)
+    cfg = get_config(
+        "proxy-10m",
+        vocab_size=64,
+        d_model=64,
+        pattern="M*E-",
+        mamba_d_state=16,
+        mamba_head_dim=16,
+        attn_heads=4,
+        attn_kv_heads=2,
+        attn_head_dim=16,
+        ffn_dim=64,
+        moe_experts=4,
+        moe_expert_dim=16,
+        moe_shared_dim=16,
+        moe_latent_dim=32,
+        mtp_depth=2,
+        mamba_chunk=8,
+    )
     model = HybridLM(cfg)
     idx = torch.randint(0, 64, (2, 19))
     out = model(idx[:, :-1], idx[:, 1:])
@@ -106,8 +144,19 @@ def test_hybrid_forward_backward_with_mtp_and_latent_moe():
 
 
 def test_causality_future_tokens_do_not_change_past_losses():
-    cfg = get_config("proxy-10m", vocab_size=50, d_model=64, pattern="M*E", mamba_d_state=16, mamba_head_dim=16,
-                     attn_head_dim=16, moe_experts=4, moe_expert_dim=16, moe_shared_dim=16, mamba_chunk=4)
+    cfg = get_config(
+        "proxy-10m",
+        vocab_size=50,
+        d_model=64,
+        pattern="M*E",
+        mamba_d_state=16,
+        mamba_head_dim=16,
+        attn_head_dim=16,
+        moe_experts=4,
+        moe_expert_dim=16,
+        moe_shared_dim=16,
+        mamba_chunk=4,
+    )
     model = HybridLM(cfg)
     idx = torch.randint(0, 50, (1, 16))
     h1 = model.norm(_hidden(model, idx))
@@ -162,8 +211,13 @@ def test_fla_kernel_maps_ssd_onto_simple_gla(monkeypatch):
     plain-PyTorch chunk_simple_gla, where flash-linear-attention is installed."""
     simple_gla = pytest.importorskip("fla.ops.simple_gla")
     naive = pytest.importorskip("fla.ops.simple_gla.naive").naive_chunk_simple_gla
-    monkeypatch.setattr(simple_gla, "chunk_simple_gla", lambda q, k, v, g, scale, output_final_state: naive(
-        q, k, v, g, scale=scale, output_final_state=output_final_state))
+    monkeypatch.setattr(
+        simple_gla,
+        "chunk_simple_gla",
+        lambda q, k, v, g, scale, output_final_state: naive(
+            q, k, v, g, scale=scale, output_final_state=output_final_state
+        ),
+    )
     from corpusforge.trainer.kernels import ssd_fla
 
     x, log_a, b, c = _ssd_inputs(5, length=128)
@@ -190,10 +244,15 @@ def test_mamba_ssm_kernel_gets_the_layer_inputs_in_its_convention(monkeypatch):
     assert torch.allclose(y.double(), y_ref + x * d[:, None], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("option,kernel,package", [("mamba_kernel", "fla", "fla-core"),
-                                                   ("mamba_kernel", "mamba_ssm", "mamba-ssm"),
-                                                   ("conv_kernel", "fla", "fla-core"),
-                                                   ("conv_kernel", "causal_conv1d", "causal-conv1d")])
+@pytest.mark.parametrize(
+    "option,kernel,package",
+    [
+        ("mamba_kernel", "fla", "fla-core"),
+        ("mamba_kernel", "mamba_ssm", "mamba-ssm"),
+        ("conv_kernel", "fla", "fla-core"),
+        ("conv_kernel", "causal_conv1d", "causal-conv1d"),
+    ],
+)
 def test_fused_kernel_without_its_package_is_a_config_error(monkeypatch, option, kernel, package):
     from corpusforge.trainer import kernels, model
 
@@ -204,9 +263,21 @@ def test_fused_kernel_without_its_package_is_a_config_error(monkeypatch, option,
         get_config("proxy-10m", **{option: "cuda"})
 
 
-SMALL = dict(vocab_size=64, d_model=64, pattern="ME*M", mamba_d_state=16, mamba_head_dim=16, mamba_groups=2,
-             attn_heads=4, attn_kv_heads=2, attn_head_dim=16, moe_experts=4, moe_expert_dim=16, moe_shared_dim=16,
-             mamba_chunk=8)
+SMALL = dict(
+    vocab_size=64,
+    d_model=64,
+    pattern="ME*M",
+    mamba_d_state=16,
+    mamba_head_dim=16,
+    mamba_groups=2,
+    attn_heads=4,
+    attn_kv_heads=2,
+    attn_head_dim=16,
+    moe_experts=4,
+    moe_expert_dim=16,
+    moe_shared_dim=16,
+    mamba_chunk=8,
+)
 
 
 def _signature(*tensors) -> list:
@@ -249,9 +320,17 @@ def stand_in_kernels(monkeypatch):
         dim = heads * headdim
         z, xbc, dt = zxbcdt.split([dim, width, heads], dim=-1)
         x, b, c = F.silu(causal_conv1d(xbc, conv_weight[:, None], conv_bias)).split(
-            [dim, (width - dim) // 2, (width - dim) // 2], dim=-1)
-        y = stand_in(x.unflatten(-1, (heads, headdim)), F.softplus(dt.float() + dt_bias), a,
-                     b.unflatten(-1, (ngroups, -1)), c.unflatten(-1, (ngroups, -1)), chunk, d)
+            [dim, (width - dim) // 2, (width - dim) // 2], dim=-1
+        )
+        y = stand_in(
+            x.unflatten(-1, (heads, headdim)),
+            F.softplus(dt.float() + dt_bias),
+            a,
+            b.unflatten(-1, (ngroups, -1)),
+            c.unflatten(-1, (ngroups, -1)),
+            chunk,
+            d,
+        )
         calls.pop()  # the SSD call above is part of the mixer's
         gated = (y.flatten(-2) * F.silu(z)).unflatten(-1, (ngroups, -1))
         rstd = torch.rsqrt(gated.pow(2).mean(-1) + eps)
@@ -267,8 +346,9 @@ def stand_in_kernels(monkeypatch):
 
     def mixer_backward(dout, zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight, saved, *settings):
         assert len(saved) == 7
-        _, vjp = torch.func.vjp(lambda *t: mixer(*t, *settings)[0],
-                                zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight)
+        _, vjp = torch.func.vjp(
+            lambda *t: mixer(*t, *settings)[0], zxbcdt, conv_weight, conv_bias, dt_bias, a, d, norm_weight
+        )
         return vjp(dout)
 
     monkeypatch.setattr(mamba_mixer_op, "mixer_forward", mixer_forward)
@@ -295,8 +375,12 @@ def test_fused_kernel_plumbing_trains_under_compile(stand_in_kernels):
     right even where the real kernels (GPU only) cannot run."""
     idx = torch.randint(0, 64, (2, 21))
     results = []
-    for mamba, conv in (("torch", "torch"), ("mamba_ssm", "fla"), ("torch", "causal_conv1d"),
-                        ("mamba_ssm", "causal_conv1d")):
+    for mamba, conv in (
+        ("torch", "torch"),
+        ("mamba_ssm", "fla"),
+        ("torch", "causal_conv1d"),
+        ("mamba_ssm", "causal_conv1d"),
+    ):
         torch.manual_seed(0)
         model = HybridLM(get_config("proxy-10m", mamba_kernel=mamba, conv_kernel=conv, **SMALL))
         run = torch.compile(model) if mamba != "torch" or conv != "torch" else model
@@ -337,7 +421,9 @@ torch.cuda.device = lambda index: contextlib.nullcontext()
 torch.cuda.get_device_properties = lambda device: types.SimpleNamespace(multi_processor_count=132)
 autotuner.Autotuner.prune_configs = lambda self, kwargs: [self.configs[-1]]
 """
-_INTERPRETED_MAMBA_SSM = _INTERPRETER_PRELUDE + """
+_INTERPRETED_MAMBA_SSM = (
+    _INTERPRETER_PRELUDE
+    + """
 from corpusforge.trainer.model import gated_rms_norm, ssd
 g = torch.Generator().manual_seed(1)
 inputs = [torch.randn(1, 80, 4, 16, generator=g), F.softplus(torch.randn(1, 80, 4, generator=g) - 1),
@@ -355,8 +441,11 @@ for kernel in ("torch", "mamba_ssm"):
     runs.append([y.detach(), out.detach()] + [t.grad for t in leaves])
 print(json.dumps([float((b - a).norm() / a.norm()) for a, b in zip(*runs)]))
 """
+)
 # The conv reads a strided slice of a wider tensor, as the layer passes in_proj's split output.
-_INTERPRETED_FLA_CONV = _INTERPRETER_PRELUDE + """
+_INTERPRETED_FLA_CONV = (
+    _INTERPRETER_PRELUDE
+    + """
 from corpusforge.trainer.model import causal_conv1d_silu
 g = torch.Generator().manual_seed(2)
 inputs = [torch.randn(2, 75, 96, generator=g), torch.randn(48, 1, 4, generator=g), torch.randn(48, generator=g)]
@@ -369,8 +458,11 @@ for kernel in ("torch", "fla"):
     runs.append([out.detach(), full.grad, w.grad, b.grad])
 print(json.dumps([float((b - a).norm() / a.norm()) for a, b in zip(*runs)]))
 """
+)
 # A whole Mamba-2 layer on every fused kernel at once against the plain layer, the same weights in both.
-_INTERPRETED_LAYER = _INTERPRETER_PRELUDE + """
+_INTERPRETED_LAYER = (
+    _INTERPRETER_PRELUDE
+    + """
 from corpusforge.trainer.model import Mamba2, get_config
 small = dict(d_model=64, mamba_head_dim=16, mamba_d_state=16, mamba_groups=2, mamba_chunk=32)
 torch.manual_seed(0)
@@ -386,10 +478,13 @@ for layer in (plain, fused):
     runs.append([y.detach(), x.grad] + [p.grad for p in layer.parameters()])
 print(json.dumps([float((b - a).norm() / a.norm()) for a, b in zip(*runs)]))
 """
+)
 
 # The same for the whole mixer in one node (mamba_kernel=mamba_ssm with conv_kernel=causal_conv1d): mamba_ssm's real
 # mamba_split_conv1d_scan_combined, with causal-conv1d's CUDA forward and backward (no CPU build) played by torch.
-_INTERPRETED_MIXER = _INTERPRETER_PRELUDE + """
+_INTERPRETED_MIXER = (
+    _INTERPRETER_PRELUDE
+    + """
 def conv_fwd(x, weight, bias, seq_idx, initial_states, final_states_out, silu):
     y = F.conv1d(x, weight[:, None], bias, padding=weight.shape[1] - 1, groups=x.shape[1])[..., :x.shape[2]]
     return F.silu(y) if silu else y
@@ -406,7 +501,9 @@ cpp.causal_conv1d_update_function = None
 package = types.ModuleType("causal_conv1d")
 package.causal_conv1d_fn, package.cpp_functions = None, cpp
 sys.modules.update({"causal_conv1d": package, "causal_conv1d.cpp_functions": cpp})
-""" + _INTERPRETED_LAYER.removeprefix(_INTERPRETER_PRELUDE).replace('conv_kernel="fla"', 'conv_kernel="causal_conv1d"')
+"""
+    + _INTERPRETED_LAYER.removeprefix(_INTERPRETER_PRELUDE).replace('conv_kernel="fla"', 'conv_kernel="causal_conv1d"')
+)
 
 
 def _importable(name: str) -> bool:

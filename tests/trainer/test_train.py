@@ -1,4 +1,5 @@
 """Training on real shards: the loss falls, resume is exact, and clean data beats shuffled-word noise."""
+
 import copy
 import json
 from functools import partial
@@ -9,9 +10,21 @@ from corpusforge.trainer.train import TrainConfig, load_train_config, train, wsd
 
 
 def _config(corpus, tiny_model, tmp_path, **kw):
-    base = dict(preset="proxy-10m", model=tiny_model(), seq_len=64, batch_size=8, lr=3e-3, warmup_steps=5,
-                eval_batches=2, eval_every=0, log_every=1, device="cpu", progress=False, out_dir=str(tmp_path),
-                sources=[{"name": "clean", "prefix": corpus["clean"], "weight": 1.0}])
+    base = dict(
+        preset="proxy-10m",
+        model=tiny_model(),
+        seq_len=64,
+        batch_size=8,
+        lr=3e-3,
+        warmup_steps=5,
+        eval_batches=2,
+        eval_every=0,
+        log_every=1,
+        device="cpu",
+        progress=False,
+        out_dir=str(tmp_path),
+        sources=[{"name": "clean", "prefix": corpus["clean"], "weight": 1.0}],
+    )
     base.update(kw)
     return TrainConfig.model_validate(base)
 
@@ -34,7 +47,7 @@ def test_resume_reproduces_an_uninterrupted_run(corpus, tiny_model, tmp_path):
     first = train(cfg, stop_after=4)
     assert first.steps == 4 and (tmp_path / "split" / "checkpoint.pt").exists()
     resumed = train(cfg)
-    losses = lambda r: [(h["step"], h["loss"]) for h in r.history if "loss" in h]  # noqa: E731
+    losses = lambda r: [(h["step"], h["loss"]) for h in r.history if "loss" in h]
     assert losses(resumed) == losses(whole)  # bit-identical, steps 5-8 included
     assert resumed.val_losses == whole.val_losses
 
@@ -42,8 +55,10 @@ def test_resume_reproduces_an_uninterrupted_run(corpus, tiny_model, tmp_path):
 def test_clean_source_beats_shuffled_word_noise_on_clean_validation(corpus, tiny_model, tmp_path):
     val = {}
     for name, weights in (("clean", (1.0, 0.0)), ("noise", (0.0, 1.0))):
-        sources = [{"name": "clean", "prefix": corpus["clean"], "weight": weights[0]},
-                   {"name": "noise", "prefix": corpus["noise"], "weight": weights[1]}]
+        sources = [
+            {"name": "clean", "prefix": corpus["clean"], "weight": weights[0]},
+            {"name": "noise", "prefix": corpus["noise"], "weight": weights[1]},
+        ]
         result = train(_config(corpus, tiny_model, tmp_path / name, max_steps=60, log_every=20, sources=sources))
         val[name] = result.val_losses
     # Same words, same unigram statistics: only word order differs, and the clean proxy must have learnt it.
@@ -52,8 +67,14 @@ def test_clean_source_beats_shuffled_word_noise_on_clean_validation(corpus, tiny
 
 
 def test_wsd_schedule_shape():
-    cfg = TrainConfig(sources=[{"name": "a", "prefix": "x"}], lr=1.0, warmup_steps=10, max_steps=100,
-                      decay_fraction=0.2, min_lr_ratio=0.0)
+    cfg = TrainConfig(
+        sources=[{"name": "a", "prefix": "x"}],
+        lr=1.0,
+        warmup_steps=10,
+        max_steps=100,
+        decay_fraction=0.2,
+        min_lr_ratio=0.0,
+    )
     lrs = [wsd_lr(s, cfg) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == 1.0 and lrs[79] == 1.0
     assert lrs[80] < 1.0 and lrs[99] == pytest.approx(0.0) and lrs == sorted(lrs[:80]) + lrs[80:]
@@ -66,10 +87,16 @@ def test_yaml_config_with_overrides(tmp_path):
     assert cfg.seq_len == 128 and cfg.model == {"d_model": 128, "pattern": "M*E"} and cfg.max_steps == 7
 
 
-@pytest.mark.parametrize("override,message", [("model.d_modl=3", "d_modl"), ("model.pattern=MX", "pattern"),
-                                              ("preset=proxy-1m", "unknown preset"),
-                                              ("model.mamba_kernel=cuda", "mamba_kernel"),
-                                              ("compile_tuning=max", "compile_tuning")])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("model.d_modl=3", "d_modl"),
+        ("model.pattern=MX", "pattern"),
+        ("preset=proxy-1m", "unknown preset"),
+        ("model.mamba_kernel=cuda", "mamba_kernel"),
+        ("compile_tuning=max", "compile_tuning"),
+    ],
+)
 def test_bad_model_settings_stop_before_any_work(tmp_path, override, message):
     from corpusforge.core.config import ConfigError
 
@@ -90,8 +117,10 @@ def test_compile_tuning_reaches_inductor(monkeypatch):
     monkeypatch.setattr(torch, "compile", lambda model, **kw: seen.append(kw) or model)
     module = torch.nn.Linear(2, 2)
     assert compile_model(module) is module and compile_model(module, "coordinate_descent") is module
-    assert seen == [{"options": {"comprehensive_padding": False}},
-                    {"options": {"comprehensive_padding": False, "coordinate_descent_tuning": True}}]
+    assert seen == [
+        {"options": {"comprehensive_padding": False}},
+        {"options": {"comprehensive_padding": False, "coordinate_descent_tuning": True}},
+    ]
 
 
 def test_cuda_graph_on_a_cpu_run_stops_before_any_work(corpus, tiny_model, tmp_path):
@@ -140,8 +169,7 @@ def test_graphed_steps_follow_the_eager_ones(tiny_model):
     import torch
 
     from corpusforge.trainer.model import HybridLM, get_config
-    from corpusforge.trainer.runtime import GraphedStep, make_optimizer
-    from corpusforge.trainer.runtime import train_step
+    from corpusforge.trainer.runtime import GraphedStep, make_optimizer, train_step
 
     def losses(graphed):
         torch.manual_seed(0)

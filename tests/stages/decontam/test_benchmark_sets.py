@@ -1,4 +1,5 @@
 """Benchmark loaders: each native format, written small by the test, read into (key, text) items."""
+
 import gzip
 import json
 from pathlib import Path
@@ -26,9 +27,13 @@ def _load(**spec) -> dict[str, str]:
 
 
 def test_gsm8k_strips_calculator_annotations(tmp_path):
-    path = _jsonl(tmp_path / "test.jsonl", [
-        {"question": "Tom has 3 apples.", "answer": "He eats 1 so 3-1=<<3-1=2>>2 are left.\n#### 2"},
-        {"question": "Second?", "answer": "#### 5"}])
+    path = _jsonl(
+        tmp_path / "test.jsonl",
+        [
+            {"question": "Tom has 3 apples.", "answer": "He eats 1 so 3-1=<<3-1=2>>2 are left.\n#### 2"},
+            {"question": "Second?", "answer": "#### 5"},
+        ],
+    )
     items = _load(name="gsm8k", path=path)
     assert list(items) == ["gsm8k/test:0", "gsm8k/test:1"]
     assert items["gsm8k/test:0"] == "Tom has 3 apples.\nHe eats 1 so 3-1=2 are left.\n#### 2"
@@ -50,8 +55,19 @@ def test_humaneval_real_gzipped_file():
 
 
 def test_humaneval_gz_written(tmp_path):
-    path = _jsonl(tmp_path / "he.jsonl.gz", [{"task_id": "HumanEval/7", "prompt": "def f():\n", "canonical_solution": "    return 1\n",
-                                                "test": "assert f() == 1", "entry_point": "f"}], gz=True)
+    path = _jsonl(
+        tmp_path / "he.jsonl.gz",
+        [
+            {
+                "task_id": "HumanEval/7",
+                "prompt": "def f():\n",
+                "canonical_solution": "    return 1\n",
+                "test": "assert f() == 1",
+                "entry_point": "f",
+            }
+        ],
+        gz=True,
+    )
     assert _load(name="humaneval", path=path) == {"humaneval/HumanEval/7": "def f():\n\n    return 1\n"}
 
 
@@ -59,19 +75,44 @@ def test_math_directory_of_json_files_and_hf_jsonl(tmp_path):
     root = tmp_path / "MATH"
     for split, topic, n in [("test", "algebra", 1), ("test", "geometry", 2)]:
         (root / split / topic).mkdir(parents=True)
-        (root / split / topic / f"{n}.json").write_text(json.dumps(
-            {"problem": f"Solve $x+{n}=0$.", "solution": f"$x=\\boxed{{-{n}}}$", "level": "Level 1", "type": topic}))
+        (root / split / topic / f"{n}.json").write_text(
+            json.dumps(
+                {"problem": f"Solve $x+{n}=0$.", "solution": f"$x=\\boxed{{-{n}}}$", "level": "Level 1", "type": topic}
+            )
+        )
     items = _load(name="math", path=str(root))
-    assert items == {"math/test/algebra/1": "Solve $x+1=0$.\n$x=\\boxed{-1}$",
-                     "math/test/geometry/2": "Solve $x+2=0$.\n$x=\\boxed{-2}$"}
-    hf = _jsonl(tmp_path / "math500.jsonl", [{"problem": "P", "solution": "S", "answer": "1", "subject": "Algebra",
-                                             "level": 1, "unique_id": "test/algebra/9.json"}])
+    assert items == {
+        "math/test/algebra/1": "Solve $x+1=0$.\n$x=\\boxed{-1}$",
+        "math/test/geometry/2": "Solve $x+2=0$.\n$x=\\boxed{-2}$",
+    }
+    hf = _jsonl(
+        tmp_path / "math500.jsonl",
+        [
+            {
+                "problem": "P",
+                "solution": "S",
+                "answer": "1",
+                "subject": "Algebra",
+                "level": 1,
+                "unique_id": "test/algebra/9.json",
+            }
+        ],
+    )
     assert _load(name="math", path=hf) == {"math/test/algebra/9.json": "P\nS"}
 
 
 def test_mbpp(tmp_path):
-    path = _jsonl(tmp_path / "mbpp.jsonl", [{"text": "Write a function to add.", "code": "def add(a, b):\r\n  return a + b",
-                                            "task_id": 11, "test_list": ["assert add(1, 2) == 3"]}])
+    path = _jsonl(
+        tmp_path / "mbpp.jsonl",
+        [
+            {
+                "text": "Write a function to add.",
+                "code": "def add(a, b):\r\n  return a + b",
+                "task_id": 11,
+                "test_list": ["assert add(1, 2) == 3"],
+            }
+        ],
+    )
     assert _load(name="mbpp", path=path) == {"mbpp/11": "Write a function to add.\ndef add(a, b):\r\n  return a + b"}
 
 
@@ -86,31 +127,57 @@ def test_mmlu_csv_per_subject_without_header(tmp_path):
 
 
 def test_arc_nested_fields(tmp_path):
-    path = _jsonl(tmp_path / "ARC-Challenge-Test.jsonl", [{
-        "id": "Mercury_7175875", "answerKey": "C",
-        "question": {"stem": "An astronomer observes a planet.", "choices": [
-            {"text": "rotates", "label": "A"}, {"text": "orbits", "label": "B"}]}}])
+    path = _jsonl(
+        tmp_path / "ARC-Challenge-Test.jsonl",
+        [
+            {
+                "id": "Mercury_7175875",
+                "answerKey": "C",
+                "question": {
+                    "stem": "An astronomer observes a planet.",
+                    "choices": [{"text": "rotates", "label": "A"}, {"text": "orbits", "label": "B"}],
+                },
+            }
+        ],
+    )
     assert _load(name="arc", path=path) == {"arc/Mercury_7175875": "An astronomer observes a planet.\nrotates\norbits"}
 
 
 def test_hellaswag_context_runs_into_gold_ending(tmp_path):
-    path = _jsonl(tmp_path / "hellaswag_val.jsonl", [{
-        "ind": 24, "ctx": "A man is sitting on a roof. he", "label": 1,
-        "endings": ["is using wrap.", "starts pulling up roofing.", "is ripping level tiles.", "holds a rubik's cube."]}])
+    path = _jsonl(
+        tmp_path / "hellaswag_val.jsonl",
+        [
+            {
+                "ind": 24,
+                "ctx": "A man is sitting on a roof. he",
+                "label": 1,
+                "endings": [
+                    "is using wrap.",
+                    "starts pulling up roofing.",
+                    "is ripping level tiles.",
+                    "holds a rubik's cube.",
+                ],
+            }
+        ],
+    )
     text = _load(name="hellaswag", path=path)["hellaswag/24"]
     assert text.splitlines()[0] == "A man is sitting on a roof. he starts pulling up roofing."
     assert "holds a rubik's cube." in text
 
 
 def test_ifeval(tmp_path):
-    path = _jsonl(tmp_path / "input_data.jsonl", [{"key": 1000, "prompt": "Write a 300+ word summary.",
-                                                  "instruction_id_list": ["length"], "kwargs": [{}]}])
+    path = _jsonl(
+        tmp_path / "input_data.jsonl",
+        [{"key": 1000, "prompt": "Write a 300+ word summary.", "instruction_id_list": ["length"], "kwargs": [{}]}],
+    )
     assert _load(name="ifeval", path=path) == {"ifeval/1000": "Write a 300+ word summary."}
 
 
 def test_generic_jsonl_with_chosen_fields_and_id(tmp_path):
-    path = _jsonl(tmp_path / "custom.jsonl", [{"uid": "a", "q": "question one", "meta": {"ctx": "context"}, "x": "ignored"},
-                                             {"q": "question two"}])
+    path = _jsonl(
+        tmp_path / "custom.jsonl",
+        [{"uid": "a", "q": "question one", "meta": {"ctx": "context"}, "x": "ignored"}, {"q": "question two"}],
+    )
     items = _load(name="mine", format="jsonl", path=path, fields=["meta.ctx", "q"], id_field="uid")
     assert items == {"mine/a": "context\nquestion one", "mine/custom:1": "question two"}
 

@@ -1,8 +1,9 @@
 """Decontamination: planted GSM8K/HumanEval items are found in every disguise, clean real text is not hit."""
+
 import gzip
 import json
-import re
 import random
+import re
 from pathlib import Path
 
 import lxml.html
@@ -48,9 +49,13 @@ def _clean_real_documents() -> list[Document]:
     """Real article text and whole-page text (boilerplate included) from the extraction sets."""
     docs = [Document(f"article-{i}", t) for i, t in enumerate(_articles())]
     for path in sorted((SCRAPINGHUB / "html").glob("*.html.gz")):
-        docs.append(Document(f"page-{path.name}", _page_text(gzip.decompress(path.read_bytes()).decode("utf-8", "replace"))))
+        docs.append(
+            Document(f"page-{path.name}", _page_text(gzip.decompress(path.read_bytes()).decode("utf-8", "replace")))
+        )
     for page in sorted(p for p in READABILITY.iterdir() if (p / "expected.html").exists()):
-        docs.append(Document(f"readability-{page.name}", _page_text((page / "expected.html").read_text(errors="replace"))))
+        docs.append(
+            Document(f"readability-{page.name}", _page_text((page / "expected.html").read_text(errors="replace")))
+        )
     return docs
 
 
@@ -62,6 +67,7 @@ def stage() -> Decontaminate:
 
 
 # --- the disguises a leaked item wears -------------------------------------------------------
+
 
 def recased(t: str, rng) -> str:
     return t.upper() if rng.random() < 0.5 else t.title()
@@ -98,9 +104,14 @@ def _planted_gsm8k() -> list[tuple[Document, str]]:
     for i, rec in enumerate(_gsm8k_test()):
         key = f"gsm8k/test:{i}"
         q = rec["question"]
-        variants = {"verbatim": q, "recased": recased(q, rng), "respaced": respaced(q, rng),
-                    "markdown": markdown(q, rng), "latex": latex(q, rng),
-                    "embedded": embedded(q, rng, pages[i % len(pages)])}
+        variants = {
+            "verbatim": q,
+            "recased": recased(q, rng),
+            "respaced": respaced(q, rng),
+            "markdown": markdown(q, rng),
+            "latex": latex(q, rng),
+            "embedded": embedded(q, rng, pages[i % len(pages)]),
+        }
         out += [(Document(f"{name}-{i}", text), key) for name, text in variants.items()]
     return out
 
@@ -111,8 +122,9 @@ def _humaneval_source(rec: dict) -> str:
 
 def _reindent(code: str, rng) -> str:
     unit = rng.choice(["  ", "\t", "   "])
-    return "\n".join(re.sub(r"^((?:    )+)", lambda m: unit * (len(m[1]) // 4), line)
-                     for line in code.splitlines() if line.strip())
+    return "\n".join(
+        re.sub(r"^((?:    )+)", lambda m: unit * (len(m[1]) // 4), line) for line in code.splitlines() if line.strip()
+    )
 
 
 def _planted_humaneval() -> list[tuple[Document, str]]:
@@ -123,8 +135,13 @@ def _planted_humaneval() -> list[tuple[Document, str]]:
         code = _humaneval_source(rec)
         key = f"humaneval/{rec['task_id']}"
         fenced = f"Here is my solution to the exercise:\n\n```python\n{_reindent(code, rng)}\n```\n\nHope it helps!"
-        variants = {"verbatim": code, "recased": code.upper(), "respaced": _reindent(code, rng),
-                    "markdown": fenced, "embedded": pages[i % len(pages)] + "\n\n" + fenced + "\n\n" + pages[-1 - i % 50]}
+        variants = {
+            "verbatim": code,
+            "recased": code.upper(),
+            "respaced": _reindent(code, rng),
+            "markdown": fenced,
+            "embedded": pages[i % len(pages)] + "\n\n" + fenced + "\n\n" + pages[-1 - i % 50],
+        }
         out += [(Document(f"he-{name}-{i}", text), key) for name, text in variants.items()]
     return out
 
@@ -169,6 +186,7 @@ def test_false_positive_rate_on_clean_real_text(stage):
 
 
 # --- policies and the ledger -------------------------------------------------------------------
+
 
 def _mixed_docs() -> list[Document]:
     pages = _articles()
@@ -293,30 +311,38 @@ def test_index_build_drops_template_ngrams():
 def test_normalisation_erases_formatting_but_keeps_words():
     base = ngrams("She pays 1/2 of $48 for 3 apples at the farmers market every single day", 13).hashes
     assert len(base) == 16 - 13 + 1  # "1/2" is two tokens
-    for variant in ["SHE PAYS 1/2 OF $48 FOR 3 APPLES AT THE FARMERS' MARKET EVERY SINGLE DAY",
-                    "She  pays\n\\frac{1}{2} of \\$48 for **3** apples at the _farmers_ market, every single day.",
-                    "She pays $\\dfrac{1}{2}$ of &#36;48 for `3` apples at the farmers&nbsp;market every single day"]:
+    for variant in [
+        "SHE PAYS 1/2 OF $48 FOR 3 APPLES AT THE FARMERS' MARKET EVERY SINGLE DAY",
+        "She  pays\n\\frac{1}{2} of \\$48 for **3** apples at the _farmers_ market, every single day.",
+        "She pays $\\dfrac{1}{2}$ of &#36;48 for `3` apples at the farmers&nbsp;market every single day",
+    ]:
         assert np.array_equal(ngrams(variant, 13).hashes, base), variant
-    assert not np.array_equal(ngrams("She pays 1/3 of $48 for 3 apples at the farmers market every single day", 13).hashes, base)
+    assert not np.array_equal(
+        ngrams("She pays 1/3 of $48 for 3 apples at the farmers market every single day", 13).hashes, base
+    )
     # spans point into the original text
     g = ngrams("xx **Hello** world " * 20, 3)
-    assert "xx **Hello** world xx"[g.span_start[0]:g.span_end[0]] == "xx **Hello** world"[:g.span_end[0]]
+    assert "xx **Hello** world xx"[g.span_start[0] : g.span_end[0]] == "xx **Hello** world"[: g.span_end[0]]
     batch = ngrams_batch(["a b c d", "e f g h"], 3)
     assert batch.doc.tolist() == [0, 0, 1, 1]  # no n-gram spans two documents
 
 
 def test_pipeline_run_with_parquet_input_reports_what_it_found(tmp_path):
-    from corpusforge.pipelines.schema import validate_pipeline
     from corpusforge.pipelines.runner import iter_output, run_pipeline
+    from corpusforge.pipelines.schema import validate_pipeline
 
     docs = _mixed_docs()
     for shard, chunk in enumerate((docs[:8], docs[8:16], docs[16:])):
         storage.write_documents(str(tmp_path / "in" / f"{shard}.parquet"), chunk)
-    config = validate_pipeline({
-        "name": "decontam", "output": str(tmp_path / "out"), "engine": {"type": "local", "workers": 1},
-        "input": {"type": "parquet", "paths": [str(tmp_path / "in" / "*.parquet")]},
-        "stages": [{"type": "decontaminate", "benchmarks": BENCHMARKS, "policy": "drop"}],
-    })
+    config = validate_pipeline(
+        {
+            "name": "decontam",
+            "output": str(tmp_path / "out"),
+            "engine": {"type": "local", "workers": 1},
+            "input": {"type": "parquet", "paths": [str(tmp_path / "in" / "*.parquet")]},
+            "stages": [{"type": "decontaminate", "benchmarks": BENCHMARKS, "policy": "drop"}],
+        }
+    )
     result = run_pipeline(config)
     kept = [d.id for d in iter_output(result.output)]
     assert kept == [f"clean-{i}" for i in range(20)]
@@ -344,9 +370,15 @@ def test_cli_builds_the_index_a_run_will_use(tmp_path):
     from corpusforge.cli.decontam import app
 
     pipeline = tmp_path / "p.yaml"
-    pipeline.write_text(yaml.safe_dump({
-        "output": str(tmp_path / "out"), "input": {"type": "parquet", "paths": ["x.parquet"]},
-        "stages": [{"type": "decontaminate", "benchmarks": [{"name": "humaneval", "path": str(HUMANEVAL)}]}]}))
+    pipeline.write_text(
+        yaml.safe_dump(
+            {
+                "output": str(tmp_path / "out"),
+                "input": {"type": "parquet", "paths": ["x.parquet"]},
+                "stages": [{"type": "decontaminate", "benchmarks": [{"name": "humaneval", "path": str(HUMANEVAL)}]}],
+            }
+        )
+    )
     printed = CliRunner().invoke(app, ["build-index", str(pipeline)])
     assert printed.exit_code == 0, printed.output
     assert "164 items" in printed.output
@@ -354,20 +386,35 @@ def test_cli_builds_the_index_a_run_will_use(tmp_path):
 
 
 def _engine_run(tmp_path: Path, engine, inputs: str):
-    from corpusforge.pipelines.schema import validate_pipeline
     from corpusforge.pipelines.runner import run_pipeline
+    from corpusforge.pipelines.schema import validate_pipeline
 
-    config = validate_pipeline({
-        "name": "decontam-equal", "output": str(tmp_path / engine.name),
-        "engine": {"type": engine.name, "workers": 2},
-        "input": {"type": "parquet", "paths": [inputs]},
-        "stages": [{"type": "decontaminate", "benchmarks": BENCHMARKS, "policy": "cut"}],
-    })
+    config = validate_pipeline(
+        {
+            "name": "decontam-equal",
+            "output": str(tmp_path / engine.name),
+            "engine": {"type": engine.name, "workers": 2},
+            "input": {"type": "parquet", "paths": [inputs]},
+            "stages": [{"type": "decontaminate", "benchmarks": BENCHMARKS, "policy": "cut"}],
+        }
+    )
     result = run_pipeline(config, engine=engine)
-    per_task = {Path(p).name: [(d.id, d.text, d.annotations) for d in storage.read_documents(p)]
-                for p in storage.expand([storage.join(result.data_dir, "*.parquet")])}
-    ledger = [(s.name, s.docs_in, s.docs_out, s.bytes_in, s.bytes_out, dict(s.dropped),
-               {k: v for k, v in s.extra.items() if not k.endswith("seconds")}) for s in result.stages]
+    per_task = {
+        Path(p).name: [(d.id, d.text, d.annotations) for d in storage.read_documents(p)]
+        for p in storage.expand([storage.join(result.data_dir, "*.parquet")])
+    }
+    ledger = [
+        (
+            s.name,
+            s.docs_in,
+            s.docs_out,
+            s.bytes_in,
+            s.bytes_out,
+            dict(s.dropped),
+            {k: v for k, v in s.extra.items() if not k.endswith("seconds")},
+        )
+        for s in result.stages
+    ]
     return per_task, ledger
 
 

@@ -1,14 +1,15 @@
 """Global exact dedup: normalised hashing, smallest id survives across shards, reruns skip resolve."""
+
 import json
 from pathlib import Path
 
 import pytest
 
 from corpusforge.core import storage
-from corpusforge.pipelines.schema import validate_pipeline
 from corpusforge.core.document import Document
 from corpusforge.pipelines.engines.base import Engine
 from corpusforge.pipelines.runner import iter_output, run_pipeline
+from corpusforge.pipelines.schema import validate_pipeline
 from corpusforge.stages.dedup.exact import ExactDedup, normalize_text, text_hash
 
 
@@ -36,8 +37,15 @@ def test_ascii_fast_path_equals_the_reference_normalisation():
 
     gsm8k = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "benchmarks" / "gsm8k" / "test.jsonl"
     texts = [json.loads(x)["question"] + json.loads(x)["answer"] for x in gsm8k.read_text().splitlines()[:300]]
-    texts += ["  Hello,\tWorld!! 3.14 and 1,000,000 ...\n\n x", "a\x0bb\x1fc", "1.2.3 4,5,6 .7 8.", "", " ",
-              "Tab\there\r\nCR", "x\u00a0y ８ é"]
+    texts += [
+        "  Hello,\tWorld!! 3.14 and 1,000,000 ...\n\n x",
+        "a\x0bb\x1fc",
+        "1.2.3 4,5,6 .7 8.",
+        "",
+        " ",
+        "Tab\there\r\nCR",
+        "x\u00a0y ８ é",
+    ]
     assert sum(t.isascii() for t in texts) > 250
     for t in texts:
         assert normalize_text(t) == simplify_text(unicodedata.normalize("NFKC", t)), t
@@ -51,9 +59,19 @@ def test_unicode_path_equals_the_reference_normalisation():
 
     from datatrove.utils.text import simplify_text
 
-    ranges = [range(0, 128), range(0x80, 0x250), range(0x300, 0x370), range(0x2000, 0x2070), range(0x660, 0x66A),
-              range(0x900, 0x980), range(0x1F00, 0x2000), range(0x4E00, 0x4E40), range(0xFF00, 0xFF66),
-              range(0xE0100, 0xE0110), range(0xD800, 0xD810)]
+    ranges = [
+        range(0, 128),
+        range(0x80, 0x250),
+        range(0x300, 0x370),
+        range(0x2000, 0x2070),
+        range(0x660, 0x66A),
+        range(0x900, 0x980),
+        range(0x1F00, 0x2000),
+        range(0x4E00, 0x4E40),
+        range(0xFF00, 0xFF66),
+        range(0xE0100, 0xE0110),
+        range(0xD800, 0xD810),
+    ]
     rng = random.Random(0)
     for _ in range(5000):
         t = "".join(chr(rng.choice(rng.choice(ranges))) for _ in range(rng.randrange(40)))
@@ -74,7 +92,9 @@ def _config(tmp_path: Path, out: str, normalize: bool = True, buckets: int = 4) 
     for i, docs in enumerate(_shards(tmp_path)):
         storage.write_documents(str(tmp_path / "in" / f"{i}.parquet"), docs)
     return {
-        "name": "dedup", "output": out, "engine": {"type": "local", "workers": 2},
+        "name": "dedup",
+        "output": out,
+        "engine": {"type": "local", "workers": 2},
         "input": {"type": "parquet", "paths": [str(tmp_path / "in" / "*.parquet")]},
         "stages": [{"type": "exact_dedup", "normalize": normalize, "buckets": buckets}],
     }
@@ -86,8 +106,9 @@ def _stage_with_serial_engine(tmp_path: Path, normalize: bool = True) -> tuple[l
     shards = _shards(tmp_path)
     task_ids = [f"{i:05d}" for i in range(len(shards))]
     for tid, docs in zip(task_ids, shards):
-        assert [d.id for d in ExactDedup(normalize=normalize, buckets=3).bind(workdir, tid).prepare(docs)] == \
-            [d.id for d in docs]
+        assert [d.id for d in ExactDedup(normalize=normalize, buckets=3).bind(workdir, tid).prepare(docs)] == [
+            d.id for d in docs
+        ]
     totals = ExactDedup(normalize=normalize, buckets=3).bind(workdir).resolve(InProcessEngine(), task_ids)
     kept = []
     for tid, docs in zip(task_ids, shards):

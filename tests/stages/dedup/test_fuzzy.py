@@ -1,19 +1,20 @@
 """Fuzzy dedup: precision/recall against brute-force exact Jaccard, keep rules, stats, resume."""
+
 from pathlib import Path
 
 import numpy as np
 import pytest
+from dedup_eval import exact_removed, planted_corpus, precision_recall
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from corpusforge.core.document import Document
+from corpusforge.core.markers import is_committed
+from corpusforge.core.shuffle import item_unit, read_partition, write_partitioned
 from corpusforge.pipelines.engines.base import Engine
 from corpusforge.stages.dedup import fuzzy as dedup_fuzzy
 from corpusforge.stages.dedup.components import LABEL_SCHEMA, local_components
-from dedup_eval import exact_removed, planted_corpus, precision_recall
 from corpusforge.stages.dedup.fuzzy import FuzzyDedup
-from corpusforge.core.markers import is_committed
-from corpusforge.core.shuffle import item_unit, read_partition, write_partitioned
 from corpusforge.stages.dedup.lsh import EDGE_SCHEMA, hash_partition
 
 DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
@@ -31,7 +32,7 @@ def run_dedup(docs: list[Document], workdir: str, shards: int = 3, **settings):
     """prepare per shard, resolve once, apply per shard (what the runner does); returns kept, stats, ledgers."""
     settings.setdefault("partitions", 4)  # few shuffle files: the tests' cost is mostly file creation
     n = len(docs)
-    parts = [docs[i * n // shards:(i + 1) * n // shards] for i in range(shards)]
+    parts = [docs[i * n // shards : (i + 1) * n // shards] for i in range(shards)]
     tids = [f"{i:05d}" for i in range(shards)]
     for tid, part in zip(tids, parts):
         passed = list(FuzzyDedup(**settings).bind(workdir, tid).prepare(iter(part)))
@@ -98,8 +99,12 @@ def test_keep_rule_picks_the_representative(keep, tmp_path):
     variants = [base, base + " tail one", base + " tail two!", "something else entirely " * 20]
     docs = []
     for i, t in enumerate(variants):
-        d = Document(f"d{i}", t, meta={"warc_date": f"2024-0{4 - i}-01T00:00:00Z"} if i < 3 else {},
-                     annotations={"scores": {"quality": [0.2, 0.9, 0.5, 0.1][i]}})
+        d = Document(
+            f"d{i}",
+            t,
+            meta={"warc_date": f"2024-0{4 - i}-01T00:00:00Z"} if i < 3 else {},
+            annotations={"scores": {"quality": [0.2, 0.9, 0.5, 0.1][i]}},
+        )
         docs.append(d)
     kept, stats, _ = run_dedup(docs, str(tmp_path / "w"), shards=2, keep=keep)
     winner = "d1" if keep == "quality" else "d2"
@@ -142,10 +147,11 @@ def test_resume_after_a_killed_step_redoes_only_unfinished_work(planted, tmp_pat
     n = len(docs)
     kept = []
     for i, tid in enumerate(tids):
-        kept += list(FuzzyDedup(partitions=4).bind(work, tid).run(iter(docs[i * n // 3:(i + 1) * n // 3])))
+        kept += list(FuzzyDedup(partitions=4).bind(work, tid).run(iter(docs[i * n // 3 : (i + 1) * n // 3])))
     assert [d.id for d in kept] == [d.id for d in clean_kept]
-    assert {k: v for k, v in stats.items() if k != "step_seconds"} == \
-        {k: v for k, v in clean_stats.items() if k != "step_seconds"}
+    assert {k: v for k, v in stats.items() if k != "step_seconds"} == {
+        k: v for k, v in clean_stats.items() if k != "step_seconds"
+    }
 
 
 def test_apply_refuses_documents_that_changed_since_prepare(tmp_path):
@@ -172,8 +178,9 @@ def test_local_components_label_every_node_with_its_component_minimum(seed, tmp_
     a, b = a[keep], b[keep]
     u, v = np.minimum(nodes[a], nodes[b]), np.maximum(nodes[a], nodes[b])
     edges = str(tmp_path / "edges")
-    write_partitioned(edges, "w0", __import__("pyarrow").table({"u": u, "v": v}, schema=EDGE_SCHEMA),
-                      hash_partition(u, 2))
+    write_partitioned(
+        edges, "w0", __import__("pyarrow").table({"u": u, "v": v}, schema=EDGE_SCHEMA), hash_partition(u, 2)
+    )
     info = local_components(SerialEngine(), edges, 2, str(tmp_path / "cc"), str(tmp_path / "out"), 3)
     got = {}
     for t in range(int(nodes.max() >> 32) + 1):

@@ -1,13 +1,20 @@
 """MinHash: the vectorised path equals the readable reference, and signatures estimate Jaccard."""
+
 import random
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from dedup_eval import chunk_documents, jaccard, near_duplicate, real_texts, shingle_sets
+
 from corpusforge.stages.dedup.minhash import (
-    EMPTY, MinHashParams, band_hashes, reference_shingles, reference_signature, shingle_hashes, signatures,
+    EMPTY,
+    MinHashParams,
+    band_hashes,
+    reference_shingles,
+    reference_signature,
+    shingle_hashes,
+    signatures,
 )
 
 DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
@@ -36,7 +43,7 @@ def test_fast_shingles_and_signatures_equal_reference(shingle, ngram, articles):
     texts = ODD_TEXTS + articles[:4]
     hashes, offsets = shingle_hashes(texts, shingle, ngram)
     for i, t in enumerate(texts):
-        assert hashes[offsets[i]: offsets[i + 1]].tolist() == reference_shingles(t, shingle, ngram), (i, t[:30])
+        assert hashes[offsets[i] : offsets[i + 1]].tolist() == reference_shingles(t, shingle, ngram), (i, t[:30])
     params = MinHashParams(shingle, ngram, 24, seed=7)
     sig = signatures(texts, params)
     for i, t in enumerate(texts):

@@ -1,4 +1,5 @@
 """JSONL input from peers: bad lines and broken compression are counted, never fatal."""
+
 import gzip
 
 from corpusforge.stages.io.jsonl import JsonlReader
@@ -6,8 +7,10 @@ from corpusforge.stages.io.jsonl import JsonlReader
 
 def test_bad_lines_are_counted_by_reason(tmp_path):
     path = tmp_path / "a.jsonl"
-    path.write_bytes(b'{"id": "1", "text": "hello", "metadata": {"url": "u", "junk": 1}}\n'
-                     b'not json\n{"text": 3}\n{"text": "  "}\n\n{"text": "no id"}\n')
+    path.write_bytes(
+        b'{"id": "1", "text": "hello", "metadata": {"url": "u", "junk": 1}}\n'
+        b'not json\n{"text": 3}\n{"text": "  "}\n\n{"text": "no id"}\n'
+    )
     reader = JsonlReader(paths=[str(path)], source="math")
     docs = list(reader.read_counted(str(path)))
     assert [d.text for d in docs] == ["hello", "no id"]

@@ -110,11 +110,11 @@ def test_uncompressed_warc_and_s3(tmp_path, s3_server):
 @pytest.mark.parametrize(
     "payload,ctype,expect,charset,outcome",
     [
-        ("Grüße aus Köln".encode("utf-8"), "text/html; charset=utf-8", "Grüße aus Köln", "utf_8", "ok"),
+        ("Grüße aus Köln".encode(), "text/html; charset=utf-8", "Grüße aus Köln", "utf_8", "ok"),
         ("Grüße aus Köln".encode("cp1252"), "text/html; charset=iso-8859-1", "Grüße aus Köln", "cp1252", "ok"),
         # UTF-8 bytes labelled latin-1: the label is wrong, the bytes decode as UTF-8.
         (
-            "Grüße aus Köln".encode("utf-8"),
+            "Grüße aus Köln".encode(),
             "text/html; charset=iso-8859-1",
             "Grüße aus Köln",
             "utf_8",

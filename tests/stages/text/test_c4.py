@@ -1,4 +1,5 @@
 """C4 rules: unwanted lines are removed from the text, bad pages are dropped, and every removal is counted."""
+
 import pytest
 
 from corpusforge.core.document import Document
@@ -21,19 +22,21 @@ def _run(text: str, **settings) -> tuple[Document | None, C4Quality]:
 
 
 def test_unwanted_lines_are_removed_and_counted():
-    text = "\n".join([
-        "Home | News | Sport",  # no terminal punctuation
-        GOOD[0],
-        "Please enable JavaScript to view this page.",
-        GOOD[1] + "[1]",  # citation marker removed, then it ends with '.'
-        "This site uses cookies.",
-        "Yes.",  # fewer than 3 words
-        GOOD[2],
-        "Read more...",  # ellipsis is not terminal punctuation
-        "   " + GOOD[3] + "   ",
-        GOOD[4],
-        "x" * 1001 + " is a long word.",
-    ])
+    text = "\n".join(
+        [
+            "Home | News | Sport",  # no terminal punctuation
+            GOOD[0],
+            "Please enable JavaScript to view this page.",
+            GOOD[1] + "[1]",  # citation marker removed, then it ends with '.'
+            "This site uses cookies.",
+            "Yes.",  # fewer than 3 words
+            GOOD[2],
+            "Read more...",  # ellipsis is not terminal punctuation
+            "   " + GOOD[3] + "   ",
+            GOOD[4],
+            "x" * 1001 + " is a long word.",
+        ]
+    )
     doc, stage = _run(text)
     assert doc is not None
     assert doc.text.split("\n") == GOOD
@@ -49,7 +52,7 @@ def test_unwanted_lines_are_removed_and_counted():
     "lines,reason",
     [
         (GOOD + ["Lorem ipsum dolor sit amet, consectetur adipiscing elit."], "c4_lorem_ipsum"),
-        (GOOD + ["The config is {\"a\": 1} in this example."], "c4_curly_bracket"),
+        (GOOD + ['The config is {"a": 1} in this example.'], "c4_curly_bracket"),
         (GOOD[:3] + ["Menu", "Contact us"], "c4_too_few_sentences"),
     ],
 )

@@ -1,4 +1,5 @@
 """Our fast Gopher/C4/FineWeb filters decide like datatrove's spaCy-based ones on real pages."""
+
 import gzip
 from pathlib import Path
 
@@ -22,8 +23,10 @@ N_PAGES = 90
 
 def _bad_docs() -> list[str]:
     """Synthetic pages of the kinds the heuristics exist to remove, plus borderline ones."""
-    prose = ("The committee met on Tuesday to review the budget. Members argued that the plan had "
-             "too few details about costs and that the schedule was not realistic. ")
+    prose = (
+        "The committee met on Tuesday to review the budget. Members argued that the plan had "
+        "too few details about costs and that the schedule was not realistic. "
+    )
     return [
         "Buy now! " * 120,
         "Home\nAbout\nContact\nBlog\nShop\nLogin\n" * 10,

@@ -1,4 +1,5 @@
 """FineWeb rules: each fires on a page made to break it; good prose passes."""
+
 import pytest
 
 from corpusforge.core.document import Document
@@ -26,8 +27,10 @@ def test_prose_passes():
     [
         ("\n \n\n", "fineweb_empty"),
         ("\n".join(p.rstrip(".") for p in PARAGRAPHS * 3), "fineweb_line_punct_ratio"),
-        ("\n".join(PARAGRAPHS + ["Home.", "News.", "Sport.", "Weather.", "Contact.", "About us.", "Jobs."]),
-         "fineweb_short_line_ratio"),
+        (
+            "\n".join(PARAGRAPHS + ["Home.", "News.", "Sport.", "Weather.", "Contact.", "About us.", "Jobs."]),
+            "fineweb_short_line_ratio",
+        ),
         ("\n".join(PARAGRAPHS + [PARAGRAPHS[0]]), "fineweb_char_dup_ratio"),
         # Long, unique, punctuated lines of one or two words each: a link list.
         ("\n".join(f"See https://shop.example.org/catalogue/item-{i}." for i in range(40)), "fineweb_list_ratio"),

@@ -1,4 +1,5 @@
 """Gopher quality and repetition rules: each rule fires on a document made to break it."""
+
 import random
 
 import pytest
@@ -23,12 +24,43 @@ def _reject(stage, text: str) -> str | None:
 
 def test_split_words_follows_spacy_boundaries():
     assert split_words("Don't stop-me now!! It's 3.5 or 1,000 at 10:30 e.g. U.S. the end.Next line...") == [
-        "Do", "n't", "stop", "-", "me", "now", "!", "!", "It", "'s", "3.5", "or", "1,000", "at", "10:30",
-        "e.g.", "U.S.", "the", "end", ".", "Next", "line", "...",
+        "Do",
+        "n't",
+        "stop",
+        "-",
+        "me",
+        "now",
+        "!",
+        "!",
+        "It",
+        "'s",
+        "3.5",
+        "or",
+        "1,000",
+        "at",
+        "10:30",
+        "e.g.",
+        "U.S.",
+        "the",
+        "end",
+        ".",
+        "Next",
+        "line",
+        "...",
     ]
     assert split_words("Mr. Smith visited http://www.x.com/a-b?c=1 and wrote to foo@bar.com (COVID-19).") == [
-        "Mr.", "Smith", "visited", "http://www.x.com/a-b?c=1", "and", "wrote", "to", "foo@bar.com",
-        "(", "COVID-19", ")", ".",
+        "Mr.",
+        "Smith",
+        "visited",
+        "http://www.x.com/a-b?c=1",
+        "and",
+        "wrote",
+        "to",
+        "foo@bar.com",
+        "(",
+        "COVID-19",
+        ")",
+        ".",
     ]
     assert count_sentences("Mr. Smith went. He said “hi”. Then I left! Was it? Yes.") == 5
 
@@ -37,15 +69,25 @@ def test_split_words_follows_spacy_boundaries():
     "text,reason",
     [
         ("The cat sat on the mat.", "gopher_short_doc"),
-        ("to be of it a an is on by at in or if so no do go up we he me " * 5 + "the and", "gopher_avg_word_length_low"),
+        (
+            "to be of it a an is on by at in or if so no do go up we he me " * 5 + "the and",
+            "gopher_avg_word_length_low",
+        ),
         ("internationalization characteristically telecommunications the and of " * 12, "gopher_avg_word_length_high"),
         (PROSE + " #news #local #budget #town #vote #meeting" * 3, "gopher_hash_ratio"),
         (PROSE + " ... and so on ..." * 8 + " The end.", "gopher_ellipsis_ratio"),
         ("\n".join("- " + s for s in PROSE.split(". ")) * 3, "gopher_bullet_lines"),
         ("\n".join(s + "…" for s in PROSE.split(". ")), "gopher_ellipsis_lines"),
-        (PROSE + " 10 20 30 40 50 60 70 80 90 100 110 120 130 140 150 160 170 180 190 200 210 220" * 2, "gopher_alpha_words"),
-        (" ".join(w for w in PROSE.split() if w.lower() not in {"the", "to", "of", "and", "that", "with", "have", "be"}),
-         "gopher_stop_words"),
+        (
+            PROSE + " 10 20 30 40 50 60 70 80 90 100 110 120 130 140 150 160 170 180 190 200 210 220" * 2,
+            "gopher_alpha_words",
+        ),
+        (
+            " ".join(
+                w for w in PROSE.split() if w.lower() not in {"the", "to", "of", "and", "that", "with", "have", "be"}
+            ),
+            "gopher_stop_words",
+        ),
     ],
 )
 def test_quality_rule_fires(text, reason):

@@ -1,4 +1,5 @@
 """Language ID with the offline lid.176 model: tags every document, drops by named reason."""
+
 import pickle
 
 from corpusforge.core.document import Document

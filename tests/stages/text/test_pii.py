@@ -1,11 +1,14 @@
 """PII normalisation: e-mails and public IPs replaced as datatrove's PIIFormatter does; private IPs kept."""
+
 from datatrove.pipeline.formatters import PIIFormatter
 
 from corpusforge.core.document import Document
 from corpusforge.stages.text.pii import PiiNormalize
 
-TEXT = ("Write to jane.doe@mail.co.uk or admin@[192.168.0.1]. Our server 8.8.8.8 and 1.1.1.1 answer; "
-        "the router 192.168.1.1, loopback 127.0.0.1 and 10.0.0.7 stay. Version 1.2 ships at 12:30:45.")
+TEXT = (
+    "Write to jane.doe@mail.co.uk or admin@[192.168.0.1]. Our server 8.8.8.8 and 1.1.1.1 answer; "
+    "the router 192.168.1.1, loopback 127.0.0.1 and 10.0.0.7 stay. Version 1.2 ships at 12:30:45."
+)
 
 
 def _normalize(text: str, **settings) -> tuple[str, dict]:

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from corpusforge.core.document import Document
 from corpusforge.samples.web import wrap_pages_as_warc, write_sample
-from corpusforge.stages.web.extract import Extract, extraction_scores, shingle_match, trafilatura_extractor
 from corpusforge.stages.io.warc import WarcReader
+from corpusforge.stages.web.extract import Extract, extraction_scores, shingle_match, trafilatura_extractor
 
 EXTRACTION = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "extraction"
 

@@ -1,4 +1,5 @@
 """URL filter: subdomain-aware blocklists, banned words, and documents without a URL."""
+
 import pytest
 
 from corpusforge.core.document import Document
@@ -30,8 +31,13 @@ def test_default_lists(url, reason):
 def test_custom_blocklist_file_and_word_lists(tmp_path):
     path = tmp_path / "block.txt"
     path.write_text("# my list\n\nbad-site.org\n*.Evil.net\n")
-    stage = UrlFilter(blocklists=[str(path)], datatrove_word_lists=False,
-                      banned_words=["spam"], soft_banned_words=["free", "win"], banned_subwords=["casino"])
+    stage = UrlFilter(
+        blocklists=[str(path)],
+        datatrove_word_lists=False,
+        banned_words=["spam"],
+        soft_banned_words=["free", "win"],
+        banned_subwords=["casino"],
+    )
     assert _reason(stage, "https://x.bad-site.org/") == "url_blocklisted_domain"
     assert _reason(stage, "https://sub.evil.net/") == "url_blocklisted_domain"
     assert _reason(stage, "https://casino-deals.example/") == "url_banned_subword"  # default list replaced
