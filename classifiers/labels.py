@@ -168,7 +168,7 @@ _EDU_SCORE = re.compile(r"educational score:\s*\**\s*([0-5](?:\.\d+)?)", re.IGNO
 
 def parse_edu_score(reply: str) -> float:
     """The 0-5 score in an annotation reply ("Educational score: N", or JSON {"score": N})."""
-    from corpusforge.synthetic.llm_client import LLMError, parse_json
+    from corpusforge.synthetic.postprocess import parse_json
 
     m = _EDU_SCORE.findall(reply)
     if m:
@@ -176,7 +176,7 @@ def parse_edu_score(reply: str) -> float:
     try:
         data = parse_json(reply)
         score = float(data["score"])
-    except (LLMError, KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError):
         raise ValueError(f"no educational score in reply: {reply[-200:]!r}") from None
     if not 0 <= score <= 5:
         raise ValueError(f"educational score {score} outside 0-5")
@@ -184,7 +184,7 @@ def parse_edu_score(reply: str) -> float:
 
 
 class AnnotationCache:
-    """Append-only JSONL of finished annotations, keyed by prompt version, model and text.
+    """Append-only JSONL of finished annotations, keyed by prompt version, model, settings and text.
 
     Each line is flushed as soon as its answer arrives, so a killed run loses at most the
     requests in flight; a torn last line is ignored on reload."""
@@ -201,7 +201,7 @@ class AnnotationCache:
                     except (ValueError, KeyError):
                         continue  # a line torn by a kill
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self._f = open(path, "a", encoding="utf-8")
+        self._f = open(path, "a", encoding="utf-8")  # noqa: SIM115 - held open across adds, closed in close()
 
     def add(self, key: str, record: dict) -> None:
         record = {"key": key, **record}
@@ -216,47 +216,79 @@ class AnnotationCache:
 
 
 class LLMEduLabeller(Labeller):
-    """FineWeb-Edu: an LLM grades each text's educational value 0-5 with a versioned prompt."""
+    """FineWeb-Edu: an LLM grades each text's educational value 0-5 with a versioned prompt.
 
-    def __init__(self, client, texts: Iterable[str], cache_path: str, prompt=None, max_chars: int = 10_000):
+    Any backend of the LLM layer works (`synthetic/backends`: an OpenAI-compatible server, vLLM
+    offline, the embedded model); replies are cached so a killed labelling run resumes."""
+
+    # Requests handed to the backend at once: bounds memory on large inputs, keeps a server busy.
+    BATCH = 1024
+
+    def __init__(self, backend, texts: Iterable[str], cache_path: str, prompt=None, max_chars: int = 10_000,
+                 settings=None):
+        from corpusforge.synthetic.backends.base import SamplingSettings
         from corpusforge.synthetic.prompt_template import load_prompt
 
-        self.client, self.texts, self.cache_path = client, texts, cache_path
+        self.backend, self.texts, self.cache_path = backend, texts, cache_path
         self.prompt = prompt or load_prompt("edu_annotation", "1")
         # FineWeb-Edu annotated (truncated) web samples; very long pages only cost tokens.
         self.max_chars = max_chars
+        self.settings = settings or SamplingSettings(temperature=0.0, max_tokens=512)
         self.failed = 0
+        self.failures: dict[str, int] = {}
         self.requested = 0
 
+    def request(self, text: str):
+        from corpusforge.synthetic.backends.base import ChatRequest
+
+        return ChatRequest([{"role": "user", "content": self.prompt.render(document=text[:self.max_chars])}],
+                           self.settings)
+
     def key(self, text: str) -> str:
-        """Cache key: the exact prompt wording, the model and the text."""
-        return hashlib.sha256(f"{self.prompt.key}\0{self.client.config.model}\0{text}".encode(
-            "utf-8", "surrogatepass")).hexdigest()
+        """Cache key: the exact prompt wording, the model, the settings and the text."""
+        return self.request(text).key(self.backend.model, self.prompt.key)
 
     def labels(self) -> Iterator[LabelledText]:
         cache = AnnotationCache(self.cache_path)
-        origin = f"llm:{self.client.config.model}:{self.prompt.key}"
+        origin = f"llm:{self.backend.model}:{self.prompt.key}"
         missing: list[tuple[str, str]] = []
         try:
             for text in self.texts:
-                k = self.key(text[:self.max_chars])
+                k = self.key(text)
                 if k in cache.entries:
                     yield LabelledText(text, float(cache.entries[k]["score"]), origin)
                 else:
                     missing.append((k, text))
-            requests = ([{"role": "user", "content": self.prompt.render(document=t[:self.max_chars])}]
-                        for _, t in missing)
-            for i, result in self.client.chat_many(requests):
-                self.requested += 1
-                k, text = missing[i]
-                try:
-                    if isinstance(result, Exception):
-                        raise result
-                    score = parse_edu_score(result.text)
-                except Exception:  # noqa: BLE001 - one bad reply is counted, the run goes on
-                    self.failed += 1
-                    continue
-                cache.add(k, {"score": score, "reply": result.text[-500:]})
-                yield LabelledText(text, score, origin)
+            for start in range(0, len(missing), self.BATCH):
+                yield from self._annotate(missing[start:start + self.BATCH], cache, origin)
         finally:
             cache.close()
+
+    def _annotate(self, batch: list[tuple[str, str]], cache: AnnotationCache, origin: str) -> Iterator[LabelledText]:
+        import asyncio
+
+        scores: dict[int, float] = {}
+
+        def on_reply(i: int, reply) -> None:
+            self.requested += 1
+            reason = reply.error
+            if reason is None:
+                try:
+                    scores[i] = parse_edu_score(reply.text)
+                except ValueError:
+                    reason = "unparsable"
+                else:
+                    cache.add(batch[i][0], {"score": scores[i], "reply": reply.text[-500:]})
+            if reason is not None:
+                self.failed += 1
+                self.failures[reason] = self.failures.get(reason, 0) + 1
+
+        async def run() -> None:
+            try:
+                await self.backend.generate([self.request(t) for _, t in batch], on_reply)
+            finally:
+                await self.backend.aclose()
+
+        asyncio.run(run())
+        for i in sorted(scores):
+            yield LabelledText(batch[i][1], scores[i], origin)

@@ -1,8 +1,9 @@
 """The document record every stage reads and writes, and its Arrow schema on disk."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pyarrow as pa
 import xxhash
@@ -29,6 +30,13 @@ META_FIELDS: dict[str, pa.DataType] = {
     "repo_files": pa.int32(),  # code: files in the repository snapshot (near-dedup keeps the larger repo's copy)
     "dump": pa.string(),
     "phase": pa.string(),
+    # provenance of LLM-generated documents (synthetic/): the document it came from, the task,
+    # the prompt version (name@vN#digest), the model and the sampling settings (canonical JSON)
+    "source_id": pa.string(),
+    "task": pa.string(),
+    "prompt": pa.string(),
+    "model": pa.string(),
+    "sampling": pa.string(),
 }
 
 ANNOTATION_FIELDS: dict[str, pa.DataType] = {

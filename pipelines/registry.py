@@ -39,6 +39,8 @@ STAGES: dict[str, str] = {
     "code_secrets": "corpusforge.stages.code.secrets:CodeSecrets",
     "code_quality": "corpusforge.stages.code.quality:CodeQuality",
     "repo_pack": "corpusforge.stages.code.packing:RepoPack",
+    "llm_generate": "corpusforge.synthetic.stage:LLMGenerate",
+    "nemotron_rephrase": "corpusforge.synthetic.tasks.rephrase:NemotronRephrase",
 }
 
 

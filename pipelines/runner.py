@@ -289,6 +289,12 @@ def _run_leased(config: PipelineConfig, engine: Engine | None, tasks: list[Input
     lease.check()
     globals_ = [s for s in stages if isinstance(s, GlobalStep)]
     ledger = _load_ledgers(config, len(bounds), [t.task_id for t in tasks], globals_)
+    # Figures that do not add across tasks (latency percentiles) come from the merged ledger.
+    by_name = {s.name: s for s in stages}
+    for s in ledger:
+        finalize = getattr(by_name.get(s.name), "finalize_extra", None)
+        if finalize is not None:
+            s.extra.update(finalize(s.extra))
     stats_path = storage.join(config.output, "stats.json")
     stats = {
         "pipeline": config.name,

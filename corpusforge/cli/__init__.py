@@ -193,6 +193,7 @@ def _add_groups() -> None:
         "classifiers": "corpusforge.cli.classifiers:app",
         "tokenizer": "corpusforge.cli.tokenizer:app",
         "decontam": "corpusforge.cli.decontam:app",
+        "llm": "corpusforge.cli.llm:app",
     }
     import importlib
 

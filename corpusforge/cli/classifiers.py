@@ -143,11 +143,12 @@ def annotate(
 ) -> None:
     """LLM-annotate educational value 0-5 (FineWeb-Edu prompt); cached, resumable."""
     from corpusforge.classifiers.labels import LLMEduLabeller, iter_texts, write_labels
-    from corpusforge.synthetic.llm_client import LLMClient, LLMConfig
+    from corpusforge.synthetic.backends.openai_server import OpenAIServerBackend, OpenAIServerConfig
     from corpusforge.synthetic.prompt_template import load_prompt
 
-    with LLMClient(LLMConfig(base_url=base_url, model=model, concurrency=concurrency)) as client:
-        labeller = LLMEduLabeller(client, iter_texts(inputs, limit=limit), cache,
-                                  prompt=load_prompt("edu_annotation", prompt_version))
-        n = write_labels(out, labeller.labels())
-    console.print(f"wrote {n} labels to {out} ({labeller.requested} requests, {labeller.failed} unparsable)")
+    backend = OpenAIServerBackend(OpenAIServerConfig(base_url=base_url, model=model, concurrency=concurrency))
+    labeller = LLMEduLabeller(backend, iter_texts(inputs, limit=limit), cache,
+                              prompt=load_prompt("edu_annotation", prompt_version))
+    n = write_labels(out, labeller.labels())
+    failures = ", ".join(f"{k}={v}" for k, v in sorted(labeller.failures.items())) or "none"
+    console.print(f"wrote {n} labels to {out} ({labeller.requested} requests; failed: {failures})")

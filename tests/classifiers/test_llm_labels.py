@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from corpusforge.classifiers.labels import LLMEduLabeller, parse_edu_score, read_labels
-from corpusforge.synthetic.llm_client import LLMClient, LLMConfig, parse_json
+from corpusforge.synthetic.backends.openai_server import OpenAIServerBackend, OpenAIServerConfig
+from corpusforge.synthetic.postprocess import parse_json
 
 
 def expected_score(document: str) -> int:
@@ -89,20 +90,19 @@ TEXTS = [" ".join(f"word{j}" for j in range(5 + i)) + f" document {i}." for i in
 
 def test_annotations_scored_cached_and_retried(server_factory, tmp_path):
     srv = server_factory(fail_first=2)  # two 503s: the client must retry
-    cfg = LLMConfig(base_url=srv.url, model="m", backoff_s=0.01, concurrency=4)
-    with LLMClient(cfg) as client:
-        rows = list(LLMEduLabeller(client, TEXTS[:10], str(tmp_path / "cache.jsonl")).labels())
-        assert sorted((r.text, r.label) for r in rows) == sorted((t, float(expected_score(t))) for t in TEXTS[:10])
-        assert len(srv.documents) == 10
-        again = LLMEduLabeller(client, TEXTS[:10], str(tmp_path / "cache.jsonl"))
-        assert len(list(again.labels())) == 10 and again.requested == 0 and len(srv.documents) == 10
+    backend = OpenAIServerBackend(OpenAIServerConfig(base_url=srv.url, model="m", backoff_s=0.01, concurrency=4))
+    labeller = LLMEduLabeller(backend, TEXTS[:10], str(tmp_path / "cache.jsonl"))
+    rows = list(labeller.labels())
+    assert sorted((r.text, r.label) for r in rows) == sorted((t, float(expected_score(t))) for t in TEXTS[:10])
+    assert len(srv.documents) == 10 and labeller.failed == 0 and srv.calls == 12
+    again = LLMEduLabeller(backend, TEXTS[:10], str(tmp_path / "cache.jsonl"))
+    assert len(list(again.labels())) == 10 and again.requested == 0 and len(srv.documents) == 10
     # a new prompt version is a new cache key: nothing is reused across wordings
     from corpusforge.synthetic.prompt_template import PromptTemplate, load_prompt
 
     p = load_prompt("edu_annotation")
-    with LLMClient(cfg) as client:
-        v2 = LLMEduLabeller(client, TEXTS[:3], str(tmp_path / "cache.jsonl"), prompt=PromptTemplate(p.name, "2", p.text))
-        assert len(list(v2.labels())) == 3 and v2.requested == 3
+    v2 = LLMEduLabeller(backend, TEXTS[:3], str(tmp_path / "cache.jsonl"), prompt=PromptTemplate(p.name, "2", p.text))
+    assert len(list(v2.labels())) == 3 and v2.requested == 3
 
 
 def test_killed_labelling_run_resumes_from_cache(server_factory, tmp_path):

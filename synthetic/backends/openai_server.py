@@ -1,0 +1,237 @@
+"""Any OpenAI-compatible chat-completions server (vLLM, SGLang, NIM, llama.cpp, TGI, OpenAI).
+
+Bounded concurrency, per-attempt timeouts, retries with exponential backoff that honour
+Retry-After, and every failure named. Two transports share that loop: `aiohttp` (default) posts
+the JSON itself, `sdk` goes through the `openai` package's AsyncOpenAI. The SDK spends several
+milliseconds of CPU per request building and validating its models, which caps one core below
+the rate a few hundred requests in flight need (benchmarks/llm_orchestration.py measures both).
+"""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from corpusforge.synthetic.backends.base import (
+    CONNECTION_ERROR,
+    CONTEXT_TOO_LONG,
+    EMPTY_CHOICES,
+    MALFORMED_RESPONSE,
+    TIMEOUT,
+    Backend,
+    ChatReply,
+    ChatRequest,
+    OnReply,
+    http_error,
+)
+
+# 408/409/429 and 5xx are transient on vLLM, NIM and OpenAI; other 4xx mean the request itself is wrong.
+RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+RETRY_REASONS = frozenset({TIMEOUT, CONNECTION_ERROR, MALFORMED_RESPONSE, EMPTY_CHOICES})
+# How vLLM, SGLang, TGI and OpenAI word a 400 for a prompt longer than the model's context.
+CONTEXT_MARKERS = ("maximum context length", "context length", "context_length_exceeded", "too many tokens",
+                   "input is too long", "prompt is too long")
+
+
+class OpenAIServerConfig(BaseModel):
+    """Where the server is and how hard to push it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["openai"] = "openai"
+    base_url: str = "http://localhost:8000/v1"  # `vllm serve` default address
+    model: str
+    api_key_env: str = "OPENAI_API_KEY"  # read from the environment, never stored in configs
+    transport: Literal["aiohttp", "sdk"] = "aiohttp"
+    concurrency: int = Field(64, ge=1)  # requests in flight per worker process
+    # Curator's Nemotron-CC pipelines: max_retries 3, base_delay 1.0 s (RECIPES.md §3.4)
+    max_retries: int = Field(3, ge=0)
+    backoff_s: float = Field(1.0, ge=0.0)
+    max_backoff_s: float = Field(60.0, ge=0.0)
+    timeout_s: float = Field(120.0, gt=0.0)  # per attempt
+    context_tokens: int | None = Field(None, ge=1)  # the served model's context, when known: longer prompts are not sent
+    extra_body: dict[str, Any] = {}  # server-specific fields (vLLM guided decoding, chat_template_kwargs, ...)
+
+
+class _Failure(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason, self.retry_after = reason, retry_after
+
+
+class OpenAIServerBackend(Backend):
+    """Chat completions over HTTP with bounded concurrency, retries and named failures."""
+
+    def __init__(self, config: OpenAIServerConfig):
+        self.config = config
+        self.model = config.model
+        self.context_tokens = config.context_tokens
+        self._url = config.base_url.rstrip("/") + "/chat/completions"
+        key = os.environ.get(config.api_key_env, "")
+        self._headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+        self._api_key = key
+        self._client: Any = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self.requests_sent = 0  # HTTP attempts made, retries included
+
+    async def generate(self, requests: Sequence[ChatRequest], on_reply: OnReply | None = None) -> list[ChatReply]:
+        self._ensure_client()
+        slots = asyncio.Semaphore(self.config.concurrency)
+
+        async def one(i: int, request: ChatRequest) -> ChatReply:
+            reply = await self._complete(request, slots)
+            if on_reply is not None:
+                on_reply(i, reply)
+            return reply
+
+        return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        s = request.settings
+        body: dict[str, Any] = {"model": self.model, "messages": request.messages, "temperature": s.temperature,
+                                "top_p": s.top_p, "max_tokens": s.max_tokens}
+        if s.top_k:
+            body["top_k"] = s.top_k  # vLLM/SGLang extension; left out when off so OpenAI itself accepts the body
+        if s.seed is not None:
+            body["seed"] = s.seed
+        if s.stop:
+            body["stop"] = list(s.stop)
+        return {**body, **self.config.extra_body}
+
+    async def _complete(self, request: ChatRequest, slots: asyncio.Semaphore) -> ChatReply:
+        c = self.config
+        body = self.body(request)
+        reply = ChatReply()
+        t0 = time.perf_counter()
+        for attempt in range(c.max_retries + 1):
+            reply.attempts += 1
+            try:
+                async with slots:
+                    self.requests_sent += 1
+                    data = await (self._post_aiohttp(body) if c.transport == "aiohttp" else self._post_sdk(body))
+                _fill(reply, data)
+                reply.error = None
+                break
+            except _Failure as f:
+                reply.error = f.reason
+                retryable = f.reason in RETRY_REASONS or f.reason in {http_error(s) for s in RETRY_STATUS}
+                if not retryable or attempt == c.max_retries:
+                    break
+                reply.retried[f.reason] = reply.retried.get(f.reason, 0) + 1
+                await asyncio.sleep(self._backoff(attempt, f.retry_after))
+        reply.latency_s = time.perf_counter() - t0
+        return reply
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        c = self.config
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), c.max_backoff_s)
+        return min(c.backoff_s * (2 ** attempt) * (0.5 + random.random()), c.max_backoff_s)
+
+    # ------------------------------------------------------------------ transports
+
+    def _ensure_client(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._client_loop is loop:
+            return
+        c = self.config
+        if c.transport == "aiohttp":
+            import aiohttp
+
+            self._client = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=c.concurrency, limit_per_host=c.concurrency),
+                timeout=aiohttp.ClientTimeout(total=c.timeout_s), headers=self._headers)
+        else:
+            import openai
+
+            self._client = openai.AsyncOpenAI(base_url=c.base_url, api_key=self._api_key or "EMPTY", max_retries=0,
+                                              timeout=c.timeout_s)
+        self._client_loop = loop
+
+    async def _post_aiohttp(self, body: dict[str, Any]) -> dict[str, Any]:
+        import aiohttp
+
+        try:
+            async with self._client.post(self._url, data=orjson.dumps(body)) as r:
+                raw = await r.read()
+                status, headers = r.status, r.headers
+        except TimeoutError:
+            raise _Failure(TIMEOUT) from None
+        except (aiohttp.ClientError, OSError):
+            raise _Failure(CONNECTION_ERROR) from None
+        if status != 200:
+            raise _status_failure(status, raw.decode("utf-8", "replace"), headers.get("Retry-After"))
+        return _loads(raw)
+
+    async def _post_sdk(self, body: dict[str, Any]) -> dict[str, Any]:
+        import openai
+
+        known = {"model", "messages", "temperature", "top_p", "max_tokens", "seed", "stop"}
+        extra = {k: v for k, v in body.items() if k not in known}
+        try:
+            raw = await self._client.chat.completions.with_raw_response.create(
+                **{k: v for k, v in body.items() if k in known}, extra_body=extra or None)
+        except openai.APITimeoutError:
+            raise _Failure(TIMEOUT) from None
+        except openai.APIStatusError as e:
+            raise _status_failure(e.status_code, str(e.message), e.response.headers.get("Retry-After")) from None
+        except openai.APIConnectionError:
+            raise _Failure(CONNECTION_ERROR) from None
+        return _loads(raw.http_response.content)
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._client_loop is asyncio.get_running_loop():
+            await self._client.close()
+        self._client = None
+
+
+def _status_failure(status: int, text: str, retry_after: str | None) -> _Failure:
+    if status == 400 and any(m in text.lower() for m in CONTEXT_MARKERS):
+        return _Failure(CONTEXT_TOO_LONG)
+    return _Failure(http_error(status), _parse_retry_after(retry_after))
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
+
+
+def _loads(raw: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _Failure(MALFORMED_RESPONSE) from None
+    if not isinstance(data, dict):
+        raise _Failure(MALFORMED_RESPONSE)
+    return data
+
+
+def _fill(reply: ChatReply, data: dict[str, Any]) -> None:
+    choices = data.get("choices")
+    if not choices:
+        raise _Failure(EMPTY_CHOICES)
+    try:
+        choice = choices[0]
+        text = choice["message"].get("content") or ""
+        usage = data.get("usage") or {}
+        reply.text, reply.finish_reason = text, choice.get("finish_reason")
+        reply.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        reply.completion_tokens = int(usage.get("completion_tokens") or 0)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        raise _Failure(MALFORMED_RESPONSE) from None

@@ -1,0 +1,1 @@
+"""Generation tasks built on the LLM stage: Nemotron-CC rephrasing (`rephrase.py`)."""
