@@ -4,9 +4,10 @@ POST /v1/chat/completions, GET /v1/models and GET /health, enough for our own cl
 `openai` SDK and tools that speak to vLLM. Requests that arrive together are decoded together:
 a batcher collects them for a few milliseconds (or until a batch is full) and hands the batch
 to the backend, so concurrent clients share the model's batch dimension.
-"""
-from __future__ import annotations
 
+(No `from __future__ import annotations` here: FastAPI reads the handlers' annotations, and
+`Request` is imported inside `create_app`, where postponed string annotations could not find it.)
+"""
 import asyncio
 import time
 import uuid
