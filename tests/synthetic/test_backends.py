@@ -91,3 +91,28 @@ def test_llm_serve_speaks_the_openai_api(llm_serve):
     assert out.choices[0].message.content and out.usage.completion_tokens <= 4
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+
+
+def test_rephrase_pipeline_runs_on_the_embedded_model(embedded_backend, real_texts, tmp_path):
+    from corpusforge.core import storage
+    from corpusforge.core.document import Document, make_id
+    from corpusforge.pipelines.runner import iter_output, run_pipeline
+    from corpusforge.pipelines.schema import validate_pipeline
+    from corpusforge.synthetic.backends.embedded import MODEL_NAME
+
+    docs = [Document(make_id("web", f"e{i}"), t, "web", {}, {"quality_tier": tier})
+            for i, (t, tier) in enumerate(zip(real_texts, ["low", "high"]))]
+    storage.write_documents(str(tmp_path / "in" / "00000.parquet"), docs)
+    short = {"sampling": {"max_tokens": 12}, "postprocess": {"on_truncated": "trim", "min_document_tokens": 0}}
+    config = {"name": "embedded", "progress": False, "input": {"type": "parquet", "paths": [str(tmp_path / "in" / "*.parquet")]},
+              "stages": [{"type": "nemotron_rephrase", "backend": {"type": "embedded", "batch_size": 4},
+                          "tasks": {t: short for t in ["wikipedia", "diverse_qa", "distill", "extract_knowledge",
+                                                         "knowledge_list"]}}],
+              "output": str(tmp_path / "out"), "engine": {"type": "local", "workers": 1}}  # runs in this process
+    result = run_pipeline(validate_pipeline(config))
+    stage = result.stages[-1]
+    assert stage.docs_in == 5 and stage.balanced and stage.extra["llm_requests"] == 5
+    assert 0 < stage.extra["llm_completion_tokens"] <= 5 * 12 and stage.extra["llm_latency_p50_ms"] > 0
+    outputs = list(iter_output(result.output))
+    assert len(outputs) == stage.docs_out
+    assert all(d.meta["model"] == MODEL_NAME and d.source.startswith("synthetic/") for d in outputs)
