@@ -8,7 +8,11 @@ import urllib.request
 
 import pytest
 
-from corpusforge.synthetic.backends.base import CONTEXT_TOO_LONG, ChatRequest, SamplingSettings
+from corpusforge.synthetic.backends.base import (
+    CONTEXT_TOO_LONG,
+    ChatRequest,
+    SamplingSettings,
+)
 from corpusforge.synthetic.backends.vllm_offline import vllm_available
 
 pytestmark = pytest.mark.slow  # loads the model (once per session) and starts one server process
@@ -20,13 +24,19 @@ def backend(request):
         return request.getfixturevalue("embedded_backend")
     if request.param == "openai_server":
         from corpusforge.synthetic.backends.embedded import MODEL_NAME
-        from corpusforge.synthetic.backends.openai_server import OpenAIServerBackend, OpenAIServerConfig
+        from corpusforge.synthetic.backends.openai_server import (
+            OpenAIServerBackend,
+            OpenAIServerConfig,
+        )
 
         return OpenAIServerBackend(OpenAIServerConfig(base_url=request.getfixturevalue("llm_serve"), model=MODEL_NAME,
                                                       context_tokens=8192, timeout_s=120))
     if not vllm_available():
         pytest.skip("vLLM is not installed (GPU nodes only)")
-    from corpusforge.synthetic.backends.vllm_offline import VllmOfflineBackend, VllmOfflineConfig
+    from corpusforge.synthetic.backends.vllm_offline import (
+        VllmOfflineBackend,
+        VllmOfflineConfig,
+    )
 
     return VllmOfflineBackend(VllmOfflineConfig(model="HuggingFaceTB/SmolLM2-135M-Instruct", max_model_len=8192))
 

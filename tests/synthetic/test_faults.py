@@ -7,7 +7,10 @@ import asyncio
 import pytest
 
 from corpusforge.synthetic.backends.base import ChatRequest, SamplingSettings
-from corpusforge.synthetic.backends.openai_server import OpenAIServerBackend, OpenAIServerConfig
+from corpusforge.synthetic.backends.openai_server import (
+    OpenAIServerBackend,
+    OpenAIServerConfig,
+)
 
 
 def backend_for(server, transport: str = "aiohttp", **kw) -> OpenAIServerBackend:

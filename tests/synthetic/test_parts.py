@@ -3,10 +3,24 @@ from __future__ import annotations
 
 import pytest
 
-from corpusforge.synthetic.accounting import finalize, latency_bucket, percentile_from_histogram
+from corpusforge.synthetic.accounting import (
+    finalize,
+    latency_bucket,
+    percentile_from_histogram,
+)
 from corpusforge.synthetic.backends.base import ChatReply
-from corpusforge.synthetic.chunking import ChunkingConfig, max_segment_tokens, split_segments
-from corpusforge.synthetic.postprocess import PostProcessConfig, ReplyProcessor, knowledge_list, qa_pairs, strip_markdown
+from corpusforge.synthetic.chunking import (
+    ChunkingConfig,
+    max_segment_tokens,
+    split_segments,
+)
+from corpusforge.synthetic.postprocess import (
+    PostProcessConfig,
+    ReplyProcessor,
+    knowledge_list,
+    qa_pairs,
+    strip_markdown,
+)
 from corpusforge.synthetic.prompt_template import PromptTemplate, load_prompt
 from corpusforge.synthetic.tasks.rephrase import DEFAULT_TASKS, NemotronRephrase
 from corpusforge.synthetic.tokens import token_counter

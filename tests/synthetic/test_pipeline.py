@@ -62,7 +62,7 @@ def test_killed_run_resends_only_unanswered_requests(chat_server, real_texts, tm
     first = srv.received
     assert 8 <= cached <= first
 
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     [stage] = [s for s in json.loads((tmp_path / "out" / "stats.json").read_text())["stages"]
                if s["name"] == "nemotron_rephrase"]
