@@ -10,7 +10,6 @@ killed task re-sends only what was not answered. The stage never knows its engin
 """
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -25,7 +24,7 @@ from corpusforge.core.document import Document, make_id
 from corpusforge.stages.base import Stage, StageConfig
 from corpusforge.synthetic.accounting import LLMAccounting, finalize
 from corpusforge.synthetic.backends import BackendConfig, make_backend
-from corpusforge.synthetic.backends.base import CONTEXT_TOO_LONG, ChatReply, ChatRequest
+from corpusforge.synthetic.backends.base import CONTEXT_TOO_LONG, ChatReply, ChatRequest, new_event_loop
 from corpusforge.synthetic.backends.embedded import EmbeddedConfig
 from corpusforge.synthetic.cache import RequestCache
 from corpusforge.synthetic.chunking import max_segment_tokens, split_segments
@@ -96,7 +95,7 @@ class LLMStage(Stage):
         self.counter = token_counter(c.tokenizer)
         self.accounting = LLMAccounting(self.ledger, c.price_input_per_million, c.price_output_per_million)
         self.cache = RequestCache(c.cache_dir) if c.cache and c.cache_dir else None
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()
         self._prompts: dict[str, tuple[PromptTemplate, int]] = {}
         self._processors: dict[str, ReplyProcessor] = {}
         self._seen = 0

@@ -5,6 +5,7 @@ A reply never raises: a request that could not be answered carries the failure r
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -83,6 +84,15 @@ class ChatReply:
 
 
 OnReply = Callable[[int, ChatReply], None]
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop when it is installed (it halves the client's CPU per request), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 class Backend(ABC):
