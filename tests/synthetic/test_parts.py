@@ -123,3 +123,22 @@ def test_latency_percentiles_from_a_mergeable_histogram():
     assert 100 <= p50 < 100 * 1.19 and 200 <= p90 < 200 * 1.19 and 1000 <= p99 < 1000 * 1.19
     out = finalize({"llm_latency_ms": hist, "llm_completion_tokens": 500, "llm_wall_seconds": 10.0})
     assert out["llm_latency_p50_ms"] == p50 and out["llm_completion_tokens_per_worker_s"] == 50.0
+
+
+def test_demo_configs_are_valid():
+    from pathlib import Path
+
+    from corpusforge.mixtures.spec import load_blend
+    from corpusforge.pipelines.schema import load_pipeline
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_pipeline(root / "pipelines" / "configs" / "rephrase.yaml")
+    [stage] = config.stages
+    assert stage.type == "nemotron_rephrase" and stage.backend.type == "embedded" and stage.sample
+    assert all(t.sampling.max_tokens == 96 for t in stage.tasks.values())
+    assert stage.tasks["diverse_qa"].chunking.max_input_tokens == 1000  # the recipe's limits stay under the demo caps
+    vllm = load_pipeline(root / "pipelines" / "configs" / "rephrase.yaml", [
+        'stages.0.backend={type: openai, base_url: "http://vllm-host:8000/v1", model: Qwen/Qwen3-30B-A3B}'])
+    assert vllm.stages[0].backend.type == "openai" and vllm.stages[0].backend.concurrency == 64
+    blend = load_blend(root / "mixtures" / "examples" / "demo_blend_synthetic.yaml")
+    assert "synthetic/wikipedia" in blend.sources["rephrased"].where.source
