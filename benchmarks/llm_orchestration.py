@@ -12,6 +12,7 @@ Target: ours >= 90% of the limit at concurrency 256. The embedded model's tokens
 
     .venv/bin/python benchmarks/llm_orchestration.py [--latency 0.2] [--concurrency 256] [--rounds 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPLY = {"id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "bench",
-         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
-         "usage": {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13}}
+REPLY = {
+    "id": "chatcmpl-bench",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "bench",
+    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13},
+}
 MESSAGES = [{"role": "user", "content": "Reply with ok."}]
 
 
@@ -53,7 +59,7 @@ class _LatencyProtocol(asyncio.Protocol):
             if len(self.buf) < end + 4 + length:
                 return
             method = self.buf[:4]
-            self.buf = self.buf[end + 4 + length:]
+            self.buf = self.buf[end + 4 + length :]
             close = headers.get(b"connection", b"").strip() == b"close"  # datatrove reads each reply to EOF
             if method.startswith(b"GET"):
                 self._answer(self.models, close)
@@ -68,8 +74,12 @@ class _LatencyProtocol(asyncio.Protocol):
 
 
 def _response(body: bytes) -> bytes:
-    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
-            + b"\r\n\r\n" + body)
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
 
 
 def serve(port: int, latency: float) -> None:
@@ -103,8 +113,7 @@ def start_server(latency: float, core: int | None) -> tuple[subprocess.Popen, st
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     pre = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--latency", str(latency)],
-                            preexec_fn=pre)
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--latency", str(latency)], preexec_fn=pre)
     url = f"http://127.0.0.1:{port}/v1"
     for _ in range(200):
         try:
@@ -120,8 +129,9 @@ async def ours(url: str, n: int, conc: int, transport: str) -> None:
     from corpusforge.synthetic.backends.base import ChatRequest, SamplingSettings
     from corpusforge.synthetic.backends.openai_server import OpenAIServerBackend, OpenAIServerConfig
 
-    backend = OpenAIServerBackend(OpenAIServerConfig(base_url=url, model="bench", concurrency=conc,
-                                                     transport=transport, max_retries=0))
+    backend = OpenAIServerBackend(
+        OpenAIServerConfig(base_url=url, model="bench", concurrency=conc, transport=transport, max_retries=0)
+    )
     settings = SamplingSettings(max_tokens=4)
     replies = await backend.generate([ChatRequest(MESSAGES, settings) for _ in range(n)])
     await backend.aclose()
@@ -148,10 +158,15 @@ async def datatrove_client(url: str, n: int, conc: int) -> None:
     from datatrove.pipeline.inference.run_inference import InferenceConfig
     from datatrove.pipeline.inference.servers.endpoint_server import EndpointServer
 
-    config = InferenceConfig(server_type="endpoint", model_name_or_path="bench", endpoint_url=url.rsplit("/v1", 1)[0],
-                             max_concurrent_generations=conc)
+    config = InferenceConfig(
+        server_type="endpoint",
+        model_name_or_path="bench",
+        endpoint_url=url.rsplit("/v1", 1)[0],
+        max_concurrent_generations=conc,
+    )
     slots = asyncio.Semaphore(conc)
     async with EndpointServer(config, rank=0) as server:
+
         async def one() -> dict:
             async with slots:
                 return await server.make_request({"model": "bench", "messages": MESSAGES, "max_tokens": 4})
@@ -183,8 +198,12 @@ def embedded_speed(max_tokens: int = 48) -> dict:
     topics = ["rivers", "bread", "comets", "bridges", "bees", "glass", "tides", "maps"]
     out = {"load_seconds": round(load_s, 1), "threads": 1, "max_tokens": max_tokens}
     for label, batch in (("single", topics[:1]), ("batch8", topics)):
-        requests = [ChatRequest([{"role": "user", "content": f"Write a paragraph about {t}."}],
-                                SamplingSettings(max_tokens=max_tokens)) for t in batch]
+        requests = [
+            ChatRequest(
+                [{"role": "user", "content": f"Write a paragraph about {t}."}], SamplingSettings(max_tokens=max_tokens)
+            )
+            for t in batch
+        ]
         asyncio.run(backend.generate(requests[:1]))  # warm-up
         t0 = time.perf_counter()
         replies = asyncio.run(backend.generate(requests))
@@ -220,7 +239,8 @@ def main() -> None:
         }
         try:
             rows["datatrove 0.10 EndpointServer.make_request"] = measure(
-                lambda: datatrove_client(url, n, conc), n, args.repeat)
+                lambda: datatrove_client(url, n, conc), n, args.repeat
+            )
         except ImportError as e:
             print(f"datatrove inference client not available: {e}")
     finally:
@@ -234,14 +254,24 @@ def main() -> None:
         print(f"{name:48s} {r['req_per_s']:8.0f} {r['fraction_of_limit']:9.1%} {r['cpu_ms_per_request']:11.3f}")
     ours_fraction = rows["ours (aiohttp transport, default)"]["fraction_of_limit"]
     print(f"target >= 90% of the limit: {'met' if ours_fraction >= 0.9 else 'NOT met'} ({ours_fraction:.1%})")
-    result = {"benchmark": "llm_orchestration", "machine": platform.processor() or platform.machine(),
-              "cpu_count": os.cpu_count(), "latency_s": args.latency, "concurrency": conc, "requests": n,
-              "limit_req_per_s": limit, "clients": rows, "target_met": ours_fraction >= 0.9}
+    result = {
+        "benchmark": "llm_orchestration",
+        "machine": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "latency_s": args.latency,
+        "concurrency": conc,
+        "requests": n,
+        "limit_req_per_s": limit,
+        "clients": rows,
+        "target_met": ours_fraction >= 0.9,
+    }
     if not args.skip_embedded:
         result["embedded_model"] = embedded_speed()
         e = result["embedded_model"]
-        print(f"embedded SmolLM2-135M on 1 CPU thread: {e['tokens_per_s_single']} tok/s one sequence, "
-              f"{e['tokens_per_s_batch8']} tok/s batch of 8 (load {e['load_seconds']} s)")
+        print(
+            f"embedded SmolLM2-135M on 1 CPU thread: {e['tokens_per_s_single']} tok/s one sequence, "
+            f"{e['tokens_per_s_batch8']} tok/s batch of 8 (load {e['load_seconds']} s)"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

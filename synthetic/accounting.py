@@ -4,6 +4,7 @@ Everything is stored as counts and histograms in the ledger's `extra`, which add
 ledgers of tasks on any engine are merged; latency percentiles are read from the merged
 histogram at the end of the run (`finalize`), since percentiles of parts do not add.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,12 @@ def percentile_from_histogram(hist: dict[str, int], q: float) -> float | None:
 class LLMAccounting:
     """Adds each request's figures to a ledger."""
 
-    def __init__(self, ledger: StageStats, price_input_per_million: float | None = None,
-                 price_output_per_million: float | None = None):
+    def __init__(
+        self,
+        ledger: StageStats,
+        price_input_per_million: float | None = None,
+        price_output_per_million: float | None = None,
+    ):
         self.ledger = ledger
         self.price_in, self.price_out = price_input_per_million, price_output_per_million
 
@@ -59,7 +64,9 @@ class LLMAccounting:
         if reply.finish_reason:
             led.histogram("llm_finish_reason", reply.finish_reason)
         if self.price_in is not None or self.price_out is not None:
-            cost = (reply.prompt_tokens * (self.price_in or 0.0) + reply.completion_tokens * (self.price_out or 0.0)) / 1e6
+            cost = (
+                reply.prompt_tokens * (self.price_in or 0.0) + reply.completion_tokens * (self.price_out or 0.0)
+            ) / 1e6
             led.count("llm_cost_usd", cost)
 
     def cached(self, n: int = 1) -> None:
@@ -82,7 +89,9 @@ def finalize(extra: dict[str, Any]) -> dict[str, Any]:
         if p is not None:
             out[f"llm_latency_p{q}_ms"] = p
     if extra.get("llm_wall_seconds"):
-        out["llm_completion_tokens_per_worker_s"] = round(extra.get("llm_completion_tokens", 0) / extra["llm_wall_seconds"], 2)
+        out["llm_completion_tokens_per_worker_s"] = round(
+            extra.get("llm_completion_tokens", 0) / extra["llm_wall_seconds"], 2
+        )
     if "llm_cost_usd" in extra:
         out["llm_cost_usd"] = round(extra["llm_cost_usd"], 6)
     return out

@@ -7,6 +7,7 @@ and memory stays bounded by one batch. On a local disk each reply is appended an
 arrives (a kill loses only requests in flight); object stores cannot append, so there replies are
 written as small part files every `flush_every` replies.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,6 +15,7 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
+from typing import TextIO
 
 from corpusforge.core import storage
 from corpusforge.synthetic.backends.base import ChatReply
@@ -47,7 +49,7 @@ class CacheBatch:
         self.replies: dict[str, ChatReply] = {}
         self._buffer: list[str] = []
         self._parts = 0
-        self._file = None
+        self._file: TextIO | None = None
         for path in storage.expand([storage.join(folder, "*.jsonl")]):
             for line in storage.read_bytes(path).decode("utf-8", "replace").splitlines():
                 try:

@@ -4,6 +4,7 @@ Following NeMo Curator's Nemotron-CC pipelines (RECIPES.md §3.4): lines longer 
 budget are dropped, adjacent lines are joined greedily up to the budget, and joined segments
 shorter than the minimum are dropped. The budget leaves room for the prompt around the text.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -42,8 +43,9 @@ def max_segment_tokens(config: ChunkingConfig, prompt_tokens: int) -> int:
     return config.max_input_tokens - prompt_tokens - 2
 
 
-def split_segments(text: str, count_many: Callable[[Sequence[str]], list[int]], max_tokens: int,
-                   min_tokens: int = 0) -> Chunked:
+def split_segments(
+    text: str, count_many: Callable[[Sequence[str]], list[int]], max_tokens: int, min_tokens: int = 0
+) -> Chunked:
     """Greedy segments of whole lines, each at most `max_tokens` (a joining newline counts one token)."""
     lines = [line for line in text.split("\n") if line.strip()]
     if not lines or max_tokens < 1:

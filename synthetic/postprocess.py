@@ -5,6 +5,7 @@ markdown removal, a required answer prefix that is sliced off, quote removal, "P
 label lines removed, knowledge-list bullets normalised, and the diverse-QA reformat that appends
 a random number of shuffled question/answer pairs to the original text.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,8 +31,14 @@ UNDER_MIN_OUTPUT_TOKENS = "under_min_output_tokens"
 
 # Openings of replies that decline the task instead of doing it.
 DEFAULT_REFUSALS = (
-    r"i'?m sorry", r"i am sorry", r"sorry,? (but )?i", r"i can(no|')t (help|assist|do|provide|comply|fulfil)",
-    r"i cannot", r"i am (not able|unable)", r"i'?m (not able|unable)", r"as an ai( language model)?,? i",
+    r"i'?m sorry",
+    r"i am sorry",
+    r"sorry,? (but )?i",
+    r"i can(no|')t (help|assist|do|provide|comply|fulfil)",
+    r"i cannot",
+    r"i am (not able|unable)",
+    r"i'?m (not able|unable)",
+    r"as an ai( language model)?,? i",
     r"i (won'?t|will not) (be able to )?(help|assist|do|provide)",
 )
 
@@ -120,7 +127,7 @@ def _near_prefix(text: str, prefix: str) -> bool:
 def trim_to_sentence(text: str) -> str:
     """The text up to its last complete sentence (empty when it has none)."""
     ends = list(_SENTENCE_END.finditer(text))
-    return text[:ends[-1].end()].strip() if ends else ""
+    return text[: ends[-1].end()].strip() if ends else ""
 
 
 class ReplyProcessor:
@@ -129,8 +136,11 @@ class ReplyProcessor:
     def __init__(self, config: PostProcessConfig, count_tokens: Callable[[str], int]):
         self.config = config
         self.count_tokens = count_tokens
-        self._refusal = re.compile(r"^\W*(" + "|".join(config.refusal_patterns) + r")", re.IGNORECASE) \
-            if config.refusal_patterns else None
+        self._refusal = (
+            re.compile(r"^\W*(" + "|".join(config.refusal_patterns) + r")", re.IGNORECASE)
+            if config.refusal_patterns
+            else None
+        )
         self._drop_lines = [re.compile(p) for p in config.drop_line_patterns]
 
     def check(self, reply: ChatReply) -> ReplyCheck:
@@ -156,7 +166,7 @@ class ReplyProcessor:
         if c.required_prefix is not None:
             head = text.lstrip(_QUOTES + " \n")
             if head.lower().startswith(c.required_prefix.lower()):
-                text = head[len(c.required_prefix):].strip()
+                text = head[len(c.required_prefix) :].strip()
             elif c.prefix_match == "lenient" and _near_prefix(head, c.required_prefix):
                 text = head.split("\n", 1)[1].strip() if "\n" in head else ""
                 fixes.append("prefix_normalised")
@@ -165,8 +175,9 @@ class ReplyProcessor:
         if c.strip_quotes:
             text = strip_quotes(text)
         if self._drop_lines:
-            text = "\n".join(line for line in text.split("\n")
-                             if not any(p.match(line.strip()) for p in self._drop_lines)).strip()
+            text = "\n".join(
+                line for line in text.split("\n") if not any(p.match(line.strip()) for p in self._drop_lines)
+            ).strip()
         if c.knowledge_list:
             text = knowledge_list(text)
         if not text:
@@ -217,12 +228,12 @@ def qa_pairs(text: str) -> list[str]:
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
-def parse_json(text: str) -> object:
+def parse_json(text: str) -> Any:
     """The JSON value in a reply: the whole text, a ```json fence, or the first {...} span; ValueError if none."""
     candidates = [text.strip()] + [m.strip() for m in _FENCE.findall(text)]
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:
-        candidates.append(text[start:end + 1])
+        candidates.append(text[start : end + 1])
     for c in candidates:
         try:
             return json.loads(c)

@@ -5,6 +5,7 @@ provenance, so editing a prompt means adding a new version file, and replies mad
 wording are never mixed with new ones. A file may hold a system part and a user part, each under
 its own header line (`=== system ===`, `=== user ===`); a file without headers is the user part.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -8,6 +8,7 @@ to the backend, so concurrent clients share the model's batch dimension.
 (No `from __future__ import annotations` here: FastAPI reads the handlers' annotations, and
 `Request` is imported inside `create_app`, where postponed string annotations could not find it.)
 """
+
 import asyncio
 import time
 import uuid
@@ -40,6 +41,7 @@ class Batcher:
 
     async def _run(self) -> None:
         queue = self._queue
+        assert queue is not None  # made by submit() before this task starts
         while True:
             batch = [await queue.get()]
             deadline = time.monotonic() + self.wait_s
@@ -53,7 +55,7 @@ class Batcher:
                     break
             try:
                 replies = await self.backend.generate([r for r, _ in batch])
-            except Exception as e:  # noqa: BLE001 - the requests fail, the server stays up
+            except Exception as e:  # the requests fail, the server stays up
                 replies = [ChatReply(error=f"generation_error: {e}") for _ in batch]
             for (_, future), reply in zip(batch, replies):
                 if not future.done():
@@ -81,7 +83,8 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         top_k=max(int(body.get("top_k") or 0), 0),
         max_tokens=int(body.get("max_tokens") or body.get("max_completion_tokens") or 256),
         seed=body.get("seed"),
-        stop=(stop,) if isinstance(stop, str) else tuple(stop))
+        stop=(stop,) if isinstance(stop, str) else tuple(stop),
+    )
     return ChatRequest([{"role": str(m.get("role", "user")), "content": _content(m)} for m in messages], settings)
 
 
@@ -103,38 +106,71 @@ def create_app(backend: Backend, served_name: str | None = None, max_batch: int 
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "corpusforge",
-                                            "max_model_len": backend.context_tokens}]}
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": name,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "corpusforge",
+                    "max_model_len": backend.context_tokens,
+                }
+            ],
+        }
 
     @app.post("/v1/chat/completions")
     async def chat(raw: Request) -> Any:
         try:
             body = await raw.json()
             request = parse_request(body)
-        except Exception as e:  # noqa: BLE001 - any unreadable body is the client's error
+        except Exception as e:  # any unreadable body is the client's error
             return error(400, f"bad request: {e}", "bad_request")
         if body.get("model") not in (None, name):
-            return error(404, f"the model `{body.get('model')}` does not exist; this server serves `{name}`",
-                         "model_not_found")
+            return error(
+                404, f"the model `{body.get('model')}` does not exist; this server serves `{name}`", "model_not_found"
+            )
         reply = await batcher.submit(request)
         if reply.error == CONTEXT_TOO_LONG:
-            return error(400, f"This model's maximum context length is {backend.context_tokens} tokens; the prompt "
-                              f"({reply.prompt_tokens} tokens) plus max_tokens ({request.settings.max_tokens}) exceeds "
-                              "it.", "context_length_exceeded")
+            return error(
+                400,
+                f"This model's maximum context length is {backend.context_tokens} tokens; the prompt "
+                f"({reply.prompt_tokens} tokens) plus max_tokens ({request.settings.max_tokens}) exceeds "
+                "it.",
+                "context_length_exceeded",
+            )
         if reply.error is not None:
             return JSONResponse({"error": {"message": reply.error, "type": "server_error"}}, 500)
-        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-                "model": name,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
-                             "finish_reason": reply.finish_reason}],
-                "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
-                          "total_tokens": reply.prompt_tokens + reply.completion_tokens}}
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": name,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": reply.text},
+                    "finish_reason": reply.finish_reason,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": reply.prompt_tokens,
+                "completion_tokens": reply.completion_tokens,
+                "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+            },
+        }
 
     return app
 
 
-def serve(backend: Backend, host: str = "127.0.0.1", port: int = 8000, served_name: str | None = None,
-          max_batch: int = 8, wait_s: float = 0.01) -> None:
+def serve(
+    backend: Backend,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    served_name: str | None = None,
+    max_batch: int = 8,
+    wait_s: float = 0.01,
+) -> None:
     """Serve until interrupted."""
     import uvicorn
 

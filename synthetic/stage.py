@@ -8,6 +8,7 @@ task's post-processor, and the kept replies are merged back into one output. Req
 batches; answered ones are kept in the request cache under the run output, so a rerun of a
 killed task re-sends only what was not answered. The stage never knows its engine.
 """
+
 from __future__ import annotations
 
 import time
@@ -79,6 +80,7 @@ class LLMStage(Stage):
 
     type = "llm_stage"
     Config = LLMStageConfig
+    config: LLMStageConfig
 
     def tasks_for(self, doc: Document) -> list[TaskConfig] | str:
         """The tasks for a document, or the reason it goes to none."""
@@ -158,16 +160,22 @@ class LLMStage(Stage):
         doc_tokens = self.counter.count(doc.text)
         if doc_tokens < ch.min_document_tokens:
             return UNDER_MIN_DOCUMENT_TOKENS
-        chunked = split_segments(doc.text, self.counter.count_many, max_segment_tokens(ch, overhead),
-                                 ch.min_segment_tokens)
+        chunked = split_segments(
+            doc.text, self.counter.count_many, max_segment_tokens(ch, overhead), ch.min_segment_tokens
+        )
         if chunked.lines_too_long:
             self.ledger.count("lines_over_segment_budget", chunked.lines_too_long)
         if chunked.segments_too_short:
             self.ledger.count("segments_under_min_tokens", chunked.segments_too_short)
         if not chunked.segments:
             return NO_SEGMENTS
-        job = _Job(doc, task, template, doc_tokens,
-                   [ChatRequest(template.messages(document=s.text), task.sampling) for s in chunked.segments])
+        job = _Job(
+            doc,
+            task,
+            template,
+            doc_tokens,
+            [ChatRequest(template.messages(document=s.text), task.sampling) for s in chunked.segments],
+        )
         context = self.backend.context_tokens
         if context:
             counts = getattr(self.backend, "count_prompt_tokens", None)
@@ -182,8 +190,12 @@ class LLMStage(Stage):
 
     def _run_batch(self, jobs: list[_Job]) -> Iterator[Document]:
         model = self.backend.model
-        slots = [(job, i, req.key(model, job.prompt.key)) for job in jobs for i, req in enumerate(job.requests)
-                 if i not in job.not_sent]
+        slots = [
+            (job, i, req.key(model, job.prompt.key))
+            for job in jobs
+            for i, req in enumerate(job.requests)
+            if i not in job.not_sent
+        ]
         batch = self.cache.batch([k for _, _, k in slots]) if self.cache else None
         missing = []
         for job, i, key in slots:
@@ -205,7 +217,8 @@ class LLMStage(Stage):
         try:
             if missing:
                 self._loop.run_until_complete(
-                    self.backend.generate([job.requests[i] for job, i, _ in missing], on_reply))
+                    self.backend.generate([job.requests[i] for job, i, _ in missing], on_reply)
+                )
         finally:
             self.accounting.seconds(time.perf_counter() - t0)
             if batch is not None:
@@ -220,7 +233,8 @@ class LLMStage(Stage):
     def _finish(self, job: _Job) -> Document | str:
         """Post-process a pair's replies and merge them into its output document (or a drop reason)."""
         proc = self._processors[job.task.name]
-        kept, reasons = [], Counter()
+        kept: list[str] = []
+        reasons: Counter[str] = Counter()
         for i in range(len(job.requests)):
             if i in job.not_sent:
                 reasons[job.not_sent[i]] += 1
@@ -228,8 +242,8 @@ class LLMStage(Stage):
             check = proc.check(job.replies.get(i) or ChatReply(error="no_reply"))
             for fix in check.fixes:
                 self.ledger.histogram("segments_fixed", fix)
-            if check.reason is not None:
-                reasons[check.reason] += 1
+            if check.reason is not None or check.text is None:
+                reasons[check.reason or "empty_reply"] += 1
             else:
                 kept.append(check.text)
         for reason, n in reasons.items():
@@ -237,17 +251,23 @@ class LLMStage(Stage):
         self.ledger.count("segments_kept", len(kept))
         if not kept:
             return reasons.most_common(1)[0][0]
-        text, reason = proc.merge(job.doc.text, kept, job.doc_tokens, seed=f"{job.doc.id}/{job.task.name}")
-        if text is None:
-            return reason
+        merged, why = proc.merge(job.doc.text, kept, job.doc_tokens, seed=f"{job.doc.id}/{job.task.name}")
+        if merged is None:
+            return why or "empty_reply"
         self.ledger.histogram("outputs_by_task", job.task.name)
-        return self._output(job, text)
+        return self._output(job, merged)
 
     def _output(self, job: _Job, text: str) -> Document:
         src, task = job.doc, job.task
         model, settings = self.backend.model, task.sampling.as_json()
-        meta = {**src.meta, "source_id": src.id, "task": task.name, "prompt": job.prompt.key, "model": model,
-                "sampling": settings}
+        meta = {
+            **src.meta,
+            "source_id": src.id,
+            "task": task.name,
+            "prompt": job.prompt.key,
+            "model": model,
+            "sampling": settings,
+        }
         ann = {k: src.annotations[k] for k in INHERITED_ANNOTATIONS if src.annotations.get(k) is not None}
         doc_id = make_id(f"synthetic/{task.name}", f"{src.id}\0{job.prompt.key}\0{model}\0{settings}")
         return Document(doc_id, text, f"synthetic/{task.name}", meta, ann)
@@ -265,6 +285,8 @@ class LLMGenerate(LLMStage):
     class Config(LLMStageConfig):
         type: Literal["llm_generate"] = "llm_generate"
         task: TaskConfig
+
+    config: Config
 
     def tasks_for(self, doc: Document) -> list[TaskConfig]:
         return [self.config.task]

@@ -1,4 +1,5 @@
 """A generation task: a versioned prompt, token-based chunking, sampling settings and post-processing."""
+
 from __future__ import annotations
 
 from typing import Any

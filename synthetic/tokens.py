@@ -1,4 +1,5 @@
 """Token counts for chunking, length caps and the context check, from a fast `tokenizers` tokenizer."""
+
 from __future__ import annotations
 
 import threading

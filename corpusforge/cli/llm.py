@@ -1,4 +1,5 @@
 """`corpusforge llm ...`: serve the embedded model as an OpenAI-compatible server."""
+
 from __future__ import annotations
 
 import typer

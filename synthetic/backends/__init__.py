@@ -1,4 +1,5 @@
 """Backends behind one interface: an OpenAI-compatible server, vLLM offline, the embedded model."""
+
 from __future__ import annotations
 
 from typing import Annotated

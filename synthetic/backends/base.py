@@ -3,6 +3,7 @@
 A reply never raises: a request that could not be answered carries the failure reason
 (`error`), so a stage counts it under that name and the run goes on.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -105,5 +106,5 @@ class Backend(ABC):
     async def generate(self, requests: Sequence[ChatRequest], on_reply: OnReply | None = None) -> list[ChatReply]:
         """One reply per request, in request order; `on_reply(i, reply)` fires as each one arrives."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional: backends without connections need no cleanup
         """Release connections or sessions opened on the running event loop."""

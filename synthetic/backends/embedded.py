@@ -5,6 +5,7 @@ download. Reading the GGUF de-quantizes every tensor (about half a minute on two
 first load also keeps a de-quantized copy (safetensors + tokenizer) in a per-user cache and
 later loads read that; one copy of the model is held per worker process.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -87,8 +88,11 @@ def ensure_converted() -> Path:
     tmp.mkdir(parents=True)
     # The output head shares the embedding matrix (tie_word_embeddings): stored once, tied on load.
     tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
-    save_file({k: v.contiguous() for k, v in model.state_dict().items() if k not in tied},
-              str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items() if k not in tied},
+        str(tmp / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
     config = model.config.to_dict()
     config.pop("quantization_config", None)  # the copy is plain fp32 weights
     (tmp / "config.json").write_text(json.dumps(config, indent=2))
@@ -135,24 +139,26 @@ class EmbeddedBackend(Backend):
 
     async def generate(self, requests: Sequence[ChatRequest], on_reply: OnReply | None = None) -> list[ChatReply]:
         replies: list[ChatReply | None] = [None] * len(requests)
-        encoded = [self._encode(r) for r in requests]
-        runnable: list[int] = []
-        for i, (req, ids) in enumerate(zip(requests, encoded)):
-            if ids is None or len(ids) + req.settings.max_tokens > self.context_tokens:
-                replies[i] = ChatReply(error=CONTEXT_TOO_LONG, prompt_tokens=len(ids or ()))
+        context = self.context_tokens or 0
+        runnable: list[tuple[int, list[int]]] = []
+        for i, req in enumerate(requests):
+            ids = self._encode(req)
+            if ids is None or len(ids) + req.settings.max_tokens > context:
+                refused = ChatReply(error=CONTEXT_TOO_LONG, prompt_tokens=len(ids or ()))
+                replies[i] = refused
                 if on_reply is not None:
-                    on_reply(i, replies[i])
+                    on_reply(i, refused)
             else:
-                runnable.append(i)
+                runnable.append((i, ids))
         # Same settings decode together; similar lengths together waste less padding.
-        groups: dict[SamplingSettings, list[int]] = {}
-        for i in sorted(runnable, key=lambda i: len(encoded[i])):
-            groups.setdefault(requests[i].settings, []).append(i)
-        for settings, idx in groups.items():
-            for start in range(0, len(idx), self.config.batch_size):
-                batch = idx[start:start + self.config.batch_size]
-                out = await asyncio.to_thread(self._decode, [encoded[i] for i in batch], settings)
-                for i, reply in zip(batch, out):
+        groups: dict[SamplingSettings, list[tuple[int, list[int]]]] = {}
+        for i, ids in sorted(runnable, key=lambda item: len(item[1])):
+            groups.setdefault(requests[i].settings, []).append((i, ids))
+        for settings, items in groups.items():
+            for start in range(0, len(items), self.config.batch_size):
+                batch = items[start : start + self.config.batch_size]
+                out = await asyncio.to_thread(self._decode, [ids for _, ids in batch], settings)
+                for (i, _), reply in zip(batch, out):
                     replies[i] = reply
                     if on_reply is not None:
                         on_reply(i, reply)
@@ -164,9 +170,12 @@ class EmbeddedBackend(Backend):
 
     def _encode(self, request: ChatRequest) -> list[int] | None:
         try:
-            return list(self._tokenizer.apply_chat_template(request.messages, add_generation_prompt=True,
-                                                            tokenize=True, return_dict=True)["input_ids"])
-        except Exception:  # noqa: BLE001 - a message list the template rejects is one failed request
+            return list(
+                self._tokenizer.apply_chat_template(
+                    request.messages, add_generation_prompt=True, tokenize=True, return_dict=True
+                )["input_ids"]
+            )
+        except Exception:  # a message list the template rejects is one failed request
             return None
 
     def _decode(self, batch: list[list[int]], settings: SamplingSettings) -> list[ChatReply]:
@@ -180,8 +189,9 @@ class EmbeddedBackend(Backend):
         attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch])
         kwargs: dict[str, Any] = {"max_new_tokens": settings.max_tokens, "pad_token_id": pad}
         if settings.temperature > 0:
-            kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p,
-                          top_k=settings.top_k or None)
+            kwargs.update(
+                do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None
+            )
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if settings.stop:
@@ -191,7 +201,7 @@ class EmbeddedBackend(Backend):
                 if settings.seed is not None:
                     torch.manual_seed(settings.seed)
                 out = self._model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
-        except Exception:  # noqa: BLE001 - a failed batch is counted per request; the run goes on
+        except Exception:  # a failed batch is counted per request; the run goes on
             return [ChatReply(error=GENERATION_ERROR, attempts=1) for _ in batch]
         elapsed = time.perf_counter() - t0
         eos = set(_as_list(self._model.generation_config.eos_token_id)) | {tok.eos_token_id}
@@ -207,8 +217,16 @@ class EmbeddedBackend(Backend):
             text = tok.decode(row[:n], skip_special_tokens=True)
             text, hit_stop = _cut_at_stop(text, settings.stop)
             finish = "stop" if stopped or hit_stop or n < settings.max_tokens else "length"
-            replies.append(ChatReply(text=text.strip(), finish_reason=finish, prompt_tokens=len(ids),
-                                     completion_tokens=n, latency_s=elapsed, attempts=1))
+            replies.append(
+                ChatReply(
+                    text=text.strip(),
+                    finish_reason=finish,
+                    prompt_tokens=len(ids),
+                    completion_tokens=n,
+                    latency_s=elapsed,
+                    attempts=1,
+                )
+            )
         return replies
 
 

@@ -6,6 +6,7 @@ the JSON itself, `sdk` goes through the `openai` package's AsyncOpenAI. The SDK 
 milliseconds of CPU per request building and validating its models, which caps one core below
 the rate a few hundred requests in flight need (benchmarks/llm_orchestration.py measures both).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,8 +37,14 @@ from corpusforge.synthetic.backends.base import (
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 RETRY_REASONS = frozenset({TIMEOUT, CONNECTION_ERROR, MALFORMED_RESPONSE, EMPTY_CHOICES})
 # How vLLM, SGLang, TGI and OpenAI word a 400 for a prompt longer than the model's context.
-CONTEXT_MARKERS = ("maximum context length", "context length", "context_length_exceeded", "too many tokens",
-                   "input is too long", "prompt is too long")
+CONTEXT_MARKERS = (
+    "maximum context length",
+    "context length",
+    "context_length_exceeded",
+    "too many tokens",
+    "input is too long",
+    "prompt is too long",
+)
 
 
 class OpenAIServerConfig(BaseModel):
@@ -56,7 +63,9 @@ class OpenAIServerConfig(BaseModel):
     backoff_s: float = Field(1.0, ge=0.0)
     max_backoff_s: float = Field(60.0, ge=0.0)
     timeout_s: float = Field(120.0, gt=0.0)  # per attempt
-    context_tokens: int | None = Field(None, ge=1)  # the served model's context, when known: longer prompts are not sent
+    context_tokens: int | None = Field(
+        None, ge=1
+    )  # the served model's context, when known: longer prompts are not sent
     extra_body: dict[str, Any] = {}  # server-specific fields (vLLM guided decoding, chat_template_kwargs, ...)
 
 
@@ -95,8 +104,13 @@ class OpenAIServerBackend(Backend):
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         s = request.settings
-        body: dict[str, Any] = {"model": self.model, "messages": request.messages, "temperature": s.temperature,
-                                "top_p": s.top_p, "max_tokens": s.max_tokens}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": request.messages,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_tokens": s.max_tokens,
+        }
         if s.top_k:
             body["top_k"] = s.top_k  # vLLM/SGLang extension; left out when off so OpenAI itself accepts the body
         if s.seed is not None:
@@ -133,7 +147,7 @@ class OpenAIServerBackend(Backend):
         c = self.config
         if retry_after is not None:
             return min(max(retry_after, 0.0), c.max_backoff_s)
-        return min(c.backoff_s * (2 ** attempt) * (0.5 + random.random()), c.max_backoff_s)
+        return min(c.backoff_s * (2**attempt) * (0.5 + random.random()), c.max_backoff_s)
 
     # ------------------------------------------------------------------ transports
 
@@ -147,12 +161,15 @@ class OpenAIServerBackend(Backend):
 
             self._client = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=c.concurrency, limit_per_host=c.concurrency),
-                timeout=aiohttp.ClientTimeout(total=c.timeout_s), headers=self._headers)
+                timeout=aiohttp.ClientTimeout(total=c.timeout_s),
+                headers=self._headers,
+            )
         else:
             import openai
 
-            self._client = openai.AsyncOpenAI(base_url=c.base_url, api_key=self._api_key or "EMPTY", max_retries=0,
-                                              timeout=c.timeout_s)
+            self._client = openai.AsyncOpenAI(
+                base_url=c.base_url, api_key=self._api_key or "EMPTY", max_retries=0, timeout=c.timeout_s
+            )
         self._client_loop = loop
 
     async def _post_aiohttp(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -177,7 +194,8 @@ class OpenAIServerBackend(Backend):
         extra = {k: v for k, v in body.items() if k not in known}
         try:
             raw = await self._client.chat.completions.with_raw_response.create(
-                **{k: v for k, v in body.items() if k in known}, extra_body=extra or None)
+                **{k: v for k, v in body.items() if k in known}, extra_body=extra or None
+            )
         except openai.APITimeoutError:
             raise _Failure(TIMEOUT) from None
         except openai.APIStatusError as e:

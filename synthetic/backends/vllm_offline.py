@@ -4,6 +4,7 @@ One engine per process holds the GPUs it was given. On the Ray engine, give each
 (an actor per GPU, `tensor_parallel_size` GPUs each for models that need several) so engines
 never share a device; on Spark, one executor per GPU does the same.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -52,15 +53,26 @@ def load_engine(config: VllmOfflineConfig) -> Any:
     """One vllm.LLM per process and config."""
     if not vllm_available():
         raise RuntimeError("backend vllm_offline needs vLLM on a GPU node: pip install vllm")
-    key = (config.model, config.tensor_parallel_size, config.gpu_memory_utilization, config.max_model_len,
-           config.dtype, tuple(sorted(config.engine_kwargs.items())))
+    key = (
+        config.model,
+        config.tensor_parallel_size,
+        config.gpu_memory_utilization,
+        config.max_model_len,
+        config.dtype,
+        tuple(sorted(config.engine_kwargs.items())),
+    )
     with _LOCK:
         if key not in _ENGINES:
             from vllm import LLM
 
-            _ENGINES[key] = LLM(model=config.model, tensor_parallel_size=config.tensor_parallel_size,
-                                gpu_memory_utilization=config.gpu_memory_utilization,
-                                max_model_len=config.max_model_len, dtype=config.dtype, **config.engine_kwargs)
+            _ENGINES[key] = LLM(
+                model=config.model,
+                tensor_parallel_size=config.tensor_parallel_size,
+                gpu_memory_utilization=config.gpu_memory_utilization,
+                max_model_len=config.max_model_len,
+                dtype=config.dtype,
+                **config.engine_kwargs,
+            )
     return _ENGINES[key]
 
 
@@ -82,10 +94,11 @@ class VllmOfflineBackend(Backend):
         groups: dict[SamplingSettings, list[int]] = {}
         for i, req in enumerate(requests):
             n = self.count_prompt_tokens(req)
-            if n + req.settings.max_tokens > self.context_tokens:
-                replies[i] = ChatReply(error=CONTEXT_TOO_LONG, prompt_tokens=n)
+            if n + req.settings.max_tokens > (self.context_tokens or 0):
+                refused = ChatReply(error=CONTEXT_TOO_LONG, prompt_tokens=n)
+                replies[i] = refused
                 if on_reply is not None:
-                    on_reply(i, replies[i])
+                    on_reply(i, refused)
             else:
                 groups.setdefault(req.settings, []).append(i)
         for settings, idx in groups.items():
@@ -99,14 +112,28 @@ class VllmOfflineBackend(Backend):
     def _chat(self, conversations: list[list[dict[str, str]]], s: SamplingSettings) -> list[ChatReply]:
         from vllm import SamplingParams
 
-        params = SamplingParams(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k if s.top_k else -1,
-                                max_tokens=s.max_tokens, seed=s.seed, stop=list(s.stop) or None)
+        params = SamplingParams(
+            temperature=s.temperature,
+            top_p=s.top_p,
+            top_k=s.top_k if s.top_k else -1,
+            max_tokens=s.max_tokens,
+            seed=s.seed,
+            stop=list(s.stop) or None,
+        )
         t0 = time.perf_counter()
         try:
             outputs = self._llm.chat(conversations, sampling_params=params, use_tqdm=False)
-        except Exception:  # noqa: BLE001 - a failed call is counted per request; the run goes on
+        except Exception:  # a failed call is counted per request; the run goes on
             return [ChatReply(error=GENERATION_ERROR, attempts=1) for _ in conversations]
         elapsed = time.perf_counter() - t0
-        return [ChatReply(text=o.outputs[0].text.strip(), finish_reason=o.outputs[0].finish_reason,
-                          prompt_tokens=len(o.prompt_token_ids or ()), completion_tokens=len(o.outputs[0].token_ids),
-                          latency_s=elapsed, attempts=1) for o in outputs]
+        return [
+            ChatReply(
+                text=o.outputs[0].text.strip(),
+                finish_reason=o.outputs[0].finish_reason,
+                prompt_tokens=len(o.prompt_token_ids or ()),
+                completion_tokens=len(o.outputs[0].token_ids),
+                latency_s=elapsed,
+                attempts=1,
+            )
+            for o in outputs
+        ]

@@ -8,6 +8,7 @@
 - `embedded_backend`: the bundled model, loaded once per test session.
 - `llm_serve`: one `corpusforge llm serve` process per test session (the real model over real HTTP).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -46,10 +47,12 @@ def task_reply(prompt: str) -> str:
     if "Here is a paraphrased version:" in prompt:
         return "Here is a paraphrased version:\n" + text
     if "Here are the questions and answers" in prompt:
-        return ("Here are the questions and answers based on the provided text:\n"
-                f"- Question: What does the text begin with? Answer: {' '.join(words[:6])}.\n"
-                f"- Question: Is the text about {words[-1] if words else 'it'}? Answer: Yes.\n"
-                "- Question: How many lines does it have? Answer: " + str(text.count("\n") + 1) + ".")
+        return (
+            "Here are the questions and answers based on the provided text:\n"
+            f"- Question: What does the text begin with? Answer: {' '.join(words[:6])}.\n"
+            f"- Question: Is the text about {words[-1] if words else 'it'}? Answer: Yes.\n"
+            "- Question: How many lines does it have? Answer: " + str(text.count("\n") + 1) + "."
+        )
     if "Paraphrased Text:" in prompt:
         return "Paraphrased Text: " + text
     if "list, briefly" in prompt:
@@ -150,11 +153,19 @@ class ChatServer:
             text = "Sure! " + text
         if "length" in replies:
             finish = "length"
-        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()),
-                 "total_tokens": len(prompt.split()) + len(text.split())}
-        data = {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-                "usage": usage}
+        usage = {
+            "prompt_tokens": len(prompt.split()),
+            "completion_tokens": len(text.split()),
+            "total_tokens": len(prompt.split()) + len(text.split()),
+        }
+        data = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+            "usage": usage,
+        }
         with self.lock:
             self.answered += 1
         self._send(writer, 200, json.dumps(data).encode())
@@ -199,8 +210,12 @@ def llm_serve():
     """`corpusforge llm serve` on a free loopback port; yields its /v1 URL."""
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "corpusforge.cli", "llm", "serve", "--port", str(port),
-                             "--batch-size", "4"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "corpusforge.cli", "llm", "serve", "--port", str(port), "--batch-size", "4"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 300
     while time.time() < deadline:

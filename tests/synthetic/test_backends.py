@@ -1,5 +1,6 @@
 """The same behaviour from every backend: the embedded model in-process, the embedded model behind
 `corpusforge llm serve` through the OpenAI-compatible client (real HTTP), and vLLM offline where installed."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,8 +30,11 @@ def backend(request):
             OpenAIServerConfig,
         )
 
-        return OpenAIServerBackend(OpenAIServerConfig(base_url=request.getfixturevalue("llm_serve"), model=MODEL_NAME,
-                                                      context_tokens=8192, timeout_s=120))
+        return OpenAIServerBackend(
+            OpenAIServerConfig(
+                base_url=request.getfixturevalue("llm_serve"), model=MODEL_NAME, context_tokens=8192, timeout_s=120
+            )
+        )
     if not vllm_available():
         pytest.skip("vLLM is not installed (GPU nodes only)")
     from corpusforge.synthetic.backends.vllm_offline import (
@@ -56,8 +60,11 @@ def ask(text: str, **settings) -> ChatRequest:
 
 
 def test_a_batch_gets_one_reply_per_request_in_order_with_usage(backend):
-    requests = [ask("Name a colour.", max_tokens=6), ask("Say hello to Ada.", max_tokens=6),
-                ask("Write one word about the sea.", max_tokens=6)]
+    requests = [
+        ask("Name a colour.", max_tokens=6),
+        ask("Say hello to Ada.", max_tokens=6),
+        ask("Write one word about the sea.", max_tokens=6),
+    ]
     seen = []
     replies = _run(backend, requests, lambda i, r: seen.append(i))
     assert sorted(seen) == [0, 1, 2]
@@ -96,8 +103,9 @@ def test_llm_serve_speaks_the_openai_api(llm_serve):
     with urllib.request.urlopen(llm_serve + "/models") as r:
         [model] = json.loads(r.read())["data"]
     client = openai.OpenAI(base_url=llm_serve, api_key="unused")
-    out = client.chat.completions.create(model=model["id"], messages=[{"role": "user", "content": "Say hi."}],
-                                         max_tokens=4, temperature=0)
+    out = client.chat.completions.create(
+        model=model["id"], messages=[{"role": "user", "content": "Say hi."}], max_tokens=4, temperature=0
+    )
     assert out.choices[0].message.content and out.usage.completion_tokens <= 4
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
@@ -110,15 +118,28 @@ def test_rephrase_pipeline_runs_on_the_embedded_model(embedded_backend, real_tex
     from corpusforge.pipelines.schema import validate_pipeline
     from corpusforge.synthetic.backends.embedded import MODEL_NAME
 
-    docs = [Document(make_id("web", f"e{i}"), t, "web", {}, {"quality_tier": tier})
-            for i, (t, tier) in enumerate(zip(real_texts, ["low", "high"]))]
+    docs = [
+        Document(make_id("web", f"e{i}"), t, "web", {}, {"quality_tier": tier})
+        for i, (t, tier) in enumerate(zip(real_texts, ["low", "high"]))
+    ]
     storage.write_documents(str(tmp_path / "in" / "00000.parquet"), docs)
     short = {"sampling": {"max_tokens": 12}, "postprocess": {"on_truncated": "trim", "min_document_tokens": 0}}
-    config = {"name": "embedded", "progress": False, "input": {"type": "parquet", "paths": [str(tmp_path / "in" / "*.parquet")]},
-              "stages": [{"type": "nemotron_rephrase", "backend": {"type": "embedded", "batch_size": 4},
-                          "tasks": {t: short for t in ["wikipedia", "diverse_qa", "distill", "extract_knowledge",
-                                                         "knowledge_list"]}}],
-              "output": str(tmp_path / "out"), "engine": {"type": "local", "workers": 1}}  # runs in this process
+    config = {
+        "name": "embedded",
+        "progress": False,
+        "input": {"type": "parquet", "paths": [str(tmp_path / "in" / "*.parquet")]},
+        "stages": [
+            {
+                "type": "nemotron_rephrase",
+                "backend": {"type": "embedded", "batch_size": 4},
+                "tasks": {
+                    t: short for t in ["wikipedia", "diverse_qa", "distill", "extract_knowledge", "knowledge_list"]
+                },
+            }
+        ],
+        "output": str(tmp_path / "out"),
+        "engine": {"type": "local", "workers": 1},
+    }  # runs in this process
     result = run_pipeline(validate_pipeline(config))
     stage = result.stages[-1]
     assert stage.docs_in == 5 and stage.balanced and stage.extra["llm_requests"] == 5

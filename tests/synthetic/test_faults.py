@@ -1,5 +1,6 @@
 """Faults a real server throws, against a loopback server that injects them: each one is retried or
 ends under its own reason, and nothing crashes (the openai SDK transport behaves the same)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,16 +15,24 @@ from corpusforge.synthetic.backends.openai_server import (
 
 
 def backend_for(server, transport: str = "aiohttp", **kw) -> OpenAIServerBackend:
-    settings = {"base_url": server.url, "model": "m", "transport": transport, "max_retries": 2, "backoff_s": 0.01,
-                "timeout_s": 0.5, **kw}
+    settings = {
+        "base_url": server.url,
+        "model": "m",
+        "transport": transport,
+        "max_retries": 2,
+        "backoff_s": 0.01,
+        "timeout_s": 0.5,
+        **kw,
+    }
     return OpenAIServerBackend(OpenAIServerConfig(**settings))
 
 
 def run(backend, prompts: list[str]):
     async def go():
         try:
-            return await backend.generate([ChatRequest([{"role": "user", "content": p}], SamplingSettings())
-                                           for p in prompts])
+            return await backend.generate(
+                [ChatRequest([{"role": "user", "content": p}], SamplingSettings()) for p in prompts]
+            )
         finally:
             await backend.aclose()
 
@@ -67,8 +76,9 @@ def test_retry_after_is_honoured(chat_server):
 
 
 def test_an_unreachable_server_is_a_connection_error_not_a_crash():
-    backend = OpenAIServerBackend(OpenAIServerConfig(base_url="http://127.0.0.1:9/v1", model="m", max_retries=1,
-                                                     backoff_s=0.01, timeout_s=1))
+    backend = OpenAIServerBackend(
+        OpenAIServerConfig(base_url="http://127.0.0.1:9/v1", model="m", max_retries=1, backoff_s=0.01, timeout_s=1)
+    )
     [reply] = run(backend, ["hello"])
     assert reply.error == "connection_error" and reply.attempts == 2
 

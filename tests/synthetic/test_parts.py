@@ -1,4 +1,5 @@
 """Chunking, reply post-processing, prompt templates and accounting on their own."""
+
 from __future__ import annotations
 
 import pytest
@@ -51,8 +52,15 @@ def test_segment_budget_leaves_room_for_the_prompt():
 
 
 def test_reply_checks_name_every_drop_and_fix(counter):
-    proc = ReplyProcessor(PostProcessConfig(required_prefix="Here is a paraphrased version:", strip_markdown=True,
-                                            strip_quotes=True, max_reply_tokens=40), counter.count)
+    proc = ReplyProcessor(
+        PostProcessConfig(
+            required_prefix="Here is a paraphrased version:",
+            strip_markdown=True,
+            strip_quotes=True,
+            max_reply_tokens=40,
+        ),
+        counter.count,
+    )
     ok = proc.check(ChatReply(text='Here is a paraphrased version:\n"The **river** rises in the hills."'))
     assert (ok.text, ok.reason, ok.fixes) == ("The river rises in the hills.", None, ["markdown_removed"])
     assert proc.check(ChatReply(error="http_500")).reason == "request_failed"
@@ -63,10 +71,15 @@ def test_reply_checks_name_every_drop_and_fix(counter):
     assert proc.check(ChatReply(text="Here is a paraphrased version: x", finish_reason="length")).reason == "truncated"
     long = "Here is a paraphrased version: " + "The river rises in the hills and flows to the sea. " * 10
     assert proc.check(ChatReply(text=long)).reason == "over_length_cap"
-    lenient = ReplyProcessor(PostProcessConfig(required_prefix="Here is a paraphrased version:",
-                                               prefix_match="lenient", on_truncated="trim"), counter.count)
-    fixed = lenient.check(ChatReply(text="Here is a paraphrased version of the text:\nOne. Two. Thr",
-                                    finish_reason="length"))
+    lenient = ReplyProcessor(
+        PostProcessConfig(
+            required_prefix="Here is a paraphrased version:", prefix_match="lenient", on_truncated="trim"
+        ),
+        counter.count,
+    )
+    fixed = lenient.check(
+        ChatReply(text="Here is a paraphrased version of the text:\nOne. Two. Thr", finish_reason="length")
+    )
     assert (fixed.text, fixed.fixes) == ("One. Two.", ["trimmed_truncated", "prefix_normalised"])
 
 
@@ -74,8 +87,10 @@ def test_curator_style_cleanups():
     assert strip_markdown("## Title\n**bold** and [a link](http://x) `code`") == "Title\nbold and a link code"
     assert knowledge_list("Here are the facts:\n- one\n  - two\n- three") == "one\ntwo\nthree"
     assert knowledge_list("- first\n- second") == "first\nsecond"
-    reply = ("Here are the questions and answers based on the provided text:\n- Question: A? Answer: a.\n"
-             "- Question: B?\nAnswer: b.")
+    reply = (
+        "Here are the questions and answers based on the provided text:\n- Question: A? Answer: a.\n"
+        "- Question: B?\nAnswer: b."
+    )
     assert qa_pairs(reply) == ["Question: A? Answer: a.", "Question: B?\nAnswer: b."]
     assert qa_pairs("Some preamble.\nQuestion: A? Answer: a.") == []  # prose before the first question
 
@@ -85,8 +100,11 @@ def test_diverse_qa_merge_appends_shuffled_pairs_to_the_original(counter):
     replies = ["Question: Q1? Answer: a1.\nQuestion: Q2? Answer: a2.", "Question: Q3? Answer: a3."]
     text, reason = proc.merge("Original text.", replies, doc_tokens=300, seed="doc-1")
     assert reason is None and text.startswith("Original text.\n\nQuestion: ")
-    assert set(text.split("\n\n")[1:]) <= {"Question: Q1? Answer: a1.", "Question: Q2? Answer: a2.",
-                                           "Question: Q3? Answer: a3."}
+    assert set(text.split("\n\n")[1:]) <= {
+        "Question: Q1? Answer: a1.",
+        "Question: Q2? Answer: a2.",
+        "Question: Q3? Answer: a3.",
+    }
     assert proc.merge("Original text.", replies, 300, seed="doc-1") == (text, None)  # seeded by document
     assert proc.merge("x", ["no questions here"], 300, seed="d") == (None, "no_qa_pairs")
 
@@ -98,7 +116,8 @@ def test_prompt_files_have_versions_and_parts():
     msgs = p.messages(document="Water boils at 100 C.")
     assert [m["role"] for m in msgs] == ["system", "user"] and msgs[1]["content"].endswith("Water boils at 100 C.")
     assert PromptTemplate("x", "1", "plain {{document}}").messages(document="d") == [
-        {"role": "user", "content": "plain d"}]
+        {"role": "user", "content": "plain d"}
+    ]
     assert PromptTemplate(p.name, "2", p.text).key.startswith("nemotron_distill@v2#")  # the version is in the key
 
 
@@ -109,7 +128,12 @@ def test_rephrase_defaults_follow_the_recipe_and_overrides_merge():
     assert wiki.chunking.max_input_tokens == 512 and wiki.postprocess.max_reply_tokens == 510
     assert cfg.tasks["distill"].chunking.max_input_tokens == 2000 and cfg.tasks["distill"].sampling.max_tokens == 1600
     assert {k: v["chunking"]["min_segment_tokens"] for k, v in DEFAULT_TASKS.items()} == {
-        "wikipedia": 5, "diverse_qa": 30, "distill": 10, "extract_knowledge": 30, "knowledge_list": 30}
+        "wikipedia": 5,
+        "diverse_qa": 30,
+        "distill": 10,
+        "extract_knowledge": 30,
+        "knowledge_list": 30,
+    }
     with pytest.raises(ValueError, match="routes.high: unknown tasks"):
         NemotronRephrase.Config(routes={"high": ["poetry"]})
 
@@ -137,8 +161,10 @@ def test_demo_configs_are_valid():
     assert stage.type == "nemotron_rephrase" and stage.backend.type == "embedded" and stage.sample
     assert all(t.sampling.max_tokens == 96 for t in stage.tasks.values())
     assert stage.tasks["diverse_qa"].chunking.max_input_tokens == 1000  # the recipe's limits stay under the demo caps
-    vllm = load_pipeline(root / "pipelines" / "configs" / "rephrase.yaml", [
-        'stages.0.backend={type: openai, base_url: "http://vllm-host:8000/v1", model: Qwen/Qwen3-30B-A3B}'])
+    vllm = load_pipeline(
+        root / "pipelines" / "configs" / "rephrase.yaml",
+        ['stages.0.backend={type: openai, base_url: "http://vllm-host:8000/v1", model: Qwen/Qwen3-30B-A3B}'],
+    )
     assert vllm.stages[0].backend.type == "openai" and vllm.stages[0].backend.concurrency == 64
     blend = load_blend(root / "mixtures" / "examples" / "demo_blend_synthetic.yaml")
     assert "synthetic/wikipedia" in blend.sources["rephrased"].where.source

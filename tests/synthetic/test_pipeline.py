@@ -1,5 +1,6 @@
 """LLM stages inside `corpusforge run`: a killed run re-sends only unanswered requests, the cache works on
 s3://, every engine writes the same documents, and rephrased documents blend into Megatron shards."""
+
 from __future__ import annotations
 
 import json
@@ -23,20 +24,44 @@ TIERS = ["low", "high", "medium", "medium-high"]
 
 def write_input(root: Path, texts: list[str], files: int = 2) -> str:
     """A scored run output: real article bodies with quality tiers, in `files` Parquet files."""
-    docs = [Document(make_id("web", f"a{i}"), t, "web", {"language": "en", "url": f"https://example.org/{i}"},
-                     {"quality_tier": TIERS[i % 4], "quality_bucket": [2, 18, 9, 14][i % 4]})
-            for i, t in enumerate(texts)]
+    docs = [
+        Document(
+            make_id("web", f"a{i}"),
+            t,
+            "web",
+            {"language": "en", "url": f"https://example.org/{i}"},
+            {"quality_tier": TIERS[i % 4], "quality_bucket": [2, 18, 9, 14][i % 4]},
+        )
+        for i, t in enumerate(texts)
+    ]
     for f in range(files):
         storage.write_documents(str(root / "data" / f"{f:05d}.parquet"), docs[f::files])
     return str(root / "data" / "*.parquet")
 
 
 def pipeline(inputs: str, output: str, server, engine: str = "local", workers: int = 1, **stage) -> dict:
-    return {"name": "rephrase-test", "progress": False, "input": {"type": "parquet", "paths": [inputs]},
-            "stages": [{"type": "nemotron_rephrase", "batch_requests": 4,
-                        "backend": {"type": "openai", "base_url": server.url, "model": "m", "concurrency": 2,
-                                    "timeout_s": 10, "backoff_s": 0.01}, **stage}],
-            "output": output, "engine": {"type": engine, "workers": workers}}
+    return {
+        "name": "rephrase-test",
+        "progress": False,
+        "input": {"type": "parquet", "paths": [inputs]},
+        "stages": [
+            {
+                "type": "nemotron_rephrase",
+                "batch_requests": 4,
+                "backend": {
+                    "type": "openai",
+                    "base_url": server.url,
+                    "model": "m",
+                    "concurrency": 2,
+                    "timeout_s": 10,
+                    "backoff_s": 0.01,
+                },
+                **stage,
+            }
+        ],
+        "output": output,
+        "engine": {"type": engine, "workers": workers},
+    }
 
 
 def _outputs(output: str) -> list[tuple[str, str, str]]:
@@ -64,8 +89,11 @@ def test_killed_run_resends_only_unanswered_requests(chat_server, real_texts, tm
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    [stage] = [s for s in json.loads((tmp_path / "out" / "stats.json").read_text())["stages"]
-               if s["name"] == "nemotron_rephrase"]
+    [stage] = [
+        s
+        for s in json.loads((tmp_path / "out" / "stats.json").read_text())["stages"]
+        if s["name"] == "nemotron_rephrase"
+    ]
     total = stage["extra"]["llm_requests"] + stage["extra"]["llm_cache_hits"]
     assert stage["extra"]["llm_cache_hits"] == cached
     assert srv.received - first == stage["extra"]["llm_requests"] == total - cached  # only the unanswered
@@ -98,8 +126,9 @@ def test_every_engine_writes_the_same_synthetic_documents(chat_server, real_text
     other = run_pipeline(validate_pipeline(pipeline(inputs, str(tmp_path / engine), srv, engine=engine)), engine_obj)
     assert _outputs(local.output) == _outputs(other.output) and len(_outputs(local.output)) > 6
     strip = ("seconds", "extra")
-    assert [{k: v for k, v in s.to_dict().items() if k not in strip} for s in local.stages] == \
-        [{k: v for k, v in s.to_dict().items() if k not in strip} for s in other.stages]
+    assert [{k: v for k, v in s.to_dict().items() if k not in strip} for s in local.stages] == [
+        {k: v for k, v in s.to_dict().items() if k not in strip} for s in other.stages
+    ]
 
 
 @pytest.mark.slow
@@ -113,14 +142,28 @@ def test_rephrased_documents_blend_into_megatron_shards(chat_server, real_texts,
     srv = chat_server()
     inputs = write_input(tmp_path / "scored", real_texts)
     run_pipeline(validate_pipeline(pipeline(inputs, str(tmp_path / "rephrase"), srv)))
-    synthetic = ["synthetic/wikipedia", "synthetic/diverse_qa", "synthetic/distill", "synthetic/extract_knowledge",
-                 "synthetic/knowledge_list"]
-    blend = {"name": "synthetic", "output": str(tmp_path / "mix"), "seed": 3, "token_budget": 6000,
-             "shard_tokens": 2000, "progress": False, "engine": {"type": "local", "workers": 1},
-             "tokenizer": {"train_vocab_size": 600, "train_sample_docs": 200},
-             "sources": {"web": {"paths": [str(tmp_path / "scored")], "where": {"source": ["web"]}},
-                         "rephrased": {"paths": [str(tmp_path / "rephrase")], "where": {"source": synthetic}}},
-             "phases": [{"name": "p1", "fraction": 1.0, "weights": {"web": 0.5, "rephrased": 0.5}}]}
+    synthetic = [
+        "synthetic/wikipedia",
+        "synthetic/diverse_qa",
+        "synthetic/distill",
+        "synthetic/extract_knowledge",
+        "synthetic/knowledge_list",
+    ]
+    blend = {
+        "name": "synthetic",
+        "output": str(tmp_path / "mix"),
+        "seed": 3,
+        "token_budget": 6000,
+        "shard_tokens": 2000,
+        "progress": False,
+        "engine": {"type": "local", "workers": 1},
+        "tokenizer": {"train_vocab_size": 600, "train_sample_docs": 200},
+        "sources": {
+            "web": {"paths": [str(tmp_path / "scored")], "where": {"source": ["web"]}},
+            "rephrased": {"paths": [str(tmp_path / "rephrase")], "where": {"source": synthetic}},
+        },
+        "phases": [{"name": "p1", "fraction": 1.0, "weights": {"web": 0.5, "rephrased": 0.5}}],
+    }
     result = run_mix(validate_blend(blend))
     manifest = load_mix_manifest(result.output)
     [phase] = manifest.phases

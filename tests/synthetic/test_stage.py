@@ -1,5 +1,6 @@
 """The LLM stages against a real loopback chat server: routing by tier, provenance, each bad reply
 dropped under its own reason, a prompt over the context never sent, accounting in the ledger."""
+
 from __future__ import annotations
 
 import json
@@ -10,21 +11,39 @@ from corpusforge.synthetic.tasks.rephrase import NemotronRephrase
 
 
 def _docs(texts: list[str], tiers: list[str | None]) -> list[Document]:
-    return [Document(make_id("web", f"t{i}"), t, "web", {"url": f"https://example.org/{i}", "language": "en"},
-                     {"quality_tier": tier, "quality_bucket": 15} if tier else {})
-            for i, (t, tier) in enumerate(zip(texts, tiers))]
+    return [
+        Document(
+            make_id("web", f"t{i}"),
+            t,
+            "web",
+            {"url": f"https://example.org/{i}", "language": "en"},
+            {"quality_tier": tier, "quality_bucket": 15} if tier else {},
+        )
+        for i, (t, tier) in enumerate(zip(texts, tiers))
+    ]
 
 
 def _backend(server, **kw) -> dict:
-    return {"type": "openai", "base_url": server.url, "model": "m", "max_retries": 1, "backoff_s": 0.01,
-            "timeout_s": 5, **kw}
+    return {
+        "type": "openai",
+        "base_url": server.url,
+        "model": "m",
+        "max_retries": 1,
+        "backoff_s": 0.01,
+        "timeout_s": 5,
+        **kw,
+    }
 
 
 def test_rephrase_routes_by_tier_and_records_provenance(chat_server, real_texts, tmp_path):
     srv = chat_server()
     docs = _docs(real_texts[:4], ["low", "high", None, "medium-high"])
-    stage = NemotronRephrase(backend=_backend(srv), cache_dir=str(tmp_path / "cache"),
-                             price_input_per_million=2.0, price_output_per_million=6.0)
+    stage = NemotronRephrase(
+        backend=_backend(srv),
+        cache_dir=str(tmp_path / "cache"),
+        price_input_per_million=2.0,
+        price_output_per_million=6.0,
+    )
     out = list(stage.run(docs))
     led = stage.ledger
     by = {(d.meta["source_id"], d.source): d for d in out}
@@ -64,23 +83,45 @@ def test_rephrase_routes_by_tier_and_records_provenance(chat_server, real_texts,
 
 
 def _wiki_task(**post) -> dict:
-    return {"name": "wikipedia", "prompt": "nemotron_wikipedia", "chunking": {"max_input_tokens": 4000},
-            "sampling": {"max_tokens": 64}, "postprocess": {"required_prefix": "Here is a paraphrased version:", **post}}
+    return {
+        "name": "wikipedia",
+        "prompt": "nemotron_wikipedia",
+        "chunking": {"max_input_tokens": 4000},
+        "sampling": {"max_tokens": 64},
+        "postprocess": {"required_prefix": "Here is a paraphrased version:", **post},
+    }
 
 
 def test_each_bad_reply_is_dropped_under_its_own_reason(chat_server, real_texts, tmp_path):
     srv = chat_server()
-    directives = ["REPLY=refusal", "REPLY=empty", "REPLY=noprefix", "REPLY=length", "FAULT=500:9", "FAULT=429:1",
-                  "", ""]
+    directives = [
+        "REPLY=refusal",
+        "REPLY=empty",
+        "REPLY=noprefix",
+        "REPLY=length",
+        "FAULT=500:9",
+        "FAULT=429:1",
+        "",
+        "",
+    ]
     texts = [f"{t}\n{d}" if d else t for t, d in zip(real_texts, directives)]
     long_doc = " ".join(real_texts[:6]).replace("\n", " ")  # one line of ~1.8k tokens: over the 1200 context
     docs = _docs(texts + [long_doc], [None] * 9)
-    stage = LLMGenerate(backend=_backend(srv, context_tokens=1200), task=_wiki_task(max_reply_tokens=100_000),
-                        cache_dir=str(tmp_path / "cache"))
+    stage = LLMGenerate(
+        backend=_backend(srv, context_tokens=1200),
+        task=_wiki_task(max_reply_tokens=100_000),
+        cache_dir=str(tmp_path / "cache"),
+    )
     out = list(stage.run(docs))
     led = stage.ledger
-    assert dict(led.dropped) == {"refusal": 1, "empty_reply": 1, "missing_prefix": 1, "truncated": 1,
-                                 "request_failed": 1, "context_too_long": 1}
+    assert dict(led.dropped) == {
+        "refusal": 1,
+        "empty_reply": 1,
+        "missing_prefix": 1,
+        "truncated": 1,
+        "request_failed": 1,
+        "context_too_long": 1,
+    }
     assert len(out) == 3 and led.balanced
     assert led.extra["llm_failures"] == {"http_500": 1} and led.extra["llm_retried"] == {"http_500": 1, "http_429": 1}
     assert led.extra["llm_not_sent"] == {"context_too_long": 1}
