@@ -267,8 +267,11 @@ def main() -> None:
         )
     ours_fraction = rows["ours (aiohttp transport, default)"]["fraction_of_limit"]
     print(f"target >= 90% of the limit: {'met' if ours_fraction >= 0.9 else 'NOT met'} ({ours_fraction:.1%})")
+    load = os.getloadavg()[0]
+    print(f"load average (1 min) after the clients ran: {load:.1f} on {os.cpu_count()} CPUs")
     result = {
         "benchmark": "llm_orchestration",
+        "load_average_1min": round(load, 2),
         "machine": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "latency_s": args.latency,
