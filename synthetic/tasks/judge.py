@@ -74,7 +74,7 @@ class LLMJudge(GeneratorStage):
         attributes: list[str] = list(HELPSTEER_ATTRIBUTES)
         max_score: int = Field(4, ge=1)  # HelpSteer2's 0-4 scale
         min_scores: dict[str, float] = {}  # attribute -> lowest kept score (none: score only, drop nothing)
-        top_logprobs: int = Field(20, ge=1, le=20)  # OpenAI's maximum: digits outside the top-N count as 0
+        top_logprobs: int = Field(20, ge=1, le=20)  # OpenAI's maximum; no digit among them: judge_unparsed
         sampling: SamplingSettings = SamplingSettings(temperature=0.0, max_tokens=48)  # rating and reward_model
 
     config: Config
