@@ -49,7 +49,7 @@ demo: setup
 
 ## The test suite, as CI runs it: lint (ruff, layer contracts, mypy), then every test.
 test: lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=15
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15
 
 ## Lint, format, layer contracts (import-linter) and the type checker; part of `make test`.
 lint: setup
