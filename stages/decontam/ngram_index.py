@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 
 from corpusforge.core import storage
+from corpusforge.core.greek import GREEK_LETTERS
 
 # word: prose (GPT-3's 13-grams); char: code, whitespace-insensitive; math: word with LaTeX read
 # the way a reader sees it (see `_math_markup`), so a leaked problem typeset differently is found.
@@ -197,38 +198,7 @@ _MATH_FUNCTIONS = frozenset(
         "arg",
     ]
 )
-_GREEK = {
-    name: chr(0x03B1 + i)
-    for i, name in enumerate(
-        [
-            "alpha",
-            "beta",
-            "gamma",
-            "delta",
-            "epsilon",
-            "zeta",
-            "eta",
-            "theta",
-            "iota",
-            "kappa",
-            "lambda",
-            "mu",
-            "nu",
-            "xi",
-            "omicron",
-            "pi",
-            "rho",
-            "varsigma",
-            "sigma",
-            "tau",
-            "upsilon",
-            "phi",
-            "chi",
-            "psi",
-            "omega",
-        ]
-    )
-}
+_GREEK = {name: chr(0x03B1 + i) for i, name in enumerate(GREEK_LETTERS)}
 _GREEK.update({"varepsilon": "ε", "vartheta": "θ", "varphi": "φ", "varpi": "π", "varrho": "ρ"})
 _FRACS = frozenset({"frac", "dfrac", "tfrac", "cfrac"})
 _SCRIPT_DIGITS = {ord(c): ord(d) for c, d in zip("⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉", "01234567890123456789")}

@@ -6,33 +6,9 @@ lane writes LaTeX, so each common character maps to the command a TeX author wou
 
 from __future__ import annotations
 
-_GREEK = [
-    "alpha",
-    "beta",
-    "gamma",
-    "delta",
-    "epsilon",
-    "zeta",
-    "eta",
-    "theta",
-    "iota",
-    "kappa",
-    "lambda",
-    "mu",
-    "nu",
-    "xi",
-    "omicron",
-    "pi",
-    "rho",
-    "varsigma",
-    "sigma",
-    "tau",
-    "upsilon",
-    "phi",
-    "chi",
-    "psi",
-    "omega",
-]
+from corpusforge.core.greek import GREEK_LETTERS
+
+_GREEK = GREEK_LETTERS
 _GREEK_UPPER = [
     "Alpha",
     "Beta",
