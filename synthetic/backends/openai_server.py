@@ -99,14 +99,42 @@ class OpenAIServerBackend(Backend):
     async def generate(self, requests: Sequence[ChatRequest], on_reply: OnReply | None = None) -> list[ChatReply]:
         self._ensure_client()
         slots = asyncio.Semaphore(self.config.concurrency)
+        # Tasks are started as room frees up, not all at once: a batch of millions of requests would otherwise
+        # hold a task each, and stepping them all once delays the first sends. Twice the concurrency leaves
+        # room for requests waiting out a retry backoff outside their slot.
+        live = asyncio.Semaphore(2 * self.config.concurrency)
+        replies: list[ChatReply] = [ChatReply()] * len(requests)
 
-        async def one(i: int, request: ChatRequest) -> ChatReply:
-            reply = await self._complete(request, slots)
+        async def one(i: int, request: ChatRequest) -> None:
+            try:
+                replies[i] = await self._complete(request, slots)
+            finally:
+                live.release()
             if on_reply is not None:
-                on_reply(i, reply)
-            return reply
+                on_reply(i, replies[i])
 
-        return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
+        tasks: set[asyncio.Future] = set()
+        failed: list[BaseException] = []  # an `on_reply` that raised (a cache that cannot be written) stops the batch
+
+        def done(task: asyncio.Future) -> None:
+            tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                failed.append(task.exception())  # type: ignore[arg-type]
+
+        for i, request in enumerate(requests):
+            await live.acquire()
+            if failed:
+                break
+            task: asyncio.Future = asyncio.ensure_future(one(i, request))
+            tasks.add(task)
+            task.add_done_callback(done)
+        if failed:
+            for task in list(tasks):
+                task.cancel()
+        await asyncio.gather(*list(tasks), return_exceptions=True)
+        if failed:
+            raise failed[0]
+        return replies
 
     def pre_query_template(self) -> str:
         if self.config.pre_query_template is None:

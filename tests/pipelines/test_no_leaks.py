@@ -1,9 +1,11 @@
 """Killed runs leave temporaries and scratch folders; the resumed run removes them and leaves only its outputs."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +41,7 @@ def _leftovers(out: Path, scratch_root: Path) -> tuple[list[Path], list[str]]:
     return temps, scratch
 
 
-def test_resumed_run_removes_what_killed_runs_left(tmp_path):
+def test_resumed_run_removes_what_killed_runs_left(tmp_path, request):
     (tmp_path / "hangmod.py").write_text(HANGING_STAGE)
     for s in range(3):
         docs = [Document(f"s{s}-{i}", f"text {i % 7} of the shard" if i % 2 else f"unique {s}/{i}") for i in range(40)]
@@ -53,8 +55,10 @@ def test_resumed_run_removes_what_killed_runs_left(tmp_path):
         "stages": [{"type": "hangmod:HangOnce"}, {"type": "exact_dedup", "buckets": 4}],
     }
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(config))
-    scratch_root = tmp_path / "tmp"
-    scratch_root.mkdir()
+    # A short TMPDIR: the local engine's process manager puts a unix socket there, and those paths are capped
+    # at 108 bytes (an xdist worker's tmp_path is already close).
+    scratch_root = Path(tempfile.mkdtemp(prefix="cf-leaks-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(scratch_root, ignore_errors=True))
     env = {
         **os.environ,
         "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
@@ -62,18 +66,22 @@ def test_resumed_run_removes_what_killed_runs_left(tmp_path):
         "TMPDIR": str(scratch_root),
     }
     cli = [sys.executable, "-m", "corpusforge.cli", "run", str(tmp_path / "p.yaml")]
-    for _ in range(2):  # killed twice while tasks hold open temporaries
-        proc = subprocess.Popen(
-            cli, env={**env, "HANG": "1"}, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+    logs = []
+    for n in range(2):  # killed twice while tasks hold open temporaries
+        logs.append(tmp_path / f"killed{n}.log")
+        with open(logs[-1], "wb") as log:
+            proc = subprocess.Popen(cli, env={**env, "HANG": "1"}, start_new_session=True, stdout=log, stderr=log)
         deadline = time.time() + 300  # a loaded CI box can take minutes to start the run
-        while time.time() < deadline and not all(_leftovers(out, scratch_root)):
+        while time.time() < deadline and proc.poll() is None and not all(_leftovers(out, scratch_root)):
             time.sleep(0.1)
+        exited = proc.poll()
+        assert exited is None, f"run {n} exited ({exited}) before it was killed:\n{logs[-1].read_text()[-3000:]}"
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     temps, scratch = _leftovers(out, scratch_root)
     # (the second run already removed the first one's scratch folder: its driver is dead)
-    assert temps and len(scratch) == 1, "the kills did not leave temporaries to clean up"
+    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert temps and len(scratch) == 1, f"the kills left no temporaries: {files}\n{logs[0].read_text()[-3000:]}"
 
     done = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
