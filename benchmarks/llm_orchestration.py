@@ -229,6 +229,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10, help="requests = concurrency x rounds")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-embedded", action="store_true")
+    ap.add_argument("--only", help="measure only the clients whose name contains this text")
     ap.add_argument("--out", default=str(Path(__file__).parent / "reference" / "llm_orchestration.json"))
     args = ap.parse_args()
     if args.serve:
@@ -249,6 +250,8 @@ def main() -> None:
         }
         rows = {}
         for name, fn in clients.items():
+            if args.only and args.only not in name:
+                continue
             try:
                 rows[name] = measure(fn, n, args.repeat)
             except Exception as e:  # a peer that fails or is missing is reported, the others still run
