@@ -101,3 +101,47 @@ def test_concurrency_is_bounded(chat_server):
     backend._post_aiohttp = counting
     replies = run(backend, [f"q{i}" for i in range(12)])
     assert all(r.ok for r in replies) and peak == 3
+
+
+def test_a_large_batch_holds_tasks_for_its_concurrency_not_per_request(chat_server):
+    """Tasks start as room frees up: a batch far larger than the concurrency never holds a task per request."""
+    srv = chat_server(delay=0.01)
+    backend = backend_for(srv, concurrency=4)
+    most = 0
+
+    def on_reply(i, reply):
+        nonlocal most
+        most = max(most, len(asyncio.all_tasks()))
+
+    async def go():
+        try:
+            return await backend.generate(
+                [ChatRequest([{"role": "user", "content": f"q{i}"}]) for i in range(200)], on_reply
+            )
+        finally:
+            await backend.aclose()
+
+    replies = asyncio.run(go())
+    assert [r.ok for r in replies] == [True] * 200 and srv.received == 200
+    # twice the concurrency in requests, the feeding coroutine and aiohttp's own few (one task per request: 200)
+    assert 1 < most <= 2 * 4 + 10
+
+
+def test_a_failing_reply_callback_stops_the_batch(chat_server):
+    """A reply that cannot be stored (a full disk under the cache) ends the batch with that error, not silently."""
+    srv = chat_server()
+    backend = backend_for(srv, concurrency=2)
+
+    def on_reply(i, reply):
+        if i == 3:
+            raise OSError("no space left on device")
+
+    async def go():
+        try:
+            await backend.generate([ChatRequest([{"role": "user", "content": f"q{i}"}]) for i in range(100)], on_reply)
+        finally:
+            await backend.aclose()
+
+    with pytest.raises(OSError, match="no space"):
+        asyncio.run(go())
+    assert srv.received < 100
