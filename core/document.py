@@ -38,6 +38,9 @@ META_FIELDS: dict[str, pa.DataType] = {
     "prompt": pa.string(),
     "model": pa.string(),
     "sampling": pa.string(),
+    # LLM page cleanup (synthetic/tasks/cleanup.py): the page's chunk outcomes (JSON: chunks, cleaned, original and
+    # dropped by reason, no_useful)
+    "cleanup": pa.string(),
     # SFT and RL prompts (synthetic/tasks/): how the item was made (topic_tree, self_instruct, magpie, ...), its
     # category (open_qa, writing, math, coding, closed_qa, ...), the items it was made from, every generation
     # step (JSON list of {step, prompt, model, sampling}), the conversation, the grounding passage of a closed-QA

@@ -42,6 +42,8 @@ STAGES: dict[str, str] = {
     "repo_pack": "corpusforge.stages.code.packing:RepoPack",
     "llm_generate": "corpusforge.synthetic.stage:LLMGenerate",
     "nemotron_rephrase": "corpusforge.synthetic.tasks.rephrase:NemotronRephrase",
+    "llm_cleanup": "corpusforge.synthetic.tasks.cleanup:LLMCleanup",
+    "code_page_prefilter": "corpusforge.stages.code.page_prefilter:CodePagePrefilter",
     # SFT and RL prompts (synthetic/tasks/, pipelines/configs/sft.yaml and rl.yaml)
     "seeds": "corpusforge.stages.io.seeds:SeedReader",
     "topic_prompts": "corpusforge.synthetic.tasks.topics:TopicTreePrompts",

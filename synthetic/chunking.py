@@ -69,3 +69,39 @@ def split_segments(
     out.segments_too_short = len(out.segments) - len(kept)
     out.segments = kept
     return out
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole paragraphs of a document, in document order (`index`), sent as one request."""
+
+    index: int
+    text: str
+    tokens: int
+
+
+def split_paragraphs(
+    text: str, count_many: Callable[[Sequence[str]], list[int]], max_tokens: int, separator: str = "\n\n"
+) -> list[Chunk]:
+    """NeMo Curator's TokenSplitterStage (RECIPES.md §2.1): paragraphs split on `separator`, joined greedily.
+
+    Blank paragraphs are skipped; every other one keeps its trailing separator (the last one excepted), so a
+    chunk's text is a verbatim slice of the document's paragraphs. A paragraph longer than `max_tokens` is a
+    chunk of its own: the caller decides what an over-long chunk means (Curator drops those near the context).
+    """
+    raw = text.split(separator)
+    paragraphs = [p if i == len(raw) - 1 else p + separator for i, p in enumerate(raw) if p.strip()]
+    if not paragraphs:
+        return []
+    chunks: list[Chunk] = []
+    buf: list[str] = []
+    buf_tokens = 0
+    for para, n in zip(paragraphs, count_many(paragraphs)):
+        if buf and buf_tokens + n > max_tokens:
+            chunks.append(Chunk(len(chunks), "".join(buf), buf_tokens))
+            buf, buf_tokens = [], 0
+        buf.append(para)
+        buf_tokens += n
+    if buf:
+        chunks.append(Chunk(len(chunks), "".join(buf), buf_tokens))
+    return chunks

@@ -81,6 +81,7 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         temperature=float(body.get("temperature", 1.0) if body.get("temperature") is not None else 1.0),
         top_p=float(body.get("top_p") or 1.0),
         top_k=max(int(body.get("top_k") or 0), 0),
+        min_p=min(max(float(body.get("min_p") or 0.0), 0.0), 1.0),
         max_tokens=int(body.get("max_tokens") or body.get("max_completion_tokens") or 256),
         seed=body.get("seed"),
         stop=(stop,) if isinstance(stop, str) else tuple(stop),

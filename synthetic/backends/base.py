@@ -37,6 +37,8 @@ class SamplingSettings(BaseModel):
     temperature: float = Field(0.0, ge=0.0)  # 0: greedy
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     top_k: int = Field(0, ge=0)  # 0: off
+    # Tokens below min_p x the top token's probability are cut (vLLM/SGLang/transformers); 0: off.
+    min_p: float = Field(0.0, ge=0.0, le=1.0)
     max_tokens: int = Field(512, ge=1)
     seed: int | None = 0  # sampled replies repeat for a given seed (per batch on the embedded model)
     stop: tuple[str, ...] = ()
@@ -47,8 +49,9 @@ class SamplingSettings(BaseModel):
     def as_json(self) -> str:
         """Canonical JSON: stored in each output's provenance and hashed into cache keys."""
         fields = self.model_dump(mode="json")
-        if not fields["logprobs"]:
-            del fields["logprobs"]  # off: left out, so keys made before the field existed still match
+        for off in ("logprobs", "min_p"):
+            if not fields[off]:
+                del fields[off]  # off: left out, so keys made before the field existed still match
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
 

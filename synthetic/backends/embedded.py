@@ -199,10 +199,14 @@ class EmbeddedBackend(Backend):
         kwargs: dict[str, Any] = {"max_new_tokens": settings.max_tokens, "pad_token_id": pad}
         if settings.temperature > 0:
             kwargs.update(
-                do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None
+                do_sample=True,
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                top_k=settings.top_k or None,
+                min_p=settings.min_p or None,
             )
         else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None, min_p=None)
         if settings.stop:
             kwargs.update(stop_strings=list(settings.stop), tokenizer=tok)
         if settings.logprobs:

@@ -155,6 +155,8 @@ class OpenAIServerBackend(Backend):
             body["messages"] = request.messages
         if s.top_k:
             body["top_k"] = s.top_k  # vLLM/SGLang extension; left out when off so OpenAI itself accepts the body
+        if s.min_p:
+            body["min_p"] = s.min_p  # vLLM/SGLang extension, as top_k
         if s.seed is not None:
             body["seed"] = s.seed
         if s.stop:

@@ -116,6 +116,7 @@ class VllmOfflineBackend(Backend):
             temperature=s.temperature,
             top_p=s.top_p,
             top_k=s.top_k if s.top_k else -1,
+            min_p=s.min_p,
             max_tokens=s.max_tokens,
             seed=s.seed,
             stop=list(s.stop) or None,

@@ -5,6 +5,7 @@
   directive in the user message makes the first n attempts of that request fail that way
   (429 with Retry-After, 500, hang, dropped connection, malformed JSON, empty choices), and
   `REPLY=<kind>` forces a reply (refusal, empty, noprefix, length). It counts every request it receives.
+  `respond` (prompt -> (reply text, delay in seconds)) replaces the Nemotron-CC reply shapes, for other tasks.
 - `embedded_backend`: the bundled model, loaded once per test session.
 - `llm_serve`: one `corpusforge llm serve` process per test session (the real model over real HTTP).
 """
@@ -65,8 +66,10 @@ def task_reply(prompt: str) -> str:
 class ChatServer:
     """The fault-injecting OpenAI-compatible server (asyncio, one thread)."""
 
-    def __init__(self, delay: float = 0.0, retry_after: str = "0.05", hang_s: float = 3.0):
+    def __init__(self, delay: float = 0.0, retry_after: str = "0.05", hang_s: float = 3.0, respond=None):
         self.delay, self.retry_after, self.hang_s = delay, retry_after, hang_s
+        self.respond = respond
+        self.prompts: list[str] = []  # the user message of every request received
         self.received = 0  # every HTTP request, retries included
         self.answered = 0  # 200 replies with content
         self.attempts: dict[str, int] = {}
@@ -115,9 +118,10 @@ class ChatServer:
 
     async def _respond(self, body: dict, writer: asyncio.StreamWriter) -> bool:
         """Write one response; False when the connection must close."""
+        prompt = body["messages"][-1]["content"]
         with self.lock:
             self.received += 1
-        prompt = body["messages"][-1]["content"]
+            self.prompts.append(prompt)
         key = hashlib.sha1(prompt.encode()).hexdigest()
         with self.lock:
             attempt = self.attempts[key] = self.attempts.get(key, 0) + 1
@@ -143,8 +147,13 @@ class ChatServer:
             if kind == "empty":
                 self._send(writer, 200, b'{"id": "x", "object": "chat.completion", "choices": []}')
                 return True
-        await asyncio.sleep(self.delay)
-        text, finish = task_reply(prompt), "stop"
+        if self.respond is not None:
+            text, delay = self.respond(prompt)
+            await asyncio.sleep(delay)
+        else:
+            await asyncio.sleep(self.delay)
+            text = task_reply(prompt)
+        finish = "stop"
         if "refusal" in replies:
             text = "I'm sorry, but I can't help with that request."
         elif "empty" in replies:
