@@ -43,22 +43,38 @@ class CodeShare:
         return self.code_chars / self.text_chars if self.text_chars else 0.0
 
 
-def code_share(html: str) -> CodeShare:
-    """How much of a page's main-content text sits in `<pre>` and multi-line `<code>` blocks."""
+def code_share(html: str, min_lines: int = 0) -> CodeShare:
+    """How much of a page's main-content text sits in `<pre>` and multi-line `<code>` blocks.
+
+    Pages with fewer than `min_lines` code lines are not measured further (text_chars 0): main-content
+    extraction is the expensive part, and on some large pages it costs seconds."""
     from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLTree
+    from resiliparse.parse.html import HTMLTree, NodeType, traverse_dom
 
     tree = HTMLTree.parse(html)
     body = tree.body
     if body is None:
         return CodeShare(0, 0, 0)
     chars = lines = 0
-    blocks = list(body.query_selector_all("pre"))
-    blocks += [c for c in body.query_selector_all("code") if c.closest("pre") is None and "\n" in (c.text or "").strip()]
+    blocks = []
+
+    def visit(ctx) -> None:  # one walk: resiliparse's query_selector_all re-runs its selector per item read
+        node = ctx.node
+        if node.type == NodeType.ELEMENT and node.tag in ("pre", "code"):
+            blocks.append(node)
+
+    traverse_dom(body, start_callback=visit, elements_only=True)
+    blocks = [
+        n
+        for n in blocks
+        if n.tag == "pre" or (n.closest("pre") is None and "\n" in (n.text or "").strip())
+    ]
     for node in blocks:
         text = (node.text or "").strip()
         chars += len(text)
         lines += sum(1 for line in text.split("\n") if line.strip())
+    if lines < min_lines or not chars:
+        return CodeShare(chars, lines, 0)
     main = extract_plain_text(tree, main_content=True, links=False, alt_texts=False, form_fields=False)
     # Code the boilerplate removal kept counts once; text outside it is the denominator's floor.
     return CodeShare(chars, lines, max(len(main), chars))
@@ -83,7 +99,7 @@ class CodePagePrefilter(Stage):
         """The page's code share when it qualifies, else None."""
         if not _TAG.search(html):
             return None
-        found = code_share(html)
+        found = code_share(html, self.config.min_code_lines)
         if found.share >= self.config.min_code_share and found.code_lines >= self.config.min_code_lines:
             return found
         return None
