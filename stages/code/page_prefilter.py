@@ -64,11 +64,7 @@ def code_share(html: str, min_lines: int = 0) -> CodeShare:
             blocks.append(node)
 
     traverse_dom(body, start_callback=visit, elements_only=True)
-    blocks = [
-        n
-        for n in blocks
-        if n.tag == "pre" or (n.closest("pre") is None and "\n" in (n.text or "").strip())
-    ]
+    blocks = [n for n in blocks if n.tag == "pre" or (n.closest("pre") is None and "\n" in (n.text or "").strip())]
     for node in blocks:
         text = (node.text or "").strip()
         chars += len(text)

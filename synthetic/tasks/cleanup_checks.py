@@ -32,7 +32,9 @@ _PREAMBLE = re.compile(
     r"|(?:the )?cleaned(?:[- ]up)? (?:text|version|page)[^\n]{0,40}:)\s*(?:\n|$)",
     re.IGNORECASE,
 )
-_CLOSING = re.compile(r"\n\s*(?:let me know|i hope this|feel free to|if you (?:need|have|want))[^\n]*\s*$", re.IGNORECASE)
+_CLOSING = re.compile(
+    r"\n\s*(?:let me know|i hope this|feel free to|if you (?:need|have|want))[^\n]*\s*$", re.IGNORECASE
+)
 
 
 def is_no_useful_content(reply: str, marker: str = NO_USEFUL_CONTENT) -> bool:

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -71,7 +70,8 @@ def test_chunks_are_merged_back_in_document_order(chat_server, pages):
     parts = chunks(page.text)
     assert len(parts) >= 4
     # a preamble the prompt forbids, which the stage removes; the first chunk is answered last
-    srv = chat_server(respond=respond(lambda c: "Here is the cleaned text:\n" + c.strip() + "\n(clean)", slow=parts[0][:40]))
+    reply = lambda c: "Here is the cleaned text:\n" + c.strip() + "\n(clean)"
+    srv = chat_server(respond=respond(reply, slow=parts[0][:40]))
     st = stage(srv)
     [out] = list(st.run([page]))
     assert out.text == "\n\n".join(p.strip() + "\n(clean)" for p in parts)
@@ -236,7 +236,8 @@ def test_a_killed_run_resends_only_unanswered_requests(chat_server, pages, tmp_p
     assert 4 <= cached <= first < total
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    [stats] = [s for s in json.loads((tmp_path / "out" / "stats.json").read_text())["stages"] if s["name"] == "llm_cleanup"]
+    ledgers = json.loads((tmp_path / "out" / "stats.json").read_text())["stages"]
+    [stats] = [s for s in ledgers if s["name"] == "llm_cleanup"]
     assert stats["extra"]["llm_cache_hits"] == cached
     assert srv.received - first == stats["extra"]["llm_requests"] == total - cached
     assert stats["balanced"] and stats["docs_out"] == 2
