@@ -4,7 +4,8 @@ Nemotron-CC-Math scores pages with the FineMath classifier (regression clipped t
 and releases the pages at 3 and above ("3+", 133B tokens) and at 4 and above ("4+", 52B)
 (RECIPES.md §2.1). The model here is any classifier folder of this project trained on 0-5 labels
 (`corpusforge classifiers math-bootstrap`, or `classifiers train` on LLM labels); its score is the
-expected label, rounded and clipped the same way.
+expected label, rounded and clipped the same way. `backend: finemath` scores with the FineMath
+classifier itself from a local folder (`finemath_path`; never downloaded).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Stage, StageConfig
@@ -26,17 +27,48 @@ class MathQuality(Stage):
     config: Config
 
     class Config(StageConfig):
-        model: str  # a classifier folder trained on 0-5 labels
+        # project: a classifier folder of this project trained on 0-5 labels (`model`); finemath: the FineMath
+        # classifier (HuggingFaceTB/finemath-classifier) from a local folder (`finemath_path`)
+        backend: Literal["project", "finemath"] = "project"
+        model: str | None = None
+        finemath_path: str | None = None
         min_score: int = Field(3, ge=0, le=5)  # FineMath / Nemotron-CC-Math "3+"; 4 keeps "4+"; 0 keeps all
         # FineMath's classifier reads the middle of long pages: 10,000 characters each side of the midpoint.
         center_chars: int = Field(10_000, ge=1)
         batch_size: int = Field(256, ge=1)
         device: Literal["auto", "cpu", "cuda"] = "auto"
 
-    def setup(self) -> None:
-        from corpusforge.classifiers.model_store import load_classifier
+        @model_validator(mode="after")
+        def _backend_has_its_model(self) -> MathQuality.Config:
+            if self.backend == "project" and not self.model:
+                raise ValueError("model: a classifier folder trained on 0-5 labels is required with backend: project")
+            if self.backend == "finemath":
+                if not self.finemath_path:
+                    raise ValueError(
+                        "finemath_path: the local FineMath classifier folder is required with backend: finemath"
+                    )
+                from corpusforge.classifiers.finemath import check_folder
 
-        self.model = load_classifier(self.config.model, self.config.device)
+                try:
+                    check_folder(self.finemath_path)
+                except ValueError as e:
+                    raise ValueError(f"finemath_path: {e}") from None
+            return self
+
+    def setup(self) -> None:
+        from corpusforge.classifiers.model_store import TextScorer, load_classifier
+
+        cfg = self.config
+        self.model: TextScorer
+        if cfg.backend == "finemath":
+            from corpusforge.classifiers.embedding_model import resolve_device
+            from corpusforge.classifiers.finemath import load_finemath
+
+            assert cfg.finemath_path is not None  # the validator made sure
+            self.model = load_finemath(cfg.finemath_path, resolve_device(cfg.device))
+            return
+        assert cfg.model is not None
+        self.model = load_classifier(cfg.model, cfg.device)
 
     def _crop(self, text: str) -> str:
         half = self.config.center_chars
