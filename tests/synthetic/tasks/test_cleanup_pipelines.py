@@ -80,9 +80,9 @@ def test_math_cleanup_yaml_on_math_lane_output(chat_server, tmp_path):
     result = run_pipeline(validate_pipeline(config("math-cleanup.yaml", tmp_path, srv, llm_stage=0)))
     stages = {s.name: s for s in result.stages}
     assert all(s.balanced for s in result.stages)
-    assert stages["llm_cleanup"].docs_out == 3 and stages["llm_cleanup"].dropped == {"over_limit": len(docs) - 3}
+    assert stages["llm_cleanup"].docs_out == 1 and stages["llm_cleanup"].dropped == {"over_limit": len(docs) - 1}
     out = list(iter_output(result.output))
-    assert len(out) == 3 and all("math" in d.annotations["scores"] for d in out)
+    assert len(out) == 1 and all("math" in d.annotations["scores"] for d in out)
     source = {d.id: d for d in docs}
     for d in out:  # every formula of the page is still there
         assert formula_retention(source[d.meta["source_id"]].text, d.text).share == 1.0
