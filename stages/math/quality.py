@@ -5,7 +5,7 @@ and releases the pages at 3 and above ("3+", 133B tokens) and at 4 and above ("4
 (RECIPES.md §2.1). The model here is any classifier folder of this project trained on 0-5 labels
 (`corpusforge classifiers math-bootstrap`, or `classifiers train` on LLM labels); its score is the
 expected label, rounded and clipped the same way. `backend: finemath` scores with the FineMath
-classifier itself from a local folder (`finemath_path`; never downloaded).
+classifier itself from the local folder `model` names (never downloaded).
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ class MathQuality(Stage):
     config: Config
 
     class Config(StageConfig):
-        # project: a classifier folder of this project trained on 0-5 labels (`model`); finemath: the FineMath
-        # classifier (HuggingFaceTB/finemath-classifier) from a local folder (`finemath_path`)
+        # project: a classifier folder of this project trained on 0-5 labels; finemath: a local folder holding the
+        # FineMath classifier (HuggingFaceTB/finemath-classifier: config, weights, tokenizer), never downloaded
+        model: str
         backend: Literal["project", "finemath"] = "project"
-        model: str | None = None
-        finemath_path: str | None = None
         min_score: int = Field(3, ge=0, le=5)  # FineMath / Nemotron-CC-Math "3+"; 4 keeps "4+"; 0 keeps all
         # FineMath's classifier reads the middle of long pages: 10,000 characters each side of the midpoint.
         center_chars: int = Field(10_000, ge=1)
@@ -39,20 +38,14 @@ class MathQuality(Stage):
         device: Literal["auto", "cpu", "cuda"] = "auto"
 
         @model_validator(mode="after")
-        def _backend_has_its_model(self) -> MathQuality.Config:
-            if self.backend == "project" and not self.model:
-                raise ValueError("model: a classifier folder trained on 0-5 labels is required with backend: project")
+        def _finemath_folder_exists(self) -> MathQuality.Config:
             if self.backend == "finemath":
-                if not self.finemath_path:
-                    raise ValueError(
-                        "finemath_path: the local FineMath classifier folder is required with backend: finemath"
-                    )
                 from corpusforge.classifiers.finemath import check_folder
 
                 try:
-                    check_folder(self.finemath_path)
+                    check_folder(self.model)
                 except ValueError as e:
-                    raise ValueError(f"finemath_path: {e}") from None
+                    raise ValueError(f"model (backend: finemath): {e}") from None
             return self
 
     def setup(self) -> None:
@@ -64,10 +57,8 @@ class MathQuality(Stage):
             from corpusforge.classifiers.embedding_model import resolve_device
             from corpusforge.classifiers.finemath import load_finemath
 
-            assert cfg.finemath_path is not None  # the validator made sure
-            self.model = load_finemath(cfg.finemath_path, resolve_device(cfg.device))
+            self.model = load_finemath(cfg.model, resolve_device(cfg.device))
             return
-        assert cfg.model is not None
         self.model = load_classifier(cfg.model, cfg.device)
 
     def _crop(self, text: str) -> str:

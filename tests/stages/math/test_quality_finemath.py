@@ -21,11 +21,10 @@ def _pipeline(**stage) -> dict:
 
 
 def test_finemath_asked_for_and_missing_names_the_field(tmp_path):
-    for stage in ({"backend": "finemath"}, {"backend": "finemath", "finemath_path": str(tmp_path / "absent")}):
-        with pytest.raises((ConfigError, ValueError), match="finemath_path"):
-            validate_pipeline(_pipeline(**stage))
-    with pytest.raises((ConfigError, ValueError), match="model"):
-        validate_pipeline(_pipeline())
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "absent", tmp_path / "empty"):
+        with pytest.raises((ConfigError, ValueError), match=r"model \(backend: finemath\).*never downloads"):
+            validate_pipeline(_pipeline(backend="finemath", model=str(folder)))
 
 
 def test_a_local_sequence_classifier_folder_scores_pages(tmp_path, monkeypatch):
@@ -51,7 +50,7 @@ def test_a_local_sequence_classifier_folder_scores_pages(tmp_path, monkeypatch):
     )
     BertForSequenceClassification(config).save_pretrained(str(tmp_path / "finemath"))
 
-    stage = MathQuality(backend="finemath", finemath_path=str(tmp_path / "finemath"), min_score=0, device="cpu")
+    stage = MathQuality(backend="finemath", model=str(tmp_path / "finemath"), min_score=0, device="cpu")
     docs = [Document(f"d{i}", t, "math", {}) for i, t in enumerate(["the sum of x", "the cat " * 2000, "integral"])]
     out = list(stage.run(docs))
     assert len(out) == 3 and stage.ledger.balanced
