@@ -18,8 +18,10 @@ from airflow.sdk import Asset
 # The corpus lanes, then the passes over their outputs (scoring, repository packing).
 CORPUS_LANES = ("web", "code", "math")
 CORPUS_PIPELINES = (*CORPUS_LANES, "score", "code_repo", "math-score")
-# LLM generation: gated on the LLM endpoint's health check.
+# LLM generation, and the LLM cleanup of math and code pages: gated on the LLM endpoint's health check.
 SYNTHETIC_PIPELINES = ("rephrase", "sft", "rl")
+CLEANUP_PIPELINES = ("math-cleanup", "code_pages")
+LLM_PIPELINES = (*SYNTHETIC_PIPELINES, *CLEANUP_PIPELINES)
 ASSET_GROUP = "corpusforge"
 PACKAGE_PREFIX = "corpusforge:"
 
@@ -84,7 +86,7 @@ def _reads_under(path: str, output: str) -> bool:
 def producers() -> dict[str, str]:
     """Pipeline name -> the output prefix its YAML writes, for every named pipeline present."""
     out = {}
-    for name in present(CORPUS_PIPELINES + SYNTHETIC_PIPELINES):
+    for name in present(CORPUS_PIPELINES + LLM_PIPELINES):
         data = yaml.safe_load(Path(pipeline_yaml(name) or "").read_text()) or {}
         if isinstance(data.get("output"), str):
             out[name] = data["output"]

@@ -26,6 +26,7 @@ from airflow.sdk import DAG, Param, get_current_context, task
 
 from corpusforge.pipelines.airflow.catalog import (
     CORPUS_PIPELINES,
+    LLM_PIPELINES,
     SYNTHETIC_PIPELINES,
     asset_schedule,
     packaged,
@@ -257,7 +258,7 @@ def lane_dag(name: str, **kwargs: Any) -> DAG | None:
         return None
     return corpus_dag(
         path,
-        llm_gate=name in SYNTHETIC_PIPELINES,
+        llm_gate=name in LLM_PIPELINES,
         tags=("synthetic",) if name in SYNTHETIC_PIPELINES else ("corpus",),
         **kwargs,
     )

@@ -292,7 +292,18 @@ def test_every_dag_file_imports_and_absent_lanes_have_no_dag(session):
     expected = {"corpusforge_web", "corpusforge_mixture", "corpusforge_ablation", "corpusforge_web_spark_submit"}
     expected |= {
         f"corpusforge_{n.replace('-', '_')}"
-        for n in ("score", "code", "math", "code_repo", "math-score", "rephrase", "sft", "rl")
+        for n in (
+            "score",
+            "code",
+            "math",
+            "code_repo",
+            "math-score",
+            "rephrase",
+            "sft",
+            "rl",
+            "math-cleanup",
+            "code_pages",
+        )
         if _present(n)
     }
     expected |= {f"corpusforge_{n}_spark_submit" for n in ("code", "math") if _present(n)}
