@@ -112,3 +112,37 @@ def test_cleanup_on_the_embedded_model_over_http(llm_serve):
         assert formula_retention(page.text, out[0].text).share >= 0.5
     else:
         assert set(stage.ledger.dropped) == {"no_useful_content"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["spark", "ray"])
+def test_math_cleanup_is_identical_on_every_engine(chat_server, tmp_path, engine, request):
+    extract = Extract(extractor="math")
+    rows = [r for r in shared_math_pages() if r["kind"] in ("delim", "img", "mathml")][:6]
+    for n in range(2):  # two input files: the shipped config cleans one page of each
+        docs = [
+            d
+            for r in rows[n::2]
+            for d in extract.run(
+                [Document(make_id("math", r["name"]), r["html"].decode("utf-8", "replace"), "math", {"url": r["url"]})]
+            )
+        ]
+        storage.write_documents(str(tmp_path / "runs" / "math" / "data" / f"0000{n}.parquet"), docs)
+    write_math_sample_evals(str(tmp_path / "sample" / "eval"), seed=0)
+    srv = chat_server(respond=echo)
+    results = {}
+    for name in ("local", engine):
+        raw = config("math-cleanup.yaml", tmp_path, srv, llm_stage=0)
+        raw["output"] = str(tmp_path / "out" / name)
+        if name != "local":
+            raw["engine"] = {"type": engine}
+        engine_obj = request.getfixturevalue(f"{engine}_engine") if name != "local" else None
+        results[name] = run_pipeline(validate_pipeline(raw), engine_obj)
+    local, other = (
+        sorted((d.id, d.text, d.meta["source_id"]) for d in iter_output(results[k].output)) for k in results
+    )
+    assert len(local) == 2 and local == other
+    strip = ("seconds", "extra")
+    assert [{k: v for k, v in s.to_dict().items() if k not in strip} for s in results["local"].stages] == [
+        {k: v for k, v in s.to_dict().items() if k not in strip} for s in results[engine].stages
+    ]
