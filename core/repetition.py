@@ -65,6 +65,23 @@ class NGramHashes:
         _, _, top, i = self.repeated(n)
         return (int(self.cum_len[i + n] - self.cum_len[i]) + n - 1) * top
 
+    def covered_chars(self, n: int) -> int:
+        """Characters of the words inside some repeated n-gram: a bound on `duplicate_ngram_chars` of every n' >= n.
+
+        A repeated n'-gram is only looked for where its two (n'-1)-grams repeat (`repeated`), so its words
+        lie inside repeated n-grams; the scan counts non-overlapping repeats, so it cannot count more.
+        """
+        if self.n_words < n:
+            return 0
+        multi = self.repeated(n)[0]
+        if not len(multi):
+            return 0
+        edges = np.zeros(self.n_words + 1, dtype=np.int64)
+        edges[multi] += 1
+        edges[multi + n] -= 1
+        inside = np.cumsum(edges[:-1]) > 0
+        return int(np.diff(self.cum_len)[inside].sum())
+
     def duplicate_ngram_chars(self, n: int) -> int:
         """Characters in repeated n-grams, scanning left to right and jumping over each repeat."""
         if self.n_words < n:
