@@ -20,7 +20,8 @@ import ipaddress
 import random
 import re
 import string
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from itertools import accumulate
 from typing import Any
 
 import xxhash
@@ -28,6 +29,13 @@ from pydantic import Field
 
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Stage, StageConfig
+from corpusforge.stages.code.secret_prechecks import (
+    AsciiViews,
+    may_hold_email,
+    may_hold_ipv4,
+    may_hold_ipv6,
+    screen_precheck,
+)
 
 # bigcode-dataset pii/utils/keys_detection.py
 STARCODER_PLUGINS: list[dict[str, Any]] = [
@@ -124,8 +132,12 @@ def _looks_random(detector, value: str) -> bool:
     return detector.is_gibberish(value.lower())
 
 
-def _screens() -> list[re.Pattern] | None:
-    """Patterns that find every line a configured plugin can fire on (see `_candidate_lines`)."""
+Screen = tuple[re.Pattern, Callable[[AsciiViews], bool] | None]
+
+
+def _screens() -> list[Screen] | None:
+    """Patterns that find every line a configured plugin can fire on (see `_candidate_lines`), each with the
+    pre-check of `secret_prechecks` that rules it out cheaply where one exists."""
     from detect_secrets.plugins.base import RegexBasedDetector
     from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
     from detect_secrets.settings import get_plugins
@@ -141,7 +153,7 @@ def _screens() -> list[re.Pattern] | None:
             screens.append(re.compile(rf"([\'\"])[{re.escape(plugin.charset)}]{{{shortest},}}\1"))
         else:
             return None
-    return screens
+    return [(p, screen_precheck(p.pattern)) for p in screens]
 
 
 def _rng(doc_id: str, value: str) -> random.Random:
@@ -171,6 +183,8 @@ class CodeSecrets(Stage):
         key_length: int = Field(32, ge=8)  # bigcode: 32 random alphanumerics per key
         # Scan only the lines a plugin can fire on (same findings, several times faster; see _candidate_lines).
         screen_lines: bool = True
+        # Skip a pattern where a cheap check shows it cannot match (same findings; see secret_prechecks).
+        prechecks: bool = True
 
     def setup(self) -> None:
         from detect_secrets.settings import transient_settings
@@ -198,7 +212,8 @@ class CodeSecrets(Stage):
             found += n
         text, n = self._keys(doc, text)
         found += n
-        if self.config.emails and "@" in text:
+        prechecks = self.config.prechecks
+        if self.config.emails and "@" in text and (not prechecks or may_hold_email(text)):
             text, n = self._emails(doc.id, text)
             found += n
         if self.config.ips:
@@ -232,11 +247,12 @@ class CodeSecrets(Stage):
         """
         if self._screens is None:
             return None
-        starts = [0]
-        for ln in lines[:-1]:
-            starts.append(starts[-1] + len(ln) + 1)
+        starts = list(accumulate(map((1).__add__, map(len, lines[:-1])), initial=0))
+        views = AsciiViews(text) if self.config.prechecks and text.isascii() else None
         hit: set[int] = set()
-        for pattern in self._screens:
+        for pattern, precheck in self._screens:
+            if views is not None and precheck is not None and not precheck(views):
+                continue
             for m in pattern.finditer(text):
                 first = bisect.bisect_right(starts, m.start())
                 last = bisect.bisect_right(starts, max(m.end() - 1, m.start()))
@@ -247,7 +263,7 @@ class CodeSecrets(Stage):
         from detect_secrets.core.scan import _process_line_based_plugins
 
         lines = text.split("\n")
-        hash_lines = sum(1 for ln in lines if _HASH_WORDS.search(ln))
+        hash_lines = self._hash_lines(text, lines)
         file_has_hashes = hash_lines > self.config.file_hash_line_share * len(lines)
         hits: dict[int, list[tuple[str, str]]] = {}
         candidates = self._candidate_lines(text, lines)
@@ -280,6 +296,25 @@ class CodeSecrets(Stage):
                     count += 1
             lines[line_no - 1] = line
         return ("\n".join(lines), count) if count else (text, 0)
+
+    def _hash_lines(self, text: str, lines: list[str]) -> int:
+        """Lines that mention sha/md5/hash/byte, from the places the words occur in the whole text."""
+        if not self.config.prechecks:
+            return sum(1 for ln in lines if _HASH_WORDS.search(ln))
+        if text.isascii():  # ASCII case-insensitive matching is lower-casing
+            lower = text.lower()
+            hits = []
+            for word in ("sha", "md5", "hash", "byte"):
+                at = lower.find(word)
+                while at >= 0:
+                    hits.append(at)
+                    at = lower.find(word, at + 1)
+        else:  # a match never holds a line break, so the whole text has one wherever a line does
+            hits = [m.start() for m in _HASH_WORDS.finditer(text)]
+        if not hits:
+            return 0
+        ends = list(accumulate(map((1).__add__, map(len, lines))))
+        return len({bisect.bisect_right(ends, at) for at in hits})
 
     def _whole(self, kind: str, value: str, line: str) -> str:
         """The whole match of a regex plugin: some report a capture group (GitHubTokenDetector gives "ghp")."""
@@ -324,9 +359,10 @@ class CodeSecrets(Stage):
             count += 1
             return _rng(doc_id, value).choice(pool)
 
-        if "." in text:
+        prechecks = self.config.prechecks
+        if "." in text and (not prechecks or may_hold_ipv4(text)):
             text = IPV4.sub(lambda m: replace(m, IPV4_REPLACEMENTS), text)
-        if ":" in text:
+        if ":" in text and (not prechecks or may_hold_ipv6(text)):
             text = IPV6.sub(lambda m: replace(m, IPV6_REPLACEMENTS), text)
         if count:
             self.ledger.count("ips_redacted", count)

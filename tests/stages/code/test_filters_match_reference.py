@@ -147,6 +147,10 @@ def _adversarial() -> list[tuple[str, str]]:
         "comments_slash": "\n".join(["// c", "/* d", " * e", "\u3000// f", "int x = 1;"] * 40),
         "comments_hash": "\n".join(["# a comment line here", "x = 1", "\u00a0# b"] * 60),
         "strings_escaped": "\n".join(['s = "a \\" b"', "t = 'it\\'s'", "u = `a\nb`", 'v = "x\\\n"'] * 40),
+        # 21 one-letter words: the shortest literal the long-string rule counts (43 characters).
+        "strings_21_words": SIX[:6000].rsplit("\n", 1)[0]
+        + "\n"
+        + "\n".join(f'value_{i} = "a b c d e f g h i j k l m n o p q r s t u"' for i in range(60)),
         "strings_long": "\n".join(['s = "' + " ".join(["word"] * 25) + '"'] * 40),
         "docstrings": '"""' + "doc " * 300 + '"""\n' + SIX[:3000] + "\n'''more'''\n",
         "long_words": "\n".join(["x = " + "a" * 30, "https://" + "b" * 40, "www." + "c" * 30] * 50),
