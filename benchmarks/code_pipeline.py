@@ -191,6 +191,13 @@ def throughput(repo_dirs: list[str], humaneval: str) -> dict:
 
     # Later stages see what the chain kept; their rate is per MB they read.
     kept_mb = sum(len(d.text.encode()) for d in batch) / 1e6
+    # The secrets stage without its pre-checks (same redactions, test_secrets_prechecks.py), on a copy.
+    unchecked = CodeSecrets(prechecks=False)
+    unchecked._ensure_ready()
+    t0 = _cpu()
+    for _ in unchecked.run([Document(d.id, d.text, d.source, dict(d.meta)) for d in batch]):
+        pass
+    out["code_secrets_without_prechecks_mb_s"] = round(kept_mb / (_cpu() - t0), 2)
     for stage in (
         CodeSecrets(),
         Decontaminate(
