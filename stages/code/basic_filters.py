@@ -181,8 +181,17 @@ class CodeBasicFilters(Filter):
         return matched > self.config.encoded_max_fraction * len(text)
 
     def _html_has_text(self, html: str) -> bool:
-        from resiliparse.extract.html2text import extract_plain_text
-
-        visible = extract_plain_text(html, main_content=False)
+        visible = visible_html_text(html)
         n = len(visible)
         return n >= self.config.html_min_visible_chars and n >= self.config.html_min_visible_fraction * len(html)
+
+
+def visible_html_text(html: str) -> str:
+    """The text a browser shows. A lone surrogate (a JSONL row's `\\ud800` escape) is replaced first: resiliparse
+    refuses it, and the measure is a length, which the replacement keeps."""
+    from resiliparse.extract.html2text import extract_plain_text
+
+    try:
+        return extract_plain_text(html, main_content=False)
+    except (TypeError, UnicodeEncodeError):
+        return extract_plain_text(html.encode("utf-8", "replace").decode("utf-8"), main_content=False)

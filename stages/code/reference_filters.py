@@ -23,6 +23,7 @@ from corpusforge.stages.code.basic_filters import (
     alnum_fraction,
     alpha_fraction,
     char_count,
+    visible_html_text,
 )
 from corpusforge.stages.code.extension_rules import DEFAULT_RULE
 from corpusforge.stages.code.opencoder import (
@@ -117,10 +118,7 @@ def _encoded_data(cfg: CodeBasicFilters.Config, text: str) -> bool:
 
 
 def _html_has_text(cfg: CodeBasicFilters.Config, html: str) -> bool:
-    from resiliparse.extract.html2text import extract_plain_text
-
-    visible = extract_plain_text(html, main_content=False)
-    n = len(visible)
+    n = len(visible_html_text(html))
     return n >= cfg.html_min_visible_chars and n >= cfg.html_min_visible_fraction * len(html)
 
 
