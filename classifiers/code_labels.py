@@ -18,7 +18,11 @@ corpus, as FineWeb-Edu does for web pages. The prompt here is our own wording of
 
 from __future__ import annotations
 
+import builtins
+import io
+import keyword
 import re
+import tokenize
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -143,19 +147,7 @@ def iter_code_samples(
     return [s for _, s in sorted(kept, key=lambda x: x[0])]
 
 
-def heuristic_scores(texts: Sequence[str]) -> np.ndarray:
-    """The code lane's heuristic quality score in [0, 1] (`code_quality` without a model), per text."""
-    from corpusforge.stages.code.quality import CodeQuality
-
-    stage = CodeQuality(set_bucket=False)
-    stage._ensure_ready()
-    from corpusforge.core.document import Document
-
-    docs = [Document(str(i), t, "code") for i, t in enumerate(texts)]
-    return np.array([d.annotations["scores"]["code_quality"] for d in stage.run(docs)], dtype=float)
-
-
-def agreement(labels: Sequence[float], heuristic: Sequence[float]) -> dict[str, float]:
+def agreement(labels: Sequence[float] | np.ndarray, heuristic: Sequence[float] | np.ndarray) -> dict[str, Any]:
     """How far 0-5 labels follow the heuristic score: rank correlation, and agreement with it cut in six bins."""
     from scipy.stats import spearmanr
     from sklearn.metrics import cohen_kappa_score
@@ -174,3 +166,35 @@ def agreement(labels: Sequence[float], heuristic: Sequence[float]) -> dict[str, 
         "quadratic_kappa": float(cohen_kappa_score(y.astype(int), bins, weights="quadratic", labels=list(range(6)))),
         "label_histogram": {str(k): int(v) for k, v in zip(*np.unique(y.astype(int), return_counts=True))},
     }
+
+
+_KEEP_NAMES = set(keyword.kwlist) | set(dir(builtins)) | {"self", "cls"}
+
+
+def degraded_copy(source: str) -> str:
+    """The same Python file, harder to read: comments and docstrings gone, local names renamed to v<N>.
+
+    The sanity set of a code-quality labeller: a rater that reads code scores the original higher."""
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    names: dict[str, str] = {}
+    out = []
+    prev_significant = None
+    for i, tok in enumerate(tokens):
+        if tok.type == tokenize.COMMENT:
+            continue
+        if tok.type == tokenize.STRING and (
+            prev_significant is None or prev_significant.type in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+        ):
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+            if nxt is not None and nxt.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                out.append(tok._replace(string="''"))  # a docstring: keep the statement, drop its words
+                prev_significant = tok
+                continue
+        if tok.type == tokenize.NAME and tok.string not in _KEEP_NAMES:
+            after_dot = prev_significant is not None and prev_significant.string == "."
+            if not after_dot:
+                tok = tok._replace(string=names.setdefault(tok.string, f"v{len(names)}"))
+        if tok.type not in (tokenize.NL, tokenize.COMMENT):
+            prev_significant = tok
+        out.append(tok)
+    return tokenize.untokenize([(t.type, t.string) for t in out])

@@ -213,16 +213,11 @@ def _code_labels(
     seed: int,
 ) -> tuple[list, dict]:
     """Label a sample of code documents through the LLM layer; write labels and `<out>.stats.json`."""
-    from corpusforge.classifiers.code_labels import (
-        PROMPT_NAME,
-        LLMCodeQualityLabeller,
-        agreement,
-        heuristic_scores,
-        iter_code_samples,
-    )
+    from corpusforge.classifiers.code_labels import PROMPT_NAME, LLMCodeQualityLabeller, agreement, iter_code_samples
     from corpusforge.classifiers.labels import write_labels
     from corpusforge.core import storage
     from corpusforge.core.stats import StageStats
+    from corpusforge.stages.code.quality import heuristic_scores
     from corpusforge.synthetic.accounting import finalize
     from corpusforge.synthetic.backends import make_backend
     from corpusforge.synthetic.backends.embedded import EmbeddedConfig
@@ -374,4 +369,3 @@ def code_bootstrap(
         source=f"{report['prompt']} {report['mode']} labels by {report['backend']} of {','.join(inputs)}",
     )
     _print_metrics(f"code-quality {kind} (0-5) -> {out}", metrics)
-

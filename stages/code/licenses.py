@@ -139,7 +139,11 @@ RULES: list[tuple[str, list[str], list[str]]] = [
     # Short references in notices ("licensed under the GPL 2.0 or the LGPL 2.1 or the MPL 1.1"), as ScanCode's
     # reference rules read them; the -only/-or-later suffix follows the notice ("GPLv2+" is -or-later).
     # The LLVM exception to Apache-2.0 names GPLv2 only to grant compatibility with it.
-    ("GPL-2.0", [r"\bgpl ?v?2(?:[. ]?0)?\b(?! ?\+)(?! or later)"], [r"llvm exceptions to the apache 2[. ]?0 license"]),
+    (
+        "GPL-2.0",
+        [r"\bgpl ?v?2(?:[. ]?0)?\b(?![.\d])(?! ?\+)(?! or later)"],
+        [r"llvm exceptions to the apache 2[. ]?0 license"],
+    ),
     ("LGPL-2.1", [r"\blgpl ?v?2[. ]?1\b"], []),
     ("MPL-1.1", [r"\bmpl ?v?1[. ]?1\b"], []),
     # The name without a version ("(GPL license)" in a list of bundled tools): ScanCode reads the GPL as

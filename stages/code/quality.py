@@ -17,7 +17,7 @@ Without a model the heuristic decides: it needs no labels and is the default.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Literal
 
@@ -105,6 +105,19 @@ def quality_signals(text: str) -> dict[str, float]:
     }
 
 
+def heuristic_score(text: str, code_score: float) -> float:
+    """The heuristic code-quality score in [0, 1]: the mean of the code-domain score and the quality signals."""
+    signals = quality_signals(text)
+    return (float(code_score) + sum(signals.values())) / (len(signals) + 1)
+
+
+def heuristic_scores(texts: Sequence[str]) -> list[float]:
+    """The heuristic score of each text (what `code_quality` writes without a model)."""
+    from corpusforge.classifiers.domain import DomainScorer
+
+    return [heuristic_score(t, c) for t, c in zip(texts, DomainScorer("code").score(list(texts)))]
+
+
 class CodeQuality(Stage):
     """Scores code files (`scores.code_quality`, `scores.code`), buckets 0-19 and tiers them; drops nothing."""
 
@@ -157,8 +170,7 @@ class CodeQuality(Stage):
                 model_scores = self.model.score(texts)
                 model_buckets = self.calibration.bucket(model_scores)
             for i, (doc, code) in enumerate(zip(batch, code_scores, strict=True)):
-                signals = quality_signals(doc.text)
-                score = (float(code) + sum(signals.values())) / (len(signals) + 1)
+                score = heuristic_score(doc.text, code)
                 ann = doc.annotations
                 scores = {**(ann.get("scores") or {}), "code": float(code), "code_quality": score}
                 ledger.histogram("code_quality_score", f"{min(int(score * 10), 9) / 10:.1f}")
