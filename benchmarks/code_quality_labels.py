@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from corpusforge.classifiers.code_labels import (
+    CONTINUE_FINAL_MESSAGE,
     CodeSample,
     LLMCodeQualityLabeller,
     agreement,
@@ -92,11 +93,17 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("CORPUSFORGE_PROGRESS", "0")
     rng = random.Random(args.seed)
-    backend = make_backend(
-        OpenAIServerConfig(base_url=args.base_url, model=args.model or "", concurrency=32)
-        if args.base_url
-        else EmbeddedConfig(batch_size=8)
-    )
+
+    def backend_for(mode: str):
+        if not args.base_url:
+            return embedded
+        extra = CONTINUE_FINAL_MESSAGE if mode == "digit" else {}
+        return make_backend(
+            OpenAIServerConfig(base_url=args.base_url, model=args.model or "", concurrency=32, extra_body=extra)
+        )
+
+    embedded = None if args.base_url else make_backend(EmbeddedConfig(batch_size=8))
+    backend = backend_for("digit")
     result: dict = {"benchmark": "code_quality_labels", "labeller": backend.model, "cpu": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -148,7 +155,7 @@ def main() -> None:
         if args.reasoned:
             t0 = time.perf_counter()
             _, stats, labeller = label(
-                backend, corpus[: args.reasoned], str(work / "cache.jsonl"), "reasoned", args.max_chars
+                backend_for("reasoned"), corpus[: args.reasoned], str(work / "cache.jsonl"), "reasoned", args.max_chars
             )
             result["reasoned_mode"] = {
                 "files": args.reasoned,

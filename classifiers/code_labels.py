@@ -7,10 +7,12 @@ corpus, as FineWeb-Edu does for web pages. The prompt here is our own wording of
 
 - `reasoned`: the model justifies, then writes "Final score: N", which is parsed. What a served
   instruction model (vLLM, NIM, SGLang) is asked.
-- `digit`: one more user turn asks for the digit alone, one token is generated, and the label is the
-  expectation over the digit tokens' probabilities at that position (G-Eval; the judge task's
-  `rating_logprobs`). A model too small to follow the rubric to its last line (the embedded 135M
-  model) still gives a distribution there, and the request costs one generated token.
+- `digit`: the reply is begun for the model ("Final score:", an assistant prefill that the embedded
+  model and `llm serve` continue, and vLLM / SGLang with `continue_final_message`), two tokens are
+  generated (tokenizers that split the space from the number spend the first on the space), and the
+  label is the expectation over the 0-5 digit tokens' probabilities where the number starts (G-Eval;
+  the judge task's `rating_logprobs`). A small model that never reaches the rubric's last line (the
+  embedded 135M model) gets a place to answer, at two generated tokens per file.
 
 `agreement` measures how far the labels follow the heuristic code-quality score of
 `stages/code/quality.py`, the check that tells whether a labeller is worth training on.
@@ -36,7 +38,9 @@ from corpusforge.core.stats import StageStats
 Mode = Literal["reasoned", "digit"]
 MAX_SCORE = 5
 PROMPT_NAME = "code_quality"
-DIGIT_FOLLOW_UP = {"role": "user", "content": "Reply with the final score only: one digit from 0 to 5."}
+# Digit mode begins the reply here; vLLM and SGLang continue an assistant message only when asked to.
+DIGIT_PREFILL = {"role": "assistant", "content": "Final score:"}
+CONTINUE_FINAL_MESSAGE = {"continue_final_message": True, "add_generation_prompt": False}
 
 _FINAL = re.compile(r"final\s+score\s*[:=]?\s*\**\s*([0-5])(?:\s*/\s*5)?\b", re.IGNORECASE)
 
@@ -59,11 +63,13 @@ def parse_final_score(reply: str) -> float:
 
 
 def digit_score(reply: Any) -> float:
-    """The probability-weighted 0-5 digit at the first generated position; the written digit without logprobs."""
+    """The probability-weighted 0-5 digit where the reply's number starts; the written digit without logprobs."""
     from corpusforge.synthetic.tasks.judge import digit_expectation
 
-    if reply.logprobs:
-        value = digit_expectation(reply.logprobs[0], MAX_SCORE)
+    # The first position with a digit among its alternatives: tokenizers that split the space from the number
+    # (SmolLM2's, Qwen's) spend the first token on the space.
+    for entry in reply.logprobs or ():
+        value = digit_expectation(entry, MAX_SCORE)
         if value is not None:
             return value
     digits = re.findall(r"\b([0-5])\b", reply.text or "")
@@ -94,8 +100,8 @@ class LLMCodeQualityLabeller(LLMScoreLabeller):
             raise ValueError(f"mode must be reasoned or digit, got {mode!r}")
         self.mode = mode
         if mode == "digit":
-            settings = SamplingSettings(temperature=0.0, max_tokens=1, logprobs=20)
-            parse, follow_up = digit_score, [DIGIT_FOLLOW_UP]
+            settings = SamplingSettings(temperature=0.0, max_tokens=2, logprobs=20)
+            parse, follow_up = digit_score, [DIGIT_PREFILL]
         else:
             settings = SamplingSettings(temperature=0.0, max_tokens=max_tokens)
             parse, follow_up = (lambda reply: parse_final_score(reply.text)), []

@@ -213,7 +213,13 @@ def _code_labels(
     seed: int,
 ) -> tuple[list, dict]:
     """Label a sample of code documents through the LLM layer; write labels and `<out>.stats.json`."""
-    from corpusforge.classifiers.code_labels import PROMPT_NAME, LLMCodeQualityLabeller, agreement, iter_code_samples
+    from corpusforge.classifiers.code_labels import (
+        CONTINUE_FINAL_MESSAGE,
+        PROMPT_NAME,
+        LLMCodeQualityLabeller,
+        agreement,
+        iter_code_samples,
+    )
     from corpusforge.classifiers.labels import write_labels
     from corpusforge.core import storage
     from corpusforge.core.stats import StageStats
@@ -229,7 +235,12 @@ def _code_labels(
     if base_url and not model:
         raise typer.BadParameter("--model is required with --base-url (the name the server serves)")
     backend = make_backend(
-        OpenAIServerConfig(base_url=base_url, model=model or "", concurrency=concurrency)
+        OpenAIServerConfig(
+            base_url=base_url,
+            model=model or "",
+            concurrency=concurrency,
+            extra_body=CONTINUE_FINAL_MESSAGE if mode == "digit" else {},
+        )
         if base_url
         else EmbeddedConfig()
     )

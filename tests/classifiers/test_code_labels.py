@@ -48,6 +48,8 @@ def test_reply_parsing():
     # digit mode: the probability-weighted digit at the first position, else the written digit
     top = {"token": "4", "logprob": np.log(0.5), "top": {"4": np.log(0.5), "2": np.log(0.25), "x": np.log(0.25)}}
     assert digit_score(ChatReply(text="4", logprobs=[top])) == pytest.approx((4 * 0.5 + 2 * 0.25) / 0.75)
+    space = {"token": " ", "logprob": -0.1, "top": {" ": -0.1, " N": -2.0}}
+    assert digit_score(ChatReply(text=" 4", logprobs=[space, top])) == pytest.approx((4 * 0.5 + 2 * 0.25) / 0.75)
     assert digit_score(ChatReply(text="3")) == 3.0
     with pytest.raises(ValueError):
         digit_score(ChatReply(text="seven"))
@@ -169,3 +171,57 @@ def test_digit_labels_from_the_embedded_model_over_http_cached_and_accounted(ser
     assert len(heuristic_scores([s.text for s in samples])) == 3
     cached = [json.loads(line) for line in open(cache, encoding="utf-8")]
     assert len(cached) == 3 and all(0 <= c["score"] <= 5 for c in cached)
+
+
+@pytest.mark.slow
+def test_code_bootstrap_resumes_from_cached_ratings_trains_and_code_quality_uses_it(served_embedded_model, tmp_path):
+    """`classifiers code-bootstrap` against the served embedded model, resuming a labelling run whose cache
+    already holds a rater's answers for all but two files (the cache entries stand for an earlier run on a
+    strong model: real files rated 4-5, their degraded copies 0-1); the two missing files go over HTTP."""
+    from corpusforge.classifiers.labels import AnnotationCache
+    from corpusforge.core import storage
+    from corpusforge.stages.code.quality import CodeQuality
+    from corpusforge.synthetic.backends.embedded import MODEL_NAME
+    from corpusforge.synthetic.backends.openai_server import OpenAIServerBackend, OpenAIServerConfig
+
+    good = _real_files(14, hi=4000)
+    bad = [CodeSample(degraded_copy(s.text), s.language, s.path) for s in good]
+    samples = good + bad
+    docs = [Document(f"d{i}", s.text, "code", {"language": s.language, "path": s.path}) for i, s in enumerate(samples)]
+    storage.write_documents(str(tmp_path / "code" / "0.parquet"), docs)
+    out = tmp_path / "model"
+    cache_path = str(out / "labels.cache.jsonl")
+    keyer = LLMCodeQualityLabeller(
+        OpenAIServerBackend(OpenAIServerConfig(base_url=served_embedded_model, model=MODEL_NAME)),
+        [],
+        cache_path,
+        mode="digit",
+        max_chars=600,
+    )
+    cache = AnnotationCache(cache_path)
+    for i, s in enumerate(samples[1:-1]):
+        rating = 4.0 + (i % 2) if s in good else float(i % 2)
+        cache.add(keyer.key(s.text, {"language": s.language, "path": s.path}), {"score": rating, "reply": ""})
+    cache.close()
+
+    cmd = [sys.executable, "-m", "corpusforge.cli", "classifiers", "code-bootstrap", str(tmp_path / "code" / "*")]
+    cmd += ["--out", str(out), "--base-url", served_embedded_model, "--model", MODEL_NAME, "--mode", "digit"]
+    cmd += ["--max-chars", "600"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads((out / "labels.jsonl.stats.json").read_text())
+    ledger = report["stages"][0]
+    assert ledger["docs_in"] == len(samples) and ledger["extra"]["llm_cache_hits"] == len(samples) - 2
+    assert ledger["extra"]["llm_requests"] == 2  # only the two uncached files went to the server
+    assert report["mode"] == "digit" and report["prompt"].startswith("code_quality@v1#")
+    assert report["agreement_with_heuristic"]["n"] == ledger["docs_out"]
+    meta = json.loads((out / "classifier.json").read_text())
+    assert meta["name"] == "code_quality" and meta["kind"] == "fasttext"
+    assert (out / "calibration.json").exists()
+
+    stage = CodeQuality(model=str(out))
+    scored = {d.id: d.annotations for d in stage.run(docs)}
+    n = len(good)
+    assert np.mean([scored[f"d{i}"]["quality_bucket"] for i in range(n)]) > np.mean(
+        [scored[f"d{i}"]["quality_bucket"] for i in range(n, 2 * n)]
+    )
