@@ -152,7 +152,10 @@ RULES: list[tuple[str, list[str], list[str]]] = [
     ("LGPL-2.0-or-later", [r"\blgpl licen[cs]e\b"], []),
     (
         "LicenseRef-proprietary",
-        [r"proprietary and confidential|unauthorized copying of this file via any medium|end user license agreement eula"],
+        [
+            r"proprietary and confidential|unauthorized copying of this file via any medium|"
+            r"end user license agreement eula"
+        ],
         [],
     ),
 ]
