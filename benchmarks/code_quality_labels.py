@@ -130,6 +130,7 @@ def main() -> None:
         h_orig = heuristic_scores([s.text for s in sanity])
         h_deg = heuristic_scores([s.text for s in degraded])
         sanity_out = {
+            "pairs_both_labelled": len(pairs),
             "llm_labels": pairwise([a for a, _ in pairs], [b for _, b in pairs]),
             "heuristic": pairwise(list(h_orig), list(h_deg)),
         }
