@@ -15,13 +15,15 @@ import os
 import random
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpusforge.core import storage
+from corpusforge.core.stats import StageStats
 
 
 @dataclass
@@ -232,68 +234,97 @@ class AnnotationCache:
         self._f.close()
 
 
-class LLMEduLabeller(Labeller):
-    """FineWeb-Edu: an LLM grades each text's educational value 0-5 with a versioned prompt.
+class LLMScoreLabeller(Labeller):
+    """An LLM grades each text with a versioned prompt; `parse` turns a reply into the numeric label.
 
     Any backend of the LLM layer works (`synthetic/backends`: an OpenAI-compatible server, vLLM
-    offline, the embedded model); replies are cached so a killed labelling run resumes."""
+    offline, the embedded model); replies are cached so a killed labelling run resumes. With a
+    `ledger`, the run is accounted as a stage is: documents in, labelled out, failures dropped by
+    reason, and the LLM's requests, tokens, latency and cache hits (`synthetic/accounting.py`)."""
 
     # Requests handed to the backend at once: bounds memory on large inputs, keeps a server busy.
     BATCH = 1024
 
     def __init__(
-        self, backend, texts: Iterable[str], cache_path: str, prompt=None, max_chars: int = 10_000, settings=None
+        self,
+        backend,
+        items: Iterable[tuple[str, dict[str, str]]],
+        cache_path: str,
+        prompt,
+        parse: Callable[[Any], float],
+        *,
+        max_chars: int = 10_000,
+        settings=None,
+        follow_up: Sequence[dict[str, str]] = (),
+        ledger: StageStats | None = None,
     ):
+        from corpusforge.synthetic.accounting import LLMAccounting
         from corpusforge.synthetic.backends.base import SamplingSettings
-        from corpusforge.synthetic.prompt_template import load_prompt
 
-        self.backend, self.texts, self.cache_path = backend, texts, cache_path
-        self.prompt = prompt or load_prompt("edu_annotation", "1")
-        # FineWeb-Edu annotated (truncated) web samples; very long pages only cost tokens.
-        self.max_chars = max_chars
+        self.backend, self.items, self.cache_path = backend, items, cache_path
+        self.prompt, self.parse, self.max_chars = prompt, parse, max_chars
         self.settings = settings or SamplingSettings(temperature=0.0, max_tokens=512)
+        self.follow_up = list(follow_up)  # messages after the prompt's own (a mode's extra instruction)
+        self.ledger = ledger
+        self.accounting = LLMAccounting(ledger) if ledger is not None else None
         self.failed = 0
         self.failures: dict[str, int] = {}
         self.requested = 0
 
-    def request(self, text: str):
+    def request(self, text: str, fields: dict[str, str] | None = None):
         from corpusforge.synthetic.backends.base import ChatRequest
 
-        return ChatRequest(
-            [{"role": "user", "content": self.prompt.render(document=text[: self.max_chars])}], self.settings
-        )
+        messages = self.prompt.messages(document=text[: self.max_chars], **(fields or {}))
+        return ChatRequest(messages + self.follow_up, self.settings)
 
-    def key(self, text: str) -> str:
+    def key(self, text: str, fields: dict[str, str] | None = None) -> str:
         """Cache key: the exact prompt wording, the model, the settings and the text."""
-        return self.request(text).key(self.backend.model, self.prompt.key)
+        return self.request(text, fields).key(self.backend.model, self.prompt.key)
 
     def labels(self) -> Iterator[LabelledText]:
         cache = AnnotationCache(self.cache_path)
         origin = f"llm:{self.backend.model}:{self.prompt.key}"
-        missing: list[tuple[str, str]] = []
+        missing: list[tuple[str, str, dict[str, str]]] = []
         try:
-            for text in self.texts:
-                k = self.key(text)
+            for text, fields in self.items:
+                k = self.key(text, fields)
+                if self.ledger is not None:
+                    self.ledger.docs_in += 1
+                    self.ledger.bytes_in += len(text.encode("utf-8", "surrogatepass"))
                 if k in cache.entries:
-                    yield LabelledText(text, float(cache.entries[k]["score"]), origin)
+                    if self.accounting is not None:
+                        self.accounting.cached()
+                    yield self._out(LabelledText(text, float(cache.entries[k]["score"]), origin))
                 else:
-                    missing.append((k, text))
+                    missing.append((k, text, fields))
             for start in range(0, len(missing), self.BATCH):
                 yield from self._annotate(missing[start : start + self.BATCH], cache, origin)
         finally:
             cache.close()
 
-    def _annotate(self, batch: list[tuple[str, str]], cache: AnnotationCache, origin: str) -> Iterator[LabelledText]:
+    def _out(self, row: LabelledText) -> LabelledText:
+        if self.ledger is not None:
+            self.ledger.docs_out += 1
+            self.ledger.bytes_out += len(row.text.encode("utf-8", "surrogatepass"))
+            self.ledger.histogram("labels", f"{row.label:g}")
+        return row
+
+    def _annotate(
+        self, batch: list[tuple[str, str, dict[str, str]]], cache: AnnotationCache, origin: str
+    ) -> Iterator[LabelledText]:
         import asyncio
+        import time
 
         scores: dict[int, float] = {}
 
         def on_reply(i: int, reply) -> None:
             self.requested += 1
+            if self.accounting is not None:
+                self.accounting.sent(reply)
             reason = reply.error
             if reason is None:
                 try:
-                    scores[i] = parse_edu_score(reply.text)
+                    scores[i] = self.parse(reply)
                 except ValueError:
                     reason = "unparsable"
                 else:
@@ -301,13 +332,38 @@ class LLMEduLabeller(Labeller):
             if reason is not None:
                 self.failed += 1
                 self.failures[reason] = self.failures.get(reason, 0) + 1
+                if self.ledger is not None:
+                    self.ledger.drop(reason, len(batch[i][1].encode("utf-8", "surrogatepass")))
 
         async def run() -> None:
             try:
-                await self.backend.generate([self.request(t) for _, t in batch], on_reply)
+                await self.backend.generate([self.request(t, f) for _, t, f in batch], on_reply)
             finally:
                 await self.backend.aclose()
 
+        t0 = time.perf_counter()
         asyncio.run(run())
+        if self.accounting is not None:
+            self.accounting.seconds(time.perf_counter() - t0)
         for i in sorted(scores):
-            yield LabelledText(batch[i][1], scores[i], origin)
+            yield self._out(LabelledText(batch[i][1], scores[i], origin))
+
+
+class LLMEduLabeller(LLMScoreLabeller):
+    """FineWeb-Edu: an LLM grades each text's educational value 0-5 with a versioned prompt."""
+
+    def __init__(
+        self, backend, texts: Iterable[str], cache_path: str, prompt=None, max_chars: int = 10_000, settings=None
+    ):
+        from corpusforge.synthetic.prompt_template import load_prompt
+
+        # FineWeb-Edu annotated (truncated) web samples; very long pages only cost tokens.
+        super().__init__(
+            backend,
+            ((t, {}) for t in texts),
+            cache_path,
+            prompt or load_prompt("edu_annotation", "1"),
+            lambda reply: parse_edu_score(reply.text),
+            max_chars=max_chars,
+            settings=settings,
+        )

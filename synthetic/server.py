@@ -77,6 +77,8 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
     if int(body.get("n") or 1) != 1:
         raise ValueError("only n=1 is supported")
     stop = body.get("stop") or ()
+    # OpenAI chat: `logprobs: true` asks for them, `top_logprobs: N` for N alternatives per token (at most 20).
+    top_logprobs = min(max(int(body.get("top_logprobs") or 0), 1), 20) if body.get("logprobs") else 0
     settings = SamplingSettings(
         temperature=float(body.get("temperature", 1.0) if body.get("temperature") is not None else 1.0),
         top_p=float(body.get("top_p") or 1.0),
@@ -85,8 +87,25 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         max_tokens=int(body.get("max_tokens") or body.get("max_completion_tokens") or 256),
         seed=body.get("seed"),
         stop=(stop,) if isinstance(stop, str) else tuple(stop),
+        logprobs=top_logprobs,
     )
     return ChatRequest([{"role": str(m.get("role", "user")), "content": _content(m)} for m in messages], settings)
+
+
+def _logprobs_body(reply: ChatReply) -> dict[str, Any] | None:
+    """A reply's per-token logprobs in the OpenAI chat shape (`choices[0].logprobs.content`), or None."""
+    if not reply.logprobs:
+        return None
+    return {
+        "content": [
+            {
+                "token": e["token"],
+                "logprob": e["logprob"],
+                "top_logprobs": [{"token": t, "logprob": lp} for t, lp in (e.get("top") or {}).items()],
+            }
+            for e in reply.logprobs
+        ]
+    }
 
 
 def create_app(backend: Backend, served_name: str | None = None, max_batch: int = 8, wait_s: float = 0.01):
@@ -152,6 +171,7 @@ def create_app(backend: Backend, served_name: str | None = None, max_batch: int 
                     "index": 0,
                     "message": {"role": "assistant", "content": reply.text},
                     "finish_reason": reply.finish_reason,
+                    "logprobs": _logprobs_body(reply),
                 }
             ],
             "usage": {

@@ -103,6 +103,13 @@ def sample(
         f"wrote {len(planted['repositories']) + 1} code repositories under {out_dir / 'code' / 'repos'} "
         f"(planted items: {out_dir / 'code' / 'planted.json'})"
     )
+    from corpusforge.samples.stack import write_stack_sample
+
+    rows = write_stack_sample(str(out_dir / "code"))
+    console.print(
+        f"wrote the same code as The Stack-shaped rows under {out_dir / 'code' / 'stack'} "
+        f"({', '.join(f'{k}: {v} rows' for k, v in rows.items())})"
+    )
 
 
 @app.command()

@@ -196,3 +196,187 @@ def annotate(
     n = write_labels(out, labeller.labels())
     failures = ", ".join(f"{k}={v}" for k, v in sorted(labeller.failures.items())) or "none"
     console.print(f"wrote {n} labels to {out} ({labeller.requested} requests; failed: {failures})")
+
+
+def _code_labels(
+    inputs: list[str],
+    out: str | None,
+    cache: str,
+    base_url: str | None,
+    model: str | None,
+    concurrency: int,
+    mode: str,
+    limit: int | None,
+    max_chars: int,
+    max_tokens: int,
+    prompt_version: str,
+    seed: int,
+) -> tuple[list, dict]:
+    """Label a sample of code documents through the LLM layer; write labels and `<out>.stats.json`."""
+    from corpusforge.classifiers.code_labels import (
+        CONTINUE_FINAL_MESSAGE,
+        PROMPT_NAME,
+        LLMCodeQualityLabeller,
+        agreement,
+        iter_code_samples,
+    )
+    from corpusforge.classifiers.labels import write_labels
+    from corpusforge.core import storage
+    from corpusforge.core.stats import StageStats
+    from corpusforge.stages.code.quality import heuristic_scores
+    from corpusforge.synthetic.accounting import finalize
+    from corpusforge.synthetic.backends import make_backend
+    from corpusforge.synthetic.backends.embedded import EmbeddedConfig
+    from corpusforge.synthetic.backends.openai_server import OpenAIServerConfig
+    from corpusforge.synthetic.prompt_template import load_prompt
+
+    if mode not in ("reasoned", "digit"):
+        raise typer.BadParameter(f"--mode must be reasoned or digit, got {mode!r}")
+    if base_url and not model:
+        raise typer.BadParameter("--model is required with --base-url (the name the server serves)")
+    backend = make_backend(
+        OpenAIServerConfig(
+            base_url=base_url,
+            model=model or "",
+            concurrency=concurrency,
+            extra_body=CONTINUE_FINAL_MESSAGE if mode == "digit" else {},
+        )
+        if base_url
+        else EmbeddedConfig()
+    )
+    samples = iter_code_samples(inputs, limit=limit, seed=seed)
+    if not samples:
+        console.print(f"[red]code labels:[/red] no code documents of 200+ characters in {inputs}")
+        raise typer.Exit(2)
+    ledger = StageStats("code_quality_labels")
+    labeller = LLMCodeQualityLabeller(
+        backend,
+        samples,
+        cache,
+        mode=mode,  # type: ignore[arg-type]
+        prompt=load_prompt(PROMPT_NAME, prompt_version),
+        max_chars=max_chars,
+        max_tokens=max_tokens,
+        ledger=ledger,
+    )
+    rows = list(labeller.labels())
+    report: dict = {
+        "backend": backend.model,
+        "prompt": labeller.prompt.key,
+        "mode": mode,
+        "stages": [ledger.to_dict()],
+        "llm": finalize(ledger.extra),
+    }
+    if len(rows) >= 2:
+        report["agreement_with_heuristic"] = agreement(
+            [r.label for r in rows], heuristic_scores([r.text for r in rows])
+        )
+    if out:
+        write_labels(out, rows)
+        storage.write_text(f"{out}.stats.json", json.dumps(report, indent=2))
+    failures = ", ".join(f"{k}={v}" for k, v in sorted(labeller.failures.items())) or "none"
+    console.print(
+        f"labelled {len(rows)} of {ledger.docs_in} code documents ({labeller.requested} requests, "
+        f"{int(ledger.extra.get('llm_cache_hits', 0))} from the cache; failed: {failures})"
+    )
+    if "agreement_with_heuristic" in report:
+        a = report["agreement_with_heuristic"]
+        console.print(
+            f"agreement with the heuristic score: Spearman {a['spearman']:.3f}, quadratic kappa "
+            f"{a['quadratic_kappa']:.3f}, within one label {a['within_1']:.3f}; labels {a['label_histogram']}"
+        )
+    return rows, report
+
+
+_INPUTS_HELP = "Code documents: a code run's data/*.parquet (or JSONL with text, meta.language, meta.path)"
+_BASE_URL_HELP = "OpenAI-compatible server (vLLM, NIM, SGLang); default: the embedded model in this process"
+_MODE_HELP = "reasoned: justification + 'Final score: N' (served models); digit: one token, digit logprobs"
+
+
+@app.command("code-annotate")
+def code_annotate(
+    inputs: list[str] = typer.Argument(..., help=_INPUTS_HELP),
+    out: str = typer.Option(..., "--out", "-o", help="Labels file to write (JSONL or Parquet); stats beside it"),
+    cache: str | None = typer.Option(None, help="Annotation cache (JSONL; default <out>.cache.jsonl)"),
+    base_url: str | None = typer.Option(None, help=_BASE_URL_HELP),
+    model: str | None = typer.Option(None, help="Model name the server serves"),
+    concurrency: int = typer.Option(32, help="Requests in flight (server)"),
+    mode: str = typer.Option("reasoned", help=_MODE_HELP),
+    limit: int | None = typer.Option(2000, help="A seeded uniform sample of this many documents"),
+    max_chars: int = typer.Option(6000, help="Characters of each file the model sees"),
+    max_tokens: int = typer.Option(256, help="Reply tokens in reasoned mode"),
+    prompt_version: str = typer.Option("1", help="Version of the code_quality prompt template"),
+    seed: int = typer.Option(0),
+) -> None:
+    """LLM-rate code quality 0-5 (cumulative rubric, 'Final score: N'); cached, resumable, accounted."""
+    _code_labels(
+        inputs,
+        out,
+        cache or f"{out}.cache.jsonl",
+        base_url,
+        model,
+        concurrency,
+        mode,
+        limit,
+        max_chars,
+        max_tokens,
+        prompt_version,
+        seed,
+    )
+
+
+@app.command("code-bootstrap")
+def code_bootstrap(
+    inputs: list[str] = typer.Argument(..., help=_INPUTS_HELP),
+    out: str = typer.Option(..., "--out", "-o", help="Model folder to write"),
+    labels_out: str | None = typer.Option(None, help="Labels file (default <out>/labels.jsonl); stats beside it"),
+    cache: str | None = typer.Option(None, help="Annotation cache (default <out>/labels.cache.jsonl)"),
+    base_url: str | None = typer.Option(None, help=_BASE_URL_HELP),
+    model: str | None = typer.Option(None, help="Model name the server serves"),
+    concurrency: int = typer.Option(32, help="Requests in flight (server)"),
+    mode: str = typer.Option("reasoned", help=_MODE_HELP),
+    limit: int | None = typer.Option(2000, help="A seeded uniform sample of this many documents to label"),
+    max_chars: int = typer.Option(6000, help="Characters of each file the model sees"),
+    max_tokens: int = typer.Option(256, help="Reply tokens in reasoned mode"),
+    prompt_version: str = typer.Option("1", help="Version of the code_quality prompt template"),
+    kind: str = typer.Option("fasttext", help="fasttext | embedding"),
+    epoch: int = typer.Option(20, help="fastText epochs"),
+    seed: int = typer.Option(0),
+) -> None:
+    """LLM labels of a code sample (code-annotate) -> a 0-5 classifier for `code_quality`, calibrated on the inputs."""
+    from corpusforge.classifiers.labels import iter_texts
+    from corpusforge.classifiers.training import train_and_save
+    from corpusforge.core import storage
+
+    labels_path = labels_out or storage.join(out, "labels.jsonl")
+    rows, report = _code_labels(
+        inputs,
+        labels_path,
+        cache or storage.join(out, "labels.cache.jsonl"),
+        base_url,
+        model,
+        concurrency,
+        mode,
+        limit,
+        max_chars,
+        max_tokens,
+        prompt_version,
+        seed,
+    )
+    if len({r.label for r in rows}) < 2 or len(rows) < 5:
+        console.print(
+            f"[red]code-bootstrap:[/red] {len(rows)} labelled documents, labels {sorted({r.label for r in rows})}: "
+            "a classifier needs at least five, with two different labels"
+        )
+        raise typer.Exit(2)
+    metrics = train_and_save(
+        rows,
+        out,
+        kind=kind,
+        name="code_quality",
+        seed=seed,
+        epoch=epoch if kind == "fasttext" else None,
+        calibration_texts=iter_texts(inputs, limit=100_000),
+        source=f"{report['prompt']} {report['mode']} labels by {report['backend']} of {','.join(inputs)}",
+    )
+    _print_metrics(f"code-quality {kind} (0-5) -> {out}", metrics)

@@ -57,12 +57,19 @@ _MIT_NOTICE = r"the above copyright notice and this permission notice shall be i
 _BSD_REDIST = r"redistribution and use in source and binary forms with or without modification are permitted"
 _BSD_NAME = r"neither the name|the names? of (?:the )?(?:\w+ ){0,8}(?:may|must) not be used to endorse"
 _ISC_GRANT = r"permission to use copy modify and ?/?(?:or )?distribute this software for any purpose"
+_NCSA_DEAL = r"to deal with the software without restriction"
+_KUHN = r"for any purpose and without fee is hereby granted the author disclaims all warranties"
 _GPL_OR_LATER = r"or at your option any later version"
 _FSF = r"version |as published by the free software foundation (?:either )?version "
 
 RULES: list[tuple[str, list[str], list[str]]] = [
     ("MIT", [_MIT_GRANT, _MIT_NOTICE], []),
-    ("MIT-0", [_MIT_GRANT], [_MIT_NOTICE]),
+    # The license's name as a reference ("is MIT-licensed", "under the MIT License"), as ScanCode's reference rules.
+    ("MIT", [r"\bmit licen[cs]ed?\b"], []),
+    # NCSA grants "to deal with the Software" where MIT says "to deal in the Software", and names its disclaimers.
+    ("MIT-0", [_MIT_GRANT], [_MIT_NOTICE, _NCSA_DEAL]),
+    ("NCSA", [_MIT_GRANT, _NCSA_DEAL], []),
+    ("NCSA", [r"university of illinois ncsa open source license"], []),
     ("BSD-3-Clause", [_BSD_REDIST, _BSD_NAME], [r"all advertising materials mentioning"]),
     ("BSD-2-Clause", [_BSD_REDIST], [_BSD_NAME, r"all advertising materials mentioning"]),
     ("BSD-4-Clause", [_BSD_REDIST, r"all advertising materials mentioning"], []),
@@ -71,7 +78,9 @@ RULES: list[tuple[str, list[str], list[str]]] = [
         [
             r"apache license version 2[. ]?0|apache license 2[. ]?0|www apache org licenses license 2[. ]?0|"
             r"includes software developed at the apache software foundation|"
-            r"made available under the terms of either of the licenses found in license apache"
+            r"made available under the terms of either of the licenses found in license apache|"
+            # the license's own heading (copies that lack the title), and the name as a reference ("Apache 2.0")
+            r"terms and conditions for use reproduction and distribution|\bapache (?:license )?v?2[. ]?0\b"
         ],
         [],
     ),
@@ -79,7 +88,8 @@ RULES: list[tuple[str, list[str], list[str]]] = [
     # Apache-2.0 and BSD-3-Clause, whichever second file it names.
     ("BSD-3-Clause", [r"made available under the terms of either of the licenses found in license apache"], []),
     ("ISC", [_ISC_GRANT, r"provided that the above copyright notice and this permission notice appear"], []),
-    ("0BSD", [_ISC_GRANT], [r"provided that the above copyright notice"]),
+    ("0BSD", [_ISC_GRANT], [r"provided that the above copyright notice", _KUHN]),
+    ("HPND-Markus-Kuhn", [_KUHN], []),
     ("Zlib", [r"altered source versions must be plainly marked as such"], []),
     ("BSL-1.0", [r"boost software license version 1[. ]?0"], []),
     (
@@ -91,7 +101,15 @@ RULES: list[tuple[str, list[str], list[str]]] = [
         [],
     ),
     ("Unlicense", [r"this is free and unencumbered software released into the public domain"], []),
-    ("CC0-1.0", [r"cc0 1[. ]?0 universal|creative commons legal code cc0"], []),
+    (
+        "CC0-1.0",
+        [
+            r"cc0 1[. ]?0 universal|creative commons legal code cc0|"
+            r"dedicated all copyright and related and neighbou?ring rights to this software to the public domain"
+        ],
+        [],
+    ),
+    ("CC-BY-4.0", [r"creative commons attribution 4[. ]?0 international"], [r"noncommercial|noderivatives|sharealike"]),
     ("WTFPL", [r"do what the fuck you want to public license"], []),
     ("Artistic-2.0", [r"the artistic license 2[. ]?0"], []),
     ("Artistic-1.0", [r"the artistic license"], [r"the artistic license 2[. ]?0"]),
@@ -111,22 +129,40 @@ RULES: list[tuple[str, list[str], list[str]]] = [
     ("LGPL-2.0", [rf"gnu library general public license (?:{_FSF})?2"], []),
     ("GPL-3.0", [rf"gnu general public license (?:{_FSF})?3|gnu general public license v3"], []),
     ("GPL-2.0", [rf"gnu general public license (?:{_FSF})?2|gnu general public license v2"], []),
+    ("GPL-1.0", [rf"gnu general public license (?:{_FSF})?1\b"], []),
     ("MPL-2.0", [r"mozilla public license version 2[. ]?0|mozilla public license v ?2[. ]?0|mpl 2[. ]?0"], []),
     ("MPL-1.1", [r"mozilla public license version 1[. ]?1"], []),
     ("EPL-2.0", [r"eclipse public license v(?:ersion)? ?2[. ]?0"], []),
     ("EPL-1.0", [r"eclipse public license v(?:ersion)? ?1[. ]?0"], []),
     ("CDDL-1.0", [r"common development and distribution license"], []),
+    ("OFL-1.1", [r"sil open font license"], []),
     # Short references in notices ("licensed under the GPL 2.0 or the LGPL 2.1 or the MPL 1.1"), as ScanCode's
     # reference rules read them; the -only/-or-later suffix follows the notice ("GPLv2+" is -or-later).
-    ("GPL-2.0", [r"\bgpl ?v?2(?:[. ]?0)?\b(?! ?\+)(?! or later)"], []),
+    # The LLVM exception to Apache-2.0 names GPLv2 only to grant compatibility with it.
+    (
+        "GPL-2.0",
+        [r"\bgpl ?v?2(?:[. ]?0)?\b(?![.\d])(?! ?\+)(?! or later)"],
+        [r"llvm exceptions to the apache 2[. ]?0 license"],
+    ),
     ("LGPL-2.1", [r"\blgpl ?v?2[. ]?1\b"], []),
     ("MPL-1.1", [r"\bmpl ?v?1[. ]?1\b"], []),
-    ("LicenseRef-proprietary", [r"proprietary and confidential|unauthorized copying of this file via any medium"], []),
+    # The name without a version ("(GPL license)" in a list of bundled tools): ScanCode reads the GPL as
+    # GPL-1.0-or-later and the LGPL as LGPL-2.0-or-later, the earliest versions, which any later one allows.
+    ("GPL-1.0-or-later", [r"\bgpl licen[cs]e\b"], []),
+    ("LGPL-2.0-or-later", [r"\blgpl licen[cs]e\b"], []),
+    (
+        "LicenseRef-proprietary",
+        [
+            r"proprietary and confidential|unauthorized copying of this file via any medium|"
+            r"end user license agreement eula"
+        ],
+        [],
+    ),
 ]
 _COMPILED = [(spdx, [re.compile(p) for p in need], [re.compile(p) for p in avoid]) for spdx, need, avoid in RULES]
 # The GNU family: the full text's own "how to apply" appendix says "or (at your option) any later
 # version", so -only/-or-later is read from a notice, never from the license text itself.
-_GNU = ("AGPL-3.0", "LGPL-3.0", "LGPL-2.1", "LGPL-2.0", "GPL-3.0", "GPL-2.0")
+_GNU = ("AGPL-3.0", "LGPL-3.0", "LGPL-2.1", "LGPL-2.0", "GPL-3.0", "GPL-2.0", "GPL-1.0")
 _GNU_FULL_TEXT = re.compile(
     r"terms and conditions for copying distribution and modification|"
     r"everyone is permitted to copy and distribute verbatim copies"
@@ -153,6 +189,9 @@ CATEGORIES: dict[str, Category] = {
     "Apache-2.0": "permissive",
     "ISC": "permissive",
     "0BSD": "permissive",
+    "NCSA": "permissive",
+    "HPND-Markus-Kuhn": "permissive",
+    "CC-BY-4.0": "permissive",
     "Zlib": "permissive",
     "BSL-1.0": "permissive",
     "PSF-2.0": "permissive",
@@ -167,11 +206,13 @@ CATEGORIES: dict[str, Category] = {
     "EPL-2.0": "copyleft-limited",
     "EPL-1.0": "copyleft-limited",
     "CDDL-1.0": "copyleft-limited",
+    "OFL-1.1": "copyleft-limited",
     "LGPL-3.0": "copyleft-limited",
     "LGPL-2.1": "copyleft-limited",
     "LGPL-2.0": "copyleft-limited",
     "GPL-3.0": "copyleft",
     "GPL-2.0": "copyleft",
+    "GPL-1.0": "copyleft",
     "AGPL-3.0": "copyleft",
     "LicenseRef-proprietary": "commercial",
 }
@@ -186,6 +227,31 @@ def base_id(spdx: str) -> str:
 def category(spdx: str) -> Category:
     """ScanCode-style category of an SPDX id; ids this module does not know are `unknown`."""
     return CATEGORIES.get(base_id(spdx), "unknown")
+
+
+# SPDX-License-Identifier tags (ScanCode's spdx-id matcher reads them) and "License: <id>" metadata lines (README
+# front matter, package headers). Only ids this module knows count: free text follows "License:" too.
+_SPDX_TAG = re.compile(r"(?im)^[\W_]*spdx-license-identifier\s*:\s*(.+?)\s*(?:\*/|-->)?\s*$")
+_LICENSE_FIELD = re.compile(
+    r"(?im)^[\W_]*licen[cs]e\s*:\s*([A-Za-z0-9.+-]+(?:\s+(?:OR|AND|WITH)\s+[A-Za-z0-9.+-]+)*)\s*$"
+)
+_KNOWN = {k.lower(): k for k in CATEGORIES}
+
+
+def _tagged(text: str) -> set[str]:
+    """Known SPDX ids named by identifier tags or license fields, with the GNU -only/-or-later suffix."""
+    out = set()
+    for pattern in (_SPDX_TAG, _LICENSE_FIELD):
+        for m in pattern.finditer(text):
+            for spdx in spdx_ids(m.group(1)):
+                base = base_id(spdx)
+                known = _KNOWN.get(base.lower())
+                if known is None:
+                    continue
+                if known in _GNU:
+                    known += "-or-later" if spdx[len(base) :] in ("+", "-or-later") else "-only"
+                out.add(known)
+    return out
 
 
 def classify(text: str) -> list[str]:
@@ -208,7 +274,7 @@ def classify(text: str) -> list[str]:
             later = bool(re.search(_GPL_OR_LATER, norm)) and not _GNU_FULL_TEXT.search(norm)
             spdx += "-or-later" if later else "-only"
         out.add(spdx)
-    return sorted(out)
+    return sorted(out | _tagged(text[:200_000]))
 
 
 def decide(licenses: Iterable[str]) -> tuple[Literal["permissive", "no_license", "non_permissive"], str | None]:

@@ -6,15 +6,20 @@ lines in the band SantaCoder's comment filter keeps, 0.01-0.8, best around a qua
 (mean line length near 20-60 characters, no line over 120), identifier quality (share of names
 longer than two characters), structure (functions or classes present) and the absence of TODO
 markers. Buckets are the score's twentieths; tiers follow Nemotron-CC's cut points as in `quality`.
-An LLM-rated label set and a trained classifier can replace the heuristic through the `quality`
-stage (its `classifiers`), as in the web lane.
+
+With `model`, a classifier trained on LLM-rated 0-5 labels (`corpusforge classifiers code-bootstrap`,
+classifiers/code_labels.py) scores each file (`scores.code_quality_model`, the expected label) and its
+percentile calibration gives the bucket, as the web lane's `quality` stage buckets; `combine: max`
+takes the higher of the model's and the heuristic's buckets (Nemotron-CC's maximum over classifiers).
+Without a model the heuristic decides: it needs no labels and is the default.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -100,6 +105,19 @@ def quality_signals(text: str) -> dict[str, float]:
     }
 
 
+def heuristic_score(text: str, code_score: float) -> float:
+    """The heuristic code-quality score in [0, 1]: the mean of the code-domain score and the quality signals."""
+    signals = quality_signals(text)
+    return (float(code_score) + sum(signals.values())) / (len(signals) + 1)
+
+
+def heuristic_scores(texts: Sequence[str]) -> list[float]:
+    """The heuristic score of each text (what `code_quality` writes without a model)."""
+    from corpusforge.classifiers.domain import DomainScorer
+
+    return [heuristic_score(t, c) for t, c in zip(texts, DomainScorer("code").score(list(texts)))]
+
+
 class CodeQuality(Stage):
     """Scores code files (`scores.code_quality`, `scores.code`), buckets 0-19 and tiers them; drops nothing."""
 
@@ -111,6 +129,11 @@ class CodeQuality(Stage):
         tier_cuts: list[int] = [3, 7, 12, 18]
         set_bucket: bool = True  # False: only add the scores (a later `quality` stage buckets)
         batch_size: int = Field(256, ge=1)
+        # A classifier folder trained on 0-5 code-quality labels; None: the heuristic score buckets.
+        model: str | None = None
+        # model: the classifier's bucket; max: the higher of the classifier's and the heuristic's (Nemotron-CC)
+        combine: Literal["model", "max"] = "model"
+        device: Literal["auto", "cpu", "cuda"] = "auto"  # embedding classifiers: GPU when present
 
         @field_validator("tier_cuts")
         @classmethod
@@ -119,26 +142,46 @@ class CodeQuality(Stage):
 
             return list(check_tier_cuts(v))
 
+        def input_paths(self) -> dict[str, list[str]]:
+            return {"model": [self.model]} if self.model else {}
+
     def setup(self) -> None:
         from corpusforge.classifiers.domain import DomainScorer
         from corpusforge.classifiers.ensemble import tier_of
 
         self.domain = DomainScorer("code")
         self.tier_names = [tier_of(b, self.config.tier_cuts) for b in range(20)]
+        self.model = self.calibration = None
+        if self.config.model:
+            from corpusforge.classifiers.model_store import load_calibration, load_classifier
+
+            # Module-level caches: a worker process loads the model once, whatever the stage count.
+            self.model = load_classifier(self.config.model, self.config.device)
+            self.calibration = load_calibration(self.config.model)
 
     def process(self, docs: Iterable[Document]) -> Iterator[Document]:
-        ledger = self.ledger
+        ledger, cfg = self.ledger, self.config
         it = iter(docs)
-        while batch := list(islice(it, self.config.batch_size)):
-            code_scores = self.domain.score([d.text for d in batch])
-            for doc, code in zip(batch, code_scores, strict=True):
-                signals = quality_signals(doc.text)
-                score = (float(code) + sum(signals.values())) / (len(signals) + 1)
+        while batch := list(islice(it, cfg.batch_size)):
+            texts = [d.text for d in batch]
+            code_scores = self.domain.score(texts)
+            model_scores = model_buckets = None
+            if self.model is not None and self.calibration is not None:
+                model_scores = self.model.score(texts)
+                model_buckets = self.calibration.bucket(model_scores)
+            for i, (doc, code) in enumerate(zip(batch, code_scores, strict=True)):
+                score = heuristic_score(doc.text, code)
                 ann = doc.annotations
-                ann["scores"] = {**(ann.get("scores") or {}), "code": float(code), "code_quality": score}
+                scores = {**(ann.get("scores") or {}), "code": float(code), "code_quality": score}
                 ledger.histogram("code_quality_score", f"{min(int(score * 10), 9) / 10:.1f}")
-                if self.config.set_bucket:
-                    bucket = min(int(score * 20), 19)
+                bucket = min(int(score * 20), 19)
+                if model_scores is not None and model_buckets is not None:
+                    scores["code_quality_model"] = float(model_scores[i])
+                    ledger.histogram("code_quality_model", str(int(min(5, max(0, round(float(model_scores[i])))))))
+                    by_model = int(model_buckets[i])
+                    bucket = max(bucket, by_model) if cfg.combine == "max" else by_model
+                ann["scores"] = scores
+                if cfg.set_bucket:
                     ann["quality_bucket"] = bucket
                     ann["quality_tier"] = self.tier_names[bucket]
                     ledger.histogram("tier", self.tier_names[bucket])

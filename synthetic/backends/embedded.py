@@ -178,10 +178,17 @@ class EmbeddedBackend(Backend):
     def _encode(self, request: ChatRequest) -> list[int] | None:
         if request.raw_prompt is not None:
             return list(self._tokenizer(request.raw_prompt, add_special_tokens=False)["input_ids"])
+        # A conversation that ends with an assistant message is a prefill: the reply continues that message
+        # (vLLM's `continue_final_message`), e.g. a rater's reply begun with "Final score:".
+        prefill = bool(request.messages) and request.messages[-1].get("role") == "assistant"
         try:
             return list(
                 self._tokenizer.apply_chat_template(
-                    request.messages, add_generation_prompt=True, tokenize=True, return_dict=True
+                    request.messages,
+                    add_generation_prompt=not prefill,
+                    continue_final_message=prefill,
+                    tokenize=True,
+                    return_dict=True,
                 )["input_ids"]
             )
         except Exception:  # a message list the template rejects is one failed request

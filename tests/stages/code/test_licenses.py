@@ -95,29 +95,85 @@ def test_category_table_agrees_with_scancode_license_db():
     assert checked >= 20
 
 
+# Real license files of this venv's wheels that each exercise one way of stating a license (a name reference,
+# an SPDX tag, a license field, a title-less Apache text, NCSA, the CC0 waiver, CC-BY-4.0, the GPL v1 texts, the
+# Apache-2.0 LLVM exception naming GPLv2, a notice naming bundled GPL/LGPL tools, an OR choice).
+TRICKY_LICENSE_FILES = [
+    ("ray", "LICENSE.txt"),
+    ("pygmars", "README.rst"),
+    ("pkginfo2", "README.rst"),
+    ("boolean.py", "README.rst"),
+    ("extractcode", "README.rst"),
+    ("warcio", "licenses/LICENSE"),
+    ("numpy", "numpy/random/LICENSE.md"),
+    ("numpy", "splitmix64/LICENSE.md"),
+    ("commoncode", "cc-by-4.0.LICENSE"),
+    ("typecode-libmagic", "gpl-1.0.LICENSE"),
+    ("typecode-libmagic", "gpl-1.0-plus.LICENSE"),
+    ("torch", "third_party/NVTX/LICENSE.txt"),
+    ("gemfileparser2", "README.rst"),
+    ("urlpy", "README.rst"),
+    ("wcwidth", "licenses/LICENSE"),
+]
+
+
+def _dist_file(dist: str, suffix: str):
+    try:
+        files = metadata.distribution(dist).files or []
+    except metadata.PackageNotFoundError:
+        return None
+    found = [f for f in files if ".dist-info" in str(f) and str(f).endswith(suffix)]
+    return metadata.distribution(dist).locate_file(found[0]) if found else None
+
+
 @pytest.mark.slow
 def test_fast_detector_agrees_with_scancode_on_the_sample(tmp_path):
-    """The keep/drop decision of the fast detector against ScanCode's on every license file of the sample.
+    """The keep/drop decision of the fast detector against ScanCode's (`scancode_decision`: ScanCode's detections
+    and its own license categories) on every license file of the sample and on real files that state a license
+    in each way the fast detector reads.
 
-    The issue's target is 98%; measured is 16 of 17 (benchmarks/reference/code_pipeline.json). The one
-    disagreement is ScanCode reading the PSF license's history ("previously distributed under the GNU General
-    Public License") as GPL-1.0-or-later, which would drop every PSF-licensed file.
+    The one disagreement is ScanCode reading the PSF license's history ("released under the GPL") as
+    GPL-1.0-or-later, which would drop every PSF-licensed file (typing_extensions here); across the venv's 574
+    license files the decisions agree on 99.0% (benchmarks/reference/code_pipeline.json).
     """
     from corpusforge.samples.code import write_code_sample
-    from corpusforge.stages.code.scancode import available, scancode_licenses
+    from corpusforge.stages.code.scancode import available, scancode_decision
 
     if not available():
         pytest.skip("scancode-toolkit is not installed (pip install corpusforge[license])")
     write_code_sample(str(tmp_path))
-    files = [
-        p
+    files = {
+        p.relative_to(tmp_path / "repos").as_posix(): p
         for p in sorted((tmp_path / "repos").rglob("*"))
         if p.is_file() and ".git" not in p.parts[-3:] and licenses.is_license_file(p.name)
-    ]
+    }
     assert len(files) >= 15
+    for dist, suffix in TRICKY_LICENSE_FILES:
+        path = _dist_file(dist, suffix)
+        if path is not None:
+            files[f"{dist}:{suffix}"] = path
+    assert len(files) >= 25
     disagree = []
-    for p in files:
+    for name, p in files.items():
         text = p.read_text(encoding="utf-8", errors="replace")
-        if licenses.decide(licenses.classify(text))[0] != licenses.decide(scancode_licenses(text))[0]:
-            disagree.append(p.relative_to(tmp_path / "repos").as_posix())
+        if licenses.decide(licenses.classify(text))[0] != scancode_decision(text)[0]:
+            disagree.append(name)
     assert disagree == ["typing-extensions/LICENSE"]
+
+
+def test_license_statements_the_fast_detector_reads():
+    assert licenses.classify("SPDX-License-Identifier: Apache-2.0 OR MIT") == ["Apache-2.0", "MIT"]
+    assert licenses.classify("// SPDX-License-Identifier: GPL-2.0+") == ["GPL-2.0-or-later"]
+    assert licenses.classify("- license: Apache-2.0\n- license: see the website") == ["Apache-2.0"]
+    assert licenses.classify("License: Some Custom Terms") == []
+    assert licenses.classify("Apache 2.0") == ["Apache-2.0"]
+    assert licenses.classify("urlpy is MIT-licensed.") == ["MIT"]
+    assert licenses.classify("The tools: 7-zip (LGPL license), patool (GPL license)") == [
+        "GPL-1.0-or-later",
+        "LGPL-2.0-or-later",
+    ]
+    waiver = (
+        "To the extent possible under law, the author has dedicated all copyright and related and neighboring "
+        "rights to this software to the public domain worldwide."
+    )
+    assert licenses.classify(waiver) == ["CC0-1.0"]
