@@ -17,7 +17,7 @@ from airflow.sdk import Asset
 
 # The corpus lanes, then the passes over their outputs (scoring, repository packing).
 CORPUS_LANES = ("web", "code", "math")
-CORPUS_PIPELINES = (*CORPUS_LANES, "score", "code_repo", "math-score")
+CORPUS_PIPELINES = (*CORPUS_LANES, "code_stack", "score", "code_repo", "math-score")
 # LLM generation, and the LLM cleanup of math and code pages: gated on the LLM endpoint's health check.
 SYNTHETIC_PIPELINES = ("rephrase", "sft", "rl")
 CLEANUP_PIPELINES = ("math-cleanup", "code_pages")
