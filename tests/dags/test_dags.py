@@ -303,6 +303,7 @@ def test_every_dag_file_imports_and_absent_lanes_have_no_dag(session):
             "rl",
             "math-cleanup",
             "code_pages",
+            "code_stack",
         )
         if _present(n)
     }
