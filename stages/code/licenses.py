@@ -11,6 +11,7 @@ ScanCode stays the reference: `benchmarks/code_pipeline.py` and the tests measur
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Literal
@@ -225,8 +226,37 @@ def base_id(spdx: str) -> str:
 
 
 def category(spdx: str) -> Category:
-    """ScanCode-style category of an SPDX id; ids this module does not know are `unknown`."""
-    return CATEGORIES.get(base_id(spdx), "unknown")
+    """ScanCode-style category of an SPDX id. An id this module does not list (ScanCode's own
+    `LicenseRef-scancode-*` ids, a dataset's `detected_licenses`) takes ScanCode's category where ScanCode is
+    installed, so the ScanCode detector's finds are judged as ScanCode files them; else it is `unknown`."""
+    known = CATEGORIES.get(base_id(spdx))
+    if known is not None:
+        return known
+    return _scancode_categories().get(spdx.lower(), "unknown")
+
+
+_SCANCODE_CATEGORY: dict[str, Category] = {
+    "Permissive": "permissive",
+    "Public Domain": "public-domain",
+    "Copyleft": "copyleft",
+    "Copyleft Limited": "copyleft-limited",
+    "Commercial": "commercial",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _scancode_categories() -> dict[str, Category]:
+    """SPDX id (lower case) -> category, from ScanCode's license database; empty without ScanCode."""
+    try:
+        from licensedcode.cache import get_licenses_db
+    except ImportError:
+        return {}
+    out: dict[str, Category] = {}
+    for lic in get_licenses_db().values():
+        keys = [lic.spdx_license_key, *(lic.other_spdx_license_keys or [])]
+        for key in filter(None, keys):
+            out[key.lower()] = _SCANCODE_CATEGORY.get(lic.category or "", "unknown")
+    return out
 
 
 # SPDX-License-Identifier tags (ScanCode's spdx-id matcher reads them) and "License: <id>" metadata lines (README

@@ -177,3 +177,23 @@ def test_license_statements_the_fast_detector_reads():
         "rights to this software to the public domain worldwide."
     )
     assert licenses.classify(waiver) == ["CC0-1.0"]
+
+
+def test_ids_outside_the_table_are_judged_by_scancodes_category():
+    """ScanCode's detector and tabular datasets name ids the table does not list; ScanCode's category decides."""
+    from corpusforge.stages.code.scancode import available
+
+    if not available():
+        pytest.skip("scancode-toolkit is not installed (pip install corpusforge[license])")
+    docs = [
+        Document("open-mpi", "x", "code", {"license": "BSD-3-Clause-Open-MPI"}),  # numpy's lapack_lite LICENSE
+        Document("other-permissive", "x", "code", {"license": "LicenseRef-scancode-other-permissive"}),
+        Document("proprietary", "x", "code", {"license": "LicenseRef-scancode-proprietary-license"}),
+        Document("no-such-id", "x", "code", {"license": "LicenseRef-made-up-here"}),
+    ]
+    stage = LicenseFilter()
+    assert [d.id for d in stage.run(docs)] == ["open-mpi", "other-permissive"]
+    assert set(stage.ledger.dropped) == {
+        "non_permissive:LicenseRef-scancode-proprietary-license",
+        "non_permissive:LicenseRef-made-up-here",
+    }
