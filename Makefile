@@ -40,6 +40,7 @@ demo: setup
 	$(CF) run pipelines/configs/math-score.yaml
 	$(CF) mix mixtures/examples/demo_blend_math.yaml
 	$(CF) run pipelines/configs/code.yaml
+	$(CF) run pipelines/configs/code_stack.yaml
 	$(CF) run pipelines/configs/code_repo.yaml
 	$(CF) mix mixtures/examples/demo_blend_code.yaml
 	$(CF) run pipelines/configs/rephrase.yaml
