@@ -1,3 +1,3 @@
-from corpusforge.cli import app
+from corpusforge.cli import main
 
-app()
+main()

@@ -242,5 +242,13 @@ def _add_groups() -> None:
 _add_groups()
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The `corpusforge` command (a SIGTERM stops the run's worker processes too; not done for in-process calls)."""
+    from corpusforge.cli.signals import stop_descendants_on_sigterm
+
+    stop_descendants_on_sigterm()
     app()
+
+
+if __name__ == "__main__":
+    main()

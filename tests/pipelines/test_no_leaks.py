@@ -14,6 +14,7 @@ import yaml
 
 from corpusforge.core import storage
 from corpusforge.core.document import Document
+from corpusforge.pipelines.runner import iter_output
 
 pytestmark = pytest.mark.slow
 
@@ -87,3 +88,58 @@ def test_resumed_run_removes_what_killed_runs_left(tmp_path, request):
     assert done.returncode == 0, done.stderr
     assert _leftovers(out, scratch_root) == ([], [])
     assert not (out / "_work" / "lease.json").exists()
+
+
+def test_a_sigterm_to_the_driver_stops_its_workers_and_frees_the_output(tmp_path, request):
+    """`kill PID` of a run (a scheduler's timeout) leaves no process computing and no lease behind."""
+    import psutil
+
+    (tmp_path / "hangmod.py").write_text(HANGING_STAGE)
+    for s in range(2):
+        docs = [Document(f"s{s}-{i}", f"text {i}") for i in range(30)]
+        storage.write_documents(str(tmp_path / "in" / f"{s}.parquet"), docs)
+    out = tmp_path / "out"
+    config = {
+        "name": "sigterm",
+        "output": str(out),
+        "engine": {"type": "local", "workers": 2},
+        "input": {"type": "parquet", "paths": [str(tmp_path / "in" / "*.parquet")]},
+        "stages": [{"type": "hangmod:HangOnce"}],
+    }
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(config))
+    scratch_root = Path(tempfile.mkdtemp(prefix="cf-term-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(scratch_root, ignore_errors=True))
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "CORPUSFORGE_PROGRESS": "0",
+        "TMPDIR": str(scratch_root),
+    }
+    cli = [sys.executable, "-m", "corpusforge.cli", "run", str(tmp_path / "p.yaml")]
+    log = tmp_path / "run.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(cli, env={**env, "HANG": "1"}, start_new_session=True, stdout=f, stderr=f)
+    request.addfinalizer(lambda: _kill_group(proc.pid))
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not all(_leftovers(out, scratch_root)):
+        time.sleep(0.1)
+    assert proc.poll() is None, log.read_text()[-3000:]
+    descendants = psutil.Process(proc.pid).children(recursive=True)
+    assert len(descendants) >= 2  # the pool's workers (hanging in their tasks) and multiprocess's helpers
+
+    proc.send_signal(signal.SIGTERM)  # the driver alone, not its process group
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    _, alive = psutil.wait_procs(descendants, timeout=30)
+    assert alive == [], [p.cmdline() for p in alive]
+    assert not (out / "_work" / "lease.json").exists()  # released on the way out: the next run need not wait
+
+    done = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(list(iter_output(str(out)))) == 60
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
