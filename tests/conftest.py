@@ -9,6 +9,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 
 import pytest
@@ -58,3 +63,45 @@ def s3_server(_moto_endpoint, monkeypatch) -> str:
     bucket = f"corpusforge-{uuid.uuid4().hex[:10]}"
     s3fs.S3FileSystem(client_kwargs={"endpoint_url": _moto_endpoint}, skip_instance_cache=True).mkdir(bucket)
     return f"s3://{bucket}"
+
+
+# ------------------------------------------------------------------ the embedded model over loopback HTTP
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def llm_serve():
+    """`corpusforge llm serve` on a free loopback port; yields its /v1 URL."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "corpusforge.cli", "llm", "serve", "--port", str(port), "--batch-size", "4"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"llm serve exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("llm serve did not become healthy in 300 s")
+    yield url + "/v1"
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
@@ -102,53 +98,14 @@ def test_code_quality_stage_buckets_with_a_trained_model(tmp_path):
 # ------------------------------------------------------------------ the embedded model over loopback HTTP
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def served_embedded_model():
-    """`corpusforge llm serve` (the bundled SmolLM2-135M) on a loopback port; yields its /v1 URL."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "corpusforge.cli", "llm", "serve", "--port", str(port), "--batch-size", "4"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"llm serve exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("llm serve did not become healthy in 300 s")
-    yield url + "/v1"
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-@pytest.mark.slow
-def test_digit_labels_from_the_embedded_model_over_http_cached_and_accounted(served_embedded_model, tmp_path):
+def test_digit_labels_from_the_embedded_model_over_http_cached_and_accounted(llm_serve, tmp_path):
     from corpusforge.synthetic.backends.base import ChatRequest, SamplingSettings
     from corpusforge.synthetic.backends.embedded import MODEL_NAME
     from corpusforge.synthetic.backends.openai_server import OpenAIServerBackend, OpenAIServerConfig
 
     def backend() -> OpenAIServerBackend:
         return OpenAIServerBackend(
-            OpenAIServerConfig(base_url=served_embedded_model, model=MODEL_NAME, concurrency=4, timeout_s=300)
+            OpenAIServerConfig(base_url=llm_serve, model=MODEL_NAME, concurrency=4, timeout_s=300)
         )
 
     # the server returns OpenAI-shaped logprobs: the top alternatives of each generated token
@@ -174,7 +131,7 @@ def test_digit_labels_from_the_embedded_model_over_http_cached_and_accounted(ser
 
 
 @pytest.mark.slow
-def test_code_bootstrap_resumes_from_cached_ratings_trains_and_code_quality_uses_it(served_embedded_model, tmp_path):
+def test_code_bootstrap_resumes_from_cached_ratings_trains_and_code_quality_uses_it(llm_serve, tmp_path):
     """`classifiers code-bootstrap` against the served embedded model, resuming a labelling run whose cache
     already holds a rater's answers for all but two files (the cache entries stand for an earlier run on a
     strong model: real files rated 4-5, their degraded copies 0-1); the two missing files go over HTTP."""
@@ -192,7 +149,7 @@ def test_code_bootstrap_resumes_from_cached_ratings_trains_and_code_quality_uses
     out = tmp_path / "model"
     cache_path = str(out / "labels.cache.jsonl")
     keyer = LLMCodeQualityLabeller(
-        OpenAIServerBackend(OpenAIServerConfig(base_url=served_embedded_model, model=MODEL_NAME)),
+        OpenAIServerBackend(OpenAIServerConfig(base_url=llm_serve, model=MODEL_NAME)),
         [],
         cache_path,
         mode="digit",
@@ -205,7 +162,7 @@ def test_code_bootstrap_resumes_from_cached_ratings_trains_and_code_quality_uses
     cache.close()
 
     cmd = [sys.executable, "-m", "corpusforge.cli", "classifiers", "code-bootstrap", str(tmp_path / "code" / "*")]
-    cmd += ["--out", str(out), "--base-url", served_embedded_model, "--model", MODEL_NAME, "--mode", "digit"]
+    cmd += ["--out", str(out), "--base-url", llm_serve, "--model", MODEL_NAME, "--mode", "digit"]
     cmd += ["--max-chars", "600"]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
