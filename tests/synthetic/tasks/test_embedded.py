@@ -23,7 +23,7 @@ EMBEDDED = {"type": "embedded", "batch_size": 8}
 def test_magpie_responses_and_judge_on_the_embedded_model(embedded_backend):
     seed = Document("seed-m", json.dumps({"method": "magpie", "n": 4}), "seed/magpie", {})
     magpie = MagpiePrompts(
-        backend=EMBEDDED, cache=False, min_words=2, sampling={"temperature": 1.0, "max_tokens": 40, "seed": None}
+        backend=EMBEDDED, cache=False, min_words=2, sampling={"temperature": 1.0, "max_tokens": 64, "seed": 0}
     )
     prompts = list(magpie.run([seed]))
     assert magpie.ledger.balanced and magpie.ledger.docs_in == 4
