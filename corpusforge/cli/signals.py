@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from types import FrameType
 
 import psutil
 
 GRACE_S = 5.0  # descendants get this long to exit on SIGTERM before they are killed
+# The clean-up then gets this long: a process pool's exit handler can wait for good on the helpers just stopped.
+EXIT_GRACE_S = 15.0
 
 
 def stop_descendants_on_sigterm() -> None:
@@ -27,6 +30,9 @@ def stop_descendants_on_sigterm() -> None:
             os.kill(os.getpid(), signum)
             return
         stop_descendants()
+        watchdog = threading.Timer(EXIT_GRACE_S, os._exit, args=(128 + signum,))
+        watchdog.daemon = True
+        watchdog.start()
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
