@@ -8,6 +8,7 @@ then `StorageUnavailable` says in one line what failed, and rerunning the comman
 from __future__ import annotations
 
 import contextlib
+import datetime
 import errno
 import hashlib
 import logging
@@ -326,11 +327,14 @@ def temp_name(path: str) -> str:
 def sweep_temps(prefix: str) -> int:
     """Delete every temporary that killed writers left under a local `prefix`; returns how many.
 
-    Only the holder of the prefix's lease may call this: any temporary there belongs to a dead writer. (Object
-    stores have none: their writes are single atomic uploads.)
+    Only the holder of the prefix's lease may call this: any temporary there belongs to a dead writer. On an
+    object store the temporaries are the unfinished multipart uploads of writers killed mid-upload: invisible
+    to readers, but stored (and billed) until aborted.
     """
     fs, p = filesystem(prefix)
-    if not is_local(fs) or not os.path.isdir(p):
+    if not is_local(fs):
+        return abort_stale_uploads(fs, p)
+    if not os.path.isdir(p):
         return 0
     removed = 0
     for folder, _, names in os.walk(p):
@@ -341,6 +345,27 @@ def sweep_temps(prefix: str) -> int:
                     os.remove(os.path.join(folder, name))
                     removed += 1
     return removed
+
+
+def abort_stale_uploads(fs: fsspec.AbstractFileSystem, prefix: str) -> int:
+    """Abort the multipart uploads under an object-store prefix begun before this call; returns how many."""
+    if not hasattr(fs, "call_s3"):
+        return 0
+    bucket, _, key = prefix.partition("/")
+    key = key.rstrip("/") + "/" if key else ""
+    started = datetime.datetime.now(datetime.UTC)
+    aborted = 0
+    marker: dict[str, str] = {}
+    while True:
+        page = retrying("list", prefix, fs.call_s3, "list_multipart_uploads", Bucket=bucket, Prefix=key, **marker)
+        for upload in page.get("Uploads", []):
+            # an upload begun after the sweep started is not a dead writer's
+            if upload.get("Initiated", started) < started:
+                fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                aborted += 1
+        if not page.get("IsTruncated"):
+            return aborted
+        marker = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
 
 
 def remove_stale_temps(path: str) -> None:

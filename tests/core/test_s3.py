@@ -39,6 +39,30 @@ def test_storage_helpers_on_s3(s3_server):
     assert not storage.exists(f"{base}/a/b.txt")
 
 
+def _begin_upload(fs, bucket: str, key: str) -> str:
+    """A multipart upload with one part and no completion: what a writer killed mid-upload leaves."""
+    upload = fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key)["UploadId"]
+    fs.call_s3("upload_part", Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"x" * (5 << 20))
+    return upload
+
+
+def test_a_run_aborts_the_uploads_killed_writers_left_under_its_output(s3_server, tmp_path):
+    fs, _ = storage.filesystem(s3_server)
+    bucket = s3_server.removeprefix("s3://")
+    _begin_upload(fs, bucket, "out/stage/part-0.parquet")
+    _begin_upload(fs, bucket, "out/docs-1.parquet")
+    neighbour = _begin_upload(fs, bucket, "out2/part-0.parquet")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    storage.write_documents(str(inputs / "0.parquet"), _docs(0))
+    run_pipeline(validate_pipeline(_config(str(inputs / "*.parquet"), f"{s3_server}/out", "local")))
+    left = fs.call_s3("list_multipart_uploads", Bucket=bucket).get("Uploads", [])
+    # only the upload outside the run's output survives: another prefix may belong to a live writer
+    assert [(u["Key"], u["UploadId"]) for u in left] == [("out2/part-0.parquet", neighbour)]
+    run_pipeline(validate_pipeline(_config(str(inputs / "*.parquet"), str(tmp_path / "out"), "local")))
+    assert _corpus(f"{s3_server}/out") == _corpus(str(tmp_path / "out"))
+
+
 def _config(inputs: str, output: str, engine: str) -> dict:
     return {
         "name": "s3",
