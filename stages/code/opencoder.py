@@ -11,15 +11,13 @@ depend on a draw.
 with one `splitlines` shared by every line rule, C-level passes over the lines (`map`, `compress`),
 words of ASCII files by one `bytes.translate`, a bound that skips the duplicate n-gram scans when they
 cannot fire, substring pre-checks before the per-line patterns, and the Python parse run only on files
-every cheaper rule kept, with the cyclic garbage collector paused while it builds the throwaway tree.
+every cheaper rule kept (`python_parse.python_parses`: `ast.parse`'s verdict, mostly reached through
+`symtable` without building the tree's objects).
 """
 
 from __future__ import annotations
 
-import ast
-import gc
 import re
-import warnings
 from bisect import bisect_right
 from itertools import accumulate, compress, filterfalse
 from operator import methodcaller
@@ -31,6 +29,7 @@ from corpusforge.core.document import Document
 from corpusforge.core.repetition import NGramHashes
 from corpusforge.stages.base import Filter, StageConfig
 from corpusforge.stages.code.basic_filters import AUTOGEN_MARKERS, char_count, line_stats
+from corpusforge.stages.code.python_parse import python_parses
 
 _WORD = re.compile(r"\w+")
 _URL = re.compile(r"^(?:https?|ftp)://|^www\.")
@@ -206,24 +205,6 @@ def _todo_lines(text: str, lines: list[str]) -> int:
         return 0
     ends = list(accumulate(map(len, text.splitlines(True))))
     return _count_true(_TODO.search(lines[row]) for row in {bisect_right(ends, at) for at in hits})
-
-
-def python_parses(text: str) -> bool:
-    """`ast.parse` accepts the text (warnings such as invalid escapes are not errors)."""
-    # The tree is thrown away at once and holds no cycles, so pausing the cyclic collector while it is
-    # built saves the collections its many allocations trigger without changing what is freed.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    finally:
-        if paused:
-            gc.enable()
-    return True
 
 
 class OpenCoderRules(Filter):

@@ -106,6 +106,24 @@ def _hex_list(rng: random.Random, units: int) -> str:
     return sep.join(prefix + f"{rng.randrange(256):02x}" for _ in range(units))
 
 
+def _distinct_name(i: int) -> str:
+    out = ""
+    while True:
+        i, r = divmod(i, 26)
+        out += "abcdefghijklmnopqrstuvwxyz"[r]
+        if not i:
+            return "value_" + out
+
+
+def _deep_lambda_defaults(depth: int = 700, terms: int = 1600) -> str:
+    """A real file plus one statement symtable accepts and `ast.parse` cannot convert (too deep): it parses only
+    in symtable's view; distinct names and short lines keep it past every cheaper rule."""
+    lambdas = "".join(f"    lambda {_distinct_name(i)}=\n" for i in range(depth))
+    total = "".join(f"    {_distinct_name(i)} +\n" for i in range(terms))
+    bodies = "".join(f"    : {_distinct_name(i)}\n" for i in range(depth))
+    return SIX + "\nhandler = (\n" + lambdas + total + "    last\n" + bodies + ")\n"
+
+
 def _adversarial() -> list[tuple[str, str]]:
     """(name, text): edges of each rule and of each fast path's pre-check."""
     rng = random.Random(7)
@@ -124,6 +142,8 @@ def _adversarial() -> list[tuple[str, str]]:
         "lone_surrogate": SIX[:3000] + "\ud800" + SIX[3000:5000],
         "syntax_error": SIX.replace("def ", "def (", 1),
         "deep_nesting": "x = " + "-" * 3000 + "1\n" + SIX[:3000],
+        "symtable_only_error": SIX + "\ndef f(a):\n    global a\n",
+        "deep_lambda_defaults": _deep_lambda_defaults(),
         "invalid_escape": SIX[:3000] + '\nPATTERN = "\\d+\\s*"\n' + SIX[3000:6000],
         "base64_63": SIX[:3000] + "\n" + base64[:63] + "\n" + SIX[3000:6000],
         "base64_64": SIX[:3000] + "\n" + base64[:64] + "\n" + SIX[3000:6000],
@@ -241,3 +261,12 @@ def test_encoded_data_prechecks_never_miss_a_match():
                 matched[pattern] += 1
                 assert ENCODED_PRECHECKS[pattern](text), (pattern, text[:80])
     assert all(matched.values()), matched  # every pattern was hit, so every pre-check was tested
+
+
+def test_parse_edges_reach_the_parse():
+    """The symtable fallbacks are exercised by the stage: each file gets past every cheaper rule to the parse."""
+    stage = OpenCoderRules()
+    stage.setup()
+    for text, want in ((SIX + "\ndef f(a):\n    global a\n", None), (_deep_lambda_defaults(), "python_syntax_error")):
+        doc = Document("x", text, "code", {"path": "src/x.py", "language": "Python"})
+        assert stage.reject(doc) == want == opencoder_reason(stage.config, doc)
