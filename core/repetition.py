@@ -1,11 +1,9 @@
 """Repetition statistics of a document (Gopher, Rae et al. 2021): duplicate lines and paragraphs, and
-word n-grams as 64-bit hashes; shared by the web lane's Gopher rules and the code lane's OpenCoder rules."""
+word n-grams as exact integer ids; shared by the web lane's Gopher rules and the code lane's OpenCoder rules."""
 
 from __future__ import annotations
 
 import numpy as np
-
-_NGRAM_MULT = np.uint64(0x9E3779B97F4A7C15)
 
 
 def duplicates(items: list[str]) -> tuple[int, int]:
@@ -14,47 +12,79 @@ def duplicates(items: list[str]) -> tuple[int, int]:
     return len(items) - len(unique), sum(map(len, items)) - sum(map(len, unique))
 
 
-class NGramHashes:
-    """Word n-grams of one document as 64-bit hashes, for Gopher's n-gram repetition statistics.
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group of each key, size of each group): equal keys share a group, groups numbered in key order."""
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    starts = np.empty(len(keys), dtype=bool)
+    starts[0] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=starts[1:])
+    group_sorted = np.cumsum(starts) - 1
+    group = np.empty(len(keys), dtype=np.int64)
+    group[order] = group_sorted
+    return group, np.bincount(group_sorted)
 
-    An n-gram can repeat only where both its (n-1)-gram prefix and suffix repeat, so each n is
-    counted only at those candidate positions: the sorts shrink as n grows.
+
+class NGramHashes:
+    """Word n-grams of one document as perfect hashes (equal ids exactly where the n-grams are equal), for
+    Gopher's n-gram repetition statistics.
+
+    A word's id is the position of its first occurrence (one dict pass; counts by `bincount`, no sort). An
+    n-gram can repeat only where both its (n-1)-gram prefix and suffix repeat, so each n is counted only at
+    those candidate positions, and there the pair of the two (n-1)-gram ids identifies the n-gram: the
+    sorts shrink as n grows and no two different n-grams ever share an id.
     """
 
     def __init__(self, words: list[str]):
-        self.n_words = len(words)
-        self.unigrams = np.fromiter(map(hash, words), dtype=np.int64, count=self.n_words).view(np.uint64)
-        lengths = np.fromiter(map(len, words), dtype=np.int64, count=self.n_words)
-        self.cum_len = np.concatenate(([0], np.cumsum(lengths)))
-        self._hashes = {1: self.unigrams}
+        n = self.n_words = len(words)
+        first = dict(zip(reversed(words), range(n - 1, -1, -1)))
+        self.word_ids = np.fromiter(map(first.__getitem__, words), dtype=np.int64, count=n)
+        # Lengths of the distinct words only, spread to every position through the ids.
+        length_of = np.zeros(n, dtype=np.int64)
+        length_of[np.fromiter(first.values(), dtype=np.int64, count=len(first))] = np.fromiter(
+            map(len, first), dtype=np.int64, count=len(first)
+        )
+        self.cum_len = np.concatenate(([0], np.cumsum(length_of[self.word_ids])))
+        self._ids: dict[int, np.ndarray] = {}
         self._repeated: dict[int, tuple[np.ndarray, np.ndarray, int, int]] = {}
 
-    def hashes(self, n: int) -> np.ndarray:
-        if n not in self._hashes:
-            prev = self.hashes(n - 1)
-            self._hashes[n] = prev[:-1] * _NGRAM_MULT + self.unigrams[n - 1 :]
-        return self._hashes[n]
-
     def repeated(self, n: int) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """(positions of n-grams occurring 2+ times, their hashes, top count, first position of a top n-gram)."""
+        """(positions of n-grams occurring 2+ times, their ids, top count, first position of a top n-gram)."""
         if n in self._repeated:
             return self._repeated[n]
-        h = self.hashes(n)
-        if n == 1:
-            cand = np.arange(len(h))
-        else:
-            prev = np.zeros(len(h) + 1, dtype=bool)
-            prev[self.repeated(n - 1)[0]] = True
-            cand = np.flatnonzero(prev[:-1] & prev[1:])
         top, top_pos = 1, 0
-        if len(cand):
-            _, first, inverse, counts = np.unique(h[cand], return_index=True, return_inverse=True, return_counts=True)
-            top = int(counts.max())
-            if top > 1:
-                # Counter.most_common(1) breaks ties by first insertion: the earliest n-gram.
-                top_pos = int(cand[first[counts == top]].min())
-            cand = cand[counts[inverse] > 1]
-        result = (cand, h[cand], top, top_pos)
+        if n == 1:
+            ids = self.word_ids
+            counts = np.bincount(ids, minlength=self.n_words)
+            if self.n_words:
+                top = int(counts.max())
+                if top > 1:
+                    # Counter.most_common(1) breaks ties by first insertion: the word seen first, whose id
+                    # (its first position) is the smallest.
+                    top_pos = int(np.argmax(counts == top))
+            multi = np.flatnonzero(counts[ids] > 1)
+            result, full = (multi, ids[multi], top, top_pos), ids
+        else:
+            prev_multi = self.repeated(n - 1)[0]
+            prev_ids = self._ids[n - 1]
+            n_grams = self.n_words - n + 1
+            repeats = np.zeros(n_grams + 2, dtype=bool)
+            repeats[prev_multi] = True
+            cand = np.flatnonzero(repeats[:n_grams] & repeats[1 : n_grams + 1])
+            result, full = (cand, cand, top, top_pos), cand
+            if len(cand):
+                # Ids of n-1-grams are below n_words, so the pair fits one int64 key.
+                group, counts = _groups(prev_ids[cand] * self.n_words + prev_ids[cand + 1])
+                per_position = counts[group]
+                top = int(counts.max())
+                if top > 1:
+                    top_pos = int(cand[per_position == top].min())
+                keep = per_position > 1
+                multi = cand[keep]
+                full = np.empty(self.n_words, dtype=np.int64)
+                full[multi] = group[keep]
+                result = (multi, group[keep], top, top_pos)
+        self._ids[n] = full
         self._repeated[n] = result
         return result
 
@@ -86,7 +116,7 @@ class NGramHashes:
         """Characters in repeated n-grams, scanning left to right and jumping over each repeat."""
         if self.n_words < n:
             return 0
-        multi, hs, _, _ = self.repeated(n)
+        multi, ids, _, _ = self.repeated(n)
         if not len(multi):
             return 0
         cum = self.cum_len
@@ -94,7 +124,7 @@ class NGramHashes:
         # An n-gram seen once only moves the cursor on by one, so the scan visits repeats only.
         seen: set[int] = set()
         repeated, cursor = 0, 0
-        for p, g, span in zip(multi.tolist(), hs.tolist(), spans):
+        for p, g, span in zip(multi.tolist(), ids.tolist(), spans):
             if p < cursor:
                 continue
             if g in seen:

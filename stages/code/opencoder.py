@@ -301,8 +301,8 @@ class OpenCoderRules(Filter):
 
     def _repetition(self, lowered: list[str], lines: list[str]) -> str | None:
         g = self.config.general
-        n_chars = sum(map(len, lowered)) + len(lowered) - 1
         ngrams = NGramHashes(lowered)
+        n_chars = int(ngrams.cum_len[-1]) + len(lowered) - 1  # the space-joined words
         for n, frac in sorted(g.top_ngrams.items()):
             if ngrams.top_ngram_chars(n) / n_chars > frac:
                 return f"opc_top_{n}_gram"
