@@ -23,6 +23,7 @@ from itertools import accumulate, compress, filterfalse
 from operator import methodcaller
 from pathlib import PurePosixPath
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from corpusforge.core.document import Document
@@ -176,6 +177,8 @@ _ASCII_WORDS_LOWER = bytes(
 _TODO_WORDS = ("todo", "fixme", "your code here")
 _ASSERT_WORDS = ("assert", "expect(", "EXPECT_", "ASSERT_")
 _LONGER_THAN_20 = (20).__lt__
+# The ASCII bytes `str.split()` splits on (`str.isspace`: the C whitespace and the four separators 0x1c-0x1f).
+_ASCII_SPLIT_SPACE = np.array([chr(b).isspace() for b in range(128)] + [False] * 128)
 _LONGER_THAN_40 = (40).__lt__
 
 
@@ -186,6 +189,20 @@ def _chars_of_lines_starting(lines: list[str], prefixes: str | tuple[str, ...]) 
 
 def _count_true(values) -> int:
     return sum(map(bool, values))
+
+
+def _long_word_chars(text: str) -> int:
+    """Characters of the `str.split()` tokens longer than 20 characters that are not URLs."""
+    if not text.isascii():
+        tokens = text.split()
+        return sum(map(len, filterfalse(_URL.match, compress(tokens, map(_LONGER_THAN_20, map(len, tokens))))))
+    # ASCII: the token boundaries from one table lookup over the bytes, so only the long tokens become strings.
+    space = np.concatenate(([True], _ASCII_SPLIT_SPACE[np.frombuffer(text.encode("ascii"), np.uint8)], [True]))
+    edges = np.flatnonzero(space[1:] != space[:-1])
+    starts, ends = edges[0::2], edges[1::2]
+    long = ends - starts > 20
+    tokens = map(text.__getitem__, map(slice, starts[long].tolist(), ends[long].tolist()))
+    return sum(map(len, filterfalse(_URL.match, tokens)))
 
 
 def _todo_lines(text: str, lines: list[str]) -> int:
@@ -335,9 +352,7 @@ class OpenCoderRules(Filter):
         )
         if long_string_lines / n_lines > g.max_long_string_lines:
             return "opc_long_string_lines"
-        tokens = text.split()
-        long_words = sum(map(len, filterfalse(_URL.match, compress(tokens, map(_LONGER_THAN_20, map(len, tokens))))))
-        if _fraction(long_words, n_chars) > g.max_long_word_chars:
+        if _fraction(_long_word_chars(text), n_chars) > g.max_long_word_chars:
             return "opc_long_words"
         hex_chars = sum(map(len, _HEX_WORD.findall(text))) if "0x" in text or "0X" in text else 0
         if _fraction(hex_chars, n_chars) > g.max_hex_word_chars:

@@ -173,6 +173,14 @@ def _adversarial() -> list[tuple[str, str]]:
         + "\n".join(f'value_{i} = "a b c d e f g h i j k l m n o p q r s t u"' for i in range(60)),
         "strings_long": "\n".join(['s = "' + " ".join(["word"] * 25) + '"'] * 40),
         "docstrings": '"""' + "doc " * 300 + '"""\n' + SIX[:3000] + "\n'''more'''\n",
+        "long_words_separators": "z" * 25
+        + "\x1c"
+        + SIX[:4000]
+        + "\x1f"
+        + "\t".join(["q" * 21] * 40)
+        + "\x0b"
+        + "\x1d".join(["r" * 20] * 40)
+        + "y" * 30,
         "long_words": "\n".join(["x = " + "a" * 30, "https://" + "b" * 40, "www." + "c" * 30] * 50),
         "hex_words": "\n".join(["x = 0xDEADBEEFCAFEBABE0123456789", "y = 0Xff"] * 60),
         "repetitive": "a b " * 5000,
@@ -270,3 +278,17 @@ def test_parse_edges_reach_the_parse():
     for text, want in ((SIX + "\ndef f(a):\n    global a\n", None), (_deep_lambda_defaults(), "python_syntax_error")):
         doc = Document("x", text, "code", {"path": "src/x.py", "language": "Python"})
         assert stage.reject(doc) == want == opencoder_reason(stage.config, doc)
+
+
+def test_long_word_chars_match_str_split():
+    """The ASCII byte-table path against `str.split()` on every adversarial and fuzzed text."""
+    import re
+
+    from corpusforge.stages.code.opencoder import _long_word_chars
+
+    url = re.compile(r"^(?:https?|ftp)://|^www\.")
+    texts = [t for _, t in _adversarial() + _fuzz(200, seed=4)] + ["", " ", "a" * 21, " " + "a" * 21 + " "]
+    texts += [t.encode("ascii", "ignore").decode("ascii") for t in texts]  # the fuzz again on the ASCII path
+    for text in texts:
+        want = sum(len(w) for w in text.split() if len(w) > 20 and not url.match(w))
+        assert _long_word_chars(text) == want, text[:60]
