@@ -8,11 +8,13 @@ license files (the `corpusforge sample` code sample plus larger packages), read 
    it), over the same files in one run: the floor is reading every file and hashing it (xxh3);
    then the reader (listing, license files, decoding), the filter chain (license filter, language,
    StarCoder2 basic filters, OpenCoder rules), secrets, decontamination and quality, each a stage
-   over the whole batch; and the whole lane through the runner (code.yaml's stages, dedup included,
+   over the whole batch (the chain, its reference and the parse: best of three passes, as the floor's best
+   of five); and the whole lane through the runner (code.yaml's stages, dedup included,
    local engine with one worker; wall clock, process start-up included).
    The StarCoder2 and OpenCoder filters are also timed in their one-rule-at-a-time reference form
    (`stages/code/reference_filters.py`, same verdicts checked), and against the one part no rule order
-   can skip: `ast.parse` of every Python file the cheaper rules keep, timed alone on those files.
+   can skip: the "must parse" check (`python_parse.python_parses`, `ast.parse`'s verdict) of every Python
+   file the cheaper rules keep, timed alone on those files.
    No peer is timed: NeMo Curator's code heuristics need its GPU-era dependency set and bigcode's
    filtering scripts are not packaged; neither installs here.
 2. License agreement: the fast detector against ScanCode Toolkit (where installed) on every license
@@ -70,6 +72,10 @@ EXTRA_PACKAGES = [
 ]
 
 
+# Passes of the filter chain, its reference and the parse alone; each figure is the best pass.
+PASSES = 3
+
+
 def _cpu() -> float:
     # CLOCK_PROCESS_CPUTIME_ID: nanosecond resolution (os.times ticks at 10 ms, coarser than the floor pass).
     return time.process_time()
@@ -116,18 +122,20 @@ def read_and_hash_floor(repo_dirs: list[str]) -> tuple[float, int, int]:
 def filter_floors(docs: list[Document], chain: list, mb: float, chain_s: float, floor_mb_s: float) -> dict:
     """The two filter stages' one-rule-at-a-time reference on the same files, and the part no filter can skip.
 
-    "Python must parse" runs `ast.parse` on every Python file the cheaper rules keep; that parse alone, timed
-    on exactly those files, bounds the chain's rate however fast every other rule gets.
+    "Python must parse" runs CPython's parser on every Python file the cheaper rules keep; that check alone,
+    timed on exactly those files, bounds the chain's rate however fast every other rule gets.
     """
     from corpusforge.stages.code import opencoder
     from corpusforge.stages.code.reference_filters import basic_filters_reason, opencoder_reason
 
     license_filter, language, basic, rules = chain
     batch = list(language.run(license_filter.run([Document(d.id, d.text, d.source, dict(d.meta)) for d in docs])))
-    t0 = _cpu()
-    kept = [d for d in batch if basic_filters_reason(basic.config, d) is None]
-    reasons = [opencoder_reason(rules.config, d) for d in kept]
-    reference_s = _cpu() - t0
+    reference_s = float("inf")
+    for _ in range(PASSES):
+        t0 = _cpu()
+        kept = [d for d in batch if basic_filters_reason(basic.config, d) is None]
+        reasons = [opencoder_reason(rules.config, d) for d in kept]
+        reference_s = min(reference_s, _cpu() - t0)
     parsed: list[str] = []
     parse = opencoder.python_parses
     opencoder.python_parses = lambda text: parsed.append(text) or parse(text)
@@ -136,10 +144,12 @@ def filter_floors(docs: list[Document], chain: list, mb: float, chain_s: float, 
             raise SystemExit("opencoder_rules disagrees with its reference")
     finally:
         opencoder.python_parses = parse
-    t0 = _cpu()
-    for text in parsed:
-        parse(text)
-    parse_s = _cpu() - t0
+    parse_s = float("inf")
+    for _ in range(PASSES):
+        t0 = _cpu()
+        for text in parsed:
+            parse(text)
+        parse_s = min(parse_s, _cpu() - t0)
     return {
         "basic_and_opencoder_reference_cpu_seconds": round(reference_s, 3),
         "python_files_parsed": len(parsed),
@@ -173,15 +183,18 @@ def throughput(repo_dirs: list[str], humaneval: str) -> dict:
     docs = [d for p in repo_dirs for d in reader.read_counted(p)]
     out["reader_mb_s"] = round(mb / (_cpu() - t0), 1)
 
-    chain = [LicenseFilter(), CodeLanguage(), CodeBasicFilters(), OpenCoderRules()]
-    for s in chain:
-        s._ensure_ready()
-    batch = [Document(d.id, d.text, d.source, dict(d.meta)) for d in docs]
-    stage_cpu = {}
-    for s in chain:
-        t0 = _cpu()
-        batch = list(s.run(batch))
-        stage_cpu[s.name] = _cpu() - t0
+    # Each stage's best of PASSES passes over fresh copies, as the floor is its best pass: on a shared machine a
+    # single pass measures the neighbours' load as much as the code (first-use costs are in the first pass).
+    stage_cpu: dict[str, float] = {}
+    for _ in range(PASSES):
+        chain = [LicenseFilter(), CodeLanguage(), CodeBasicFilters(), OpenCoderRules()]
+        for s in chain:
+            s._ensure_ready()
+        batch = [Document(d.id, d.text, d.source, dict(d.meta)) for d in docs]
+        for s in chain:
+            t0 = _cpu()
+            batch = list(s.run(batch))
+            stage_cpu[s.name] = min(stage_cpu.get(s.name, float("inf")), _cpu() - t0)
     chain_s = sum(stage_cpu.values())
     out["filter_chain_mb_s"] = round(mb / chain_s, 2)
     out["filter_chain_vs_floor"] = round((mb / chain_s) / out["floor_mb_s"], 4)

@@ -201,8 +201,8 @@ def _long_word_chars(text: str) -> int:
     edges = np.flatnonzero(space[1:] != space[:-1])
     starts, ends = edges[0::2], edges[1::2]
     long = ends - starts > 20
-    tokens = map(text.__getitem__, map(slice, starts[long].tolist(), ends[long].tolist()))
-    return sum(map(len, filterfalse(_URL.match, tokens)))
+    long_tokens = map(text.__getitem__, map(slice, starts[long].tolist(), ends[long].tolist()))
+    return sum(map(len, filterfalse(_URL.match, long_tokens)))
 
 
 def _todo_lines(text: str, lines: list[str]) -> int:

@@ -3,20 +3,20 @@
 `ast.parse(text)` is `compile(text, "<unknown>", "exec", PyCF_ONLY_AST)`: CPython's parser builds the tree in
 an arena, `PyAST_mod2obj` turns every node into a Python object, and the caller frees them all at once.
 `symtable.symtable(text, ..., "exec")` runs the same parser on a str with the same flags (`PyCF_IGNORE_COOKIE`,
-the running feature version, no type comments) and walks the arena tree to build scopes instead, so it skips
-the objects, which are most of the cost after the parse itself. The two differ in three ways, each handled:
+the running feature version, no type comments) and walks the arena tree to build scopes instead, so it builds
+and frees no per-node objects. The two differ in three ways, each handled:
 
 - symtable raises errors of its own that `ast.parse` does not (`nonlocal` at module level, a parameter
   declared global, `import *` in a function, ...): on any error of symtable the verdict is `ast.parse`'s.
-- both the symtable walk and the conversion to objects stop at a recursion budget of three levels a Python
-  frame left below the recursion limit, but the conversion counts every node while symtable counts only
-  statements and expressions: a keyword, comprehension, lambda's arguments, exception handler
-  or with-item between two expressions counts twice in the conversion, so a tree symtable accepts can be too
-  deep to convert (lambda defaults nested hundreds deep around a long sum). symtable is therefore
-  run under less than half the conversion's budget, from `recursion limit / 2 + margin` frames deeper: a tree
-  it accepts there is at most half as deep, plus a bounded number of levels (the module, function arguments,
-  at most one a level of indentation, and patterns, at most one a bracket level: both capped by the
-  tokenizer), which the margin covers. A deeper tree goes to `ast.parse`.
+- both walks stop at a recursion budget (three levels for each Python frame left below the recursion limit)
+  but count differently: symtable counts statements and expressions, the conversion every node, so a
+  keyword, comprehension, lambda's arguments, exception handler or with-item between two expressions counts
+  twice there, and a tree symtable accepts can be too deep to convert (lambda defaults nested hundreds deep
+  around a long sum). symtable therefore runs `recursion limit / 2 + 120` frames deeper, under less than half
+  the conversion's budget: the conversion's count of a tree it accepts there is at most twice symtable's plus
+  a bounded extra (the module node; the second wrapper of function arguments, one an indentation level at
+  most; patterns, one a bracket level at most; the tokenizer caps both), which the 120 frames (360 levels)
+  cover. A tree symtable rejects there goes to `ast.parse`.
 - the objects need memory symtable does not: `ast.parse` can raise MemoryError on a file symtable accepts.
   Files over OpenCoder's 3 MB cap are dropped before the parse, and a file's verdict must not depend on the
   machine's free memory, so that case is not followed.
@@ -33,10 +33,10 @@ import symtable
 import sys
 import warnings
 
-# Frames beyond half the recursion limit: 3 levels a frame, so 100 frames cover 300 levels the conversion
-# counts and symtable does not, outside the doubled levels (module 1, function arguments <= 100 indentation
-# levels, patterns <= 200 bracket levels).
-_MARGIN_FRAMES = 100
+# Frames beyond half the recursion limit: 3 levels a frame, so 120 frames cover 360 levels the conversion
+# counts beyond twice symtable's count (module 1, function arguments <= 100 indentation levels, patterns
+# <= 200 bracket levels).
+_MARGIN_FRAMES = 120
 # With a recursion limit raised past this, the nested frames would cost more than they save: parse directly.
 _MAX_EXTRA_FRAMES = 5_000
 _PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
