@@ -19,13 +19,15 @@ import re
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from itertools import accumulate
 from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from corpusforge.core.document import Document
 from corpusforge.stages.base import Stage, StageConfig
+from corpusforge.stages.web.extract_code import TooManyCodeBlocks
 
 # Elements that never hold nested content, or whose end tag the HTML parser implies: they do
 # not deepen the tree however many of them a sloppy page leaves open. SVG leaves are usually
@@ -155,6 +157,10 @@ class Extract(Stage):
         # trafilatura refuses pages over 20 MB (settings.MAX_FILE_SIZE); Common Crawl pages are cut
         # at 1 MiB, so 5 MB leaves room while bounding the cost of one page.
         max_html_bytes: int = 5_000_000
+        # `extractor: code`: pages with more <pre>/multi-line <code> blocks are dropped as too_many_code_blocks
+        # before any DOM edit. The shared real code pages (Q&A, API docs) hold dozens; tens of thousands is
+        # generated markup, and each block costs a DOM edit that would spend the page's time limit.
+        max_code_blocks: int = Field(10_000, ge=1)
         # `extractor: math` settings, validated by stages/math/extract.py's MathExtractSettings
         math: dict[str, Any] = {}
 
@@ -196,6 +202,9 @@ class Extract(Stage):
                     text = self._extract(html)
                 except ExtractionTimeout:
                     self.drop(doc, "timeout")
+                    continue
+                except TooManyCodeBlocks:
+                    self.drop(doc, "too_many_code_blocks")
                     continue
                 except RecursionError:
                     self.drop(doc, "too_deep")
@@ -247,7 +256,7 @@ def _extractor(cfg: Extract.Config) -> Callable[[str], str | None]:
     if cfg.extractor == "code":
         from corpusforge.stages.web.extract_code import code_blocks_verbatim
 
-        return code_blocks_verbatim
+        return partial(code_blocks_verbatim, max_blocks=cfg.max_code_blocks)
     from corpusforge.stages.web.extract_blocks import block_extractor
 
     return block_extractor()
