@@ -49,24 +49,33 @@ def code_share(html: str, min_lines: int = 0) -> CodeShare:
     Pages with fewer than `min_lines` code lines are not measured further (text_chars 0): main-content
     extraction is the expensive part, and on some large pages it costs seconds."""
     from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLTree, NodeType, traverse_dom
+    from resiliparse.parse.html import HTMLTree, traverse_dom
 
     tree = HTMLTree.parse(html)
     body = tree.body
     if body is None:
         return CodeShare(0, 0, 0)
     chars = lines = 0
-    blocks = []
+    # (depth, shuts) per open <pre>/<code> the walk is inside: under a <pre> or a kept <code> nothing else is a
+    # block (its text is already counted); under a one-line <code> no <code> is (its text is part of that one
+    # line), but a <pre> still is. Depths replace an ancestor search per tag, which costs the nesting depth.
+    opened: list[tuple[int, bool]] = []
+    texts: list[str] = []
 
     def visit(ctx) -> None:  # one walk: resiliparse's query_selector_all re-runs its selector per item read
-        node = ctx.node
-        if node.type == NodeType.ELEMENT and node.tag in ("pre", "code"):
-            blocks.append(node)
+        tag, depth = ctx.node.tag, ctx.depth
+        while opened and opened[-1][0] >= depth:
+            opened.pop()
+        if (tag != "pre" and tag != "code") or (opened and (opened[-1][1] or tag == "code")):
+            return
+        text = (ctx.node.text or "").strip()
+        keep = tag == "pre" or "\n" in text
+        opened.append((depth, keep))
+        if keep:
+            texts.append(text)
 
     traverse_dom(body, start_callback=visit, elements_only=True)
-    blocks = [n for n in blocks if n.tag == "pre" or (n.closest("pre") is None and "\n" in (n.text or "").strip())]
-    for node in blocks:
-        text = (node.text or "").strip()
+    for text in texts:
         chars += len(text)
         lines += sum(1 for line in text.split("\n") if line.strip())
     if lines < min_lines or not chars:

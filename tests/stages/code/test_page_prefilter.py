@@ -43,3 +43,14 @@ def test_code_heavy_pages_pass_and_the_rest_is_routed_by_reason():
     flagged = CodePagePrefilter(keep="all")
     out = list(flagged.run(few))
     assert len(out) == len(few) and sum("code_page" in (d.annotations.get("flags") or []) for d in out) == 3
+
+
+def test_nested_blocks_count_once_and_a_pre_in_a_one_line_code_counts():
+    # <code> nested 3,000 deep: each inner <code> text is part of the outer one's, so only the outer counts
+    # (counting each, an ancestor search and a text read per tag, grew with depth times tags)
+    nested = "<html><body><p>" + "<code>x" * 3000 + "\ny" + "</code>" * 3000 + "</p></body></html>"
+    share = code_share(nested)
+    assert (share.code_chars, share.code_lines) == (3002, 2)
+    mixed = "<html><body><p>See <code>run<pre>a = 1\nb = 2</pre></code>; <pre>c\n<pre>d</pre></pre></p></body></html>"
+    share = code_share(mixed)
+    assert (share.code_chars, share.code_lines) == (len("a = 1\nb = 2") + len("c\nd"), 4)
