@@ -9,7 +9,9 @@ code-heavy pages (stages/web/extract_code.py).
 Before an extractor sees a page, two cheap guards run: a size limit and a tag-depth scan, so a
 20 MB page or HTML nested 10,000 deep never reaches lxml or lexbor (trafilatura returns
 nothing past libxml2's depth limit after wasting time on it; resiliparse takes seconds). A
-per-document CPU-time limit (SIGPROF) stops a pathological page from stalling a worker.
+per-document CPU-time limit (SIGPROF) stops a pathological page from stalling a worker. With
+`extractor: code`, a page with more code blocks than `max_code_blocks` is dropped as
+too_many_code_blocks before its DOM is edited, on any thread (the timer only runs on the main one).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 _PLACEHOLDER = "corpusforgecodeblock"
 _LANG_CLASS = re.compile(r"(?:^|\s)(?:language|lang|highlight|brush:?)-?\s*([A-Za-z0-9+#-]+)")
@@ -48,7 +49,7 @@ class _BlockWalk:
     """
 
     max_blocks: int | None = None
-    blocks: list[tuple[object, str]] = field(default_factory=list)
+    blocks: list[tuple[Any, str]] = field(default_factory=list)  # (resiliparse DOMNode, its text)
     open: list[tuple[int, bool]] = field(default_factory=list)
 
     def visit(self, ctx) -> None:
