@@ -15,8 +15,12 @@ license files (the `corpusforge sample` code sample plus larger packages), read 
    (`stages/code/reference_filters.py`, same verdicts checked), and against the one part no rule order
    can skip: the "must parse" check (`python_parse.python_parses`, `ast.parse`'s verdict) of every Python
    file the cheaper rules keep, timed alone on those files.
-   No peer is timed: NeMo Curator's code heuristics need its GPU-era dependency set and bigcode's
-   filtering scripts are not packaged; neither installs here.
+   The peer: NeMo Curator's code heuristics (StarCoder's: lines of code, XML header, alphabetic share,
+   comment-to-code ratio, HTML boilerplate, StarCoder's per-extension table), each file through them in
+   that order until one rejects, as its ScoreFilter chain does, over the same files labelled by our
+   language stage. Its modules import without its GPU stack: `make peers` installs only the packages
+   they import. Its tokenizer-fertility filter needs a SentencePiece model file, which nothing ships, so it
+   is left out. bigcode's filtering scripts are not packaged.
 2. License agreement: the fast detector against ScanCode Toolkit (where installed) on every license
    file of the sample and on every license file in the venv's `.dist-info` folders: the same SPDX
    ids, and the same keep/drop decision under The Stack v2's rule.
@@ -161,6 +165,69 @@ def filter_floors(docs: list[Document], chain: list, mb: float, chain_s: float, 
     }
 
 
+# comment_parser's MIME types for the languages it reads (NeMo Curator's GeneralCommentToCodeFilter takes one).
+_COMMENT_MIME = {
+    "C": "text/x-c",
+    "C++": "text/x-c++",
+    "C#": "text/x-c++",
+    "Go": "text/x-go",
+    "Java": "text/x-java",
+    "JavaScript": "application/javascript",
+    "Ruby": "text/x-ruby",
+    "Shell": "text/x-shellscript",
+    "HTML": "text/html",
+    "XML": "text/xml",
+}
+
+
+def _nemo_filters(nc, meta_csv: str, lang: str, ext: str) -> list:
+    """NeMo Curator's code filters for one (language, extension), in its code-filtering order."""
+    filters = [nc.NumberOfLinesOfCodeFilter(), nc.XMLHeaderFilter(), nc.AlphaFilter()]
+    if lang == "Python":
+        filters.append(nc.PythonCommentToCodeFilter())
+    elif lang in _COMMENT_MIME:
+        filters.append(nc.GeneralCommentToCodeFilter(_COMMENT_MIME[lang]))
+    if lang == "HTML":
+        filters.append(nc.HTMLBoilerplateFilter())
+    # the table's language names, as its own dataset-to-table conversion writes them
+    table_lang = {"C#": "c-sharp", "F#": "f-sharp"}.get(lang, lang.lower().replace(" ", "-"))
+    try:
+        filters.append(nc.PerExtensionFilter(table_lang, ext, metadata_file=meta_csv))
+    except ValueError:  # a language its table does not list: its filter excludes such files
+        filters.append(None)
+    return filters
+
+
+def nemo_curator_chain(docs: list[Document]) -> dict | None:
+    """CPU seconds of NeMo Curator's code heuristics over the files, and how many they keep (None: not installed)."""
+    import contextlib
+    import io
+    import warnings
+
+    try:
+        from nemo_curator.stages.text.filters.heuristic.code import code as nc
+    except ImportError:
+        return None
+    meta_csv = str(Path(nc.__file__).parents[5] / "utils" / "code_meta.csv")
+    chains: dict[tuple[str, str], list] = {}
+    jobs = []
+    for d in docs:
+        lang = d.meta.get("language") or ""
+        ext = Path(d.meta.get("path") or "").suffix.lstrip(".")
+        if (lang, ext) not in chains:
+            chains[lang, ext] = _nemo_filters(nc, meta_csv, lang, ext)
+        jobs.append((d.text, chains[lang, ext]))
+    kept = 0
+    # Its filters print and warn per file they cannot read; the same sink for every file.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = _cpu()
+        for text, filters in jobs:
+            kept += all(f is not None and f.keep_document(f.score_document(text)) for f in filters)
+        seconds = _cpu() - t0
+    return {"cpu_seconds": seconds, "files_kept": kept, "files": len(jobs)}
+
+
 def throughput(repo_dirs: list[str], humaneval: str) -> dict:
     from corpusforge.stages.code.basic_filters import CodeBasicFilters
     from corpusforge.stages.code.language import CodeLanguage
@@ -201,6 +268,11 @@ def throughput(repo_dirs: list[str], humaneval: str) -> dict:
     out["filter_chain_docs_out"] = len(batch)
     out["per_stage_cpu_seconds"] = {name: round(v, 3) for name, v in stage_cpu.items()}
     out.update(filter_floors(docs, chain, mb, chain_s, out["floor_mb_s"]))
+    peer = nemo_curator_chain(list(chain[1].run([Document(d.id, d.text, d.source, dict(d.meta)) for d in docs])))
+    if peer:
+        peer["mb_s"] = round(mb / peer.pop("cpu_seconds"), 2)
+        peer["filter_chain_vs_nemo_curator"] = round(out["filter_chain_mb_s"] / peer["mb_s"], 2)
+        out["nemo_curator_code_heuristics"] = peer
 
     # Later stages see what the chain kept; their rate is per MB they read.
     kept_mb = sum(len(d.text.encode()) for d in batch) / 1e6
