@@ -25,6 +25,7 @@ from typing import Literal
 from pydantic import Field
 
 from corpusforge.core.document import Document
+from corpusforge.core.html_depth import html_depth_exceeds
 from corpusforge.stages.base import Stage, StageConfig
 
 _TAG = re.compile(r"<(?:pre|code)[\s>]", re.IGNORECASE)
@@ -99,6 +100,9 @@ class CodePagePrefilter(Stage):
         min_code_share: float = Field(0.15, ge=0.0, le=1.0)
         min_code_lines: int = Field(10, ge=0)  # a snippet or two is not a code page
         source: str = "code_pages"  # the `source` code-heavy pages carry on, with keep: code
+        # Main-content extraction slows with the square of the nesting depth; `extract` drops pages deeper than
+        # its own max_depth (libxml2's 256) as too_deep, so deeper pages are not measured here either.
+        max_depth: int = Field(256, ge=1)
 
     def is_code_page(self, html: str) -> CodeShare | None:
         """The page's code share when it qualifies, else None."""
@@ -112,6 +116,13 @@ class CodePagePrefilter(Stage):
     def process(self, docs: Iterable[Document]) -> Iterator[Document]:
         cfg, ledger = self.config, self.ledger
         for doc in docs:
+            if html_depth_exceeds(doc.text, cfg.max_depth):
+                if cfg.keep == "code":
+                    self.drop(doc, "too_deep")
+                    continue
+                ledger.count("too_deep_not_measured")  # passed on unmeasured: `extract` drops it by name
+                yield doc
+                continue
             found = self.is_code_page(doc.text)
             if found is not None:
                 ledger.count("code_pages")

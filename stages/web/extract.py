@@ -22,98 +22,14 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from itertools import accumulate
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from corpusforge.core.document import Document
+from corpusforge.core.html_depth import html_depth_exceeds
 from corpusforge.stages.base import Stage, StageConfig
 from corpusforge.stages.web.extract_code import TooManyCodeBlocks
-
-# Elements that never hold nested content, or whose end tag the HTML parser implies: they do
-# not deepen the tree however many of them a sloppy page leaves open. SVG leaves are usually
-# written self-closing ("<path/>"), which the scan does not look for.
-_FLAT = frozenset(
-    [
-        "area",
-        "base",
-        "br",
-        "col",
-        "embed",
-        "hr",
-        "img",
-        "input",
-        "link",
-        "meta",
-        "param",
-        "source",
-        "track",
-        "wbr",
-        "p",
-        "li",
-        "dt",
-        "dd",
-        "tr",
-        "td",
-        "th",
-        "option",
-        "optgroup",
-        "thead",
-        "tbody",
-        "tfoot",
-        "colgroup",
-        "caption",
-        "rb",
-        "rt",
-        "rp",
-        "html",
-        "head",
-        "body",
-        "path",
-        "circle",
-        "rect",
-        "line",
-        "polygon",
-        "polyline",
-        "ellipse",
-        "use",
-        "stop",
-    ]
-)
-_TAG = re.compile(r"<(/?[a-zA-Z][a-zA-Z0-9]*)")
-_RAW_OPEN = re.compile(r"<(?:(script|style|textarea)\b|!--)", re.I)
-_RAW_CLOSE = {n: re.compile(f"</{n}", re.I) for n in ("script", "style", "textarea")}
-
-
-def _markup_only(html: str) -> str:
-    """`html` without script/style/comment bodies, whose "<" are not tags."""
-    parts, pos = [], 0
-    while m := _RAW_OPEN.search(html, pos):
-        parts.append(html[pos : m.start()])
-        name = (m.group(1) or "").lower()
-        if name:
-            end = _RAW_CLOSE[name].search(html, m.end())
-            pos = end.end() if end else len(html)
-        else:
-            end = html.find("-->", m.end())
-            pos = end + 3 if end >= 0 else len(html)
-    parts.append(html[pos:])
-    return "".join(parts)
-
-
-def _deeper(depth: int, step: int) -> int:
-    return depth + step if depth + step > 0 else 0  # stray end tags do not go below the root
-
-
-def html_depth_exceeds(html: str, limit: int) -> bool:
-    """True when the element nesting of `html` goes deeper than `limit` (tag scan, no parse)."""
-    if html.count("<") <= limit:
-        return False  # cannot nest deeper than its number of tags
-    steps = [
-        -1 if tag[0] == "/" else 1 for tag in _TAG.findall(_markup_only(html)) if tag.lstrip("/").lower() not in _FLAT
-    ]
-    return len(steps) > limit and max(accumulate(steps, _deeper), default=0) > limit
 
 
 def _utf8_size_exceeds(text: str, limit: int) -> bool:

@@ -54,3 +54,18 @@ def test_nested_blocks_count_once_and_a_pre_in_a_one_line_code_counts():
     mixed = "<html><body><p>See <code>run<pre>a = 1\nb = 2</pre></code>; <pre>c\n<pre>d</pre></pre></p></body></html>"
     share = code_share(mixed)
     assert (share.code_chars, share.code_lines) == (len("a = 1\nb = 2") + len("c\nd"), 4)
+
+
+def test_pages_nested_past_the_extractors_depth_are_not_measured():
+    # main-content extraction slows with the square of the depth: such a page would take seconds here, and
+    # `extract` drops it as too_deep anyway
+    code = "".join(f"<pre>def f{i}(x):\n    return x + {i}\n</pre>" for i in range(20))
+    deep = "<html><body>" + "<div>" * 2000 + code + "</div>" * 2000 + "</body></html>"
+    shallow = "<html><body><article>" + code + "</article></body></html>"
+    docs = [Document("deep", deep, "web", {}), Document("shallow", shallow, "web", {})]
+    stage = CodePagePrefilter()
+    assert [d.id for d in stage.run(docs)] == ["shallow"]
+    assert stage.ledger.dropped == {"too_deep": 1} and stage.ledger.balanced
+    other = CodePagePrefilter(keep="non_code")
+    assert [d.id for d in other.run(docs)] == ["deep"]
+    assert other.ledger.extra["too_deep_not_measured"] == 1 and other.ledger.dropped == {"code_page": 1}
