@@ -24,6 +24,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from corpusforge.core.code_blocks import code_blocks
 from corpusforge.core.document import Document
 from corpusforge.core.html_depth import html_depth_exceeds
 from corpusforge.stages.base import Stage, StageConfig
@@ -50,35 +51,15 @@ def code_share(html: str, min_lines: int = 0) -> CodeShare:
     Pages with fewer than `min_lines` code lines are not measured further (text_chars 0): main-content
     extraction is the expensive part, and on some large pages it costs seconds."""
     from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLTree, traverse_dom
+    from resiliparse.parse.html import HTMLTree
 
     tree = HTMLTree.parse(html)
     body = tree.body
     if body is None:
         return CodeShare(0, 0, 0)
-    chars = lines = 0
-    # (depth, shuts) per open <pre>/<code> the walk is inside: under a <pre> or a kept <code> nothing else is a
-    # block (its text is already counted); under a one-line <code> no <code> is (its text is part of that one
-    # line), but a <pre> still is. Depths replace an ancestor search per tag, which costs the nesting depth.
-    opened: list[tuple[int, bool]] = []
-    texts: list[str] = []
-
-    def visit(ctx) -> None:  # one walk: resiliparse's query_selector_all re-runs its selector per item read
-        tag, depth = ctx.node.tag, ctx.depth
-        while opened and opened[-1][0] >= depth:
-            opened.pop()
-        if (tag != "pre" and tag != "code") or (opened and (opened[-1][1] or tag == "code")):
-            return
-        text = (ctx.node.text or "").strip()
-        keep = tag == "pre" or "\n" in text
-        opened.append((depth, keep))
-        if keep:
-            texts.append(text)
-
-    traverse_dom(body, start_callback=visit, elements_only=True)
-    for text in texts:
-        chars += len(text)
-        lines += sum(1 for line in text.split("\n") if line.strip())
+    texts = [text.strip() for _, text in code_blocks(body)]
+    chars = sum(map(len, texts))
+    lines = sum(1 for text in texts for line in text.split("\n") if line.strip())
     if lines < min_lines or not chars:
         return CodeShare(chars, lines, 0)
     main = extract_plain_text(tree, main_content=True, links=False, alt_texts=False, form_fields=False)

@@ -26,10 +26,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from corpusforge.core.code_blocks import TooManyCodeBlocks
 from corpusforge.core.document import Document
 from corpusforge.core.html_depth import html_depth_exceeds
 from corpusforge.stages.base import Stage, StageConfig
-from corpusforge.stages.web.extract_code import TooManyCodeBlocks
 
 
 def _utf8_size_exceeds(text: str, limit: int) -> bool:

@@ -8,24 +8,18 @@ block where its placeholder survived. A block whose placeholder the boilerplate 
 (a sidebar snippet, a footer) goes with it. The LLM cleanup pass with the code-preserving prompt
 belongs to the generation layer and is not part of this extractor.
 
-The blocks are found in one walk of the DOM, so the cost grows with the page, not with blocks times
-page: iterating resiliparse's `query_selector_all` result re-runs the selector for every item read,
-which on API docs with thousands of inline `<code>` tags took longer than the whole extraction.
-Pages with more blocks than a caller's cap raise `TooManyCodeBlocks` before the DOM is edited.
+The blocks come from `core.code_blocks` (one walk of the DOM); pages with more blocks than a caller's
+cap raise `TooManyCodeBlocks` before the DOM is edited.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
+
+from corpusforge.core.code_blocks import code_blocks
 
 _PLACEHOLDER = "corpusforgecodeblock"
 _LANG_CLASS = re.compile(r"(?:^|\s)(?:language|lang|highlight|brush:?)-?\s*([A-Za-z0-9+#-]+)")
-
-
-class TooManyCodeBlocks(ValueError):
-    """A page holds more code blocks than the extractor's cap."""
 
 
 def _language(node) -> str:
@@ -39,57 +33,25 @@ def _language(node) -> str:
     return ""
 
 
-@dataclass
-class _BlockWalk:
-    """Pre-order walk state: the kept blocks, and the open `<pre>`/`<code>` elements the walk is inside.
-
-    `open` holds (depth, shuts) per enclosing block element: `shuts` when nothing beneath it can be a block
-    (a `<pre>`, or a `<code>` kept whole); a single-line `<code>` only rules out `<code>` beneath it, whose
-    text is part of its own and so has no inner line break either, while a `<pre>` inside it is still a block.
-    """
-
-    max_blocks: int | None = None
-    blocks: list[tuple[Any, str]] = field(default_factory=list)  # (resiliparse DOMNode, its text)
-    open: list[tuple[int, bool]] = field(default_factory=list)
-
-    def visit(self, ctx) -> None:
-        tag = ctx.node.tag
-        depth, opened = ctx.depth, self.open
-        while opened and opened[-1][0] >= depth:  # walked out of that element's subtree
-            opened.pop()
-        if tag != "pre" and tag != "code":
-            return
-        if opened and (opened[-1][1] or tag == "code"):
-            return
-        text = ctx.node.text or ""
-        keep = bool(text.strip()) if tag == "pre" else "\n" in text.strip()
-        opened.append((depth, keep or tag == "pre"))
-        if keep:
-            self.blocks.append((ctx.node, text))
-            if self.max_blocks is not None and len(self.blocks) > self.max_blocks:
-                raise TooManyCodeBlocks(f"more than {self.max_blocks} code blocks")
-
-
 def code_blocks_verbatim(html: str, max_blocks: int | None = None) -> str:
     """Main-content text of a page with its code blocks kept verbatim in ``` fences.
 
     Raises TooManyCodeBlocks when the page has more than `max_blocks` blocks (None: no cap).
     """
     from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLTree, traverse_dom
+    from resiliparse.parse.html import HTMLTree
 
     tree = HTMLTree.parse(html)
     body = tree.body
     if body is None:
         return ""
-    walk = _BlockWalk(max_blocks)
-    traverse_dom(body, start_callback=walk.visit, elements_only=True)
+    found = code_blocks(body, max_blocks)
     # A page whose own text holds the placeholder word gets a longer one, so no text of its own is replaced.
     prefix, page_text = _PLACEHOLDER, body.text or ""
     while prefix in page_text:
         prefix += "x"
     blocks: list[tuple[str, str]] = []
-    for node, text in walk.blocks:
+    for node, text in found:
         marker, label, parent = (
             tree.create_element("p"),
             tree.create_text_node(f"{prefix}{len(blocks):05d}"),

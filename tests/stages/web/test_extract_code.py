@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from corpusforge.core.code_blocks import TooManyCodeBlocks
 from corpusforge.core.document import Document
 from corpusforge.stages.web.extract import Extract, resiliparse_text
-from corpusforge.stages.web.extract_code import TooManyCodeBlocks, _language, code_blocks_verbatim
+from corpusforge.stages.web.extract_code import _language, code_blocks_verbatim
 
 SNIPPET = (
     "def by_value(d):\n    items = sorted(d.items(), key=lambda kv: kv[1], reverse=True)\n"
