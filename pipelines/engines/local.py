@@ -79,6 +79,7 @@ class LocalEngine(Engine):
             # multiprocess Manager (~0.2 s a call, and global steps make many short calls).
             return self._map_inline(fn, items, desc)
         _remove_dead_scratch()
+        _short_socket_dir()
         scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
         results_dir = os.path.join(scratch, "results")
         os.makedirs(results_dir)
@@ -155,6 +156,31 @@ def _task_logger(logging_dir, rank, local_rank=0, node_rank=-1):
 
 _dt_executor_base.add_task_logger = _task_logger
 _dt_logging.setup_default_logger = _quiet_datatrove
+
+
+# The unix socket path multiprocess's manager and forkserver bind: <temp dir>/pymp-XXXXXXXX/listener-XXXXXXXX.
+_SOCKET_SUFFIX = len("/pymp-XXXXXXXX/listener-XXXXXXXX")
+_SUN_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes, the terminating NUL included
+
+
+def _short_socket_dir() -> None:
+    """Give multiprocess a short folder for its sockets when the temp dir's path is too long for one.
+
+    A long TMPDIR (an HPC job's scratch, a test runner's per-test folder) makes every parallel map fail at
+    start with "AF_UNIX path too long". multiprocess keeps its socket folder in the process's config
+    (`util.get_temp_dir`); set before its first use, a private folder under a short root serves instead.
+    """
+    from multiprocess import process, util
+
+    config = process.current_process()._config
+    if config.get("tempdir") or len(tempfile.gettempdir().encode()) + _SOCKET_SUFFIX <= _SUN_PATH_MAX:
+        return
+    for root in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.path.isdir(root) and os.access(root, os.W_OK | os.X_OK):
+            short = tempfile.mkdtemp(prefix="pymp-", dir=root)
+            util.Finalize(None, shutil.rmtree, args=(short, True), exitpriority=-100)
+            config["tempdir"] = short
+            return
 
 
 def _remove_dead_scratch() -> None:

@@ -57,3 +57,20 @@ def test_engines_share_one_session_per_process(spark_engine, ray_engine):
     assert spark_engine.map(abs, [-3]) == [3]
     assert make_engine("ray", workers=2).name == "ray" and ray.is_initialized()
     assert spark_engine.spark.sparkContext.master == "local[2]"
+
+
+def test_local_engine_runs_under_a_temp_dir_too_long_for_a_socket_path(tmp_path):
+    # multiprocess binds its manager's and forkserver's unix sockets under the temp dir, and a socket path
+    # holds at most 107 bytes: an HPC job's TMPDIR used to fail every parallel map at start
+    import subprocess
+    import sys
+
+    long_tmp = tmp_path / ("t" * 60) / ("m" * 60)
+    long_tmp.mkdir(parents=True)
+    code = (
+        "from corpusforge.pipelines.engines.local import LocalEngine\nprint(LocalEngine(workers=2).map(abs, [-3, -4]))"
+    )
+    env = {**os.environ, "TMPDIR": str(long_tmp)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[3, 4]"
